@@ -1,0 +1,99 @@
+# scripts/vm/guest-lib.sh — helpers for scripts that run inside the test VM (source it).
+#
+#   vm_load MODULE...          modprobe each module, failing with a clear message
+#   vm_rxe_veth                veth0/veth1 with rxe0 on veth0 (10.77.1.1); prints the address
+#   vm_rxe_eth0                rxe0 on eth0 with $LINESWAP_SELF_ADDR (two-guest runs)
+#   vm_memcg NAME LIMIT        a memory cgroup with memory.max=LIMIT; prints its folder
+#   vm_in_cgroup DIR CMD...    run CMD inside cgroup DIR
+#   vm_vmstat NAME             a counter from /proc/vmstat
+#   vm_test NAME FUNCTION      run FUNCTION as one test (errexit on), print PASS/FAIL and time
+#   vm_summary                 print "N passed, N failed"; return non-zero if any failed
+#   vm_fail MESSAGE            fail the current test with MESSAGE
+#   vm_wait_for SECONDS CMD... retry CMD every 0.2 s until it succeeds or SECONDS pass
+
+vm_fail() {
+	echo "FAILED: $*" >&2
+	return 1
+}
+
+vm_load() {
+	local m
+	for m in "$@"; do
+		modprobe "$m" || vm_fail "modprobe $m failed" || return 1
+	done
+}
+
+vm_wait_for() {
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 5; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	"$@"
+}
+
+vm_rxe_veth() {
+	vm_load veth rdma_rxe || return 1
+	ip link add veth0 type veth peer name veth1 || return 1
+	ip addr add 10.77.1.1/24 dev veth0 || return 1
+	ip link set veth0 up && ip link set veth1 up || return 1
+	rdma link add rxe0 type rxe netdev veth0 || vm_fail "rdma link add rxe0 on veth0 failed" || return 1
+	vm_wait_for 10 test -e /dev/infiniband/uverbs0 || vm_fail "no /dev/infiniband/uverbs0" || return 1
+	echo 10.77.1.1
+}
+
+vm_rxe_eth0() {
+	[ -n "${LINESWAP_SELF_ADDR:-}" ] || vm_fail "vm_rxe_eth0 needs a two-guest run (--peer)" || return 1
+	vm_load virtio_net rdma_rxe || return 1
+	vm_wait_for 10 ip link show eth0 >/dev/null || vm_fail "no eth0" || return 1
+	ip addr add "$LINESWAP_SELF_ADDR/24" dev eth0 || return 1
+	ip link set eth0 up || return 1
+	rdma link add rxe0 type rxe netdev eth0 || vm_fail "rdma link add rxe0 on eth0 failed" || return 1
+	vm_wait_for 10 test -e /dev/infiniband/uverbs0 || vm_fail "no /dev/infiniband/uverbs0" || return 1
+}
+
+vm_memcg() {
+	local name=$1 limit=$2 dir=/sys/fs/cgroup/$1
+	grep -qw memory /sys/fs/cgroup/cgroup.subtree_control ||
+		echo +memory >/sys/fs/cgroup/cgroup.subtree_control || return 1
+	mkdir -p "$dir" || return 1
+	echo "$limit" >"$dir/memory.max" || vm_fail "cannot set memory.max=$limit on $dir" || return 1
+	echo "$dir"
+}
+
+vm_in_cgroup() {
+	local dir=$1
+	shift
+	(echo "$BASHPID" >"$dir/cgroup.procs" && exec "$@")
+}
+
+vm_vmstat() {
+	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
+}
+
+vm_passed=0
+vm_failed=0
+vm_test() {
+	local name=$1 fn=$2 start rc=0
+	start=$(date +%s.%N)
+	echo "--- $name"
+	# In the background so errexit holds inside (bash ignores set -e in a subshell that is
+	# itself the left side of || or &&).
+	(set -eo pipefail && "$fn") &
+	wait $! || rc=$?
+	local t
+	t=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+	if [ "$rc" = 0 ]; then
+		vm_passed=$((vm_passed + 1))
+		echo "PASS $name (${t}s)"
+	else
+		vm_failed=$((vm_failed + 1))
+		echo "FAIL $name (${t}s, status $rc)"
+	fi
+}
+
+vm_summary() {
+	echo "vm: $vm_passed passed, $vm_failed failed"
+	[ "$vm_failed" = 0 ] && [ "$vm_passed" -gt 0 ]
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Host-side test of the VM harness itself (scripts/vm/run): a guest script's exit status comes
+# back faithfully, arguments and the share reach the guest, the guest's writes to its root stay
+# in its overlay (the host's / is untouched), and a hung guest is killed within its
+# timeout with no QEMU left behind.
+set -uo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+run="$src/scripts/vm/run"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+check() { # NAME CONDITION-MESSAGE, then status of the last test command in $?
+	if [ "$2" = ok ]; then
+		passed=$((passed + 1))
+		echo "PASS $1"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $1: $2"
+	fi
+}
+
+echo 'exit 7' >"$tmp/exit7.sh"
+"$run" -q --timeout 120 "$tmp/exit7.sh"
+rc=$?
+[ "$rc" = 7 ] && check exit_status_7 ok || check exit_status_7 "expected 7, got $rc"
+
+cat >"$tmp/args.sh" <<'G'
+[ "$1" = "one two" ] && [ "$2" = three ] || { echo "bad args: $*"; exit 3; }
+[ "$(uname -r)" = "$LINESWAP_KERNEL" ] || { echo "wrong kernel $(uname -r)"; exit 4; }
+echo "written in the guest" >"$LINESWAP_SHARE/result"
+echo overlay >/usr/lineswap-overlay-probe || { echo "the guest root is not writable"; exit 5; }
+echo guest-ok
+G
+out=$("$run" --timeout 120 --keep "$tmp/keep" "$tmp/args.sh" "one two" three 2>&1)
+rc=$?
+if [ "$rc" = 0 ] && grep -q guest-ok <<<"$out" &&
+	[ "$(cat "$tmp/keep/compute/result" 2>/dev/null)" = "written in the guest" ] &&
+	[ ! -e /usr/lineswap-overlay-probe ]; then
+	check args_share_output ok
+else
+	check args_share_output "status $rc, output: $out"
+fi
+
+echo 'echo hanging; sleep 600' >"$tmp/hang.sh"
+start=$(date +%s)
+"$run" -q --timeout 20 "$tmp/hang.sh" >"$tmp/hang.out" 2>&1
+rc=$? elapsed=$(($(date +%s) - start))
+left=$(pgrep -f "qemu-system-x86_64 -name lineswap-vm" | wc -l)
+if [ "$rc" = 124 ] && [ "$elapsed" -le 35 ] && [ "$left" = 0 ] && grep -q "timed out" "$tmp/hang.out"; then
+	check hung_guest_killed ok
+else
+	check hung_guest_killed "status $rc (want 124) after ${elapsed}s (limit 35), $left QEMU left"
+	cat "$tmp/hang.out"
+fi
+echo "hung guest: killed after ${elapsed}s with a 20 s timeout"
+
+echo "harness: $passed passed, $failed failed"
+[ "$failed" = 0 ]

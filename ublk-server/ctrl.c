@@ -1,0 +1,80 @@
+/* ctrl.c — ublk's control device driven by io_uring passthrough commands. */
+#include "ctrl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct ublksrv_ctrl_cmd) <= 80, "a control command must fit an SQE128 cmd");
+
+int ublk_ctrl_open(struct ublk_ctrl *ctrl)
+{
+	int ret;
+
+	ctrl->fd = open(UBLK_CONTROL_PATH, O_RDWR | O_CLOEXEC);
+	if (ctrl->fd < 0)
+		return -errno;
+	ret = io_uring_queue_init(4, &ctrl->ring, IORING_SETUP_SQE128);
+	if (ret < 0) {
+		close(ctrl->fd);
+		ctrl->fd = -1;
+	}
+	return ret;
+}
+
+void ublk_ctrl_close(struct ublk_ctrl *ctrl)
+{
+	if (ctrl->fd < 0)
+		return;
+	io_uring_queue_exit(&ctrl->ring);
+	close(ctrl->fd);
+	ctrl->fd = -1;
+}
+
+void ublk_ctrl_prep(struct io_uring_sqe *sqe, int fd, uint32_t op, const struct ublksrv_ctrl_cmd *cmd)
+{
+	/* The whole 128-byte SQE: stale bytes in the cmd area would reach the driver. */
+	memset(sqe, 0, 2 * sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	memcpy(sqe->cmd, cmd, sizeof(*cmd));
+}
+
+int ublk_ctrl_submit(struct ublk_ctrl *ctrl, uint32_t op, const struct ublksrv_ctrl_cmd *cmd)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctrl->ring);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (!sqe)
+		return -EBUSY;
+	ublk_ctrl_prep(sqe, ctrl->fd, op, cmd);
+	ret = io_uring_submit_and_wait(&ctrl->ring, 1);
+	if (ret < 0)
+		return ret;
+	ret = io_uring_wait_cqe(&ctrl->ring, &cqe);
+	if (ret < 0)
+		return ret;
+	ret = cqe->res;
+	io_uring_cqe_seen(&ctrl->ring, cqe);
+	return ret;
+}
+
+int ublk_ctrl_get_features(struct ublk_ctrl *ctrl, uint64_t *features)
+{
+	uint64_t value = 0;
+	struct ublksrv_ctrl_cmd cmd = {
+		.dev_id = UBLK_DEV_ID_NONE,
+		.queue_id = UBLK_QUEUE_ID_NONE,
+		.len = sizeof(value),
+		.addr = (uint64_t)(uintptr_t)&value,
+	};
+	int ret = ublk_ctrl_submit(ctrl, UBLK_U_CMD_GET_FEATURES, &cmd);
+
+	if (ret < 0)
+		return ret;
+	*features = value;
+	return 0;
+}
