@@ -32,7 +32,8 @@ void ublk_ctrl_close(struct ublk_ctrl *ctrl)
 	ctrl->fd = -1;
 }
 
-void ublk_ctrl_prep(struct io_uring_sqe *sqe, int fd, uint32_t op, const struct ublksrv_ctrl_cmd *cmd)
+void ublk_ctrl_prep(struct io_uring_sqe *sqe, int fd, uint32_t op,
+		    const struct ublksrv_ctrl_cmd *cmd)
 {
 	/* The whole 128-byte SQE: stale bytes in the cmd area would reach the driver. */
 	memset(sqe, 0, 2 * sizeof(*sqe));

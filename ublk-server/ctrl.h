@@ -19,7 +19,8 @@ int ublk_ctrl_open(struct ublk_ctrl *ctrl);
 void ublk_ctrl_close(struct ublk_ctrl *ctrl);
 
 /* Fills `sqe` with control command `op` (ioctl-encoded) carrying `cmd`. */
-void ublk_ctrl_prep(struct io_uring_sqe *sqe, int fd, uint32_t op, const struct ublksrv_ctrl_cmd *cmd);
+void ublk_ctrl_prep(struct io_uring_sqe *sqe, int fd, uint32_t op,
+		    const struct ublksrv_ctrl_cmd *cmd);
 
 /* Submits one control command and waits for it; returns the CQE's result (>= 0 or -errno). */
 int ublk_ctrl_submit(struct ublk_ctrl *ctrl, uint32_t op, const struct ublksrv_ctrl_cmd *cmd);

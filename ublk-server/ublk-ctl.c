@@ -28,13 +28,14 @@ static const char usage_text[] =
 static const char features_usage[] =
 	"Usage: ublk-ctl features [--json]\n"
 	"\n"
-	"Asks the kernel's ublk driver (GET_FEATURES on " UBLK_CONTROL_PATH ", through io_uring)\n"
-	"which UBLK_F_* features it supports, and prints them: the raw 64-bit mask and one name per\n"
-	"bit. Needs the ublk_drv module (Linux 6.5 or newer for GET_FEATURES) and permission to open\n"
-	"" UBLK_CONTROL_PATH ".\n"
+	"Asks the kernel's ublk driver which UBLK_F_* features it supports (GET_FEATURES\n"
+	"on /dev/ublk-control, through io_uring) and prints the 64-bit mask and one name per\n"
+	"bit.\n"
+	"Needs the ublk_drv module (Linux 6.5 or newer) and permission to open the device.\n"
 	"\n"
 	"Options:\n"
-	"  --json      print one JSON object: {\"features\": N, \"hex\": \"0x..\", \"names\": [..]}\n"
+	"  --json      print one JSON object:\n"
+	"              {\"features\": N, \"hex\": \"0x...\", \"names\": [\"USER_COPY\", ...]}\n"
 	"  -h, --help  this text\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -105,8 +106,10 @@ static int cmd_features(int argc, char **argv)
 	ret = ublk_ctrl_get_features(&ctrl, &features);
 	ublk_ctrl_close(&ctrl);
 	if (ret < 0) {
+		const bool too_old = ret == -EOPNOTSUPP || ret == -EINVAL;
+
 		fprintf(stderr, "ublk-ctl: GET_FEATURES failed: %s%s\n", strerror(-ret),
-			ret == -EOPNOTSUPP || ret == -EINVAL ? " (the kernel is older than 6.5)" : "");
+			too_old ? " (the kernel is older than 6.5)" : "");
 		return EXIT_FAILURE;
 	}
 

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE      4096u
-#define WORDS     (PAGE / sizeof(uint64_t))
+#define PAGE  4096u
+#define WORDS (PAGE / sizeof(uint64_t))
 
 static uint64_t pattern(uint64_t page, uint64_t word, uint64_t pass)
 {
@@ -38,7 +38,8 @@ static double now(void)
 static int usage(FILE *out, int status)
 {
 	fputs("Usage: memhog --mib N [--passes P]\n"
-	      "Writes N MiB page by page with a per-page pattern and verifies it P times (default 2).\n",
+	      "Writes N MiB page by page with a per-page pattern and verifies it P times (default "
+	      "2).\n",
 	      out);
 	return status;
 }
