@@ -42,6 +42,25 @@ else
 	check args_share_output "status $rc, output: $out"
 fi
 
+# A failing test inside a guest (guest-lib's vm_test) fails the guest script, and errexit holds
+# inside a test function: a failing command stops it.
+cat >"$tmp/guest-fail.sh" <<'G'
+. "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+passes() { true; }
+stops_at_false() { false; echo "not reached"; }
+vm_test passes passes
+vm_test stops_at_false stops_at_false
+vm_summary
+G
+out=$("$run" --timeout 120 "$tmp/guest-fail.sh" 2>&1)
+rc=$?
+if [ "$rc" = 1 ] && grep -q "^PASS passes" <<<"$out" && grep -q "^FAIL stops_at_false" <<<"$out" &&
+	! grep -q "not reached" <<<"$out" && grep -q "vm: 1 passed, 1 failed" <<<"$out"; then
+	check guest_test_failure ok
+else
+	check guest_test_failure "status $rc (want 1), output: $out"
+fi
+
 echo 'echo hanging; sleep 600' >"$tmp/hang.sh"
 start=$(date +%s)
 "$run" -q --timeout 20 "$tmp/hang.sh" >"$tmp/hang.out" 2>&1
