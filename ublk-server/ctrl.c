@@ -19,8 +19,13 @@ int ublk_ctrl_open(struct ublk_ctrl *ctrl)
 	if (ret < 0) {
 		close(ctrl->fd);
 		ctrl->fd = -1;
+		return ret;
 	}
-	return ret;
+	/* Before 6.5 there is no GET_FEATURES: assume the legacy command encoding. */
+	if (ublk_ctrl_get_features(ctrl, &ctrl->features) < 0)
+		ctrl->features = 0;
+	ctrl->ioctl_encode = ctrl->features & UBLK_F_CMD_IOCTL_ENCODE;
+	return 0;
 }
 
 void ublk_ctrl_close(struct ublk_ctrl *ctrl)
@@ -30,6 +35,21 @@ void ublk_ctrl_close(struct ublk_ctrl *ctrl)
 	io_uring_queue_exit(&ctrl->ring);
 	close(ctrl->fd);
 	ctrl->fd = -1;
+}
+
+uint32_t ublk_ctrl_op(bool ioctl_encode, unsigned nr)
+{
+	if (!ioctl_encode)
+		return nr;
+	switch (nr) {
+	case UBLK_CMD_GET_QUEUE_AFFINITY:
+	case UBLK_CMD_GET_DEV_INFO:
+	case UBLK_CMD_GET_PARAMS:
+	case UBLK_CMD_GET_DEV_INFO2:
+		return UBLK_CTRL_IOR(nr);
+	default:
+		return UBLK_CTRL_IOWR(nr);
+	}
 }
 
 void ublk_ctrl_prep(struct io_uring_sqe *sqe, int fd, uint32_t op,
@@ -78,4 +98,61 @@ int ublk_ctrl_get_features(struct ublk_ctrl *ctrl, uint64_t *features)
 		return ret;
 	*features = value;
 	return 0;
+}
+
+/* dev_cmd: a command for device `dev_id` with an optional buffer and one inline datum. */
+static int dev_cmd(struct ublk_ctrl *ctrl, unsigned nr, uint32_t dev_id, void *buf, uint16_t len,
+		   uint64_t data0)
+{
+	struct ublksrv_ctrl_cmd cmd = {
+		.dev_id = dev_id,
+		.queue_id = UBLK_QUEUE_ID_NONE,
+		.len = len,
+		.addr = (uint64_t)(uintptr_t)buf,
+		.data = { data0 },
+	};
+
+	return ublk_ctrl_submit(ctrl, ublk_ctrl_op(ctrl->ioctl_encode, nr), &cmd);
+}
+
+int ublk_ctrl_add_dev(struct ublk_ctrl *ctrl, struct ublksrv_ctrl_dev_info *info)
+{
+	return dev_cmd(ctrl, UBLK_CMD_ADD_DEV, info->dev_id, info, sizeof(*info), 0);
+}
+
+int ublk_ctrl_del_dev(struct ublk_ctrl *ctrl, uint32_t dev_id)
+{
+	return dev_cmd(ctrl, UBLK_CMD_DEL_DEV, dev_id, NULL, 0, 0);
+}
+
+int ublk_ctrl_set_params(struct ublk_ctrl *ctrl, uint32_t dev_id, struct ublk_params *params)
+{
+	params->len = sizeof(*params);
+	return dev_cmd(ctrl, UBLK_CMD_SET_PARAMS, dev_id, params, sizeof(*params), 0);
+}
+
+int ublk_ctrl_start_dev(struct ublk_ctrl *ctrl, uint32_t dev_id, pid_t pid)
+{
+	return dev_cmd(ctrl, UBLK_CMD_START_DEV, dev_id, NULL, 0, (uint64_t)pid);
+}
+
+int ublk_ctrl_stop_dev(struct ublk_ctrl *ctrl, uint32_t dev_id)
+{
+	return dev_cmd(ctrl, UBLK_CMD_STOP_DEV, dev_id, NULL, 0, 0);
+}
+
+int ublk_ctrl_get_dev_info(struct ublk_ctrl *ctrl, uint32_t dev_id,
+			   struct ublksrv_ctrl_dev_info *info)
+{
+	return dev_cmd(ctrl, UBLK_CMD_GET_DEV_INFO, dev_id, info, sizeof(*info), 0);
+}
+
+int ublk_ctrl_start_recovery(struct ublk_ctrl *ctrl, uint32_t dev_id)
+{
+	return dev_cmd(ctrl, UBLK_CMD_START_USER_RECOVERY, dev_id, NULL, 0, 0);
+}
+
+int ublk_ctrl_end_recovery(struct ublk_ctrl *ctrl, uint32_t dev_id, pid_t pid)
+{
+	return dev_cmd(ctrl, UBLK_CMD_END_USER_RECOVERY, dev_id, NULL, 0, (uint64_t)pid);
 }

@@ -10,10 +10,31 @@
 
 #define UBLK_CONTROL_PATH "/dev/ublk-control"
 
-/* Control commands in ioctl encoding (UBLK_F_CMD_IOCTL_ENCODE, 6.3+). GET_FEATURES (6.5+)
- * exists only in this encoding. */
+/* Control and I/O commands in ioctl encoding (UBLK_F_CMD_IOCTL_ENCODE, 6.3+). The legacy
+ * encoding is the bare command number (UBLK_CMD_*, UBLK_IO_*). GET_FEATURES (6.5+) exists only
+ * in the ioctl encoding. */
+#ifndef UBLK_CMD_GET_DEV_INFO2
+#define UBLK_CMD_GET_DEV_INFO2 0x12
+#endif
 #ifndef UBLK_U_CMD_GET_FEATURES
 #define UBLK_U_CMD_GET_FEATURES _IOR('u', 0x13, struct ublksrv_ctrl_cmd)
+#endif
+/* Whether a control command reads (GET_*) or also writes the buffer decides its ioctl
+ * direction; see ublk_ctrl_op(). */
+#define UBLK_CTRL_IOR(nr)  _IOR('u', nr, struct ublksrv_ctrl_cmd)
+#define UBLK_CTRL_IOWR(nr) _IOWR('u', nr, struct ublksrv_ctrl_cmd)
+#define UBLK_IO_IOWR(nr)   _IOWR('u', nr, struct ublksrv_io_cmd)
+
+/* UBLK_F_USER_COPY: a request's data is read and written with pread/pwrite on /dev/ublkcN at
+ * UBLKSRV_IO_BUF_OFFSET + (queue << UBLK_QID_OFF) + (tag << UBLK_TAG_OFF) + byte offset. */
+#ifndef UBLK_IO_BUF_BITS
+#define UBLK_IO_BUF_BITS 25
+#define UBLK_TAG_OFF     UBLK_IO_BUF_BITS
+#define UBLK_TAG_BITS    16
+#define UBLK_QID_OFF     (UBLK_TAG_OFF + UBLK_TAG_BITS)
+#endif
+#ifndef UBLK_MAX_NR_QUEUES
+#define UBLK_MAX_NR_QUEUES 4096
 #endif
 
 /* Feature bits reported by GET_FEATURES. */
@@ -47,6 +68,12 @@
 #ifndef UBLK_F_BUF_REG_OFF_DAEMON
 #define UBLK_F_BUF_REG_OFF_DAEMON (1ULL << 14)
 #endif
+
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO 3
+#endif
+/* The driver allocates device ids below this (UBLK_MINORS / 2 in ublk_drv.c). */
+#define UBLK_MAX_NR_DEVS (1u << 19)
 
 /* A control command that targets no device and no queue. */
 #define UBLK_DEV_ID_NONE   ((__u32)-1)

@@ -1,0 +1,135 @@
+/* ctl.c — helpers shared by ublk-ctl's commands. */
+#include "ctl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+int ctl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ublk-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_USAGE;
+}
+
+int ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ublk-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+int ctl_open(struct ublk_ctrl *ctrl)
+{
+	int err = ublk_ctrl_open(ctrl);
+
+	switch (err) {
+	case 0:
+		break;
+	case -ENOENT:
+		fprintf(stderr,
+			"ublk-ctl: %s does not exist: the ublk driver is not loaded.\n"
+			"  Load it with 'modprobe ublk_drv' (needs CONFIG_BLK_DEV_UBLK); on a host "
+			"without it, use the test VM: scripts/vm/run\n",
+			UBLK_CONTROL_PATH);
+		break;
+	case -EACCES:
+	case -EPERM:
+		fprintf(stderr, "ublk-ctl: no permission to open %s: run as root\n",
+			UBLK_CONTROL_PATH);
+		break;
+	default:
+		fprintf(stderr, "ublk-ctl: cannot open %s: %s\n", UBLK_CONTROL_PATH,
+			strerror(-err));
+	}
+	return err;
+}
+
+bool ctl_parse_id(const char *s, uint32_t *id)
+{
+	uint64_t v;
+
+	if (!parse_uint(s, 0, UBLK_MAX_NR_DEVS, &v))
+		return false;
+	*id = (uint32_t)v;
+	return true;
+}
+
+bool ctl_swap_active(uint32_t dev_id)
+{
+	char want[32], line[512];
+	FILE *f = fopen("/proc/swaps", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	snprintf(want, sizeof(want), "/dev/ublkb%u", dev_id);
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = strcspn(line, " \t");
+
+		found = n == strlen(want) && !strncmp(line, want, n);
+	}
+	fclose(f);
+	return found;
+}
+
+bool ctl_pid_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+const char *ctl_state_name(uint16_t state)
+{
+	switch (state) {
+	case UBLK_S_DEV_DEAD:
+		return "dead";
+	case UBLK_S_DEV_LIVE:
+		return "live";
+	case UBLK_S_DEV_QUIESCED:
+		return "quiesced";
+	case UBLK_S_DEV_FAIL_IO:
+		return "fail_io";
+	default:
+		return "unknown";
+	}
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int ctl_device_ids(uint32_t *ids, int max)
+{
+	DIR *dir = opendir("/sys/class/ublk-char");
+	struct dirent *e;
+	int n = 0;
+
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(dir)) && n < max) {
+		if (!strncmp(e->d_name, "ublkc", 5) && ctl_parse_id(e->d_name + 5, &ids[n]))
+			n++;
+	}
+	closedir(dir);
+	qsort(ids, (size_t)n, sizeof(*ids), cmp_id);
+	return n;
+}

@@ -1,0 +1,36 @@
+/* ctl.h — ublk-ctl's commands and the helpers they share. */
+#ifndef LINESWAP_UBLK_CTL_H
+#define LINESWAP_UBLK_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctrl.h"
+
+#define EXIT_USAGE 2
+
+int cmd_features(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_del(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+/* Prints "ublk-ctl: <message>" and returns EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "ublk-ctl: <message>" and returns EXIT_FAILURE. */
+int ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Opens the control device, explaining a failure (and what to do) on stderr. */
+int ctl_open(struct ublk_ctrl *ctrl);
+/* Parses a device id argument. */
+bool ctl_parse_id(const char *s, uint32_t *id);
+/* Whether /dev/ublkb<id> is an active swap device (/proc/swaps). */
+bool ctl_swap_active(uint32_t dev_id);
+/* Whether process pid exists. */
+bool ctl_pid_alive(int pid);
+const char *ctl_state_name(uint16_t state);
+/* The ids of all ublk devices (from /sys/class/ublk-char), sorted; returns how many (at most
+ * max), or -errno. */
+int ctl_device_ids(uint32_t *ids, int max);
+
+#endif

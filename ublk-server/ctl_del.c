@@ -1,0 +1,125 @@
+/* ctl_del.c — `ublk-ctl del`: stop and remove devices. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "state.h"
+
+static const char del_usage[] =
+	"Usage: ublk-ctl del -n ID | --all [--force]\n"
+	"\n"
+	"Stops a device, waits for its daemon to exit, removes the device and frees its pages\n"
+	"and files. An active swap device is refused: swapoff it first, or pass --force (whatever\n"
+	"was swapped out to it is then lost and the processes owning it will crash).\n"
+	"\n"
+	"Options:\n"
+	"  -n, --number ID  the device to delete\n"
+	"  -a, --all        every ublk device\n"
+	"  -f, --force      delete even an active swap device\n"
+	"  -h, --help       this text\n"
+	"\n"
+	"Exit status: 0 deleted, 1 a device could not be deleted, 2 bad arguments.\n";
+
+static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_dev_conf conf;
+	int ret = ublk_ctrl_get_dev_info(ctrl, dev_id, &info);
+
+	if (ret == -ENODEV || ret == -ENOENT)
+		return ctl_error("del: no device %u", dev_id);
+	if (ret < 0)
+		return ctl_error("del: device %u: %s", dev_id, strerror(-ret));
+	if (ctl_swap_active(dev_id) && !force)
+		return ctl_error("del: /dev/ublkb%u is an active swap device: swapoff it first, or "
+				 "use --force",
+				 dev_id);
+	ret = ublk_ctrl_stop_dev(ctrl, dev_id);
+	if (ret < 0)
+		return ctl_error("del: STOP_DEV %u: %s", dev_id, strerror(-ret));
+	/* DEL_DEV waits until the daemon has closed /dev/ublkcN: let it exit first. */
+	for (int i = 0; i < 100 && ctl_pid_alive(info.ublksrv_pid); i++)
+		usleep(100 * 1000);
+	if (ctl_pid_alive(info.ublksrv_pid)) {
+		fprintf(stderr, "ublk-ctl: del: daemon %d of device %u did not exit; killing it\n",
+			info.ublksrv_pid, dev_id);
+		kill(info.ublksrv_pid, SIGKILL);
+		for (int i = 0; i < 50 && ctl_pid_alive(info.ublksrv_pid); i++)
+			usleep(100 * 1000);
+	}
+	ret = ublk_ctrl_del_dev(ctrl, dev_id);
+	if (ret < 0)
+		return ctl_error("del: DEL_DEV %u: %s", dev_id, strerror(-ret));
+	if (ublk_conf_load(dev_id, &conf) < 0) {
+		/* No record: remove what the defaults would have created. */
+		memset(&conf, 0, sizeof(conf));
+		conf.dev_id = dev_id;
+		ublk_store_path(conf.store, sizeof(conf.store), dev_id);
+	}
+	ublk_state_remove(&conf);
+	printf("deleted /dev/ublkb%u\n", dev_id);
+	return 0;
+}
+
+int cmd_del(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "number", required_argument, NULL, 'n' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	uint32_t dev_id = UBLK_DEV_ID_NONE, ids[256];
+	bool all = false, force = false;
+	struct ublk_ctrl ctrl;
+	int c, n, failed = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "n:afh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!ctl_parse_id(optarg, &dev_id))
+				return ctl_usage_error("del: bad device id '%s'", optarg);
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'h':
+			fputs(del_usage, stdout);
+			return 0;
+		default:
+			return ctl_usage_error(
+				"del: unknown or incomplete option '%s' (see --help)",
+				argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error("del: unexpected argument '%s'", argv[optind]);
+	if (all == (dev_id != UBLK_DEV_ID_NONE))
+		return ctl_usage_error("del: give exactly one of -n ID and --all");
+
+	if (ctl_open(&ctrl) < 0)
+		return EXIT_FAILURE;
+	if (all) {
+		n = ctl_device_ids(ids, (int)(sizeof(ids) / sizeof(ids[0])));
+		if (n < 0) {
+			ublk_ctrl_close(&ctrl);
+			return ctl_error("del: cannot list devices: %s", strerror(-n));
+		}
+		for (int i = 0; i < n; i++)
+			failed |= del_one(&ctrl, ids[i], force) != 0;
+	} else {
+		failed = del_one(&ctrl, dev_id, force) != 0;
+	}
+	ublk_ctrl_close(&ctrl);
+	return failed ? EXIT_FAILURE : 0;
+}

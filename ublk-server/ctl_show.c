@@ -1,0 +1,251 @@
+/* ctl_show.c — `ublk-ctl list` and `ublk-ctl stats`: read-only views of devices. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "state.h"
+#include "stats.h"
+
+static const char list_usage[] = "Usage: ublk-ctl list [-n ID] [--json]\n"
+				 "\n"
+				 "Shows every ublk device (or one): id, state (live; quiesced = "
+				 "its daemon died and it waits\n"
+				 "for 'recover'; dead = stopped), target, size, queues x depth, "
+				 "the daemon's pid and whether\n"
+				 "it runs, and whether the device is an active swap device.\n"
+				 "\n"
+				 "Options:\n"
+				 "  -n, --number ID  only this device\n"
+				 "      --json       one JSON array of objects\n"
+				 "  -h, --help       this text\n";
+
+static const char stats_usage[] =
+	"Usage: ublk-ctl stats -n ID [--json]\n"
+	"\n"
+	"Shows a device's I/O since it was added (recoveries included): per operation the number\n"
+	"of requests, bytes moved, errors, and the server's service time at the 50th, 99th and\n"
+	"99.9th percentiles (from receiving a request to committing its result); requests in\n"
+	"flight now and at most; the memory the target holds for pages.\n"
+	"\n"
+	"Options:\n"
+	"  -n, --number ID  the device; required\n"
+	"      --json       one JSON object\n"
+	"  -h, --help       this text\n";
+
+/* Parses "-n ID" and "--json" for list and stats; returns -1 to go on, else an exit status. */
+static int parse_view_args(int argc, char **argv, const char *cmd, const char *usage,
+			   uint32_t *dev_id, bool *json)
+{
+	static const struct option opts[] = {
+		{ "number", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!ctl_parse_id(optarg, dev_id))
+				return ctl_usage_error("%s: bad device id '%s'", cmd, optarg);
+			break;
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return ctl_usage_error("%s: unknown or incomplete option '%s' (see --help)",
+					       cmd, argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+	return -1;
+}
+
+static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bool first)
+{
+	struct ublk_dev_conf conf;
+	bool have_conf = ublk_conf_load(info->dev_id, &conf) == 0;
+	bool alive = ctl_pid_alive(info->ublksrv_pid);
+	bool swap = ctl_swap_active(info->dev_id);
+
+	if (json) {
+		printf("%s{\"id\": %u, \"device\": \"/dev/ublkb%u\", \"state\": \"%s\", "
+		       "\"target\": \"%s\", \"size\": %llu, \"queues\": %u, \"depth\": %u, "
+		       "\"pid\": %d, \"daemon_alive\": %s, \"swap\": %s, \"user_copy\": %s}",
+		       first ? "" : ",\n ", info->dev_id, info->dev_id, ctl_state_name(info->state),
+		       have_conf ? conf.target : "?",
+		       have_conf ? (unsigned long long)conf.size : 0ull, info->nr_hw_queues,
+		       info->queue_depth, info->ublksrv_pid, alive ? "true" : "false",
+		       swap ? "true" : "false",
+		       (info->flags & UBLK_F_USER_COPY) ? "true" : "false");
+		return;
+	}
+	char size[32] = "?", dev[24];
+
+	snprintf(dev, sizeof(dev), "/dev/ublkb%u", info->dev_id);
+	if (have_conf)
+		snprintf(size, sizeof(size), "%llu MiB", (unsigned long long)(conf.size >> 20));
+	printf("%-4u %-14s %-9s %-7s %10s %4u x %-5u %8d %-5s %s\n", info->dev_id, dev,
+	       ctl_state_name(info->state), have_conf ? conf.target : "?", size, info->nr_hw_queues,
+	       info->queue_depth, info->ublksrv_pid, alive ? "yes" : "no", swap ? "swap" : "");
+}
+
+int cmd_list(int argc, char **argv)
+{
+	uint32_t dev_id = UBLK_DEV_ID_NONE, ids[256];
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl ctrl;
+	bool json = false;
+	int ret = parse_view_args(argc, argv, "list", list_usage, &dev_id, &json), n, shown = 0;
+
+	if (ret >= 0)
+		return ret;
+	if (ctl_open(&ctrl) < 0)
+		return EXIT_FAILURE;
+	if (dev_id != UBLK_DEV_ID_NONE) {
+		ids[0] = dev_id;
+		n = 1;
+	} else {
+		n = ctl_device_ids(ids, (int)(sizeof(ids) / sizeof(ids[0])));
+		if (n < 0) {
+			ublk_ctrl_close(&ctrl);
+			return ctl_error("list: cannot list devices: %s", strerror(-n));
+		}
+	}
+	if (json)
+		printf("[");
+	else
+		printf("%-4s %-14s %-9s %-7s %10s %-12s %8s %-5s %s\n", "ID", "DEVICE", "STATE",
+		       "TARGET", "SIZE", "QUEUES", "PID", "ALIVE", "SWAP");
+	for (int i = 0; i < n; i++) {
+		ret = ublk_ctrl_get_dev_info(&ctrl, ids[i], &info);
+		if (ret < 0) {
+			if (dev_id != UBLK_DEV_ID_NONE) {
+				ublk_ctrl_close(&ctrl);
+				if (json)
+					printf("]\n");
+				return ctl_error("list: no device %u", dev_id);
+			}
+			continue; /* deleted while we looked */
+		}
+		print_device(&info, json, shown++ == 0);
+	}
+	if (json)
+		printf("]\n");
+	ublk_ctrl_close(&ctrl);
+	return 0;
+}
+
+/* Maps a device's statistics file read-only after checking it; NULL with a message. */
+static const struct ublk_stats_shm *map_stats(uint32_t dev_id, size_t *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	const struct ublk_stats_shm *s;
+	int fd;
+
+	if (!ublk_state_path(path, sizeof(path), dev_id, "stats"))
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ctl_error("stats: no statistics for device %u (%s: %s)", dev_id, path,
+			  strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(*s)) {
+		close(fd);
+		ctl_error("stats: %s is truncated", path);
+		return NULL;
+	}
+	*size = (size_t)st.st_size;
+	s = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (s == MAP_FAILED) {
+		ctl_error("stats: cannot map %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (__atomic_load_n(&s->magic, __ATOMIC_ACQUIRE) != UBLK_STATS_MAGIC ||
+	    s->version != UBLK_STATS_VERSION || s->nr_queues == 0 ||
+	    ublk_stats_size(s->nr_queues) > *size) {
+		munmap((void *)s, *size);
+		ctl_error("stats: %s is not a statistics file of this version", path);
+		return NULL;
+	}
+	return s;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	uint32_t dev_id = UBLK_DEV_ID_NONE;
+	bool json = false;
+	int ret = parse_view_args(argc, argv, "stats", stats_usage, &dev_id, &json);
+	const struct ublk_stats_shm *s;
+	uint64_t inflight = 0, max_inflight = 0;
+	size_t size;
+
+	if (ret >= 0)
+		return ret;
+	if (dev_id == UBLK_DEV_ID_NONE)
+		return ctl_usage_error("stats: which device? (-n ID)");
+	s = map_stats(dev_id, &size);
+	if (!s)
+		return EXIT_FAILURE;
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		inflight += __atomic_load_n(&s->q[q].inflight, __ATOMIC_RELAXED);
+		max_inflight += __atomic_load_n(&s->q[q].max_inflight, __ATOMIC_RELAXED);
+	}
+	if (json)
+		printf("{\"id\": %u, \"queues\": %u, \"depth\": %u, \"inflight\": %llu, "
+		       "\"max_inflight\": %llu, \"target_bytes\": %llu, \"recoveries\": %llu, "
+		       "\"ops\": {",
+		       dev_id, s->nr_queues, s->depth, (unsigned long long)inflight,
+		       (unsigned long long)max_inflight, (unsigned long long)s->target_bytes,
+		       (unsigned long long)s->recoveries);
+	else
+		printf("device /dev/ublkb%u: %u queues x %u, in flight %llu (at most %llu), target "
+		       "holds %llu KiB, %llu recoveries\n"
+		       "%-13s %10s %14s %8s %10s %10s %10s\n",
+		       dev_id, s->nr_queues, s->depth, (unsigned long long)inflight,
+		       (unsigned long long)max_inflight,
+		       (unsigned long long)(s->target_bytes >> 10),
+		       (unsigned long long)s->recoveries, "OP", "COUNT", "BYTES", "ERRORS",
+		       "P50(us)", "P99(us)", "P99.9(us)");
+	for (enum ublk_stat_op op = 0; op < UBLK_STAT_OPS; op++) {
+		struct ublk_op_stats sum;
+
+		ublk_stats_sum(s, op, &sum);
+		uint64_t p50 = ublk_stats_percentile(&sum, 500);
+		uint64_t p99 = ublk_stats_percentile(&sum, 990);
+		uint64_t p999 = ublk_stats_percentile(&sum, 999);
+
+		if (json)
+			printf("%s\"%s\": {\"count\": %llu, \"bytes\": %llu, \"errors\": %llu, "
+			       "\"p50_ns\": %llu, \"p99_ns\": %llu, \"p999_ns\": %llu}",
+			       op ? ", " : "", ublk_stat_op_name(op), (unsigned long long)sum.count,
+			       (unsigned long long)sum.bytes, (unsigned long long)sum.errors,
+			       (unsigned long long)p50, (unsigned long long)p99,
+			       (unsigned long long)p999);
+		else
+			printf("%-13s %10llu %14llu %8llu %10.1f %10.1f %10.1f\n",
+			       ublk_stat_op_name(op), (unsigned long long)sum.count,
+			       (unsigned long long)sum.bytes, (unsigned long long)sum.errors,
+			       (double)p50 / 1e3, (double)p99 / 1e3, (double)p999 / 1e3);
+	}
+	if (json)
+		printf("}}\n");
+	munmap((void *)s, size);
+	return 0;
+}

@@ -1,0 +1,306 @@
+/* queue.c — one hardware queue: FETCH_REQ, then a COMMIT_AND_FETCH_REQ loop over every tag.
+ *
+ * Swap safety: the thread marks itself PR_SET_IO_FLUSHER, so memory it allocates in the kernel
+ * (page faults, pread into the target's pages) never waits for I/O to this very device, and it
+ * allocates nothing in user space once started. */
+#include "queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t desc_map_size(uint16_t depth)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (depth * sizeof(struct ublksrv_io_desc) + page - 1) / page * page;
+}
+
+/* The descriptors of queue q start at q times the size a queue of the largest depth takes. */
+static off_t desc_map_offset(uint16_t q)
+{
+	return UBLKSRV_CMD_BUF_OFFSET + (off_t)q * (off_t)desc_map_size(UBLK_MAX_QUEUE_DEPTH);
+}
+
+int ublk_req_from_desc(struct ublk_req *req, const struct ublksrv_io_desc *iod, uint64_t nr_pages,
+		       uint32_t max_io_bytes)
+{
+	uint64_t start = iod->start_sector;
+	uint32_t sectors = iod->nr_sectors;
+
+	req->op = (uint8_t)(iod->op_flags & 0xff);
+	req->flags = iod->op_flags >> 8;
+	req->page = 0;
+	req->nr_pages = 0;
+	switch (req->op) {
+	case UBLK_IO_OP_FLUSH:
+		return 0;
+	case UBLK_IO_OP_READ:
+	case UBLK_IO_OP_WRITE:
+		if ((uint64_t)sectors << 9 > max_io_bytes)
+			return -EINVAL;
+		break;
+	case UBLK_IO_OP_DISCARD:
+	case UBLK_IO_OP_WRITE_ZEROES:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (sectors == 0 || ((start | sectors) & 7))
+		return -EINVAL;
+	req->page = start >> 3;
+	req->nr_pages = sectors >> 3;
+	if (req->page >= nr_pages || req->nr_pages > nr_pages - req->page)
+		return -EIO;
+	return 0;
+}
+
+int ublk_req_copy_in(const struct ublk_req *req, void *buf, size_t len, size_t off)
+{
+	const struct ublk_queue *q = req->q;
+
+	if (!q->user_copy) {
+		memcpy(buf, q->bufs + (size_t)req->tag * q->max_io_bytes + off, len);
+		return 0;
+	}
+	uint64_t pos = ublk_user_copy_offset(q->id, req->tag, off);
+
+	while (len > 0) {
+		ssize_t n = pread(q->cdev_fd, buf, len, (off_t)pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf = (uint8_t *)buf + n;
+		len -= (size_t)n;
+		pos += (uint64_t)n;
+	}
+	return 0;
+}
+
+int ublk_req_copy_out(const struct ublk_req *req, const void *buf, size_t len, size_t off)
+{
+	const struct ublk_queue *q = req->q;
+
+	if (!q->user_copy) {
+		memcpy(q->bufs + (size_t)req->tag * q->max_io_bytes + off, buf, len);
+		return 0;
+	}
+	uint64_t pos = ublk_user_copy_offset(q->id, req->tag, off);
+
+	while (len > 0) {
+		ssize_t n = pwrite(q->cdev_fd, buf, len, (off_t)pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf = (const uint8_t *)buf + n;
+		len -= (size_t)n;
+		pos += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Queues FETCH_REQ, or COMMIT_AND_FETCH_REQ with `result`, for `tag`. */
+static void queue_cmd(struct ublk_queue *q, uint16_t tag, bool commit, int result)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	unsigned nr = commit ? UBLK_IO_COMMIT_AND_FETCH_REQ : UBLK_IO_FETCH_REQ;
+
+	/* The ring has an SQE per tag, so this only happens if the kernel has not consumed
+	 * earlier ones yet: hand them over and take the freed slot. */
+	while (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+
+	memset(sqe, 0, 2 * sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = q->cdev_fd;
+	sqe->cmd_op = q->ioctl_encode ? UBLK_IO_IOWR(nr) : nr;
+	sqe->user_data = tag;
+	cmd->q_id = q->id;
+	cmd->tag = tag;
+	cmd->result = result;
+	cmd->addr =
+		q->user_copy ? 0 : (uint64_t)(uintptr_t)(q->bufs + (size_t)tag * q->max_io_bytes);
+	q->cmds_in_driver++;
+}
+
+static enum ublk_stat_op stat_op(uint8_t op)
+{
+	switch (op) {
+	case UBLK_IO_OP_WRITE:
+		return UBLK_STAT_WRITE;
+	case UBLK_IO_OP_FLUSH:
+		return UBLK_STAT_FLUSH;
+	case UBLK_IO_OP_DISCARD:
+		return UBLK_STAT_DISCARD;
+	case UBLK_IO_OP_WRITE_ZEROES:
+		return UBLK_STAT_WRITE_ZEROES;
+	default:
+		return UBLK_STAT_READ;
+	}
+}
+
+void ublk_req_done(struct ublk_req *req, int res)
+{
+	struct ublk_queue *q = req->q;
+	uint64_t bytes = (uint64_t)req->nr_pages << UBLK_PAGE_SHIFT;
+	int result = res < 0 ? res : (int)bytes;
+
+	ublk_stats_record(q->stats, stat_op(req->op), bytes, res < 0, now_ns() - req->start_ns);
+	q->inflight--;
+	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELAXED);
+	queue_cmd(q, req->tag, true, result);
+}
+
+static int dispatch(struct ublk_queue *q, struct ublk_req *req)
+{
+	struct ublk_target *t = q->target;
+
+	switch (req->op) {
+	case UBLK_IO_OP_READ:
+		return t->ops->read_pages(t, req);
+	case UBLK_IO_OP_WRITE:
+		return t->ops->write_pages(t, req);
+	case UBLK_IO_OP_FLUSH:
+		return t->ops->flush(t, req);
+	default: /* DISCARD, WRITE_ZEROES: ublk_req_from_desc let nothing else through */
+		return t->ops->discard_pages(t, req);
+	}
+}
+
+static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
+{
+	uint16_t tag = (uint16_t)cqe->user_data;
+	struct ublk_req *req = &q->reqs[tag];
+	int ret;
+
+	q->cmds_in_driver--;
+	if (cqe->res == UBLK_IO_RES_ABORT)
+		return; /* the device is stopping: this tag is not fetched again */
+	if (cqe->res != UBLK_IO_RES_OK) {
+		fprintf(stderr, "queue %u tag %u: command failed: %s\n", q->id, tag,
+			strerror(-cqe->res));
+		if (!q->error)
+			q->error = cqe->res < 0 ? cqe->res : -EPROTO;
+		return;
+	}
+	req->start_ns = now_ns();
+	q->inflight++;
+	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELAXED);
+	if (q->inflight > q->stats->max_inflight)
+		__atomic_store_n(&q->stats->max_inflight, q->inflight, __ATOMIC_RELAXED);
+	ret = ublk_req_from_desc(req, &q->descs[tag], q->nr_pages, q->max_io_bytes);
+	if (ret == 0)
+		ret = dispatch(q, req);
+	if (ret != UBLK_REQ_QUEUED)
+		ublk_req_done(req, ret);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct ublk_queue *q = arg;
+	struct io_uring_cqe *cqe;
+	unsigned head, seen;
+	int ret;
+
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		fprintf(stderr, "queue %u: PR_SET_IO_FLUSHER: %s (swap on this device may stall)\n",
+			q->id, strerror(errno));
+	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
+	ret = io_uring_queue_init(q->depth, &q->ring, IORING_SETUP_SQE128);
+	if (ret < 0) {
+		q->error = ret;
+		__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	for (uint16_t tag = 0; tag < q->depth; tag++)
+		queue_cmd(q, tag, false, 0);
+	while (q->cmds_in_driver > 0) {
+		ret = io_uring_submit_and_wait(&q->ring, 1);
+		if (ret < 0 && ret != -EINTR) {
+			q->error = ret;
+			break;
+		}
+		seen = 0;
+		io_uring_for_each_cqe(&q->ring, head, cqe)
+		{
+			handle_cqe(q, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&q->ring, seen);
+	}
+	io_uring_queue_exit(&q->ring);
+	__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int ublk_queue_init(struct ublk_queue *q)
+{
+	void *descs = mmap(NULL, desc_map_size(q->depth), PROT_READ, MAP_SHARED | MAP_POPULATE,
+			   q->cdev_fd, desc_map_offset(q->id));
+
+	if (descs == MAP_FAILED)
+		return -errno;
+	q->descs = descs;
+	q->reqs = calloc(q->depth, sizeof(*q->reqs));
+	if (!q->reqs)
+		goto nomem;
+	for (uint16_t tag = 0; tag < q->depth; tag++) {
+		q->reqs[tag].q = q;
+		q->reqs[tag].tag = tag;
+	}
+	if (!q->user_copy) {
+		q->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
+		if (!q->bufs)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	ublk_queue_free(q);
+	return -ENOMEM;
+}
+
+int ublk_queue_start(struct ublk_queue *q)
+{
+	return -pthread_create(&q->thread, NULL, queue_thread, q);
+}
+
+int ublk_queue_join(struct ublk_queue *q)
+{
+	pthread_join(q->thread, NULL);
+	return q->error;
+}
+
+void ublk_queue_free(struct ublk_queue *q)
+{
+	if (q->descs)
+		munmap((void *)q->descs, desc_map_size(q->depth));
+	free(q->reqs);
+	free(q->bufs);
+	q->descs = NULL;
+	q->reqs = NULL;
+	q->bufs = NULL;
+}

@@ -1,0 +1,87 @@
+/* stats.c — per-device I/O statistics. */
+#include "stats.h"
+
+#define LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+unsigned ublk_stats_bucket(uint64_t ns)
+{
+	if (ns < 8)
+		return (unsigned)ns;
+	unsigned log = 63 - (unsigned)__builtin_clzll(ns); /* >= 3 */
+	unsigned sub = (unsigned)(ns >> (log - 2)) & 3;    /* the two bits after the leading one */
+	unsigned b = (log - 1) * 4 + sub;
+
+	return b < UBLK_LAT_BUCKETS ? b : UBLK_LAT_BUCKETS - 1;
+}
+
+uint64_t ublk_stats_bucket_ns(unsigned bucket)
+{
+	if (bucket < 8)
+		return bucket;
+	unsigned log = bucket / 4 + 1, sub = bucket % 4;
+
+	/* Bucket (log, sub) holds [ (4 + sub) << (log - 2), (5 + sub) << (log - 2) ). */
+	return (((uint64_t)5 + sub) << (log - 2)) - 1;
+}
+
+void ublk_stats_record(struct ublk_queue_stats *qs, enum ublk_stat_op op, uint64_t bytes, int error,
+		       uint64_t ns)
+{
+	struct ublk_op_stats *s = &qs->op[op];
+	unsigned b = ublk_stats_bucket(ns);
+
+	STORE(s->count, s->count + 1);
+	if (error)
+		STORE(s->errors, s->errors + 1);
+	else
+		STORE(s->bytes, s->bytes + bytes);
+	STORE(s->lat[b], s->lat[b] + 1);
+}
+
+void ublk_stats_sum(const struct ublk_stats_shm *s, enum ublk_stat_op op, struct ublk_op_stats *sum)
+{
+	*sum = (struct ublk_op_stats){ 0 };
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		const struct ublk_op_stats *o = &s->q[q].op[op];
+
+		sum->count += LOAD(o->count);
+		sum->bytes += LOAD(o->bytes);
+		sum->errors += LOAD(o->errors);
+		for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
+			sum->lat[b] += LOAD(o->lat[b]);
+	}
+}
+
+uint64_t ublk_stats_percentile(const struct ublk_op_stats *s, unsigned permille)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
+		total += s->lat[b];
+	if (total == 0)
+		return 0;
+	/* The smallest bucket whose cumulative count reaches ceil(total * permille / 1000). */
+	uint64_t want = (total * permille + 999) / 1000;
+
+	if (want == 0)
+		want = 1;
+	for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++) {
+		seen += s->lat[b];
+		if (seen >= want)
+			return ublk_stats_bucket_ns(b);
+	}
+	return ublk_stats_bucket_ns(UBLK_LAT_BUCKETS - 1);
+}
+
+const char *ublk_stat_op_name(enum ublk_stat_op op)
+{
+	static const char *const names[UBLK_STAT_OPS] = {
+		[UBLK_STAT_READ] = "read",
+		[UBLK_STAT_WRITE] = "write",
+		[UBLK_STAT_FLUSH] = "flush",
+		[UBLK_STAT_DISCARD] = "discard",
+		[UBLK_STAT_WRITE_ZEROES] = "write_zeroes",
+	};
+	return op < UBLK_STAT_OPS ? names[op] : "?";
+}
