@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *value)
 {
@@ -41,7 +42,7 @@ bool parse_size(const char *s, uint64_t *bytes)
 			return false;
 		shift = 10 * (unsigned)(u - units + 1);
 		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+		if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
 			end += strlen(end);
 		if (*end)
 			return false;

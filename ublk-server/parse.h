@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A size: digits with an optional binary suffix K, M, G or T (optionally followed by "iB" or
- * "B"), e.g. 4096, 64K, 2G, 1GiB. Returns false for anything else, or on overflow. */
+/* A size: digits with an optional binary suffix K, M, G or T, optionally followed by "iB" or
+ * "B", any case: 4096, 64K, 2G, 1GiB, 3mb. Returns false for anything else, or on overflow. */
 bool parse_size(const char *s, uint64_t *bytes);
 
 /* A decimal integer in [min, max]. */

@@ -25,10 +25,31 @@ expect no_command 2 "^ublk-ctl: no command given" "$ctl"
 expect unknown_command 2 "^ublk-ctl: unknown command 'frobnicate'" "$ctl" frobnicate
 expect unknown_option 2 "unknown option '--bogus'" "$ctl" features --bogus
 expect extra_argument 2 "unexpected argument 'x'" "$ctl" features x
+for cmd in add list del recover stats; do
+	expect "${cmd}_help" 0 "^Usage: ublk-ctl $cmd" "$ctl" "$cmd" --help
+done
+expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
+expect add_no_size 2 "add: no size given" "$ctl" add -t mem
+expect add_bad_target 2 "add: unknown target 'disk' \(targets: mem\)" "$ctl" add -t disk --size 1G
+expect add_bad_size 2 "add: bad --size '1.5G'" "$ctl" add -t mem --size 1.5G
+expect add_unaligned_size 2 "add: bad --size '4097'" "$ctl" add -t mem --size 4097
+expect add_zero_size 2 "add: bad --size '0'" "$ctl" add -t mem --size 0
+expect add_bad_queues 2 "add: bad --queues '0'" "$ctl" add -t mem --size 1G --queues 0
+expect add_bad_depth 2 "add: bad --depth '5000'" "$ctl" add -t mem --size 1G --depth 5000
+expect add_bad_id 2 "add: bad device id 'x'" "$ctl" add -t mem --size 1G -n x
+expect add_bad_max_io 2 "add: bad --max-io '3000'" "$ctl" add -t mem --size 1G --max-io 3000
+expect add_missing_value 2 "incomplete option '--size'" "$ctl" add -t mem --size
+expect del_nothing 2 "del: give exactly one of -n ID and --all" "$ctl" del
+expect del_both 2 "del: give exactly one of -n ID and --all" "$ctl" del -n 1 --all
+expect recover_no_id 2 "recover: which device" "$ctl" recover
+expect stats_no_id 2 "stats: which device" "$ctl" stats
+expect stats_missing 1 "stats: no statistics for device 999" env LINESWAP_RUN_DIR=/nonexistent "$ctl" stats -n 999
+expect list_extra 2 "list: unexpected argument 'x'" "$ctl" list x
 if [ -e /dev/ublk-control ]; then
 	echo "SKIP no_driver: this host has /dev/ublk-control (the VM suite covers it)"
 else
 	expect no_driver 1 "modprobe ublk_drv" "$ctl" features
+	expect add_no_driver 1 "modprobe ublk_drv" "$ctl" add -t mem --size 1G
 fi
 
 echo "ublk-ctl cli: $passed passed, $failed failed"

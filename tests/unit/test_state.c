@@ -1,0 +1,107 @@
+/* Unit tests: the device record and its files (ublk-server/state.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "state.h"
+
+static const struct ublk_dev_conf example = {
+	.dev_id = 3,
+	.target = "mem",
+	.size = 2ull << 30,
+	.nr_queues = 2,
+	.depth = 64,
+	.max_io_bytes = 131072,
+	.user_copy = true,
+	.store = "/dev/shm/lineswap-ublk3.pages",
+};
+
+static void test_round_trip(void **state)
+{
+	struct ublk_dev_conf back;
+	char text[8192];
+
+	(void)state;
+	assert_true(ublk_conf_format(&example, text, sizeof(text)) > 0);
+	assert_true(ublk_conf_parse(text, &back));
+	assert_memory_equal(&back, &example, sizeof(back));
+}
+
+/* Each malformed record is refused as a whole. */
+static void test_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"dev_id=3\n", /* fields missing */
+		"dev_id=3\ntarget=mem\nsize=4097\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\n", /* size not a page multiple */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=0\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\n", /* no queues */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=2\n"
+		"store=/x\n", /* not a boolean */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\ncolour=blue\n", /* unknown key */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store\n", /* no '=' */
+		"dev_id=3\ntarget=averyveryverylongname\nsize=4096\nqueues=1\ndepth=1\nmax_io="
+		"4096\n"
+		"user_copy=1\nstore=/x\n", /* target name too long */
+	};
+	struct ublk_dev_conf c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(ublk_conf_parse(bad[i], &c));
+}
+
+static void test_save_load_remove(void **state)
+{
+	char dir[] = "/tmp/lineswap-state-XXXXXX", path[4096];
+	struct ublk_dev_conf c = example, back;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	setenv("LINESWAP_RUN_DIR", dir, 1);
+	snprintf(c.store, sizeof(c.store), "%s/pages", dir);
+	assert_int_equal(ublk_conf_save(&c), 0);
+	assert_int_equal(ublk_conf_load(3, &back), 0);
+	assert_memory_equal(&back, &c, sizeof(c));
+	assert_int_equal(ublk_conf_load(4, &back), -2 /* ENOENT */);
+
+	/* A record under another device's name is refused. */
+	assert_true(ublk_state_path(path, sizeof(path), 5, "conf"));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\n"
+		   "user_copy=1\nstore=/x\n");
+	fclose(f);
+	assert_int_equal(ublk_conf_load(5, &back), -22 /* EINVAL */);
+	unlink(path);
+
+	f = fopen(c.store, "w");
+	assert_non_null(f);
+	fclose(f);
+	ublk_state_remove(&c);
+	assert_int_equal(access(c.store, F_OK), -1);
+	assert_true(ublk_state_path(path, sizeof(path), 3, "conf"));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0); /* nothing else was left behind */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_save_load_remove),
+	};
+	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
