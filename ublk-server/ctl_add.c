@@ -253,11 +253,13 @@ int cmd_add(int argc, char **argv)
 	return spawn_daemon(&conf, false, json);
 }
 
-/* Waits (up to 10 s) until the driver has noticed the old daemon's death. */
+/* Waits (up to 60 s) until the driver has noticed the old daemon's death. It quiesces the
+ * device when the dead daemon's armed commands are cancelled; a queue whose every tag was held
+ * by the daemon has none, and then only the driver's 30 s request timeout notices (6.12). */
 static int await_quiesced(struct ublk_ctrl *ctrl, uint32_t dev_id,
 			  struct ublksrv_ctrl_dev_info *info)
 {
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 600; i++) {
 		int ret = ublk_ctrl_get_dev_info(ctrl, dev_id, info);
 
 		if (ret < 0)
@@ -266,6 +268,11 @@ static int await_quiesced(struct ublk_ctrl *ctrl, uint32_t dev_id,
 			return 0;
 		if (info->state == UBLK_S_DEV_LIVE && ctl_pid_alive(info->ublksrv_pid))
 			return -EBUSY;
+		if (i == 20)
+			fprintf(stderr,
+				"ublk-ctl: recover: waiting for the driver to notice that "
+				"daemon %d ended (up to 60 s)\n",
+				info->ublksrv_pid);
 		usleep(100 * 1000);
 	}
 	return -ETIMEDOUT;
@@ -320,8 +327,10 @@ int cmd_recover(int argc, char **argv)
 		return ctl_error("recover: device %u is live (daemon %d): nothing to recover",
 				 dev_id, info.ublksrv_pid);
 	if (ret == -ETIMEDOUT)
-		return ctl_error("recover: device %u is %s, not waiting for a daemon", dev_id,
-				 ctl_state_name(info.state));
+		return ctl_error(
+			"recover: device %u is still %s 60 s after its daemon %d ended; the "
+			"driver never quiesced it",
+			dev_id, ctl_state_name(info.state), info.ublksrv_pid);
 	if (ret < 0)
 		return ctl_error("recover: device %u: %s", dev_id, strerror(-ret));
 	ret = ublk_conf_load(dev_id, &conf);

@@ -52,7 +52,9 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 		for (int i = 0; i < 50 && ctl_pid_alive(info.ublksrv_pid); i++)
 			usleep(100 * 1000);
 	}
-	ret = ublk_ctrl_del_dev(ctrl, dev_id);
+	/* An active swap device keeps /dev/ublkbN open until swapoff: a waiting DEL_DEV would
+	 * hang until then. */
+	ret = ublk_ctrl_del_dev(ctrl, dev_id, !ctl_swap_active(dev_id));
 	if (ret < 0)
 		return ctl_error("del: DEL_DEV %u: %s", dev_id, strerror(-ret));
 	if (ublk_conf_load(dev_id, &conf) < 0) {

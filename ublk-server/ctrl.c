@@ -46,6 +46,7 @@ uint32_t ublk_ctrl_op(bool ioctl_encode, unsigned nr)
 	case UBLK_CMD_GET_DEV_INFO:
 	case UBLK_CMD_GET_PARAMS:
 	case UBLK_CMD_GET_DEV_INFO2:
+	case UBLK_CMD_DEL_DEV_ASYNC:
 		return UBLK_CTRL_IOR(nr);
 	default:
 		return UBLK_CTRL_IOWR(nr);
@@ -120,9 +121,9 @@ int ublk_ctrl_add_dev(struct ublk_ctrl *ctrl, struct ublksrv_ctrl_dev_info *info
 	return dev_cmd(ctrl, UBLK_CMD_ADD_DEV, info->dev_id, info, sizeof(*info), 0);
 }
 
-int ublk_ctrl_del_dev(struct ublk_ctrl *ctrl, uint32_t dev_id)
+int ublk_ctrl_del_dev(struct ublk_ctrl *ctrl, uint32_t dev_id, bool wait)
 {
-	return dev_cmd(ctrl, UBLK_CMD_DEL_DEV, dev_id, NULL, 0, 0);
+	return dev_cmd(ctrl, wait ? UBLK_CMD_DEL_DEV : UBLK_CMD_DEL_DEV_ASYNC, dev_id, NULL, 0, 0);
 }
 
 int ublk_ctrl_set_params(struct ublk_ctrl *ctrl, uint32_t dev_id, struct ublk_params *params)

@@ -38,7 +38,9 @@ int ublk_ctrl_get_features(struct ublk_ctrl *ctrl, uint64_t *features);
 /* ADD_DEV: creates device info->dev_id (UBLK_DEV_ID_NONE: the driver picks one); on success
  * *info is what the driver made of it (dev_id, flags it accepted). */
 int ublk_ctrl_add_dev(struct ublk_ctrl *ctrl, struct ublksrv_ctrl_dev_info *info);
-int ublk_ctrl_del_dev(struct ublk_ctrl *ctrl, uint32_t dev_id);
+/* DEL_DEV: with `wait`, returns once /dev/ublkcN is closed and no one holds /dev/ublkbN open
+ * (swap, mounts); without, returns at once (DEL_DEV_ASYNC, 6.7+) and the id is freed later. */
+int ublk_ctrl_del_dev(struct ublk_ctrl *ctrl, uint32_t dev_id, bool wait);
 int ublk_ctrl_set_params(struct ublk_ctrl *ctrl, uint32_t dev_id, struct ublk_params *params);
 /* START_DEV: every queue must have fetched all its tags; `pid` is the serving process. */
 int ublk_ctrl_start_dev(struct ublk_ctrl *ctrl, uint32_t dev_id, pid_t pid);

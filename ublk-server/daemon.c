@@ -202,6 +202,8 @@ static int add_device(struct daemon *d)
 	}
 	d->added = true;
 	c->dev_id = info.dev_id;
+	/* The driver caps the queues at the number of CPUs. */
+	c->nr_queues = info.nr_hw_queues;
 	c->user_copy = info.flags & UBLK_F_USER_COPY;
 	if (mkdir(ublk_run_dir(), 0755) < 0 && errno != EEXIST) {
 		ret = -errno;
@@ -242,11 +244,17 @@ static int begin_recovery(struct daemon *d)
 	}
 	open_log(d->conf->dev_id);
 	log_msg("recovering /dev/ublkb%u (old daemon %d)", d->conf->dev_id, info.ublksrv_pid);
-	ret = ublk_ctrl_start_recovery(&d->ctrl, d->conf->dev_id);
+	/* The old daemon's /dev/ublkcN is released asynchronously, after its io_uring is torn
+	 * down; until then the driver answers -EBUSY. */
+	for (int i = 0; i < 200; i++) {
+		ret = ublk_ctrl_start_recovery(&d->ctrl, d->conf->dev_id);
+		if (ret != -EBUSY)
+			break;
+		usleep(100 * 1000);
+	}
 	if (ret < 0)
 		notify(d, "error START_USER_RECOVERY failed: %s%s", strerror(-ret),
-		       ret == -EBUSY ? " (the old daemon is still running, or the driver has not "
-				       "noticed its exit yet)"
+		       ret == -EBUSY ? " (the old daemon's device file is still open after 20 s)"
 				     : "");
 	return ret;
 }
@@ -420,7 +428,7 @@ out:
 		close(d.cdev_fd);
 	if (delete || (ret < 0 && d.added)) {
 		/* DEL_DEV waits until /dev/ublkcN is closed: it is, just above. */
-		ublk_ctrl_del_dev(&d.ctrl, conf->dev_id);
+		ublk_ctrl_del_dev(&d.ctrl, conf->dev_id, true);
 		ublk_state_remove(conf);
 		if (!delete)
 			log_msg("start-up failed; device %u deleted", conf->dev_id);

@@ -16,6 +16,9 @@
 #ifndef UBLK_CMD_GET_DEV_INFO2
 #define UBLK_CMD_GET_DEV_INFO2 0x12
 #endif
+#ifndef UBLK_CMD_DEL_DEV_ASYNC
+#define UBLK_CMD_DEL_DEV_ASYNC 0x14
+#endif
 #ifndef UBLK_U_CMD_GET_FEATURES
 #define UBLK_U_CMD_GET_FEATURES _IOR('u', 0x13, struct ublksrv_ctrl_cmd)
 #endif

@@ -1,0 +1,137 @@
+# ublk server tests in one guest: data integrity under fio (both copy modes, several queue
+# shapes), a filesystem across remount, swap under a memory cgroup, crash and recovery while
+# I/O runs, and bad input that must fail cleanly. Run by: scripts/vm/run tests/vm/ublk.sh
+. "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
+vm_load ublk_drv || exit 1
+
+# daemon_pid ID: the pid of device ID's daemon.
+daemon_pid() {
+	"$ctl" list -n "$1" --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'
+}
+
+# fio_verify DEV QUEUE-DEPTH SIZE: random writes of mixed sizes, then verify every block.
+fio_verify() {
+	fio --name=verify --filename="$1" --direct=1 --ioengine=io_uring --iodepth="$2" \
+		--rw=randwrite --bsrange=4k-64k --size="$3" --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --randrepeat=0 --output-format=terse --terse-version=3 >/tmp/fio.out ||
+		{ cat /tmp/fio.out; vm_fail "fio verify on $1 failed"; }
+}
+
+fio_shapes() {
+	for shape in "1 1 user" "2 32 user" "2 16 buffer"; do
+		set -- $shape
+		opt=""
+		[ "$3" = buffer ] && opt=--no-user-copy
+		out=$("$ctl" add -t mem --size 256M --queues "$1" --depth "$2" $opt --json)
+		id=$(sed -n 's/.*"id": \([0-9]*\).*/\1/p' <<<"$out")
+		"$ctl" list -n "$id" --json | grep -q "\"user_copy\": $([ "$3" = user ] && echo true || echo false)" ||
+			vm_fail "device $id: copy mode is not $3"
+		fio_verify "/dev/ublkb$id" "$2" 96M
+		"$ctl" stats -n "$id" --json >/tmp/stats.json
+		grep -q '"write": {"count": [1-9]' /tmp/stats.json || vm_fail "no writes counted"
+		grep -q '"errors": [1-9]' /tmp/stats.json && vm_fail "errors counted: $(cat /tmp/stats.json)"
+		echo "queues $1, depth $2, $3 copy: fio verify clean"
+		"$ctl" del -n "$id"
+	done
+}
+
+ext4_remount() {
+	"$ctl" add -t mem --size 256M -n 5 >/dev/null
+	mkfs.ext4 -q -F /dev/ublkb5
+	mkdir -p /mnt/t
+	mount -o discard /dev/ublkb5 /mnt/t
+	for i in 1 2 3 4 5 6 7 8; do
+		head -c $((i * 3 * 1024 * 1024 + i * 4099)) /dev/urandom >/mnt/t/file$i
+	done
+	(cd /mnt/t && sha256sum file* >/tmp/sums)
+	rm /mnt/t/file8 && fstrim /mnt/t # exercise discard under a filesystem
+	umount /mnt/t
+	echo 3 >/proc/sys/vm/drop_caches
+	mount /dev/ublkb5 /mnt/t
+	(cd /mnt/t && grep -v file8 /tmp/sums | sha256sum -c --quiet) || vm_fail "checksums differ after remount"
+	umount /mnt/t
+	"$ctl" stats -n 5 --json | grep -q '"discard": {"count": [1-9]' || vm_fail "no discard reached the server"
+	"$ctl" del -n 5
+}
+
+swap_memcg() {
+	"$ctl" add -t mem --size 1G --queues 2 -n 6 >/dev/null
+	mkswap /dev/ublkb6 >/dev/null
+	swapon --discard /dev/ublkb6
+	cg=$(vm_memcg hog 64M)
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	# 256 MiB working set, a quarter of it allowed in memory.
+	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 256 --passes 2
+	out=$(($(vm_vmstat pswpout) - out0)) in=$(($(vm_vmstat pswpin) - in0))
+	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
+	echo "pswpout +$out, pswpin +$in, oom_kill $oom"
+	"$ctl" stats -n 6
+	[ "$oom" = 0 ] || vm_fail "OOM kill"
+	((out > 40000)) || vm_fail "too little swap-out: $out pages"
+	((in > 30000)) || vm_fail "too little swap-in: $in pages"
+	# An active swap device is refused by del, and nothing is harmed by the attempt.
+	"$ctl" del -n 6 2>/tmp/del.err && vm_fail "del of an active swap device succeeded"
+	grep -q "active swap device" /tmp/del.err || vm_fail "unclear refusal: $(cat /tmp/del.err)"
+	swapoff /dev/ublkb6
+	"$ctl" del -n 6
+	rmdir "$cg"
+}
+
+crash_recovery() {
+	"$ctl" add -t mem --size 256M --queues 2 --depth 16 -n 7 >/dev/null
+	old=$(daemon_pid 7)
+	fio --name=crash --filename=/dev/ublkb7 --direct=1 --ioengine=io_uring --iodepth=16 \
+		--rw=randwrite --bs=4k --size=128M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--randrepeat=0 --output-format=terse --terse-version=3 >/tmp/fio-crash.out 2>&1 &
+	fio=$!
+	sleep 3
+	kill -0 "$fio" || vm_fail "fio ended before the crash"
+	kill -9 "$old"
+	echo "killed daemon $old while fio ran"
+	"$ctl" recover -n 7 || { "$ctl" list; dmesg | tail -20; vm_fail "recover failed"; }
+	new=$(daemon_pid 7)
+	[ "$new" != "$old" ] && kill -0 "$new" || vm_fail "no new daemon"
+	wait "$fio" || { cat /tmp/fio-crash.out; vm_fail "fio failed across the crash"; }
+	"$ctl" stats -n 7 --json | grep -q '"recoveries": 1' || vm_fail "recovery not counted"
+	"$ctl" list -n 7 | grep -q " live " || vm_fail "device not live after recovery"
+	# Recovering a device whose daemon is alive is refused.
+	"$ctl" recover -n 7 2>/tmp/rec.err && vm_fail "recover of a live device succeeded"
+	grep -q "is live" /tmp/rec.err || vm_fail "unclear refusal: $(cat /tmp/rec.err)"
+	"$ctl" del -n 7
+}
+
+bad_input() {
+	daemons() { pgrep -c -f "ublk-ctl add" || true; }
+	"$ctl" add -t mem --size 64M -n 9 >/dev/null
+	before=$(daemons) list_before=$("$ctl" list --json)
+	"$ctl" add -t mem --size 64M -n 9 2>/tmp/err && vm_fail "double add succeeded"
+	grep -q "device 9 already exists" /tmp/err || vm_fail "unclear: $(cat /tmp/err)"
+	[ "$(daemons)" = "$before" ] || vm_fail "an orphan daemon was left"
+	[ "$("$ctl" list --json)" = "$list_before" ] || vm_fail "a half-created device"
+	rc=0; "$ctl" add -t nosuch --size 64M 2>/dev/null || rc=$?
+	[ "$rc" = 2 ] || vm_fail "unknown target: exit $rc, want 2"
+	rc=0; "$ctl" del -n 42 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "no device 42" /tmp/err || vm_fail "del of a missing device: $rc $(cat /tmp/err)"
+	rc=0; "$ctl" recover -n 42 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "no device 42" /tmp/err || vm_fail "recover of a missing device: $rc"
+	rc=0; "$ctl" stats -n 42 2>/dev/null || rc=$?
+	[ "$rc" = 1 ] || vm_fail "stats of a missing device: exit $rc"
+	# More queues than CPUs: the driver caps them, and the device works.
+	"$ctl" add -t mem --size 64M --queues 8 -n 10 >/dev/null
+	"$ctl" list -n 10 | grep -q " $(nproc) x 64 " || vm_fail "queues not capped: $("$ctl" list -n 10)"
+	dd if=/dev/zero of=/dev/ublkb10 bs=1M count=4 oflag=direct status=none
+	"$ctl" del -n 10
+	"$ctl" del -n 9
+	[ "$("$ctl" list --json)" = "[]" ] || vm_fail "devices left: $("$ctl" list)"
+	[ -z "$(ls /run/lineswap /dev/shm 2>/dev/null | grep -v '^/' | grep -v '^$')" ] ||
+		vm_fail "files left: $(ls /run/lineswap /dev/shm)"
+	[ "$(daemons)" = 0 ] || vm_fail "daemons left"
+}
+
+vm_test fio_verify_shapes fio_shapes
+vm_test ext4_remount ext4_remount
+vm_test swap_memcg swap_memcg
+vm_test crash_recovery crash_recovery
+vm_test bad_input bad_input
+vm_summary
