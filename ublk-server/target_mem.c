@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "target.h"
@@ -85,6 +88,31 @@ static void mem_close(struct ublk_target *t, bool keep)
 	t->priv = NULL;
 }
 
+/* A device larger than the whole filesystem of its store could never be filled: refuse it
+ * (writes past the limit would fail with I/O errors). Larger than what is free now is allowed:
+ * memory is taken lazily. */
+static int check_capacity(struct ublk_target *t, uint64_t bytes)
+{
+	char dir[PATH_MAX];
+	struct statvfs fs;
+
+	snprintf(dir, sizeof(dir), "%s", t->store_path);
+	const char *folder = dirname(dir);
+
+	if (statvfs(folder, &fs) < 0)
+		return 0; /* the open below reports a missing folder */
+	uint64_t total = (uint64_t)fs.f_blocks * fs.f_frsize;
+
+	if (bytes <= total)
+		return 0;
+	snprintf(t->error, sizeof(t->error),
+		 "mem: %s holds at most %llu MiB, the device needs %llu MiB (make it larger, e.g. "
+		 "mount -o remount,size=... %s)",
+		 folder, (unsigned long long)(total >> 20), (unsigned long long)(bytes >> 20),
+		 folder);
+	return -ENOSPC;
+}
+
 static int mem_open(struct ublk_target *t, bool recovering)
 {
 	uint64_t bytes = t->nr_pages << UBLK_PAGE_SHIFT;
@@ -94,6 +122,10 @@ static int mem_open(struct ublk_target *t, bool recovering)
 
 	if (!m)
 		return -ENOMEM;
+	if (!recovering && (ret = check_capacity(t, bytes)) < 0) {
+		free(m);
+		return ret;
+	}
 	t->priv = m;
 	m->bitmap_words = (t->nr_pages + 63) / 64;
 	m->written = calloc(m->bitmap_words, sizeof(uint64_t));

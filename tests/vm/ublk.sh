@@ -117,6 +117,10 @@ bad_input() {
 	[ "$rc" = 1 ] && grep -q "no device 42" /tmp/err || vm_fail "recover of a missing device: $rc"
 	rc=0; "$ctl" stats -n 42 2>/dev/null || rc=$?
 	[ "$rc" = 1 ] || vm_fail "stats of a missing device: exit $rc"
+	# A device larger than /dev/shm could ever hold is refused, and nothing is left behind.
+	rc=0; "$ctl" add -t mem --size 64T -n 11 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "holds at most" /tmp/err || vm_fail "64T device: exit $rc: $(cat /tmp/err)"
+	[ "$("$ctl" list --json)" = "$list_before" ] || vm_fail "the refused device was left"
 	# More queues than CPUs: the driver caps them, and the device works.
 	"$ctl" add -t mem --size 64M --queues 8 -n 10 >/dev/null
 	"$ctl" list -n 10 | grep -q " $(nproc) x 64 " || vm_fail "queues not capped: $("$ctl" list -n 10)"
