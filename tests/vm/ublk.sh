@@ -56,7 +56,7 @@ ext4_remount() {
 }
 
 swap_memcg() {
-	"$ctl" add -t mem --size 1G --queues 2 -n 6 >/dev/null
+	"$ctl" add -t mem --size 512M --queues 2 -n 6 >/dev/null
 	mkswap /dev/ublkb6 >/dev/null
 	swapon --discard /dev/ublkb6
 	cg=$(vm_memcg hog 64M)
