@@ -11,15 +11,20 @@
 
 #include "parse.h"
 
+static void vreport(const char *fmt, va_list ap)
+{
+	fputs("ublk-ctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int ctl_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ublk-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_USAGE;
 }
 
@@ -27,11 +32,9 @@ int ctl_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ublk-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_FAILURE;
 }
 

@@ -72,52 +72,44 @@ int ublk_req_from_desc(struct ublk_req *req, const struct ublksrv_io_desc *iod, 
 	return 0;
 }
 
-int ublk_req_copy_in(const struct ublk_req *req, void *buf, size_t len, size_t off)
+/* Moves `len` bytes between buf and byte `off` of the request's data: into buf for a WRITE
+ * request (`in`), out of buf for a READ request. */
+static int req_copy(const struct ublk_req *req, uint8_t *buf, size_t len, size_t off, bool in)
 {
 	const struct ublk_queue *q = req->q;
 
 	if (!q->user_copy) {
-		memcpy(buf, q->bufs + (size_t)req->tag * q->max_io_bytes + off, len);
+		uint8_t *tag_buf = q->bufs + (size_t)req->tag * q->max_io_bytes + off;
+
+		memcpy(in ? buf : tag_buf, in ? tag_buf : buf, len);
 		return 0;
 	}
 	uint64_t pos = ublk_user_copy_offset(q->id, req->tag, off);
 
 	while (len > 0) {
-		ssize_t n = pread(q->cdev_fd, buf, len, (off_t)pos);
+		ssize_t n = in ? pread(q->cdev_fd, buf, len, (off_t)pos)
+			       : pwrite(q->cdev_fd, buf, len, (off_t)pos);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		buf = (uint8_t *)buf + n;
+		buf += n;
 		len -= (size_t)n;
 		pos += (uint64_t)n;
 	}
 	return 0;
 }
 
+int ublk_req_copy_in(const struct ublk_req *req, void *buf, size_t len, size_t off)
+{
+	return req_copy(req, buf, len, off, true);
+}
+
 int ublk_req_copy_out(const struct ublk_req *req, const void *buf, size_t len, size_t off)
 {
-	const struct ublk_queue *q = req->q;
-
-	if (!q->user_copy) {
-		memcpy(q->bufs + (size_t)req->tag * q->max_io_bytes + off, buf, len);
-		return 0;
-	}
-	uint64_t pos = ublk_user_copy_offset(q->id, req->tag, off);
-
-	while (len > 0) {
-		ssize_t n = pwrite(q->cdev_fd, buf, len, (off_t)pos);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf = (const uint8_t *)buf + n;
-		len -= (size_t)n;
-		pos += (uint64_t)n;
-	}
-	return 0;
+	/* Only read through: copy-out never writes to buf. */
+	return req_copy(req, (uint8_t *)(uintptr_t)buf, len, off, false);
 }
 
 /* Queues FETCH_REQ, or COMMIT_AND_FETCH_REQ with `result`, for `tag`. */
