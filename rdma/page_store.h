@@ -1,0 +1,69 @@
+/* page_store.h — a client's view of remote memory: asynchronous put/get of pages by mask.
+ *
+ * put(page, live, buf) moves the bytes the SG plan of `live` selects from the 4 KiB page at
+ * buf into the page's remote slot, packed; get(page, live, buf) brings them back into the same
+ * places and fills every byte the plan does not move with zeros. The caller must pass the same
+ * `live` to get as to the put that stored the page (lineswap's per-page entry), and the plan
+ * parameters (max_segs, seg_cost) must stay the same for the life of the remote data: they fix
+ * the packing. A whole page is the all-ones mask.
+ *
+ * Requests complete asynchronously: reap() returns finished ones (never blocks); fd() becomes
+ * readable when there may be some. Call reap() also after submitting (a request can fail at
+ * once) and at least every timeout_ms / 2 while requests are outstanding (it fails those the
+ * node left unanswered). At most max_inflight may be outstanding (put/get return -EAGAIN
+ * beyond). One store is used by one thread. */
+#ifndef LINESWAP_PAGE_STORE_H
+#define LINESWAP_PAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct ps_completion {
+	uint64_t cookie;
+	int status; /* 0, or -errno (-EIO: the node failed it or the link is down) */
+};
+
+struct page_store;
+
+struct page_store_ops {
+	int (*put)(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
+		   uint64_t cookie);
+	int (*get)(struct page_store *ps, uint64_t page, uint64_t live, void *buf, uint64_t cookie);
+	int (*reap)(struct page_store *ps, struct ps_completion *out, int max);
+	int (*fd)(struct page_store *ps);
+	/* Frees the region on the node (the data is gone), then closes. */
+	int (*release)(struct page_store *ps);
+	void (*close)(struct page_store *ps);
+};
+
+struct page_store_conf {
+	const char *url; /* tcp://HOST:PORT (rdma:// with the verbs transport) */
+	const uint8_t *secret;
+	size_t secret_len;
+	uint8_t region[PROTO_REGION_ID];
+	uint64_t bytes; /* region size */
+	int create;     /* make the region (else attach to it) */
+	unsigned max_inflight;
+	unsigned max_segs;   /* SG plan limit: the packing depends on it */
+	unsigned seg_cost;   /* SG plan cost of a segment, in bytes */
+	unsigned timeout_ms; /* a request not answered by then fails with -EIO */
+};
+
+struct page_store {
+	const struct page_store_ops *ops;
+	struct page_store_conf conf;
+	unsigned inflight;
+	uint64_t node_free; /* what the node had left when we connected */
+};
+
+/* Connects as conf says. Returns 0, or -errno with a message in err: -ECONNREFUSED,
+ * -ETIMEDOUT, -EACCES (bad secret), -ENOSPC, -EEXIST, -ENOENT, -EPROTO, -EINVAL (bad URL). */
+int page_store_open(const struct page_store_conf *conf, struct page_store **out, char *err,
+		    size_t errlen);
+
+int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char *port,
+		struct page_store **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,26 @@
+/* proto.c — the memory node's wire format. */
+#include "proto.h"
+
+#include <endian.h>
+
+_Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the wire format is the host's: little-endian");
+_Static_assert(sizeof(struct proto_hello) == 104, "hello layout");
+_Static_assert(sizeof(struct proto_welcome) == 24, "welcome layout");
+_Static_assert(sizeof(struct proto_req) == 24, "request layout");
+_Static_assert(sizeof(struct proto_reply) == 16, "reply layout");
+
+const char *proto_status_name(unsigned status)
+{
+	static const char *const names[] = {
+		[PROTO_OK] = "ok",
+		[PROTO_EAUTH] = "authentication failed (wrong secret)",
+		[PROTO_ENOSPC] = "the memory node has not that much memory left",
+		[PROTO_EVERSION] = "protocol version mismatch",
+		[PROTO_EINVAL] = "malformed request",
+		[PROTO_ERANGE] = "page outside the region",
+		[PROTO_ETOOMANY] = "too many clients or regions",
+		[PROTO_EEXIST] = "the region already exists",
+		[PROTO_ENOENT] = "no such region (or another size)",
+	};
+	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown status";
+}

@@ -1,0 +1,418 @@
+/* store_tcp.c — the page store over TCP: the same plan and packing as the verbs transport,
+ * moved with one sendmsg (PUT: header + the plan's segments gathered) and a reply whose data
+ * is scattered back into the plan's segments.
+ *
+ * Sends block at most timeout_ms (SO_SNDTIMEO); replies are read without blocking in reap().
+ * A request unanswered after timeout_ms, or a broken connection, fails every outstanding
+ * request with -EIO and the store stays down (-ENOTCONN) until reopened. Everything a request
+ * needs is allocated at open: nothing is allocated per request. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "page_store.h"
+#include "sg_plan.h"
+
+struct slot {
+	uint64_t cookie;
+	uint64_t deadline_ns;
+	uint8_t *buf; /* GET: the page to fill */
+	uint64_t live;
+	uint8_t op;
+	uint8_t busy;
+};
+
+struct tcp_store {
+	struct page_store ps;
+	int fd;
+	int down; /* the connection broke: every request fails */
+	struct slot *slots;
+	unsigned nslots;
+	uint8_t rbuf[sizeof(struct proto_reply) + PROTO_PAGE_SIZE];
+	size_t rlen;
+	/* Completions found while failing everything, returned by the next reap. */
+	struct ps_completion *failed;
+	unsigned nfailed;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct tcp_store *tcp(struct page_store *ps)
+{
+	return (struct tcp_store *)ps;
+}
+
+/* The link is gone: every outstanding request fails with -EIO. */
+static void fail_all(struct tcp_store *t)
+{
+	t->down = 1;
+	for (unsigned i = 0; i < t->nslots; i++) {
+		if (!t->slots[i].busy)
+			continue;
+		t->failed[t->nfailed++] = (struct ps_completion){ t->slots[i].cookie, -EIO };
+		t->slots[i].busy = 0;
+	}
+	t->ps.inflight = 0;
+}
+
+static int send_all(struct tcp_store *t, struct iovec *iov, int iovcnt)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+
+	while (msg.msg_iovlen > 0) {
+		ssize_t n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fail_all(t);
+			return -EIO;
+		}
+		while (n > 0 && msg.msg_iovlen > 0) {
+			size_t take =
+				(size_t)n < msg.msg_iov->iov_len ? (size_t)n : msg.msg_iov->iov_len;
+
+			msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + take;
+			msg.msg_iov->iov_len -= take;
+			n -= (ssize_t)take;
+			if (msg.msg_iov->iov_len == 0) {
+				msg.msg_iov++;
+				msg.msg_iovlen--;
+			}
+		}
+	}
+	return 0;
+}
+
+static struct slot *take_slot(struct tcp_store *t, unsigned *index)
+{
+	for (unsigned i = 0; i < t->nslots; i++) {
+		if (!t->slots[i].busy) {
+			*index = i;
+			return &t->slots[i];
+		}
+	}
+	return NULL;
+}
+
+static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
+		  uint64_t cookie)
+{
+	struct tcp_store *t = tcp(ps);
+	struct sg_plan plan;
+	struct proto_req req = { .op = op, .page = page };
+	struct iovec iov[1 + SG_MAX_SEGS];
+	unsigned index;
+	struct slot *s;
+
+	if (t->down)
+		return -ENOTCONN;
+	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
+		return -ERANGE;
+	s = take_slot(t, &index);
+	if (!s)
+		return -EAGAIN;
+	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
+	req.len = plan.bytes;
+	req.tag = index;
+	iov[0] = (struct iovec){ &req, sizeof(req) };
+	int iovcnt = 1;
+
+	if (op == PROTO_PUT)
+		for (unsigned i = 0; i < plan.nsegs; i++)
+			iov[iovcnt++] = (struct iovec){ buf + plan.seg[i].off, plan.seg[i].len };
+	*s = (struct slot){ .cookie = cookie,
+			    .buf = buf,
+			    .live = live,
+			    .op = op,
+			    .busy = 1,
+			    .deadline_ns = now_ns() + ps->conf.timeout_ms * 1000000ull };
+	ps->inflight++;
+	/* A failed send fails the request (and all others) through the next reap. */
+	send_all(t, iov, iovcnt);
+	return 0;
+}
+
+static int tcp_put(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
+		   uint64_t cookie)
+{
+	/* Only read through: a PUT never writes the page. */
+	return submit(ps, PROTO_PUT, page, live, (uint8_t *)(uintptr_t)buf, cookie);
+}
+
+static int tcp_get(struct page_store *ps, uint64_t page, uint64_t live, void *buf, uint64_t cookie)
+{
+	return submit(ps, PROTO_GET, page, live, buf, cookie);
+}
+
+/* Scatters a GET's packed bytes back to their lines and zeroes every other byte. */
+static void scatter(const struct slot *s, const uint8_t *data, const struct page_store_conf *c)
+{
+	struct sg_plan plan;
+	unsigned at = 0, from = 0;
+
+	sg_plan_page(s->live, c->max_segs, c->seg_cost, &plan);
+	for (unsigned i = 0; i < plan.nsegs; i++) {
+		memset(s->buf + at, 0, plan.seg[i].off - at);
+		memcpy(s->buf + plan.seg[i].off, data + from, plan.seg[i].len);
+		from += plan.seg[i].len;
+		at = plan.seg[i].off + plan.seg[i].len;
+	}
+	memset(s->buf + at, 0, PROTO_PAGE_SIZE - at);
+}
+
+/* Handles one complete reply at the head of rbuf; returns its size, 0 if incomplete, or -1 for
+ * a reply that makes no sense (the link is then dropped). */
+static long one_reply(struct tcp_store *t, struct ps_completion *out)
+{
+	struct proto_reply r;
+
+	if (t->rlen < sizeof(r))
+		return 0;
+	memcpy(&r, t->rbuf, sizeof(r));
+	if (r.tag >= t->nslots || !t->slots[r.tag].busy || r.len > PROTO_PAGE_SIZE)
+		return -1;
+	struct slot *s = &t->slots[r.tag];
+	struct sg_plan plan;
+
+	if (r.status == PROTO_OK && s->op == PROTO_GET) {
+		sg_plan_page(s->live, t->ps.conf.max_segs, t->ps.conf.seg_cost, &plan);
+		if (r.len != plan.bytes)
+			return -1;
+	} else if (r.len != 0) {
+		return -1;
+	}
+	if (t->rlen < sizeof(r) + r.len)
+		return 0;
+	if (r.status == PROTO_OK && s->op == PROTO_GET)
+		scatter(s, t->rbuf + sizeof(r), &t->ps.conf);
+	*out = (struct ps_completion){ s->cookie, r.status == PROTO_OK ? 0 : -EIO };
+	s->busy = 0;
+	t->ps.inflight--;
+	return (long)(sizeof(r) + r.len);
+}
+
+static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
+{
+	struct tcp_store *t = tcp(ps);
+	int n = 0;
+
+	while (t->nfailed > 0 && n < max)
+		out[n++] = t->failed[--t->nfailed];
+	while (!t->down && n < max) {
+		long used = one_reply(t, &out[n]);
+
+		if (used < 0) {
+			fprintf(stderr, "page store: malformed reply from the memory node\n");
+			fail_all(t);
+			break;
+		}
+		if (used > 0) {
+			t->rlen -= (size_t)used;
+			memmove(t->rbuf, t->rbuf + used, t->rlen);
+			n++;
+			continue;
+		}
+		ssize_t got =
+			recv(t->fd, t->rbuf + t->rlen, sizeof(t->rbuf) - t->rlen, MSG_DONTWAIT);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (got <= 0) {
+			fail_all(t);
+			break;
+		}
+		t->rlen += (size_t)got;
+	}
+	/* Requests the node never answered in time: the link is presumed dead. */
+	if (!t->down && ps->inflight > 0) {
+		uint64_t now = now_ns();
+
+		for (unsigned i = 0; i < t->nslots; i++)
+			if (t->slots[i].busy && t->slots[i].deadline_ns < now) {
+				fprintf(stderr, "page store: no reply within %u ms\n",
+					ps->conf.timeout_ms);
+				shutdown(t->fd, SHUT_RDWR);
+				fail_all(t);
+				break;
+			}
+	}
+	while (t->nfailed > 0 && n < max)
+		out[n++] = t->failed[--t->nfailed];
+	return n;
+}
+
+static int tcp_fd(struct page_store *ps)
+{
+	return tcp(ps)->fd;
+}
+
+static void tcp_close(struct page_store *ps)
+{
+	struct tcp_store *t = tcp(ps);
+
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->slots);
+	free(t->failed);
+	free(t);
+}
+
+static int tcp_release(struct page_store *ps)
+{
+	struct tcp_store *t = tcp(ps);
+	struct proto_req req = { .op = PROTO_RELEASE };
+	struct proto_reply r;
+	struct iovec iov = { &req, sizeof(req) };
+	int ret = -EIO;
+
+	if (!t->down && ps->inflight == 0 && send_all(t, &iov, 1) == 0 &&
+	    recv(t->fd, &r, sizeof(r), MSG_WAITALL) == (ssize_t)sizeof(r))
+		ret = r.status == PROTO_OK ? 0 : -EIO;
+	tcp_close(ps);
+	return ret;
+}
+
+static const struct page_store_ops tcp_ops = {
+	.put = tcp_put,
+	.get = tcp_get,
+	.reap = tcp_reap,
+	.fd = tcp_fd,
+	.release = tcp_release,
+	.close = tcp_close,
+};
+
+static int connect_to(const char *host, const char *port, unsigned timeout_ms, char *err,
+		      size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai, *a;
+	int fd = -1, ret = getaddrinfo(host, port, &hints, &ai), last = ECONNREFUSED;
+
+	if (ret) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	for (a = ai; a; a = a->ai_next) {
+		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+		int one = 1;
+
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0)
+			continue;
+		/* Bounded connect and sends: a dead node must not hang the caller. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		last = errno == EINPROGRESS ? ETIMEDOUT : errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot connect to the memory node at %s:%s: %s", host, port,
+			 strerror(last));
+		return -last;
+	}
+	return fd;
+}
+
+static int status_errno(unsigned status)
+{
+	switch (status) {
+	case PROTO_EAUTH:
+		return -EACCES;
+	case PROTO_ENOSPC:
+		return -ENOSPC;
+	case PROTO_EEXIST:
+		return -EEXIST;
+	case PROTO_ENOENT:
+		return -ENOENT;
+	case PROTO_ETOOMANY:
+		return -EUSERS;
+	default:
+		return -EPROTO;
+	}
+}
+
+int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char *port,
+		struct page_store **out, char *err, size_t errlen)
+{
+	struct proto_hello hello = {
+		.magic = PROTO_MAGIC,
+		.version = PROTO_VERSION,
+		.secret_len = (uint16_t)conf->secret_len,
+		.flags = conf->create ? PROTO_CREATE : PROTO_ATTACH,
+		.bytes = conf->bytes,
+	};
+	struct proto_welcome w;
+	struct tcp_store *t;
+	int fd;
+
+	if (conf->secret_len > PROTO_SECRET_MAX || conf->bytes == 0 ||
+	    conf->bytes % PROTO_PAGE_SIZE || conf->max_inflight == 0 || conf->max_segs == 0) {
+		snprintf(err, errlen, "bad page store configuration");
+		return -EINVAL;
+	}
+	memcpy(hello.region, conf->region, sizeof(hello.region));
+	memcpy(hello.secret, conf->secret, conf->secret_len);
+	fd = connect_to(host, port, conf->timeout_ms, err, errlen);
+	if (fd < 0)
+		return fd;
+	if (send(fd, &hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello) ||
+	    recv(fd, &w, sizeof(w), MSG_WAITALL) != (ssize_t)sizeof(w)) {
+		snprintf(err, errlen,
+			 "the memory node at %s:%s closed the connection during the "
+			 "handshake",
+			 host, port);
+		close(fd);
+		return -EPROTO;
+	}
+	if (w.magic != PROTO_MAGIC || w.status != PROTO_OK) {
+		snprintf(err, errlen, "the memory node at %s:%s refused: %s", host, port,
+			 w.magic == PROTO_MAGIC ? proto_status_name(w.status)
+						: "not a memory node");
+		close(fd);
+		return w.magic == PROTO_MAGIC ? status_errno(w.status) : -EPROTO;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t) {
+		t->slots = calloc(conf->max_inflight, sizeof(*t->slots));
+		t->failed = calloc(conf->max_inflight, sizeof(*t->failed));
+	}
+	if (!t || !t->slots || !t->failed) {
+		if (t) {
+			free(t->slots);
+			free(t->failed);
+		}
+		free(t);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf, .node_free = w.free };
+	t->ps.conf.secret = NULL; /* not kept */
+	t->fd = fd;
+	t->nslots = conf->max_inflight;
+	*out = &t->ps;
+	return 0;
+}

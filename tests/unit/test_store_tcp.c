@@ -1,0 +1,389 @@
+/* Host tests: the TCP page store (rdma/store_tcp.c) against a real memnode on loopback —
+ * round trips with random masks and data, region lifetime, refusals, a dead node, and hostile
+ * clients that must not disturb the others. The memnode binary comes from $LINESWAP_MEMNODE. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "page_store.h"
+#include "sg_plan.h"
+
+#define SECRET "s3cret-for-tests"
+#define PAGES  256
+
+static pid_t node_pid;
+static char url[64];
+static int node_port;
+
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void start_node(void)
+{
+	const char *bin = getenv("LINESWAP_MEMNODE");
+	int out[2];
+	char line[256] = "";
+
+	assert_non_null(bin);
+	assert_int_equal(pipe(out), 0);
+	node_pid = fork();
+	assert_true(node_pid >= 0);
+	if (node_pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		setenv("LINESWAP_SECRET", SECRET, 1);
+		execl(bin, bin, "--size", "8M", "--listen", "tcp://127.0.0.1:0", "--json",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	FILE *f = fdopen(out[0], "r");
+
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	char *p = strstr(line, "tcp://127.0.0.1:");
+
+	assert_non_null(p);
+	node_port = atoi(p + 16);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", node_port);
+}
+
+static void stop_node(void)
+{
+	if (node_pid > 0) {
+		kill(node_pid, SIGTERM);
+		waitpid(node_pid, NULL, 0);
+	}
+	node_pid = 0;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	start_node();
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	stop_node();
+	return 0;
+}
+
+static struct page_store_conf conf_for(const char *region, int create, uint64_t bytes)
+{
+	struct page_store_conf c = {
+		.url = url,
+		.secret = (const uint8_t *)SECRET,
+		.secret_len = strlen(SECRET),
+		.bytes = bytes,
+		.create = create,
+		.max_inflight = 16,
+		.max_segs = 30,
+		.seg_cost = 0,
+		.timeout_ms = 2000,
+	};
+	memcpy(c.region, region, strnlen(region, sizeof(c.region)));
+	return c;
+}
+
+static struct page_store *open_ok(const char *region, int create, uint64_t bytes)
+{
+	struct page_store_conf c = conf_for(region, create, bytes);
+	struct page_store *ps = NULL;
+	char err[256];
+	int ret = page_store_open(&c, &ps, err, sizeof(err));
+
+	if (ret)
+		fprintf(stderr, "open: %s\n", err);
+	assert_int_equal(ret, 0);
+	return ps;
+}
+
+/* Waits for `n` completions (each must succeed unless want_status says otherwise). */
+static void wait_for(struct page_store *ps, int n, int want_status)
+{
+	struct ps_completion done[16];
+
+	for (int spins = 0; n > 0 && spins < 200000; spins++) {
+		int k = ps->ops->reap(ps, done, 16);
+
+		for (int i = 0; i < k; i++)
+			assert_int_equal(done[i].status, want_status);
+		n -= k;
+		if (k == 0)
+			usleep(50);
+	}
+	assert_int_equal(n, 0);
+}
+
+/* Puts random pages with random masks, gets them back: the lines the plan moves (all live ones
+ * among them) are byte-exact, every other byte is zero. */
+static void test_round_trips(void **state)
+{
+	static uint8_t pages[PAGES][4096], back[PAGES][4096];
+	static uint64_t masks[PAGES];
+	struct page_store *ps = open_ok("roundtrip", 1, PAGES * 4096);
+
+	(void)state;
+	for (int round = 0; round < 4; round++) {
+		for (int p = 0; p < PAGES; p++) {
+			for (int i = 0; i < 4096; i++)
+				pages[p][i] = (uint8_t)rng();
+			masks[p] = p % 17 == 0 ? ~0ull : rng() & rng(); /* ~25% live, some whole */
+		}
+		for (int p = 0; p < PAGES; p += 16) {
+			for (int k = 0; k < 16; k++)
+				assert_int_equal(ps->ops->put(ps, (uint64_t)(p + k), masks[p + k],
+							      pages[p + k], (uint64_t)(p + k)),
+						 0);
+			wait_for(ps, 16, 0);
+		}
+		memset(back, 0xee, sizeof(back));
+		for (int p = 0; p < PAGES; p += 16) {
+			for (int k = 0; k < 16; k++)
+				assert_int_equal(ps->ops->get(ps, (uint64_t)(p + k), masks[p + k],
+							      back[p + k], 0),
+						 0);
+			wait_for(ps, 16, 0);
+		}
+		for (int p = 0; p < PAGES; p++) {
+			struct sg_plan plan;
+			uint64_t moved = 0;
+
+			sg_plan_page(masks[p], 30, 0, &plan);
+			for (unsigned s = 0; s < plan.nsegs; s++)
+				for (unsigned l = plan.seg[s].off / 64;
+				     l < (plan.seg[s].off + plan.seg[s].len) / 64u; l++)
+					moved |= 1ull << l;
+			assert_int_equal((masks[p] | SG_ALWAYS_MASK) & ~moved, 0);
+			for (int l = 0; l < 64; l++) {
+				if (moved >> l & 1) {
+					assert_memory_equal(back[p] + l * 64, pages[p] + l * 64,
+							    64);
+				} else {
+					for (int i = 0; i < 64; i++)
+						assert_int_equal(back[p][l * 64 + i], 0);
+				}
+			}
+		}
+	}
+	assert_int_equal(ps->ops->release(ps), 0);
+}
+
+/* A region outlives its connections; CREATE and ATTACH are checked. */
+static void test_region_lifetime(void **state)
+{
+	static uint8_t page[4096], back[4096];
+	struct page_store_conf c;
+	struct page_store *ps = open_ok("keep", 1, 16 * 4096), *other;
+	char err[256];
+
+	(void)state;
+	memset(page, 0x5a, sizeof(page));
+	assert_int_equal(ps->ops->put(ps, 3, ~0ull, page, 1), 0);
+	wait_for(ps, 1, 0);
+	ps->ops->close(ps);
+
+	c = conf_for("keep", 1, 16 * 4096);
+	assert_int_equal(page_store_open(&c, &other, err, sizeof(err)), -EEXIST);
+	c = conf_for("keep", 0, 32 * 4096);
+	assert_int_equal(page_store_open(&c, &other, err, sizeof(err)), -ENOENT);
+	c = conf_for("nothing", 0, 16 * 4096);
+	assert_int_equal(page_store_open(&c, &other, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "no such region"));
+
+	ps = open_ok("keep", 0, 16 * 4096);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, back, 2), 0);
+	wait_for(ps, 1, 0);
+	assert_memory_equal(back, page, sizeof(page));
+	/* Outside the region: refused before anything is sent. */
+	assert_int_equal(ps->ops->put(ps, 16, ~0ull, page, 3), -ERANGE);
+	assert_int_equal(ps->ops->release(ps), 0);
+	c = conf_for("keep", 0, 16 * 4096);
+	assert_int_equal(page_store_open(&c, &other, err, sizeof(err)), -ENOENT);
+}
+
+static void test_refusals(void **state)
+{
+	struct page_store_conf c = conf_for("r", 1, 4096);
+	struct page_store *ps;
+	char err[256];
+
+	(void)state;
+	c.secret = (const uint8_t *)"wrong";
+	c.secret_len = 5;
+	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "wrong secret"));
+	c = conf_for("big", 1, 64ull << 20); /* the node has 8 MiB */
+	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -ENOSPC);
+	c = conf_for("r", 1, 4096);
+	c.url = "tcp://127.0.0.1";
+	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -EINVAL);
+	c.url = "tcp://127.0.0.1:1"; /* nothing listens there */
+	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -ECONNREFUSED);
+	assert_non_null(strstr(err, "cannot connect"));
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)node_port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static struct proto_hello good_hello(const char *region)
+{
+	struct proto_hello h = { .magic = PROTO_MAGIC,
+				 .version = PROTO_VERSION,
+				 .secret_len = sizeof(SECRET) - 1,
+				 .flags = PROTO_CREATE,
+				 .bytes = 4 * 4096 };
+	memcpy(h.region, region, strnlen(region, sizeof(h.region)));
+	memcpy(h.secret, SECRET, sizeof(SECRET) - 1);
+	return h;
+}
+
+/* After the node hangs up, reading gives EOF (or a reset). */
+static void expect_hangup(int fd)
+{
+	uint8_t buf[256];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		;
+	assert_true(n <= 0);
+	close(fd);
+}
+
+/* Hostile or broken clients are cut off (or refused) and a good client keeps working. */
+static void test_hostile_clients(void **state)
+{
+	static uint8_t page[4096], back[4096];
+	struct page_store *good = open_ok("good", 1, 8 * 4096);
+	uint8_t junk[512];
+	struct proto_welcome w;
+	int fd;
+
+	(void)state;
+	memset(page, 0x77, sizeof(page));
+	assert_int_equal(good->ops->put(good, 1, ~0ull, page, 1), 0);
+	wait_for(good, 1, 0);
+
+	/* Random bytes instead of a hello. */
+	fd = raw_connect();
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rng();
+	send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+	expect_hangup(fd);
+
+	/* A valid hello, then an unknown op. */
+	fd = raw_connect();
+	struct proto_hello h = good_hello("hostile1");
+	struct proto_req r = { .op = 99, .len = 8 };
+
+	send(fd, &h, sizeof(h), 0);
+	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
+	assert_int_equal(w.status, PROTO_OK);
+	send(fd, &r, sizeof(r), MSG_NOSIGNAL);
+	expect_hangup(fd);
+
+	/* A PUT claiming more than a page. */
+	fd = raw_connect();
+	h = good_hello("hostile2");
+	send(fd, &h, sizeof(h), 0);
+	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
+	r = (struct proto_req){ .op = PROTO_PUT, .len = 5000 };
+	send(fd, &r, sizeof(r), MSG_NOSIGNAL);
+	expect_hangup(fd);
+
+	/* An out-of-range page is answered with an error, and the connection goes on. */
+	fd = raw_connect();
+	h = good_hello("hostile3");
+	send(fd, &h, sizeof(h), 0);
+	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
+	struct proto_reply rep;
+
+	r = (struct proto_req){ .op = PROTO_GET, .len = 64, .page = 1ull << 40, .tag = 7 };
+	send(fd, &r, sizeof(r), 0);
+	assert_int_equal(recv(fd, &rep, sizeof(rep), MSG_WAITALL), sizeof(rep));
+	assert_int_equal(rep.status, PROTO_ERANGE);
+	assert_int_equal(rep.tag, 7);
+	r = (struct proto_req){ .op = PROTO_GET, .len = 64, .page = 3, .tag = 8 };
+	send(fd, &r, sizeof(r), 0);
+	assert_int_equal(recv(fd, &rep, sizeof(rep), MSG_WAITALL), sizeof(rep));
+	assert_int_equal(rep.status, PROTO_OK);
+	assert_int_equal(rep.len, 64);
+	assert_int_equal(recv(fd, junk, 64, MSG_WAITALL), 64);
+	/* ... and a truncated frame followed by a hang-up harms nothing. */
+	send(fd, &r, 10, 0);
+	close(fd);
+
+	/* A wrong-version hello gets a refusal it can read. */
+	fd = raw_connect();
+	h = good_hello("hostile4");
+	h.version = 99;
+	send(fd, &h, sizeof(h), 0);
+	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
+	assert_int_equal(w.status, PROTO_EVERSION);
+	expect_hangup(fd);
+
+	/* The good client never noticed. */
+	assert_int_equal(good->ops->get(good, 1, ~0ull, back, 2), 0);
+	wait_for(good, 1, 0);
+	assert_memory_equal(back, page, sizeof(page));
+	assert_int_equal(good->ops->release(good), 0);
+}
+
+/* The node dies with requests outstanding: they fail with -EIO, later ones with -ENOTCONN;
+ * nothing hangs. Runs last: it kills the node. */
+static void test_node_death(void **state)
+{
+	static uint8_t page[4096];
+	struct page_store *ps = open_ok("doomed", 1, 8 * 4096);
+
+	(void)state;
+	kill(node_pid, SIGSTOP); /* answers nothing from now on */
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, page, (uint64_t)k), 0);
+	wait_for(ps, 4, -EIO); /* after the 2 s request timeout */
+	assert_int_equal(ps->ops->put(ps, 0, ~0ull, page, 9), -ENOTCONN);
+	ps->ops->close(ps);
+	kill(node_pid, SIGKILL);
+	waitpid(node_pid, NULL, 0);
+	node_pid = 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trips), cmocka_unit_test(test_region_lifetime),
+		cmocka_unit_test(test_refusals),    cmocka_unit_test(test_hostile_clients),
+		cmocka_unit_test(test_node_death),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("store_tcp", tests, group_setup, group_teardown);
+}
