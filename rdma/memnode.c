@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +29,7 @@
 #include "proto.h"
 
 #define MAX_CLIENTS_DEFAULT 64
-#define IN_CAP              (sizeof(struct proto_req) + PROTO_PAGE_SIZE)
+#define IN_CAP              (256 * 1024) /* many frames per recv; at least one whole frame */
 #define OUT_CAP             (64 * 1024)
 #define REPLY_MAX           (sizeof(struct proto_reply) + PROTO_PAGE_SIZE)
 
@@ -39,6 +41,7 @@ struct client {
 	struct node_region *region;
 	size_t inlen, outlen, outoff;
 	bool reading; /* EPOLLIN armed */
+	bool dead;    /* dropped; freed after the current batch of events */
 	char peer[64];
 	uint8_t in[IN_CAP];
 	uint8_t out[OUT_CAP];
@@ -50,7 +53,8 @@ struct node {
 	size_t secret_len;
 	int epfd, listen_fd, sig_fd;
 	struct client **clients;
-	unsigned max_clients, nclients;
+	struct client **graveyard; /* dropped during this batch of events */
+	unsigned max_clients, nclients, ndead;
 	uint64_t served_puts, served_gets, rejected;
 };
 
@@ -106,7 +110,10 @@ static void drop_client(struct node *n, struct client *c, const char *why)
 		if (n->clients[i] == c)
 			n->clients[i] = NULL;
 	n->nclients--;
-	free(c);
+	/* Another event of this batch may still name it. */
+	c->dead = true;
+	c->region = NULL;
+	n->graveyard[n->ndead++] = c;
 }
 
 static void arm(struct node *n, struct client *c)
@@ -216,11 +223,17 @@ static bool handle_frames(struct node *n, struct client *c, bool *released, cons
 
 		memcpy(&r, p, sizeof(r));
 		if (r.op == PROTO_RELEASE) {
-			reply(c, r.tag, node_region_release(&n->mem, c->region), NULL, 0);
-			if (c->region->used == false) {
-				log_msg("%s: released its region", c->peer);
-				c->region = NULL;
-			}
+			struct node_region *region = c->region;
+
+			/* Everyone else on the region goes: their pages are gone. */
+			for (unsigned i = 0; i < n->max_clients; i++)
+				if (n->clients[i] && n->clients[i] != c &&
+				    n->clients[i]->region == region)
+					drop_client(n, n->clients[i], "its region was released");
+			node_region_release(&n->mem, region);
+			c->region = NULL;
+			log_msg("%s: released its region", c->peer);
+			reply(c, r.tag, PROTO_OK, NULL, 0);
 			used += sizeof(r);
 			*released = true;
 			break;
@@ -279,6 +292,8 @@ static void serve_client(struct node *n, struct client *c, uint32_t events)
 	bool released = false;
 	const char *why = "connection closed";
 
+	if (c->dead)
+		return;
 	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
 		drop_client(n, c, NULL);
 		return;
@@ -345,6 +360,8 @@ static void accept_clients(struct node *n)
 			continue;
 		}
 		c->fd = fd;
+		/* Replies are small and each one is awaited: never hold them back (Nagle). */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
 		while (n->clients[i])
 			i++;
@@ -516,8 +533,9 @@ int main(int argc, char **argv)
 	if (read_secret(&n, secret_file) < 0)
 		return 2;
 	n.clients = calloc(n.max_clients, sizeof(*n.clients));
+	n.graveyard = calloc(n.max_clients, sizeof(*n.graveyard));
 	ret = node_memory_init(&n.mem, size);
-	if (!n.clients || ret < 0) {
+	if (!n.clients || !n.graveyard || ret < 0) {
 		fprintf(stderr, "memnode: cannot map %llu bytes: %s\n", (unsigned long long)size,
 			strerror(ret < 0 ? -ret : ENOMEM));
 		return 1;
@@ -574,12 +592,17 @@ int main(int argc, char **argv)
 				for (unsigned j = 0; j < n.max_clients; j++)
 					if (n.clients[j])
 						drop_client(&n, n.clients[j], NULL);
+				while (n.ndead > 0)
+					free(n.graveyard[--n.ndead]);
 				node_memory_free(&n.mem);
 				free(n.clients);
+				free(n.graveyard);
 				return 0;
 			} else {
 				serve_client(&n, evs[i].data.ptr, evs[i].events);
 			}
 		}
+		while (n.ndead > 0)
+			free(n.graveyard[--n.ndead]);
 	}
 }

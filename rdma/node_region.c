@@ -111,11 +111,8 @@ void node_region_close(struct node_region *r)
 		r->users--;
 }
 
-unsigned node_region_release(struct node_memory *m, struct node_region *r)
+void node_region_release(struct node_memory *m, struct node_region *r)
 {
-	if (r->users > 1)
-		return PROTO_EINVAL;
 	madvise(m->base + r->offset, r->bytes, MADV_DONTNEED);
 	memset(r, 0, sizeof(*r));
-	return PROTO_OK;
 }

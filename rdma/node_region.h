@@ -39,8 +39,7 @@ unsigned node_region_open(struct node_memory *m, const uint8_t id[PROTO_REGION_I
 			  uint32_t flags, struct node_region **out);
 /* A connection detaches; the region stays. */
 void node_region_close(struct node_region *r);
-/* Frees the region (its data is gone) once no connection but the caller's uses it; returns
- * PROTO_OK or PROTO_EINVAL while others are attached. */
-unsigned node_region_release(struct node_memory *m, struct node_region *r);
+/* Frees the region: its data is gone; the caller disconnects everyone attached to it. */
+void node_region_release(struct node_memory *m, struct node_region *r);
 
 #endif

@@ -15,6 +15,7 @@
 #ifndef LINESWAP_PAGE_STORE_H
 #define LINESWAP_PAGE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ struct page_store {
 	struct page_store_conf conf;
 	unsigned inflight;
 	uint64_t node_free; /* what the node had left when we connected */
+	bool down;          /* the link broke: every request fails; close and reopen */
 };
 
 /* Connects as conf says. Returns 0, or -errno with a message in err: -ECONNREFUSED,

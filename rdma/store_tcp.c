@@ -34,10 +34,9 @@ struct slot {
 struct tcp_store {
 	struct page_store ps;
 	int fd;
-	int down; /* the connection broke: every request fails */
 	struct slot *slots;
 	unsigned nslots;
-	uint8_t rbuf[sizeof(struct proto_reply) + PROTO_PAGE_SIZE];
+	uint8_t rbuf[64 * 1024]; /* many replies per recv; at least one whole reply */
 	size_t rlen;
 	/* Completions found while failing everything, returned by the next reap. */
 	struct ps_completion *failed;
@@ -60,7 +59,7 @@ static struct tcp_store *tcp(struct page_store *ps)
 /* The link is gone: every outstanding request fails with -EIO. */
 static void fail_all(struct tcp_store *t)
 {
-	t->down = 1;
+	t->ps.down = 1;
 	for (unsigned i = 0; i < t->nslots; i++) {
 		if (!t->slots[i].busy)
 			continue;
@@ -120,7 +119,7 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	unsigned index;
 	struct slot *s;
 
-	if (t->down)
+	if (t->ps.down)
 		return -ENOTCONN;
 	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
@@ -214,7 +213,7 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 
 	while (t->nfailed > 0 && n < max)
 		out[n++] = t->failed[--t->nfailed];
-	while (!t->down && n < max) {
+	while (!t->ps.down && n < max) {
 		long used = one_reply(t, &out[n]);
 
 		if (used < 0) {
@@ -242,7 +241,7 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 		t->rlen += (size_t)got;
 	}
 	/* Requests the node never answered in time: the link is presumed dead. */
-	if (!t->down && ps->inflight > 0) {
+	if (!t->ps.down && ps->inflight > 0) {
 		uint64_t now = now_ns();
 
 		for (unsigned i = 0; i < t->nslots; i++)
@@ -283,7 +282,7 @@ static int tcp_release(struct page_store *ps)
 	struct iovec iov = { &req, sizeof(req) };
 	int ret = -EIO;
 
-	if (!t->down && ps->inflight == 0 && send_all(t, &iov, 1) == 0 &&
+	if (!t->ps.down && ps->inflight == 0 && send_all(t, &iov, 1) == 0 &&
 	    recv(t->fd, &r, sizeof(r), MSG_WAITALL) == (ssize_t)sizeof(r))
 		ret = r.status == PROTO_OK ? 0 : -EIO;
 	tcp_close(ps);

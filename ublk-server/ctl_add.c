@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,14 @@ static const char add_usage[] =
 	"                       USER_COPY (pread/pwrite on /dev/ublkcN); for testing both paths\n"
 	"      --json           print {\"id\": N, \"device\": \"/dev/ublkbN\", \"pid\": P}\n"
 	"  -h, --help           this text\n"
+	"\n"
+	"Remote target:\n"
+	"      --node URL       the memory node: tcp://HOST:PORT; required\n"
+	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
+	"                       environment variable LINESWAP_SECRET\n"
+	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
+	"                       error (1-600, default 5); the daemon reconnects when the node is\n"
+	"                       back\n"
 	"\n"
 	"The daemon logs to /run/lineswap/ublk<ID>.log; its record (for recover) is\n"
 	"/run/lineswap/ublk<ID>.conf. Exit status: 0 added, 1 failed (nothing is left behind),\n"
@@ -148,6 +157,48 @@ static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, bool json)
 	return 0;
 }
 
+/* The memory node's secret: the first line of `file`, or $LINESWAP_SECRET. */
+static int read_secret(const char *file, struct ublk_dev_conf *conf)
+{
+	char line[sizeof(conf->secret) + 2];
+	const char *env = getenv("LINESWAP_SECRET");
+	size_t len;
+
+	if (file) {
+		FILE *f = fopen(file, "re");
+
+		if (!f)
+			return ctl_error("add: cannot read --secret-file %s: %s", file,
+					 strerror(errno));
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	} else if (env) {
+		snprintf(line, sizeof(line), "%s", env);
+	} else {
+		return ctl_usage_error("add: the remote target needs the node's secret: "
+				       "--secret-file FILE or LINESWAP_SECRET");
+	}
+	len = strcspn(line, "\n");
+	if (len == 0 || len > sizeof(conf->secret))
+		return ctl_usage_error("add: the secret must be 1-%zu bytes", sizeof(conf->secret));
+	memcpy(conf->secret, line, len);
+	conf->secret_len = (uint32_t)len;
+	return 0;
+}
+
+/* A fresh name for the device's region on the node: 16 random bytes in hex. */
+static int new_region(char hex[33])
+{
+	uint8_t id[16];
+
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
+		return -1;
+	for (unsigned i = 0; i < sizeof(id); i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	return 0;
+}
+
 int cmd_add(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -158,6 +209,9 @@ int cmd_add(int argc, char **argv)
 		{ "number", required_argument, NULL, 'n' },
 		{ "max-io", required_argument, NULL, 'm' },
 		{ "no-user-copy", no_argument, NULL, 'U' },
+		{ "node", required_argument, NULL, 'N' },
+		{ "secret-file", required_argument, NULL, 'S' },
+		{ "io-timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -170,6 +224,7 @@ int cmd_add(int argc, char **argv)
 		.user_copy = true,
 	};
 	struct ublk_ctrl ctrl;
+	const char *secret_file = NULL;
 	bool json = false;
 	uint64_t v;
 	int c;
@@ -217,6 +272,21 @@ int cmd_add(int argc, char **argv)
 		case 'U':
 			conf.user_copy = false;
 			break;
+		case 'N':
+			if (strncmp(optarg, "tcp://", 6) || strlen(optarg) >= sizeof(conf.node))
+				return ctl_usage_error(
+					"add: bad --node '%s' (want tcp://HOST:PORT)", optarg);
+			snprintf(conf.node, sizeof(conf.node), "%s", optarg);
+			break;
+		case 'S':
+			secret_file = optarg;
+			break;
+		case 'T':
+			if (!parse_uint(optarg, 1, 600, &v))
+				return ctl_usage_error("add: bad --io-timeout '%s' (1-600 seconds)",
+						       optarg);
+			conf.timeout_ms = (uint32_t)v * 1000;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -237,6 +307,23 @@ int cmd_add(int argc, char **argv)
 		return ctl_usage_error("add: no size given (--size, e.g. 2G)");
 	if (conf.size >> 9 > UINT32_MAX * 512ull)
 		return ctl_usage_error("add: --size is too large");
+	if (!strcmp(conf.target, "remote")) {
+		if (!conf.node[0])
+			return ctl_usage_error(
+				"add: the remote target needs --node tcp://HOST:PORT");
+		if (!conf.timeout_ms)
+			conf.timeout_ms = 5000;
+		int ret = read_secret(secret_file, &conf);
+
+		if (ret)
+			return ret;
+		if (new_region(conf.region) < 0)
+			return ctl_error("add: no randomness for the region name: %s",
+					 strerror(errno));
+	} else if (conf.node[0] || secret_file || conf.timeout_ms) {
+		return ctl_usage_error("add: --node, --secret-file and --io-timeout are for the "
+				       "remote target");
+	}
 
 	/* Say what is wrong here, not from a daemon's log. */
 	if (ctl_open(&ctrl) < 0)

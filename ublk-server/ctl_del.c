@@ -9,12 +9,14 @@
 
 #include "ctl.h"
 #include "state.h"
+#include "target.h"
 
 static const char del_usage[] =
 	"Usage: ublk-ctl del -n ID | --all [--force]\n"
 	"\n"
 	"Stops a device, waits for its daemon to exit, removes the device and frees its pages\n"
-	"and files. An active swap device is refused: swapoff it first, or pass --force (whatever\n"
+	"and files (for a remote device, its region on the memory node). An active swap device is "
+	"refused: swapoff it first, or pass --force (whatever\n"
 	"was swapped out to it is then lost and the processes owning it will crash).\n"
 	"\n"
 	"Options:\n"
@@ -35,10 +37,23 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 		return ctl_error("del: no device %u", dev_id);
 	if (ret < 0)
 		return ctl_error("del: device %u: %s", dev_id, strerror(-ret));
-	if (ctl_swap_active(dev_id) && !force)
+	bool swap = ctl_swap_active(dev_id);
+
+	if (swap && !force)
 		return ctl_error("del: /dev/ublkb%u is an active swap device: swapoff it first, or "
 				 "use --force",
 				 dev_id);
+	/* A live daemon deletes its own device (and what its target holds elsewhere) on
+	 * SIGTERM; a swap device cannot be deleted while swap holds it, so that is ours. */
+	if (!swap && ctl_pid_alive(info.ublksrv_pid) && kill(info.ublksrv_pid, SIGTERM) == 0) {
+		for (int i = 0; i < 300 && ctl_pid_alive(info.ublksrv_pid); i++)
+			usleep(100 * 1000);
+		if ((ret = ublk_ctrl_get_dev_info(ctrl, dev_id, &info)) == -ENODEV ||
+		    ret == -ENOENT) {
+			printf("deleted /dev/ublkb%u\n", dev_id);
+			return 0;
+		}
+	}
 	ret = ublk_ctrl_stop_dev(ctrl, dev_id);
 	if (ret < 0)
 		return ctl_error("del: STOP_DEV %u: %s", dev_id, strerror(-ret));
@@ -62,6 +77,14 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 		memset(&conf, 0, sizeof(conf));
 		conf.dev_id = dev_id;
 		ublk_store_path(conf.store, sizeof(conf.store), dev_id);
+	} else if (!strcmp(conf.target, "remote")) {
+		char err[256];
+
+		if (ublk_remote_release(&conf, err, sizeof(err)) < 0)
+			fprintf(stderr,
+				"ublk-ctl: del: device %u deleted, but its region on %s "
+				"was not freed: %s\n",
+				dev_id, conf.node, err);
 	}
 	ublk_state_remove(&conf);
 	printf("deleted /dev/ublkb%u\n", dev_id);

@@ -228,6 +228,8 @@ static int add_device(struct daemon *d)
 		return ret;
 	}
 	ret = ublk_conf_save(c);
+	if (ret == 0 && c->secret_len)
+		ret = ublk_secret_save(c);
 	if (ret < 0)
 		notify(d, "error cannot save the device record: %s", strerror(-ret));
 	return ret;
@@ -372,6 +374,7 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		goto out;
 	}
 	d.target.ops = ublk_target_find(conf->target);
+	d.target.conf = conf;
 	d.target.nr_pages = conf->size >> UBLK_PAGE_SHIFT;
 	d.target.store_path = conf->store;
 	if (!d.target.ops) {

@@ -6,6 +6,7 @@
 #include "queue.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,38 @@ static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 		ublk_req_done(req, ret);
 }
 
+/* user_data of the queue's own SQEs; tags are below 65536. A watch carries the generation of
+ * the target's fd it polls, so a poll left on a replaced fd is recognised and ignored. */
+#define TICK_DATA  0x10000ull
+#define WATCH_DATA 0x20000ull
+
+static void arm_watch(struct ublk_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	while (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	io_uring_prep_poll_add(sqe, q->watch_fd, POLLIN);
+	sqe->user_data = WATCH_DATA + q->watch_gen;
+	q->watch_armed = true;
+	q->armed_gen = q->watch_gen;
+}
+
+static void arm_tick(struct ublk_queue *q)
+{
+	static struct __kernel_timespec tick = { .tv_nsec = UBLK_QUEUE_TICK_MS * 1000000ll };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	while (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	io_uring_prep_timeout(sqe, &tick, 0, 0);
+	sqe->user_data = TICK_DATA;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct ublk_queue *q = arg;
@@ -222,28 +255,64 @@ static void *queue_thread(void *arg)
 		fprintf(stderr, "queue %u: PR_SET_IO_FLUSHER: %s (swap on this device may stall)\n",
 			q->id, strerror(errno));
 	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
-	ret = io_uring_queue_init(q->depth, &q->ring, IORING_SETUP_SQE128);
+	/* One SQE per tag, and two for the target's fd and tick. */
+	ret = io_uring_queue_init(q->depth + 2u, &q->ring, IORING_SETUP_SQE128);
 	if (ret < 0) {
 		q->error = ret;
 		__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
+	q->watch_fd = -1;
+	if (q->target->ops->queue_open) {
+		ret = q->target->ops->queue_open(q->target, q);
+		if (ret < -1) {
+			q->error = ret;
+			io_uring_queue_exit(&q->ring);
+			__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
+			return NULL;
+		}
+		q->watch_fd = ret;
+		if (q->watch_fd >= 0)
+			arm_watch(q);
+		arm_tick(q);
+	}
 	for (uint16_t tag = 0; tag < q->depth; tag++)
 		queue_cmd(q, tag, false, 0);
-	while (q->cmds_in_driver > 0) {
+	/* Requests the target still holds are finished even after the driver aborted the rest:
+	 * the driver waits for them. */
+	while (q->cmds_in_driver > 0 || q->inflight > 0) {
 		ret = io_uring_submit_and_wait(&q->ring, 1);
 		if (ret < 0 && ret != -EINTR) {
 			q->error = ret;
 			break;
 		}
 		seen = 0;
+		bool poll_target = false;
+
 		io_uring_for_each_cqe(&q->ring, head, cqe)
 		{
-			handle_cqe(q, cqe);
+			if (cqe->user_data >= WATCH_DATA) {
+				if (cqe->user_data - WATCH_DATA == q->watch_gen) {
+					q->watch_armed = false;
+					poll_target = true;
+				}
+			} else if (cqe->user_data == TICK_DATA) {
+				poll_target = true;
+				arm_tick(q);
+			} else {
+				handle_cqe(q, cqe);
+			}
 			seen++;
 		}
 		io_uring_cq_advance(&q->ring, seen);
+		if (poll_target) {
+			q->target->ops->queue_poll(q->target, q);
+			if (q->watch_fd >= 0 && (!q->watch_armed || q->armed_gen != q->watch_gen))
+				arm_watch(q);
+		}
 	}
+	if (q->target->ops->queue_close)
+		q->target->ops->queue_close(q->target, q);
 	io_uring_queue_exit(&q->ring);
 	__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
 	return NULL;

@@ -21,6 +21,11 @@ struct ublk_queue {
 	bool user_copy;    /* UBLK_F_USER_COPY: data via pread/pwrite on cdev_fd */
 	bool ioctl_encode; /* I/O commands in ioctl encoding (UBLK_F_CMD_IOCTL_ENCODE) */
 	struct ublk_target *target;
+	void *target_ctx;   /* the target's per-queue state */
+	int watch_fd;       /* the target's fd to poll, or -1 */
+	uint32_t watch_gen; /* the target bumps it whenever it changes watch_fd */
+	uint32_t armed_gen;
+	bool watch_armed;
 	struct ublk_queue_stats *stats;
 
 	const struct ublksrv_io_desc *descs; /* the driver's request descriptors, mmapped */

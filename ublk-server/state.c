@@ -38,9 +38,9 @@ int ublk_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 {
 	return snprintf(buf, len,
 			"dev_id=%u\ntarget=%s\nsize=%llu\nqueues=%u\ndepth=%u\nmax_io=%u\n"
-			"user_copy=%d\nstore=%s\n",
+			"user_copy=%d\nstore=%s\nnode=%s\nregion=%s\ntimeout_ms=%u\n",
 			c->dev_id, c->target, (unsigned long long)c->size, c->nr_queues, c->depth,
-			c->max_io_bytes, c->user_copy, c->store);
+			c->max_io_bytes, c->user_copy, c->store, c->node, c->region, c->timeout_ms);
 }
 
 bool ublk_conf_parse(const char *text, struct ublk_dev_conf *c)
@@ -99,6 +99,14 @@ bool ublk_conf_parse(const char *text, struct ublk_dev_conf *c)
 		} else if (!strcmp(line, "store") && *val && strlen(val) < sizeof(c->store)) {
 			strcpy(c->store, val);
 			seen |= F_STORE;
+		} else if (!strcmp(line, "node") && strlen(val) < sizeof(c->node)) {
+			strcpy(c->node, val);
+		} else if (!strcmp(line, "region") &&
+			   (!*val ||
+			    (strlen(val) == 32 && strspn(val, "0123456789abcdef") == 32))) {
+			strcpy(c->region, val);
+		} else if (!strcmp(line, "timeout_ms") && parse_uint(val, 0, 3600000, &v)) {
+			c->timeout_ms = (uint32_t)v;
 		} else {
 			return false;
 		}
@@ -154,7 +162,7 @@ int ublk_conf_load(uint32_t dev_id, struct ublk_dev_conf *c)
 
 void ublk_state_remove(const struct ublk_dev_conf *c)
 {
-	static const char *const suffixes[] = { "conf", "stats", "log" };
+	static const char *const suffixes[] = { "conf", "stats", "log", "secret" };
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
@@ -162,4 +170,21 @@ void ublk_state_remove(const struct ublk_dev_conf *c)
 			unlink(path);
 	if (c->store[0])
 		unlink(c->store);
+}
+
+int ublk_secret_save(const struct ublk_dev_conf *c)
+{
+	char path[PATH_MAX];
+	int fd, ret = 0;
+
+	if (!ublk_state_path(path, sizeof(path), c->dev_id, "secret"))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, c->secret, c->secret_len) != (ssize_t)c->secret_len)
+		ret = -EIO;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
 }

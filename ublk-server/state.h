@@ -1,8 +1,9 @@
 /* state.h — a device's files: its configuration record, statistics, log, and page store.
  *
- * Runtime files live in $LINESWAP_RUN_DIR (default /run/lineswap) as ublk<ID>.conf, .stats and
- * .log; the mem target's pages in $LINESWAP_SHM_DIR (default /dev/shm) as
- * lineswap-ublk<ID>.pages. The record is what `ublk-ctl recover` needs to restart a daemon. */
+ * Runtime files live in $LINESWAP_RUN_DIR (default /run/lineswap) as ublk<ID>.conf, .stats,
+ * .log and (remote target) .secret; a target's store in $LINESWAP_SHM_DIR (default /dev/shm):
+ * lineswap-ublk<ID>.pages (mem: the pages; remote: the per-page entries). The record is what
+ * `ublk-ctl recover` needs to restart a daemon. */
 #ifndef LINESWAP_UBLK_STATE_H
 #define LINESWAP_UBLK_STATE_H
 
@@ -20,7 +21,17 @@ struct ublk_dev_conf {
 	uint32_t max_io_bytes;
 	bool user_copy; /* data via pread/pwrite on /dev/ublkcN (else per-tag buffers) */
 	char store[PATH_MAX];
+	/* remote target only (empty otherwise); the secret is in ublk<ID>.secret */
+	char node[256];      /* tcp://HOST:PORT */
+	char region[33];     /* the region's name on the node, 32 hex digits */
+	uint32_t timeout_ms; /* a page request unanswered this long fails with EIO */
+	/* Not in the record: handed from ublk-ctl add to the new daemon, which saves it. */
+	uint8_t secret[64];
+	uint32_t secret_len;
 };
+
+/* Saves a remote device's secret as ublk<ID>.secret (mode 0600). Returns 0 or -errno. */
+int ublk_secret_save(const struct ublk_dev_conf *c);
 
 const char *ublk_run_dir(void);
 /* "<run dir>/ublk<ID>.<suffix>"; false if it does not fit. */

@@ -5,6 +5,7 @@
 
 static const struct ublk_target_ops *const targets[] = {
 	&ublk_target_mem,
+	&ublk_target_remote,
 };
 
 const struct ublk_target_ops *ublk_target_find(const char *name)
@@ -17,5 +18,5 @@ const struct ublk_target_ops *ublk_target_find(const char *name)
 
 const char *ublk_target_names(void)
 {
-	return "mem";
+	return "mem, remote";
 }

@@ -4,7 +4,11 @@
  * rejects anything unaligned). Operations run on the queue thread that received the request
  * and return 0 (done), a negative errno (failed), or UBLK_REQ_QUEUED: the target finishes the
  * request later with ublk_req_done() on the same queue thread. Data moves between the request
- * and the target's memory only through ublk_req_copy_in() / ublk_req_copy_out(). */
+ * and the target's memory only through ublk_req_copy_in() / ublk_req_copy_out().
+ *
+ * A target that completes asynchronously gives each queue a file descriptor (queue_open): the
+ * queue thread calls queue_poll when it becomes readable and at least every
+ * UBLK_QUEUE_TICK_MS, and the target finishes what it can from there. */
 #ifndef LINESWAP_UBLK_TARGET_H
 #define LINESWAP_UBLK_TARGET_H
 
@@ -13,9 +17,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define UBLK_PAGE_SHIFT 12
-#define UBLK_PAGE_SIZE  (1u << UBLK_PAGE_SHIFT)
-#define UBLK_REQ_QUEUED 1
+#define UBLK_PAGE_SHIFT    12
+#define UBLK_PAGE_SIZE     (1u << UBLK_PAGE_SHIFT)
+#define UBLK_REQ_QUEUED    1
+#define UBLK_QUEUE_TICK_MS 100
 
 struct ublk_queue;
 
@@ -42,14 +47,22 @@ struct ublk_target_ops {
 	/* DISCARD and WRITE_ZEROES: afterwards the pages read as zeros. */
 	int (*discard_pages)(struct ublk_target *t, struct ublk_req *req);
 	int (*flush)(struct ublk_target *t, struct ublk_req *req);
+	/* Optional, on the queue thread before it serves: per-queue state in q->target_ctx;
+	 * returns an fd to watch (>= 0), -1 for none, or -errno. */
+	int (*queue_open)(struct ublk_target *t, struct ublk_queue *q);
+	void (*queue_poll)(struct ublk_target *t, struct ublk_queue *q);
+	void (*queue_close)(struct ublk_target *t, struct ublk_queue *q);
 	/* Bytes of memory the target holds for device pages. */
 	uint64_t (*resident_bytes)(struct ublk_target *t);
 	/* Detaches; `keep` leaves the backing store for a later recovery, otherwise it is freed. */
 	void (*close)(struct ublk_target *t, bool keep);
 };
 
+struct ublk_dev_conf;
+
 struct ublk_target {
 	const struct ublk_target_ops *ops;
+	const struct ublk_dev_conf *conf;
 	uint64_t nr_pages;      /* device size in pages */
 	const char *store_path; /* where the target keeps its pages (target-specific meaning) */
 	void *priv;
@@ -69,6 +82,11 @@ int ublk_req_copy_out(const struct ublk_req *req, const void *buf, size_t len, s
 /* Finishes a request a target had answered with UBLK_REQ_QUEUED: res is 0 or -errno. */
 void ublk_req_done(struct ublk_req *req, int res);
 
+/* Frees a remote device's region on its memory node, for a device whose daemon is gone.
+ * Returns 0 or -errno with a message in err. */
+int ublk_remote_release(const struct ublk_dev_conf *conf, char *err, size_t errlen);
+
 extern const struct ublk_target_ops ublk_target_mem;
+extern const struct ublk_target_ops ublk_target_remote;
 
 #endif

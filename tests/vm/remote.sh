@@ -1,0 +1,104 @@
+# The remote target over TCP in one guest, with the memory node on loopback: data integrity
+# under fio, swap under a memory cgroup, and what happens when the node stops answering or
+# dies. Run by: scripts/vm/run tests/vm/remote.sh
+. "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
+memnode="$LINESWAP_BUILD/rdma/memnode"
+node=tcp://127.0.0.1:7370
+export LINESWAP_SECRET=vm-test-secret
+vm_load ublk_drv || exit 1
+
+# The node's pid is kept in a file: tests run in subshells.
+start_node() {
+	: >/tmp/node.log
+	"$memnode" --size 768M --listen $node >>/tmp/node.log 2>&1 &
+	echo $! >/tmp/node.pid
+	vm_wait_for 10 grep -q serving /tmp/node.log || vm_fail "memnode did not start"
+}
+node_pid() { cat /tmp/node.pid; }
+
+fio_verify() { # DEV QD SIZE
+	fio --name=verify --filename="$1" --direct=1 --ioengine=io_uring --iodepth="$2" \
+		--rw=randwrite --bsrange=4k-64k --size="$3" --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --randrepeat=0 --output-format=terse >/tmp/fio.out 2>&1 ||
+		{ cat /tmp/fio.out; vm_fail "fio verify on $1 failed"; }
+}
+
+remote_fio() {
+	for shape in "1 1" "2 32"; do
+		set -- $shape
+		"$ctl" add -t remote --node $node --size 256M --queues "$1" --depth "$2" -n 0 >/dev/null
+		fio_verify /dev/ublkb0 "$2" 32M
+		"$ctl" stats -n 0 --json | grep -q '"errors": [1-9]' && vm_fail "errors counted"
+		echo "remote, queues $1, depth $2: fio verify clean"
+		"$ctl" del -n 0
+	done
+	# del freed the regions: the node has all its memory again.
+	kill -USR1 "$(node_pid)"
+	sleep 0.5
+	grep '"regions": 0' /tmp/node.log >/dev/null || vm_fail "regions left on the node: $(tail -1 /tmp/node.log)"
+}
+
+remote_swap() {
+	"$ctl" add -t remote --node $node --size 512M --queues 2 -n 1 >/dev/null
+	mkswap /dev/ublkb1 >/dev/null
+	swapon --discard /dev/ublkb1
+	# 128 MiB working set, a quarter of it allowed in memory.
+	cg=$(vm_memcg hog 32M)
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 128 --passes 2
+	out=$(($(vm_vmstat pswpout) - out0)) in=$(($(vm_vmstat pswpin) - in0))
+	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
+	echo "pswpout +$out, pswpin +$in, oom_kill $oom"
+	"$ctl" stats -n 1
+	[ "$oom" = 0 ] || vm_fail "OOM kill"
+	((out > 20000)) || vm_fail "too little swap-out: $out"
+	((in > 15000)) || vm_fail "too little swap-in: $in"
+	swapoff /dev/ublkb1
+	"$ctl" del -n 1
+	rmdir "$cg"
+}
+
+node_failure() {
+	"$ctl" add -t remote --node $node --size 64M --io-timeout 3 -n 2 >/dev/null
+	head -c 16M /dev/urandom >/tmp/data
+	dd if=/tmp/data of=/dev/ublkb2 bs=1M oflag=direct status=none
+	# The node stops answering: reads fail with EIO within the timeout, nothing hangs.
+	kill -STOP "$(node_pid)"
+	start=$(date +%s)
+	dd if=/dev/ublkb2 of=/dev/null bs=4k count=1 iflag=direct status=none 2>/tmp/dd.err &&
+		vm_fail "a read succeeded with the node stopped"
+	took=$(($(date +%s) - start))
+	echo "read failed after ${took}s: $(cat /tmp/dd.err)"
+	((took <= 8)) || vm_fail "the failure took ${took}s (timeout 3 s)"
+	kill -0 "$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' <<<"$("$ctl" list -n 2 --json)")" ||
+		vm_fail "the daemon died"
+	# The node answers again: the daemon reconnects and the data is intact.
+	kill -CONT "$(node_pid)"
+	vm_wait_for 15 cmp <(dd if=/dev/ublkb2 bs=1M count=16 iflag=direct status=none) /tmp/data ||
+		vm_fail "data differs after reconnecting"
+	echo "reconnected; 16 MiB intact"
+	# The node dies and comes back empty: old pages fail with EIO (no silent zeros), new
+	# writes work.
+	kill -9 "$(node_pid)"
+	sleep 0.5
+	start_node
+	sleep 2
+	vm_wait_for 15 sh -c "dd if=/tmp/data of=/dev/ublkb2 bs=4k count=1 seek=100 oflag=direct status=none" ||
+		vm_fail "no write after the node came back"
+	dd if=/dev/ublkb2 of=/dev/null bs=4k count=1 skip=5 iflag=direct status=none 2>/dev/null &&
+		vm_fail "a lost page read back without an error"
+	cmp <(dd if=/dev/ublkb2 bs=4k count=1 skip=100 iflag=direct status=none) \
+		<(dd if=/tmp/data bs=4k count=1 status=none) || vm_fail "the new write did not stick"
+	grep "lost this device's region" /run/lineswap/ublk2.log >/dev/null || vm_fail "the loss is not logged"
+	"$ctl" stats -n 2 --json | grep -q '"read": {"count": [0-9]*, "bytes": [0-9]*, "errors": [1-9]' ||
+		vm_fail "read errors not counted"
+	"$ctl" del -n 2
+}
+
+start_node
+vm_test remote_fio remote_fio
+vm_test remote_swap remote_swap
+vm_test node_failure node_failure
+kill "$(node_pid)" 2>/dev/null
+vm_summary

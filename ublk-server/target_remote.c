@@ -1,0 +1,488 @@
+/* target_remote.c — the `remote` target: device pages live on a memory node (rdma/memnode).
+ *
+ * Each page write becomes one page-store PUT and each read one GET, moving the lines its entry
+ * says are live (see ../shared/notes/design.md, "Per-page entry"). The entry used to store a
+ * page is the one used to fetch it, because the remote copy is packed by it: an entry is
+ * written only once its PUT has completed. Entry 0 means "nothing stored": such a page reads as
+ * zeros without asking the node. Until hints exist every stored page is whole (all lines).
+ *
+ * The entries live in a shared-memory file (t->store_path) so a recovered daemon keeps them;
+ * the node keeps the pages in a region named in the device record, so both survive a crash.
+ * Each queue has its own connection; a broken one fails its requests with EIO at once and is
+ * re-established (ATTACH) from the queue's tick about once a second. A node that comes back
+ * without the region (it was restarted) has lost the pages: every stored page is marked
+ * ENTRY_LOST, so reading it fails with EIO until it is written again, never returns zeros
+ * silently, and the region is created anew for new writes. */
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "page_store.h"
+#include "queue.h"
+#include "state.h"
+#include "target.h"
+
+#define ENTRY_WHOLE        (~0ull)
+#define ENTRY_LOST         0x2ull /* stored on a node that lost it: reads fail */
+#define RECONNECT_EVERY_NS 1000000000ull
+#define CONNECT_TIMEOUT_MS 3000
+
+struct tag_state {
+	unsigned pending;
+	int error;
+	uint64_t masks[]; /* per page of the request: the entry its PUT packed by */
+};
+
+struct remote_queue {
+	struct page_store *ps;
+	uint64_t next_reconnect_ns;
+	uint8_t *bufs; /* depth x max_io bytes */
+	uint8_t *tags; /* depth x tag_size */
+	size_t tag_size;
+	struct ps_completion done[64];
+};
+
+struct remote_target {
+	pthread_mutex_t lost_lock; /* one queue at a time decides that the region is gone */
+	int fd;
+	uint64_t *entries;
+	uint8_t secret[PROTO_SECRET_MAX];
+	size_t secret_len;
+	struct page_store **stores; /* opened at target open, one per queue, taken by queue_open */
+	unsigned nstores;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int hex_region(const char *hex, uint8_t out[PROTO_REGION_ID])
+{
+	for (unsigned i = 0; i < PROTO_REGION_ID; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int store_conf(struct ublk_target *t, int create, struct page_store_conf *c)
+{
+	struct remote_target *r = t->priv;
+	const struct ublk_dev_conf *dc = t->conf;
+
+	*c = (struct page_store_conf){
+		.url = dc->node,
+		.secret = r->secret,
+		.secret_len = r->secret_len,
+		.bytes = t->nr_pages << UBLK_PAGE_SHIFT,
+		.create = create,
+		.max_inflight = dc->depth * (dc->max_io_bytes >> UBLK_PAGE_SHIFT),
+		/* Fixed for the life of the data: fits rxe (32) and mlx5 READ (30). */
+		.max_segs = 30,
+		.seg_cost = 0,
+		.timeout_ms = dc->timeout_ms ? dc->timeout_ms : CONNECT_TIMEOUT_MS,
+	};
+	return hex_region(dc->region, c->region);
+}
+
+static int read_secret(struct ublk_target *t)
+{
+	struct remote_target *r = t->priv;
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (!ublk_state_path(path, sizeof(path), t->conf->dev_id, "secret"))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(t->error, sizeof(t->error), "remote: cannot read %.200s: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	n = read(fd, r->secret, sizeof(r->secret));
+	close(fd);
+	if (n <= 0) {
+		snprintf(t->error, sizeof(t->error), "remote: %.200s is empty", path);
+		return -EINVAL;
+	}
+	r->secret_len = (size_t)n;
+	return 0;
+}
+
+static void remote_close(struct ublk_target *t, bool keep)
+{
+	struct remote_target *r = t->priv;
+
+	if (!r)
+		return;
+	/* Deleting the device frees its region on the node through one live link. */
+	bool released = keep;
+
+	for (unsigned i = 0; i < r->nstores; i++) {
+		if (!r->stores[i])
+			continue;
+		if (!released && r->stores[i]->ops->release(r->stores[i]) == 0)
+			released = true;
+		else if (released)
+			r->stores[i]->ops->close(r->stores[i]);
+	}
+	if (r->entries)
+		munmap(r->entries, t->nr_pages * sizeof(uint64_t));
+	if (r->fd >= 0)
+		close(r->fd);
+	if (!keep)
+		unlink(t->store_path);
+	free(r->stores);
+	free(r);
+	t->priv = NULL;
+}
+
+static int remote_open(struct ublk_target *t, bool recovering)
+{
+	uint64_t bytes = t->nr_pages * sizeof(uint64_t);
+	struct remote_target *r = calloc(1, sizeof(*r));
+	struct page_store_conf c;
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	t->priv = r;
+	r->fd = -1;
+	pthread_mutex_init(&r->lost_lock, NULL);
+	if (!t->conf->node[0] || strlen(t->conf->region) != 32) {
+		snprintf(t->error, sizeof(t->error), "remote: the device record names no node");
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = read_secret(t);
+	if (ret < 0)
+		goto fail;
+	r->fd = open(t->store_path, O_RDWR | O_CLOEXEC | (recovering ? 0 : O_CREAT | O_EXCL), 0600);
+	if (r->fd < 0 || (!recovering && ftruncate(r->fd, (off_t)bytes) < 0)) {
+		ret = -errno;
+		snprintf(t->error, sizeof(t->error), "remote: cannot %s %s: %s",
+			 recovering ? "open" : "create", t->store_path, strerror(errno));
+		goto fail;
+	}
+	r->entries = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (r->entries == MAP_FAILED) {
+		r->entries = NULL;
+		ret = -errno;
+		snprintf(t->error, sizeof(t->error), "remote: cannot map %s: %s", t->store_path,
+			 strerror(errno));
+		goto fail;
+	}
+	r->nstores = t->conf->nr_queues;
+	r->stores = calloc(r->nstores, sizeof(*r->stores));
+	if (!r->stores) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	/* Connect now, so an unreachable node fails `add` at once. The first link creates the
+	 * region (a new device) or finds it (recovery); the others attach to it. */
+	for (unsigned i = 0; i < r->nstores; i++) {
+		char err[256];
+
+		store_conf(t, !recovering && i == 0, &c);
+		ret = page_store_open(&c, &r->stores[i], err, sizeof(err));
+		if (ret < 0) {
+			snprintf(t->error, sizeof(t->error), "remote: %.240s", err);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	remote_close(t, recovering || ret == -EEXIST);
+	return ret;
+}
+
+static struct tag_state *tag_state(struct remote_queue *rq, uint16_t tag)
+{
+	return (struct tag_state *)(rq->tags + tag * rq->tag_size);
+}
+
+static uint8_t *tag_buf(struct ublk_queue *q, struct remote_queue *rq, uint16_t tag)
+{
+	return rq->bufs + (size_t)tag * q->max_io_bytes;
+}
+
+static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
+{
+	struct remote_target *r = t->priv;
+	struct remote_queue *rq = calloc(1, sizeof(*rq));
+	unsigned pages = q->max_io_bytes >> UBLK_PAGE_SHIFT;
+
+	if (!rq)
+		return -ENOMEM;
+	rq->tag_size = sizeof(struct tag_state) + pages * sizeof(uint64_t);
+	rq->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
+	rq->tags = calloc(q->depth, rq->tag_size);
+	if (!rq->bufs || !rq->tags) {
+		free(rq->bufs);
+		free(rq->tags);
+		free(rq);
+		return -ENOMEM;
+	}
+	rq->ps = r->stores[q->id];
+	r->stores[q->id] = NULL; /* the queue thread owns it now */
+	q->target_ctx = rq;
+	return rq->ps->ops->fd(rq->ps);
+}
+
+/* Finishes a request whose pages are all done. */
+static void finish(struct ublk_queue *q, struct remote_queue *rq, struct ublk_req *req)
+{
+	struct tag_state *ts = tag_state(rq, req->tag);
+	int err = ts->error;
+
+	if (!err && req->op == UBLK_IO_OP_READ)
+		err = ublk_req_copy_out(req, tag_buf(q, rq, req->tag),
+					(size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
+	ublk_req_done(req, err);
+}
+
+/* Issues one page; on failure records -EIO for the request. */
+static void issue(struct remote_queue *rq, struct ublk_req *req, uint32_t i, uint64_t entry,
+		  uint8_t *page)
+{
+	struct tag_state *ts = tag_state(rq, req->tag);
+	uint64_t cookie = (uint64_t)req->tag << 16 | i;
+	int ret;
+
+	if (!rq->ps) {
+		ts->error = -EIO;
+		return;
+	}
+	ts->masks[i] = entry;
+	ret = req->op == UBLK_IO_OP_WRITE
+		      ? rq->ps->ops->put(rq->ps, req->page + i, entry, page, cookie)
+		      : rq->ps->ops->get(rq->ps, req->page + i, entry, page, cookie);
+	if (ret < 0)
+		ts->error = -EIO;
+	else
+		ts->pending++;
+}
+
+static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
+{
+	struct remote_target *r = t->priv;
+	struct ublk_queue *q = req->q;
+	struct remote_queue *rq = q->target_ctx;
+	struct tag_state *ts = tag_state(rq, req->tag);
+	uint8_t *buf = tag_buf(q, rq, req->tag);
+
+	ts->pending = 0;
+	ts->error = 0;
+	for (uint32_t i = 0; i < req->nr_pages; i++) {
+		uint64_t entry = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
+
+		if (entry == 0)
+			memset(buf + ((size_t)i << UBLK_PAGE_SHIFT), 0, UBLK_PAGE_SIZE);
+		else if (entry == ENTRY_LOST)
+			ts->error = -EIO;
+		else
+			issue(rq, req, i, entry, buf + ((size_t)i << UBLK_PAGE_SHIFT));
+	}
+	if (ts->pending)
+		return UBLK_REQ_QUEUED;
+	if (ts->error)
+		return ts->error;
+	return ublk_req_copy_out(req, buf, (size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
+}
+
+static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
+{
+	struct ublk_queue *q = req->q;
+	struct remote_queue *rq = q->target_ctx;
+	struct tag_state *ts = tag_state(rq, req->tag);
+	uint8_t *buf = tag_buf(q, rq, req->tag);
+	int ret = ublk_req_copy_in(req, buf, (size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
+
+	(void)t;
+	if (ret < 0)
+		return ret;
+	ts->pending = 0;
+	ts->error = 0;
+	/* No hints yet: every page moves whole (the one invariant's safe default). */
+	for (uint32_t i = 0; i < req->nr_pages; i++)
+		issue(rq, req, i, ENTRY_WHOLE, buf + ((size_t)i << UBLK_PAGE_SHIFT));
+	return ts->pending ? UBLK_REQ_QUEUED : ts->error;
+}
+
+static int remote_discard_pages(struct ublk_target *t, struct ublk_req *req)
+{
+	struct remote_target *r = t->priv;
+
+	/* The node's copy is simply forgotten: the page reads as zeros from now on. */
+	for (uint32_t i = 0; i < req->nr_pages; i++)
+		__atomic_store_n(&r->entries[req->page + i], 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int remote_flush(struct ublk_target *t, struct ublk_req *req)
+{
+	(void)t;
+	(void)req;
+	return 0; /* a PUT completes only once the node holds the page */
+}
+
+static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote_queue *rq)
+{
+	struct page_store_conf c;
+	char err[256];
+	uint64_t now = now_ns();
+
+	if (now < rq->next_reconnect_ns)
+		return;
+	rq->next_reconnect_ns = now + RECONNECT_EVERY_NS;
+	store_conf(t, 0, &c);
+	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
+	int ret = page_store_open(&c, &rq->ps, err, sizeof(err));
+
+	if (ret == -ENOENT) {
+		struct remote_target *r = t->priv;
+
+		/* Another queue may be recreating it right now: decide under the lock. */
+		pthread_mutex_lock(&r->lost_lock);
+		ret = page_store_open(&c, &rq->ps, err, sizeof(err));
+		if (ret == -ENOENT) {
+			uint64_t lost = 0;
+
+			/* Mark before creating, so no entry of the new region is swept. */
+			for (uint64_t p = 0; p < t->nr_pages; p++)
+				if (__atomic_load_n(&r->entries[p], __ATOMIC_ACQUIRE) != 0) {
+					__atomic_store_n(&r->entries[p], ENTRY_LOST,
+							 __ATOMIC_RELEASE);
+					lost++;
+				}
+			c.create = 1;
+			ret = page_store_open(&c, &rq->ps, err, sizeof(err));
+			fprintf(stderr,
+				"queue %u: the memory node %s lost this device's region: %llu "
+				"stored pages are gone (reading them fails with EIO); region "
+				"created anew%s\n",
+				q->id, t->conf->node, (unsigned long long)lost,
+				ret < 0 ? ", but that failed" : "");
+		}
+		pthread_mutex_unlock(&r->lost_lock);
+	}
+	if (ret < 0) {
+		rq->ps = NULL;
+		return;
+	}
+	fprintf(stderr, "queue %u: reconnected to %s\n", q->id, t->conf->node);
+	q->watch_fd = rq->ps->ops->fd(rq->ps);
+	q->watch_gen++;
+}
+
+static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
+{
+	struct remote_target *r = t->priv;
+	struct remote_queue *rq = q->target_ctx;
+	int n;
+
+	if (!rq->ps) {
+		reconnect(t, q, rq);
+		return;
+	}
+	while ((n = rq->ps->ops->reap(rq->ps, rq->done, 64)) > 0) {
+		for (int k = 0; k < n; k++) {
+			uint16_t tag = (uint16_t)(rq->done[k].cookie >> 16);
+			uint32_t i = (uint32_t)(rq->done[k].cookie & 0xffff);
+			struct ublk_req *req = &q->reqs[tag];
+			struct tag_state *ts = tag_state(rq, tag);
+
+			if (rq->done[k].status < 0)
+				ts->error = -EIO;
+			else if (req->op == UBLK_IO_OP_WRITE)
+				/* Stored: from now on the page is fetched by this entry. */
+				__atomic_store_n(&r->entries[req->page + i], ts->masks[i],
+						 __ATOMIC_RELEASE);
+			if (--ts->pending == 0)
+				finish(q, rq, req);
+		}
+	}
+	if (rq->ps->down) {
+		fprintf(stderr,
+			"queue %u: lost the memory node %s; requests fail until it is "
+			"back\n",
+			q->id, t->conf->node);
+		rq->ps->ops->close(rq->ps);
+		rq->ps = NULL;
+		q->watch_fd = -1;
+		q->watch_gen++;
+		rq->next_reconnect_ns = now_ns() + RECONNECT_EVERY_NS;
+	}
+}
+
+static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
+{
+	struct remote_target *r = t->priv;
+	struct remote_queue *rq = q->target_ctx;
+
+	if (!rq)
+		return;
+	/* Hand the link back, so close() can release the region through it. */
+	if (rq->ps)
+		r->stores[q->id] = rq->ps;
+	free(rq->bufs);
+	free(rq->tags);
+	free(rq);
+	q->target_ctx = NULL;
+}
+
+static uint64_t remote_resident_bytes(struct ublk_target *t)
+{
+	(void)t;
+	return 0; /* the pages are on the node */
+}
+
+const struct ublk_target_ops ublk_target_remote = {
+	.name = "remote",
+	.open = remote_open,
+	.read_pages = remote_read_pages,
+	.write_pages = remote_write_pages,
+	.discard_pages = remote_discard_pages,
+	.flush = remote_flush,
+	.queue_open = remote_queue_open,
+	.queue_poll = remote_queue_poll,
+	.queue_close = remote_queue_close,
+	.resident_bytes = remote_resident_bytes,
+	.close = remote_close,
+};
+
+int ublk_remote_release(const struct ublk_dev_conf *conf, char *err, size_t errlen)
+{
+	struct ublk_target t = { .conf = conf, .nr_pages = conf->size >> UBLK_PAGE_SHIFT };
+	struct remote_target r = { .fd = -1 };
+	struct page_store_conf c;
+	struct page_store *ps;
+	int ret;
+
+	t.priv = &r;
+	ret = read_secret(&t);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", t.error);
+		return ret;
+	}
+	store_conf(&t, 0, &c);
+	ret = page_store_open(&c, &ps, err, errlen);
+	if (ret < 0)
+		return ret;
+	return ps->ops->release(ps);
+}
