@@ -75,8 +75,9 @@ node_failure() {
 		vm_fail "the daemon died"
 	# The node answers again: the daemon reconnects and the data is intact.
 	kill -CONT "$(node_pid)"
-	vm_wait_for 15 cmp <(dd if=/dev/ublkb2 bs=1M count=16 iflag=direct status=none) /tmp/data ||
-		vm_fail "data differs after reconnecting"
+	same_data() { cmp <(dd if=/dev/ublkb2 bs=1M count=16 iflag=direct status=none) /tmp/data; }
+	vm_wait_for 15 same_data ||
+		{ cat /run/lineswap/ublk2.log; tail -5 /tmp/node.log; vm_fail "data differs after reconnecting"; }
 	echo "reconnected; 16 MiB intact"
 	# The node dies and comes back empty: old pages fail with EIO (no silent zeros), new
 	# writes work.
