@@ -30,7 +30,7 @@ for cmd in add list del recover stats; do
 done
 expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
 expect add_no_size 2 "add: no size given" "$ctl" add -t mem
-expect add_bad_target 2 "add: unknown target 'disk' \(targets: mem\)" "$ctl" add -t disk --size 1G
+expect add_bad_target 2 "add: unknown target 'disk' \(targets: mem, remote\)" "$ctl" add -t disk --size 1G
 expect add_bad_size 2 "add: bad --size '1.5G'" "$ctl" add -t mem --size 1.5G
 expect add_unaligned_size 2 "add: bad --size '4097'" "$ctl" add -t mem --size 4097
 expect add_zero_size 2 "add: bad --size '0'" "$ctl" add -t mem --size 0
@@ -39,6 +39,12 @@ expect add_bad_depth 2 "add: bad --depth '5000'" "$ctl" add -t mem --size 1G --d
 expect add_bad_id 2 "add: bad device id 'x'" "$ctl" add -t mem --size 1G -n x
 expect add_bad_max_io 2 "add: bad --max-io '3000'" "$ctl" add -t mem --size 1G --max-io 3000
 expect add_missing_value 2 "incomplete option '--size'" "$ctl" add -t mem --size
+expect remote_no_node 2 "remote target needs --node" "$ctl" add -t remote --size 1G
+expect remote_bad_node 2 "bad --node 'rdma:x'" "$ctl" add -t remote --size 1G --node rdma:x
+expect remote_bad_timeout 2 "bad --io-timeout '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --io-timeout 0
+expect remote_no_secret 2 "needs the node's secret" env -u LINESWAP_SECRET "$ctl" add -t remote --size 1G --node tcp://h:1
+expect remote_missing_secret_file 1 "cannot read --secret-file /nonexistent" "$ctl" add -t remote --size 1G --node tcp://h:1 --secret-file /nonexistent
+expect mem_with_node 2 "are for the remote target" "$ctl" add -t mem --size 1G --node tcp://h:1
 expect del_nothing 2 "del: give exactly one of -n ID and --all" "$ctl" del
 expect del_both 2 "del: give exactly one of -n ID and --all" "$ctl" del -n 1 --all
 expect recover_no_id 2 "recover: which device" "$ctl" recover
