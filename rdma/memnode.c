@@ -538,13 +538,15 @@ int main(int argc, char **argv)
 	if (!n.clients || !n.graveyard || ret < 0) {
 		fprintf(stderr, "memnode: cannot map %llu bytes: %s\n", (unsigned long long)size,
 			strerror(ret < 0 ? -ret : ENOMEM));
-		return 1;
+		ret = 1;
+		goto out;
 	}
 	n.listen_fd = listen_on(listen_url, bound, sizeof(bound));
 	if (n.listen_fd < 0) {
 		fprintf(stderr, "memnode: cannot listen on '%s': %s (want tcp://ADDR:PORT)\n",
 			listen_url, strerror(-n.listen_fd));
-		return n.listen_fd == -EINVAL ? 2 : 1;
+		ret = n.listen_fd == -EINVAL ? 2 : 1;
+		goto out;
 	}
 	sigset_t sigs;
 
@@ -594,10 +596,8 @@ int main(int argc, char **argv)
 						drop_client(&n, n.clients[j], NULL);
 				while (n.ndead > 0)
 					free(n.graveyard[--n.ndead]);
-				node_memory_free(&n.mem);
-				free(n.clients);
-				free(n.graveyard);
-				return 0;
+				ret = 0;
+				goto out;
 			} else {
 				serve_client(&n, evs[i].data.ptr, evs[i].events);
 			}
@@ -605,4 +605,9 @@ int main(int argc, char **argv)
 		while (n.ndead > 0)
 			free(n.graveyard[--n.ndead]);
 	}
+out:
+	node_memory_free(&n.mem);
+	free(n.clients);
+	free(n.graveyard);
+	return ret;
 }
