@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node_rdma.h"
 #include "node_region.h"
 #include "parse.h"
 #include "proto.h"
@@ -42,6 +44,8 @@ struct client {
 	size_t inlen, outlen, outoff;
 	bool reading; /* EPOLLIN armed */
 	bool dead;    /* dropped; freed after the current batch of events */
+	bool ticket_valid;
+	uint8_t ticket[PROTO_TICKET_LEN]; /* for one RDMA connection to c->region */
 	char peer[64];
 	uint8_t in[IN_CAP];
 	uint8_t out[OUT_CAP];
@@ -56,6 +60,8 @@ struct node {
 	struct client **graveyard; /* dropped during this batch of events */
 	unsigned max_clients, nclients, ndead;
 	uint64_t served_puts, served_gets, rejected;
+	struct node_rdma *rdma; /* with --rdma */
+	int rdma_fd;
 };
 
 static const char usage_text[] =
@@ -75,6 +81,9 @@ static const char usage_text[] =
 	"  -l, --listen URL       where to listen (default tcp://127.0.0.1:7370; port 0 picks a\n"
 	"                         free one, printed at start-up)\n"
 	"      --secret-file F    read the secret from F\n"
+	"      --rdma             also accept RDMA (rdma_cm) connections on the same address and\n"
+	"                         port; clients then move pages with one-sided RDMA WRITE and\n"
+	"                         READ (ublk-ctl add -t remote --node rdma://ADDR:PORT)\n"
 	"      --max-clients N    connections at once (1-1024, default 64)\n"
 	"      --json             print the start-up line as JSON\n"
 	"  -h, --help             this text\n"
@@ -164,17 +173,25 @@ static bool handle_hello(struct node *n, struct client *c, const struct proto_he
 		w.status = PROTO_EVERSION, why = "protocol version mismatch";
 	else if (h->secret_len > PROTO_SECRET_MAX || !secret_ok(n, h))
 		w.status = PROTO_EAUTH, why = "wrong secret";
-	else if ((h->flags != PROTO_CREATE && h->flags != PROTO_ATTACH) || h->bytes == 0 ||
-		 h->bytes % PROTO_PAGE_SIZE)
+	else if ((h->flags & ~7u) ||
+		 ((h->flags & 3) != PROTO_CREATE && (h->flags & 3) != PROTO_ATTACH) ||
+		 h->bytes == 0 || h->bytes % PROTO_PAGE_SIZE)
 		w.status = PROTO_EINVAL, why = "malformed hello";
+	else if ((h->flags & PROTO_TICKET) && !n->rdma)
+		w.status = PROTO_EINVAL, why = "RDMA asked of a node that serves TCP only";
 	else
-		w.status = (uint16_t)node_region_open(&n->mem, h->region, h->bytes, h->flags,
+		w.status = (uint16_t)node_region_open(&n->mem, h->region, h->bytes, h->flags & 3,
 						      &c->region);
+	if (w.status == PROTO_OK && (h->flags & PROTO_TICKET) &&
+	    getrandom(c->ticket, sizeof(c->ticket), 0) == (ssize_t)sizeof(c->ticket)) {
+		c->ticket_valid = true;
+		memcpy(w.ticket, c->ticket, sizeof(w.ticket));
+	}
 	if (w.status == PROTO_OK) {
 		w.bytes = h->bytes;
 		w.free = node_memory_unused(&n->mem);
 		log_msg("%s: %s region of %llu KiB (%llu KiB left)", c->peer,
-			h->flags == PROTO_CREATE ? "created" : "attached to",
+			(h->flags & 3) == PROTO_CREATE ? "created" : "attached to",
 			(unsigned long long)(h->bytes >> 10), (unsigned long long)(w.free >> 10));
 	} else {
 		c->region = NULL;
@@ -230,6 +247,8 @@ static bool handle_frames(struct node *n, struct client *c, bool *released, cons
 				if (n->clients[i] && n->clients[i] != c &&
 				    n->clients[i]->region == region)
 					drop_client(n, n->clients[i], "its region was released");
+			if (n->rdma)
+				node_rdma_forget_region(n->rdma, region);
 			node_region_release(&n->mem, region);
 			c->region = NULL;
 			log_msg("%s: released its region", c->peer);
@@ -374,6 +393,23 @@ static void accept_clients(struct node *n)
 	}
 }
 
+/* An RDMA connection presents the ticket a TCP client was given: its region, once. */
+static struct node_region *spend_ticket(void *ctx, const uint8_t *ticket)
+{
+	struct node *n = ctx;
+
+	for (unsigned i = 0; i < n->max_clients; i++) {
+		struct client *c = n->clients[i];
+
+		if (c && c->ticket_valid && c->region &&
+		    !memcmp(c->ticket, ticket, PROTO_TICKET_LEN)) {
+			c->ticket_valid = false;
+			return c->region;
+		}
+	}
+	return NULL;
+}
+
 static void print_status(const struct node *n)
 {
 	unsigned regions = 0;
@@ -382,14 +418,15 @@ static void print_status(const struct node *n)
 		regions += n->mem.regions[i].used;
 	fprintf(stderr,
 		"{\"bytes\": %llu, \"unused\": %llu, \"hugepages\": %s, \"regions\": %u, "
-		"\"clients\": %u, \"puts\": %llu, \"gets\": %llu, \"rejected\": %llu}\n",
+		"\"clients\": %u, \"rdma_connections\": %u, \"puts\": %llu, \"gets\": %llu, "
+		"\"rejected\": %llu}\n",
 		(unsigned long long)n->mem.bytes, (unsigned long long)node_memory_unused(&n->mem),
 		n->mem.hugepages ? "true" : "false", regions, n->nclients,
-		(unsigned long long)n->served_puts, (unsigned long long)n->served_gets,
-		(unsigned long long)n->rejected);
+		n->rdma ? node_rdma_connections(n->rdma) : 0, (unsigned long long)n->served_puts,
+		(unsigned long long)n->served_gets, (unsigned long long)n->rejected);
 }
 
-static int listen_on(const char *url, char *bound, size_t boundlen)
+static int listen_on(const char *url, char *bound, size_t boundlen, struct sockaddr_storage *sa)
 {
 	char host[256], *colon;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
@@ -421,14 +458,14 @@ static int listen_on(const char *url, char *bound, size_t boundlen)
 	}
 	freeaddrinfo(ai);
 	/* Port 0 picks a free port: report the one bound. */
-	struct sockaddr_storage sa;
-	socklen_t salen = sizeof(sa);
+	socklen_t salen = sizeof(*sa);
 	char h[64] = "?", p[8] = "?";
 
-	if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0)
-		getnameinfo((struct sockaddr *)&sa, salen, h, sizeof(h), p, sizeof(p),
+	if (getsockname(fd, (struct sockaddr *)sa, &salen) == 0)
+		getnameinfo((struct sockaddr *)sa, salen, h, sizeof(h), p, sizeof(p),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(bound, boundlen, sa.ss_family == AF_INET6 ? "tcp://[%s]:%s" : "tcp://%s:%s", h, p);
+	snprintf(bound, boundlen, sa->ss_family == AF_INET6 ? "tcp://[%s]:%s" : "tcp://%s:%s", h,
+		 p);
 	return fd;
 }
 
@@ -473,6 +510,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "secret-file", required_argument, NULL, 'f' },
 		{ "max-clients", required_argument, NULL, 'c' },
+		{ "rdma", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -482,6 +520,8 @@ int main(int argc, char **argv)
 	uint64_t size = 0, v;
 	bool json = false;
 	char bound[300];
+	struct sockaddr_storage bound_addr;
+	bool rdma = false;
 	int c, ret;
 
 	opterr = 0;
@@ -513,6 +553,9 @@ int main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'r':
+			rdma = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -541,12 +584,23 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
-	n.listen_fd = listen_on(listen_url, bound, sizeof(bound));
+	n.listen_fd = listen_on(listen_url, bound, sizeof(bound), &bound_addr);
 	if (n.listen_fd < 0) {
 		fprintf(stderr, "memnode: cannot listen on '%s': %s (want tcp://ADDR:PORT)\n",
 			listen_url, strerror(-n.listen_fd));
 		ret = n.listen_fd == -EINVAL ? 2 : 1;
 		goto out;
+	}
+	if (rdma) {
+		char err[256];
+
+		n.rdma_fd = node_rdma_listen(&n.rdma, &n.mem, (struct sockaddr *)&bound_addr,
+					     spend_ticket, &n, err, sizeof(err));
+		if (n.rdma_fd < 0) {
+			fprintf(stderr, "memnode: %s\n", err);
+			ret = 1;
+			goto out;
+		}
 	}
 	sigset_t sigs;
 
@@ -563,14 +617,20 @@ int main(int argc, char **argv)
 
 	epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.listen_fd, &lev);
 	epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.sig_fd, &sev);
+	struct epoll_event rev = { .events = EPOLLIN, .data.ptr = &n.rdma_fd };
+
+	if (n.rdma)
+		epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.rdma_fd, &rev);
 	if (json)
-		printf("{\"listening\": \"%s\", \"bytes\": %llu, \"hugepages\": %s, \"pid\": %d}\n",
-		       bound, (unsigned long long)size, n.mem.hugepages ? "true" : "false",
-		       getpid());
+		printf("{\"listening\": \"%s\", \"rdma\": %s, \"bytes\": %llu, \"hugepages\": %s, "
+		       "\"pid\": %d}\n",
+		       bound, n.rdma ? "true" : "false", (unsigned long long)size,
+		       n.mem.hugepages ? "true" : "false", getpid());
 	else
-		printf("memnode: serving %llu MiB (%s) on %s, pid %d\n",
+		printf("memnode: serving %llu MiB (%s) on %s%s, pid %d\n",
 		       (unsigned long long)(size >> 20),
-		       n.mem.hugepages ? "hugepages" : "4 KiB pages", bound, getpid());
+		       n.mem.hugepages ? "hugepages" : "4 KiB pages", bound,
+		       n.rdma ? " and RDMA" : "", getpid());
 	fflush(stdout);
 
 	for (;;) {
@@ -580,6 +640,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < k; i++) {
 			if (evs[i].data.ptr == &n.listen_fd) {
 				accept_clients(&n);
+			} else if (evs[i].data.ptr == &n.rdma_fd) {
+				node_rdma_handle(n.rdma);
 			} else if (evs[i].data.ptr == &n.sig_fd) {
 				struct signalfd_siginfo si;
 
@@ -606,6 +668,7 @@ int main(int argc, char **argv)
 			free(n.graveyard[--n.ndead]);
 	}
 out:
+	node_rdma_close(n.rdma);
 	node_memory_free(&n.mem);
 	free(n.clients);
 	free(n.graveyard);

@@ -47,11 +47,16 @@ int page_store_open(const struct page_store_conf *conf, struct page_store **out,
 	char scheme[8], host[256], port[8];
 
 	if (!split_url(conf->url, scheme, host, port)) {
-		snprintf(err, errlen, "bad memory node URL '%s' (want tcp://HOST:PORT)", conf->url);
+		snprintf(err, errlen,
+			 "bad memory node URL '%s' (want tcp://HOST:PORT or "
+			 "rdma://HOST:PORT)",
+			 conf->url);
 		return -EINVAL;
 	}
 	if (!strcmp(scheme, "tcp"))
 		return ps_tcp_open(conf, host, port, out, err, errlen);
+	if (!strcmp(scheme, "rdma"))
+		return ps_verbs_open(conf, host, port, out, err, errlen);
 	snprintf(err, errlen, "unsupported transport '%s' in '%s'", scheme, conf->url);
 	return -EINVAL;
 }

@@ -67,5 +67,7 @@ int page_store_open(const struct page_store_conf *conf, struct page_store **out,
 
 int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char *port,
 		struct page_store **out, char *err, size_t errlen);
+int ps_verbs_open(const struct page_store_conf *conf, const char *host, const char *port,
+		  struct page_store **out, char *err, size_t errlen);
 
 #endif

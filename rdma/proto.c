@@ -5,7 +5,8 @@
 
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the wire format is the host's: little-endian");
 _Static_assert(sizeof(struct proto_hello) == 104, "hello layout");
-_Static_assert(sizeof(struct proto_welcome) == 24, "welcome layout");
+_Static_assert(sizeof(struct proto_welcome) == 40, "welcome layout");
+_Static_assert(sizeof(struct proto_rdma_req) <= 56, "fits rdma_connect's private data");
 _Static_assert(sizeof(struct proto_req) == 24, "request layout");
 _Static_assert(sizeof(struct proto_reply) == 16, "reply layout");
 

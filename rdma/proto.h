@@ -27,7 +27,26 @@
 enum proto_hello_flags {
 	PROTO_CREATE = 1, /* make the region (fails if it exists) */
 	PROTO_ATTACH = 2, /* use the existing region (fails if missing or of another size) */
+	PROTO_TICKET = 4, /* also issue a ticket for an RDMA connection to the region */
 };
+
+/* RDMA (rdma_cm) connections cannot carry the secret: rdma_connect's private data holds 56
+ * bytes. A client authenticates on TCP first, asks for a ticket, and presents it when it
+ * connects over RDMA; the node answers with the region's address and rkey. The ticket is
+ * valid while its TCP connection stays open, and only once. */
+#define PROTO_TICKET_LEN 16
+
+struct proto_rdma_req {
+	uint32_t magic;
+	uint8_t ticket[PROTO_TICKET_LEN];
+} __attribute__((packed));
+
+struct proto_rdma_rep {
+	uint64_t addr; /* the region's first byte, as registered */
+	uint32_t rkey;
+	uint32_t pad;
+	uint64_t bytes;
+} __attribute__((packed));
 
 struct proto_hello {
 	uint32_t magic;
@@ -55,9 +74,10 @@ enum proto_status {
 struct proto_welcome {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t status; /* enum proto_status */
-	uint64_t bytes;  /* the region granted (== asked) */
-	uint64_t free;   /* what the node has left after this grant */
+	uint16_t status;                  /* enum proto_status */
+	uint64_t bytes;                   /* the region granted (== asked) */
+	uint64_t free;                    /* what the node has left after this grant */
+	uint8_t ticket[PROTO_TICKET_LEN]; /* with PROTO_TICKET; zeros otherwise */
 } __attribute__((packed));
 
 enum proto_op {

@@ -53,7 +53,8 @@ static const char add_usage[] =
 	"  -h, --help           this text\n"
 	"\n"
 	"Remote target:\n"
-	"      --node URL       the memory node: tcp://HOST:PORT; required\n"
+	"      --node URL       the memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
+	"                       the node runs with --rdma) or tcp://HOST:PORT; required\n"
 	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
 	"                       environment variable LINESWAP_SECRET\n"
 	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
@@ -273,9 +274,12 @@ int cmd_add(int argc, char **argv)
 			conf.user_copy = false;
 			break;
 		case 'N':
-			if (strncmp(optarg, "tcp://", 6) || strlen(optarg) >= sizeof(conf.node))
+			if ((strncmp(optarg, "tcp://", 6) && strncmp(optarg, "rdma://", 7)) ||
+			    strlen(optarg) >= sizeof(conf.node))
 				return ctl_usage_error(
-					"add: bad --node '%s' (want tcp://HOST:PORT)", optarg);
+					"add: bad --node '%s' (want rdma://HOST:PORT "
+					"or tcp://HOST:PORT)",
+					optarg);
 			snprintf(conf.node, sizeof(conf.node), "%s", optarg);
 			break;
 		case 'S':
@@ -309,8 +313,8 @@ int cmd_add(int argc, char **argv)
 		return ctl_usage_error("add: --size is too large");
 	if (!strcmp(conf.target, "remote")) {
 		if (!conf.node[0])
-			return ctl_usage_error(
-				"add: the remote target needs --node tcp://HOST:PORT");
+			return ctl_usage_error("add: the remote target needs --node "
+					       "rdma://HOST:PORT or tcp://HOST:PORT");
 		if (!conf.timeout_ms)
 			conf.timeout_ms = 5000;
 		int ret = read_secret(secret_file, &conf);

@@ -1,0 +1,19 @@
+/* node_link.h — a client's TCP control connection to a memory node. */
+#ifndef LINESWAP_NODE_LINK_H
+#define LINESWAP_NODE_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "page_store.h"
+
+/* Connects (bounded by conf->timeout_ms) and says hello with conf's region and secret, plus
+ * extra_flags (PROTO_TICKET). Returns the connected socket with *w filled, or -errno with a
+ * message in err (see page_store_open for the values). */
+int node_link_open(const struct page_store_conf *conf, const char *host, const char *port,
+		   uint32_t extra_flags, struct proto_welcome *w, char *err, size_t errlen);
+
+/* Frees the link's region on the node. Returns 0 or -EIO. */
+int node_link_release(int fd);
+
+#endif

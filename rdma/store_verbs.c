@@ -1,0 +1,410 @@
+/* store_verbs.c — the page store over RDMA verbs (rdma_cm, RC queue pair).
+ *
+ * Eviction is ONE RDMA WRITE per page whose local SG list gathers the plan's segments into the
+ * page's remote slot, packed; a fetch is ONE RDMA READ whose SG list scatters the packed bytes
+ * back; unmoved bytes are zero-filled locally. The SG lists point into a registered staging
+ * area, one page per request slot: the caller's page is copied in (PUT) or out (GET), which
+ * keeps the caller free of memory registration.
+ *
+ * Set-up: a TCP link authenticates and yields a ticket (proto.h); rdma_connect presents it and
+ * the node's accept carries the region's address and rkey. The TCP link stays open (the
+ * ticket's lifetime, and RELEASE goes through it). Completions arrive on a completion channel
+ * whose fd the caller polls; every WR is signalled, so each completion finishes one request.
+ * Any failed completion means the queue pair is in error: every request fails with -EIO and
+ * the store is down. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <rdma/rdma_cma.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "node_link.h"
+#include "page_store.h"
+#include "sg_plan.h"
+
+struct vslot {
+	uint64_t cookie;
+	uint64_t deadline_ns;
+	uint8_t *buf; /* the caller's page (GET: to fill) */
+	uint64_t live;
+	uint8_t op;
+	uint8_t busy;
+};
+
+struct verbs_store {
+	struct page_store ps;
+	int link_fd; /* the TCP control link */
+	struct rdma_event_channel *ch;
+	struct rdma_cm_id *id;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *cc;
+	struct ibv_cq *cq;
+	struct ibv_mr *mr;
+	uint8_t *staging; /* nslots pages, registered */
+	uint64_t remote_addr;
+	uint32_t rkey;
+	struct vslot *slots;
+	unsigned nslots;
+	struct ps_completion *failed;
+	unsigned nfailed;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct verbs_store *vs(struct page_store *ps)
+{
+	return (struct verbs_store *)ps;
+}
+
+static void fail_all(struct verbs_store *v)
+{
+	v->ps.down = true;
+	for (unsigned i = 0; i < v->nslots; i++) {
+		if (!v->slots[i].busy)
+			continue;
+		v->failed[v->nfailed++] = (struct ps_completion){ v->slots[i].cookie, -EIO };
+		v->slots[i].busy = 0;
+	}
+	v->ps.inflight = 0;
+}
+
+static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
+		  uint64_t cookie)
+{
+	struct verbs_store *v = vs(ps);
+	struct ibv_sge sge[SG_MAX_SEGS];
+	struct ibv_send_wr wr = { 0 }, *bad;
+	struct sg_plan plan;
+	unsigned index;
+
+	if (ps->down)
+		return -ENOTCONN;
+	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
+		return -ERANGE;
+	for (index = 0; index < v->nslots && v->slots[index].busy; index++)
+		;
+	if (index == v->nslots)
+		return -EAGAIN;
+	uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
+
+	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
+	for (unsigned i = 0; i < plan.nsegs; i++) {
+		if (op == PROTO_PUT)
+			memcpy(stage + plan.seg[i].off, buf + plan.seg[i].off, plan.seg[i].len);
+		sge[i] = (struct ibv_sge){ (uint64_t)(uintptr_t)(stage + plan.seg[i].off),
+					   plan.seg[i].len, v->mr->lkey };
+	}
+	wr.wr_id = index;
+	wr.opcode = op == PROTO_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.sg_list = sge;
+	wr.num_sge = (int)plan.nsegs;
+	wr.wr.rdma.remote_addr = v->remote_addr + page * PROTO_PAGE_SIZE;
+	wr.wr.rdma.rkey = v->rkey;
+	v->slots[index] =
+		(struct vslot){ .cookie = cookie,
+				.buf = buf,
+				.live = live,
+				.op = op,
+				.busy = 1,
+				.deadline_ns = now_ns() + ps->conf.timeout_ms * 1000000ull };
+	ps->inflight++;
+	if (ibv_post_send(v->id->qp, &wr, &bad)) {
+		/* The queue pair is unusable: fail this and everything else (through reap). */
+		fail_all(v);
+	}
+	return 0;
+}
+
+static int verbs_put(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
+		     uint64_t cookie)
+{
+	return submit(ps, PROTO_PUT, page, live, (uint8_t *)(uintptr_t)buf, cookie);
+}
+
+static int verbs_get(struct page_store *ps, uint64_t page, uint64_t live, void *buf,
+		     uint64_t cookie)
+{
+	return submit(ps, PROTO_GET, page, live, buf, cookie);
+}
+
+/* Copies a finished GET's lines from the staging page to the caller's, zeroing the rest. */
+static void scatter(struct verbs_store *v, unsigned index)
+{
+	const struct vslot *s = &v->slots[index];
+	const uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
+	struct sg_plan plan;
+	unsigned at = 0;
+
+	sg_plan_page(s->live, v->ps.conf.max_segs, v->ps.conf.seg_cost, &plan);
+	for (unsigned i = 0; i < plan.nsegs; i++) {
+		memset(s->buf + at, 0, plan.seg[i].off - at);
+		memcpy(s->buf + plan.seg[i].off, stage + plan.seg[i].off, plan.seg[i].len);
+		at = plan.seg[i].off + plan.seg[i].len;
+	}
+	memset(s->buf + at, 0, PROTO_PAGE_SIZE - at);
+}
+
+static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
+{
+	struct verbs_store *v = vs(ps);
+	struct ibv_wc wc[32];
+	struct ibv_cq *cq;
+	void *ctx;
+	int n = 0;
+
+	while (v->nfailed > 0 && n < max)
+		out[n++] = v->failed[--v->nfailed];
+	if (ps->down)
+		return n;
+	/* Consume the channel's event (if any) and re-arm before polling: nothing is lost. */
+	if (ibv_get_cq_event(v->cc, &cq, &ctx) == 0)
+		ibv_ack_cq_events(cq, 1);
+	ibv_req_notify_cq(v->cq, 0);
+	while (n < max) {
+		int k = ibv_poll_cq(v->cq, max - n < 32 ? max - n : 32, wc);
+
+		if (k <= 0)
+			break;
+		for (int i = 0; i < k; i++) {
+			unsigned index = (unsigned)wc[i].wr_id;
+			struct vslot *s = index < v->nslots ? &v->slots[index] : NULL;
+
+			if (!s || !s->busy)
+				continue; /* already failed by a timeout */
+			if (wc[i].status != IBV_WC_SUCCESS) {
+				fprintf(stderr, "page store: RDMA %s failed: %s\n",
+					s->op == PROTO_PUT ? "WRITE" : "READ",
+					ibv_wc_status_str(wc[i].status));
+				fail_all(v);
+				break;
+			}
+			if (s->op == PROTO_GET)
+				scatter(v, index);
+			out[n++] = (struct ps_completion){ s->cookie, 0 };
+			s->busy = 0;
+			ps->inflight--;
+		}
+		if (ps->down)
+			break;
+	}
+	if (!ps->down && ps->inflight > 0) {
+		uint64_t now = now_ns();
+
+		for (unsigned i = 0; i < v->nslots; i++)
+			if (v->slots[i].busy && v->slots[i].deadline_ns < now) {
+				fprintf(stderr, "page store: no RDMA completion within %u ms\n",
+					ps->conf.timeout_ms);
+				fail_all(v);
+				break;
+			}
+	}
+	while (v->nfailed > 0 && n < max)
+		out[n++] = v->failed[--v->nfailed];
+	return n;
+}
+
+static int verbs_fd(struct page_store *ps)
+{
+	return vs(ps)->cc->fd;
+}
+
+static void verbs_close(struct page_store *ps)
+{
+	struct verbs_store *v = vs(ps);
+
+	if (v->id && v->id->qp) {
+		rdma_disconnect(v->id);
+		rdma_destroy_qp(v->id);
+	}
+	if (v->mr)
+		ibv_dereg_mr(v->mr);
+	if (v->cq)
+		ibv_destroy_cq(v->cq);
+	if (v->cc)
+		ibv_destroy_comp_channel(v->cc);
+	if (v->pd)
+		ibv_dealloc_pd(v->pd);
+	if (v->id)
+		rdma_destroy_id(v->id);
+	if (v->ch)
+		rdma_destroy_event_channel(v->ch);
+	if (v->link_fd >= 0)
+		close(v->link_fd);
+	free(v->staging);
+	free(v->slots);
+	free(v->failed);
+	free(v);
+}
+
+static int verbs_release(struct page_store *ps)
+{
+	struct verbs_store *v = vs(ps);
+	int ret = ps->inflight ? -EIO : node_link_release(v->link_fd);
+
+	verbs_close(ps);
+	return ret;
+}
+
+static const struct page_store_ops verbs_ops = {
+	.put = verbs_put,
+	.get = verbs_get,
+	.reap = verbs_reap,
+	.fd = verbs_fd,
+	.release = verbs_release,
+	.close = verbs_close,
+};
+
+/* Waits (bounded) for the next rdma_cm event; returns its type, or -1. */
+static int next_event(struct verbs_store *v, unsigned timeout_ms, struct rdma_cm_event **ev)
+{
+	struct pollfd p = { .fd = v->ch->fd, .events = POLLIN };
+
+	if (poll(&p, 1, (int)timeout_ms) != 1 || rdma_get_cm_event(v->ch, ev))
+		return -1;
+	return (int)(*ev)->event;
+}
+
+static int expect_event(struct verbs_store *v, unsigned timeout_ms, enum rdma_cm_event_type want,
+			struct proto_rdma_rep *rep)
+{
+	struct rdma_cm_event *ev;
+	int type = next_event(v, timeout_ms, &ev);
+
+	if (type < 0)
+		return -ETIMEDOUT;
+	if (type == RDMA_CM_EVENT_ESTABLISHED && rep) {
+		if (ev->param.conn.private_data_len < sizeof(*rep)) {
+			rdma_ack_cm_event(ev);
+			return -EPROTO;
+		}
+		memcpy(rep, ev->param.conn.private_data, sizeof(*rep));
+	}
+	rdma_ack_cm_event(ev);
+	if (type == (int)want)
+		return 0;
+	return type == RDMA_CM_EVENT_REJECTED ? -ECONNREFUSED : -EHOSTUNREACH;
+}
+
+int ps_verbs_open(const struct page_store_conf *conf, const char *host, const char *port,
+		  struct page_store **out, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	struct proto_welcome w;
+	struct verbs_store *v = calloc(1, sizeof(*v));
+	struct ibv_device_attr attr;
+	struct proto_rdma_rep rep;
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->link_fd = node_link_open(conf, host, port, PROTO_TICKET, &w, err, errlen);
+	if (v->link_fd < 0) {
+		ret = v->link_fd;
+		v->link_fd = -1;
+		goto fail_quiet;
+	}
+	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf, .node_free = w.free };
+	v->ps.conf.secret = NULL;
+	v->nslots = conf->max_inflight;
+	v->slots = calloc(v->nslots, sizeof(*v->slots));
+	v->failed = calloc(v->nslots, sizeof(*v->failed));
+	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)v->nslots * PROTO_PAGE_SIZE);
+	if (!v->slots || !v->failed || !v->staging) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail_quiet;
+	}
+	ret = -EHOSTUNREACH;
+	v->ch = rdma_create_event_channel();
+	if (!v->ch || rdma_create_id(v->ch, &v->id, v, RDMA_PS_TCP) ||
+	    getaddrinfo(host, port, &hints, &ai) ||
+	    rdma_resolve_addr(v->id, NULL, ai->ai_addr, (int)conf->timeout_ms) ||
+	    expect_event(v, conf->timeout_ms, RDMA_CM_EVENT_ADDR_RESOLVED, NULL) ||
+	    rdma_resolve_route(v->id, (int)conf->timeout_ms) ||
+	    expect_event(v, conf->timeout_ms, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL)) {
+		snprintf(err, errlen,
+			 "no RDMA route to %s:%s (is there an RDMA device, e.g. rxe, "
+			 "on this host?)",
+			 host, port);
+		goto fail;
+	}
+	if (ibv_query_device(v->id->verbs, &attr)) {
+		snprintf(err, errlen, "cannot query the RDMA device");
+		goto fail;
+	}
+	/* The packing needs max_segs elements in one work request, both ways. */
+	if ((unsigned)attr.max_sge < conf->max_segs || (unsigned)attr.max_sge_rd < conf->max_segs) {
+		snprintf(err, errlen,
+			 "the RDMA device allows %d SG elements (%d for READ); "
+			 "lineswap packs pages in up to %u",
+			 attr.max_sge, attr.max_sge_rd, conf->max_segs);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	struct ibv_qp_init_attr qpa = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = v->nslots,
+			 .max_recv_wr = 1,
+			 .max_send_sge = conf->max_segs,
+			 .max_recv_sge = 1 },
+	};
+	struct proto_rdma_req req = { .magic = PROTO_MAGIC };
+	struct rdma_conn_param param = {
+		.private_data = &req,
+		.private_data_len = sizeof(req),
+		.initiator_depth =
+			(uint8_t)(attr.max_qp_init_rd_atom < 16 ? attr.max_qp_init_rd_atom : 16),
+		.retry_count = 3,
+		.rnr_retry_count = 7,
+	};
+
+	memcpy(req.ticket, w.ticket, sizeof(req.ticket));
+	v->pd = ibv_alloc_pd(v->id->verbs);
+	v->cc = v->pd ? ibv_create_comp_channel(v->id->verbs) : NULL;
+	v->cq = v->cc ? ibv_create_cq(v->id->verbs, (int)v->nslots, NULL, v->cc, 0) : NULL;
+	v->mr = v->cq ? ibv_reg_mr(v->pd, v->staging, (size_t)v->nslots * PROTO_PAGE_SIZE,
+				   IBV_ACCESS_LOCAL_WRITE)
+		      : NULL;
+	qpa.send_cq = qpa.recv_cq = v->cq;
+	if (!v->mr || rdma_create_qp(v->id, v->pd, &qpa)) {
+		snprintf(err, errlen, "cannot set up RDMA resources: %s", strerror(errno));
+		goto fail;
+	}
+	fcntl(v->cc->fd, F_SETFL, fcntl(v->cc->fd, F_GETFL) | O_NONBLOCK);
+	ibv_req_notify_cq(v->cq, 0);
+	if (rdma_connect(v->id, &param) ||
+	    (ret = expect_event(v, conf->timeout_ms, RDMA_CM_EVENT_ESTABLISHED, &rep)) < 0) {
+		snprintf(err, errlen, "the memory node at %s:%s %s the RDMA connection", host, port,
+			 ret == -ECONNREFUSED ? "refused" : "did not accept");
+		ret = ret < 0 ? ret : -ECONNREFUSED;
+		goto fail;
+	}
+	if (rep.bytes != conf->bytes) {
+		snprintf(err, errlen, "the memory node granted a region of another size");
+		ret = -EPROTO;
+		goto fail;
+	}
+	v->remote_addr = rep.addr;
+	v->rkey = rep.rkey;
+	freeaddrinfo(ai);
+	*out = &v->ps;
+	return 0;
+fail:
+	if (ai)
+		freeaddrinfo(ai);
+fail_quiet:
+	verbs_close(&v->ps);
+	return ret;
+}
