@@ -1,6 +1,9 @@
-/* Host tests: the TCP page store (rdma/store_tcp.c) against a real memnode on loopback —
- * round trips with random masks and data, region lifetime, refusals, a dead node, and hostile
- * clients that must not disturb the others. The memnode binary comes from $LINESWAP_MEMNODE. */
+/* Page-store tests against a real memnode — round trips with random masks and data, region
+ * lifetime, refusals, a dead node, and hostile clients that must not disturb the others.
+ * On the host: the TCP transport (rdma/store_tcp.c) on loopback. With LINESWAP_TEST_RDMA_ADDR
+ * set (in the test VM, an address with an rxe device): the verbs transport
+ * (rdma/store_verbs.c), the node listening with --rdma there. The memnode binary comes from
+ * $LINESWAP_MEMNODE. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -27,6 +30,7 @@
 static pid_t node_pid;
 static char url[64];
 static int node_port;
+static const char *rdma_addr; /* NULL: TCP on loopback */
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
@@ -49,10 +53,13 @@ static void start_node(void)
 	node_pid = fork();
 	assert_true(node_pid >= 0);
 	if (node_pid == 0) {
+		char listen[64];
+
 		dup2(out[1], STDOUT_FILENO);
 		setenv("LINESWAP_SECRET", SECRET, 1);
-		execl(bin, bin, "--size", "8M", "--listen", "tcp://127.0.0.1:0", "--json",
-		      (char *)NULL);
+		snprintf(listen, sizeof(listen), "tcp://%s:0", rdma_addr ? rdma_addr : "127.0.0.1");
+		execl(bin, bin, "--size", "8M", "--listen", listen, "--json",
+		      rdma_addr ? "--rdma" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
@@ -60,11 +67,14 @@ static void start_node(void)
 
 	assert_non_null(fgets(line, sizeof(line), f));
 	fclose(f);
-	char *p = strstr(line, "tcp://127.0.0.1:");
+	const char *host = rdma_addr ? rdma_addr : "127.0.0.1";
+	char *p = strstr(line, "\"listening\": \"tcp://");
 
 	assert_non_null(p);
-	node_port = atoi(p + 16);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", node_port);
+	p = strchr(p + 20, ':');
+	assert_non_null(p);
+	node_port = atoi(p + 1);
+	snprintf(url, sizeof(url), "%s://%s:%d", rdma_addr ? "rdma" : "tcp", host, node_port);
 }
 
 static void stop_node(void)
@@ -240,7 +250,8 @@ static void test_refusals(void **state)
 	c = conf_for("r", 1, 4096);
 	c.url = "tcp://127.0.0.1";
 	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -EINVAL);
-	c.url = "tcp://127.0.0.1:1"; /* nothing listens there */
+	c.url = "tcp://127.0.0.1:1"; /* nothing listens there (the same for RDMA: TCP comes first)
+				      */
 	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -ECONNREFUSED);
 	assert_non_null(strstr(err, "cannot connect"));
 }
@@ -250,7 +261,7 @@ static int raw_connect(void)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)node_port) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	inet_pton(AF_INET, rdma_addr ? rdma_addr : "127.0.0.1", &sa.sin_addr);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
 }
@@ -359,22 +370,31 @@ static void test_hostile_clients(void **state)
 }
 
 /* The node dies with requests outstanding: they fail with -EIO, later ones with -ENOTCONN;
- * nothing hangs. Runs last: it kills the node. */
+ * nothing hangs. Runs last: it kills the node. Over RDMA a stopped node process still has its
+ * memory served by the device, so there the node is killed outright. */
 static void test_node_death(void **state)
 {
 	static uint8_t page[4096];
 	struct page_store *ps = open_ok("doomed", 1, 8 * 4096);
 
 	(void)state;
-	kill(node_pid, SIGSTOP); /* answers nothing from now on */
+	if (rdma_addr) {
+		kill(node_pid, SIGKILL); /* its memory region and queue pairs go with it */
+		waitpid(node_pid, NULL, 0);
+		node_pid = 0;
+	} else {
+		kill(node_pid, SIGSTOP); /* answers nothing from now on */
+	}
 	for (int k = 0; k < 4; k++)
 		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, page, (uint64_t)k), 0);
 	wait_for(ps, 4, -EIO); /* after the 2 s request timeout */
 	assert_int_equal(ps->ops->put(ps, 0, ~0ull, page, 9), -ENOTCONN);
 	ps->ops->close(ps);
-	kill(node_pid, SIGKILL);
-	waitpid(node_pid, NULL, 0);
-	node_pid = 0;
+	if (node_pid > 0) {
+		kill(node_pid, SIGKILL);
+		waitpid(node_pid, NULL, 0);
+		node_pid = 0;
+	}
 }
 
 int main(void)
@@ -385,5 +405,7 @@ int main(void)
 		cmocka_unit_test(test_node_death),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests_name("store_tcp", tests, group_setup, group_teardown);
+	rdma_addr = getenv("LINESWAP_TEST_RDMA_ADDR");
+	return cmocka_run_group_tests_name(rdma_addr ? "store_verbs" : "store_tcp", tests,
+					   group_setup, group_teardown);
 }

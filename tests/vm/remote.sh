@@ -1,17 +1,20 @@
-# The remote target over TCP in one guest, with the memory node on loopback: data integrity
-# under fio, swap under a memory cgroup, and what happens when the node stops answering or
-# dies. Run by: scripts/vm/run tests/vm/remote.sh
+# The remote target in one guest, the memory node on the same guest's rxe device (veth):
+# page-store round trips over verbs, data integrity under fio over RDMA and TCP, swap over
+# RDMA under a memory cgroup, a non-lineswap RDMA client refused, and what happens when the
+# node stops answering or dies. Run by: scripts/vm/run tests/vm/remote.sh
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 memnode="$LINESWAP_BUILD/rdma/memnode"
-node=tcp://127.0.0.1:7370
 export LINESWAP_SECRET=vm-test-secret
 vm_load ublk_drv || exit 1
+addr=$(vm_rxe_veth) || exit 1
+node=tcp://$addr:7370
+rnode=rdma://$addr:7370
 
 # The node's pid is kept in a file: tests run in subshells.
 start_node() {
 	: >/tmp/node.log
-	"$memnode" --size 768M --listen $node >>/tmp/node.log 2>&1 &
+	"$memnode" --size 768M --listen $node --rdma >>/tmp/node.log 2>&1 &
 	echo $! >/tmp/node.pid
 	vm_wait_for 10 grep -q serving /tmp/node.log || vm_fail "memnode did not start"
 }
@@ -24,13 +27,20 @@ fio_verify() { # DEV QD SIZE
 		{ cat /tmp/fio.out; vm_fail "fio verify on $1 failed"; }
 }
 
+verbs_round_trips() {
+	LINESWAP_TEST_RDMA_ADDR=$addr LINESWAP_MEMNODE=$memnode \
+		timeout 120 "$LINESWAP_BUILD/tests/test_store_tcp" 2>&1 | grep -v "^memnode" |
+		tee /tmp/verbs.out
+	grep -q "PASSED  \] 5 test" /tmp/verbs.out || vm_fail "verbs page-store tests failed"
+}
+
 remote_fio() {
-	for shape in "1 1" "2 32"; do
+	for shape in "$node 1 1" "$rnode 1 1" "$rnode 2 32"; do
 		set -- $shape
-		"$ctl" add -t remote --node $node --size 256M --queues "$1" --depth "$2" -n 0 >/dev/null
-		fio_verify /dev/ublkb0 "$2" 32M
+		"$ctl" add -t remote --node "$1" --size 256M --queues "$2" --depth "$3" -n 0 >/dev/null
+		fio_verify /dev/ublkb0 "$3" 32M
 		"$ctl" stats -n 0 --json | grep -q '"errors": [1-9]' && vm_fail "errors counted"
-		echo "remote, queues $1, depth $2: fio verify clean"
+		echo "remote over ${1%%:*}, queues $2, depth $3: fio verify clean"
 		"$ctl" del -n 0
 	done
 	# del freed the regions: the node has all its memory again.
@@ -40,7 +50,7 @@ remote_fio() {
 }
 
 remote_swap() {
-	"$ctl" add -t remote --node $node --size 512M --queues 2 -n 1 >/dev/null
+	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 1 >/dev/null
 	mkswap /dev/ublkb1 >/dev/null
 	swapon --discard /dev/ublkb1
 	# 128 MiB working set, a quarter of it allowed in memory.
@@ -57,6 +67,17 @@ remote_swap() {
 	swapoff /dev/ublkb1
 	"$ctl" del -n 1
 	rmdir "$cg"
+}
+
+foreign_rdma_client() {
+	# rping speaks rdma_cm but carries no lineswap ticket: refused, and the node goes on.
+	rping -c -a "$addr" -p 7370 -C 1 >/tmp/rping.out 2>&1 && vm_fail "a foreign RDMA client was accepted"
+	grep -q "RDMA connection refused: no lineswap ticket" /tmp/node.log || vm_fail "refusal not logged"
+	"$ctl" add -t remote --node $rnode --size 16M -n 3 >/dev/null
+	dd if=/dev/urandom of=/tmp/d3 bs=1M count=4 status=none
+	dd if=/tmp/d3 of=/dev/ublkb3 bs=1M oflag=direct status=none
+	cmp <(dd if=/dev/ublkb3 bs=1M count=4 iflag=direct status=none) /tmp/d3 || vm_fail "data differs"
+	"$ctl" del -n 3
 }
 
 node_failure() {
@@ -97,9 +118,11 @@ node_failure() {
 	"$ctl" del -n 2
 }
 
+vm_test verbs_round_trips verbs_round_trips
 start_node
 vm_test remote_fio remote_fio
 vm_test remote_swap remote_swap
+vm_test foreign_rdma_client foreign_rdma_client
 vm_test node_failure node_failure
 kill "$(node_pid)" 2>/dev/null
 vm_summary
