@@ -1,6 +1,9 @@
 # Two-guest test, compute side: rxe on eth0 reaches the memory node's rxe over the guests' own
-# socket network, and an rdma_cm connection to it carries 5 verified round trips.
+# socket network; an rdma_cm connection carries 5 verified round trips; then a remote ublk
+# device on the node, over RDMA, keeps fio's data and a swapping working set byte for byte.
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
+export LINESWAP_SECRET=pair-secret
 
 two_guest_rdma_cm() {
 	vm_rxe_eth0
@@ -14,5 +17,34 @@ two_guest_rdma_cm() {
 	echo "compute: 5 rdma_cm round trips to the node guest"
 }
 
+two_guest_remote_swap() {
+	vm_load ublk_drv
+	node=rdma://$LINESWAP_NODE_ADDR:7370
+	vm_wait_for 30 "$ctl" add -t remote --node "$node" --size 256M --queues 1 -n 0 >/dev/null ||
+		vm_fail "no remote device on $node"
+	fio --name=verify --filename=/dev/ublkb0 --direct=1 --ioengine=io_uring --iodepth=16 \
+		--rw=randwrite --bsrange=4k-64k --size=8M --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --output-format=terse >/tmp/fio.out 2>&1 ||
+		{ cat /tmp/fio.out; vm_fail "fio verify across the link failed"; }
+	echo "compute: fio verify clean on $node"
+	mkswap /dev/ublkb0 >/dev/null
+	swapon /dev/ublkb0
+	# 32 MiB working set, a quarter of it allowed in memory, swapping to the other guest
+	# (small: the emulated link between two single-CPU guests takes ~50 ms a request).
+	cg=$(vm_memcg hog 8M)
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 32 --passes 1
+	out=$(($(vm_vmstat pswpout) - out0)) in=$(($(vm_vmstat pswpin) - in0))
+	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
+	echo "compute: pswpout +$out, pswpin +$in, oom_kill $oom"
+	"$ctl" stats -n 0
+	[ "$oom" = 0 ] || vm_fail "OOM kill"
+	((out > 4000)) || vm_fail "too little swap-out: $out"
+	((in > 3000)) || vm_fail "too little swap-in: $in"
+	swapoff /dev/ublkb0
+	"$ctl" del -n 0
+}
+
 vm_test two_guest_rdma_cm two_guest_rdma_cm
+vm_test two_guest_remote_swap two_guest_remote_swap
 vm_summary
