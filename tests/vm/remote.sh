@@ -69,6 +69,29 @@ remote_swap() {
 	rmdir "$cg"
 }
 
+remote_recovery() {
+	# Refusals at add time: nothing listening, wrong secret; nothing is left behind.
+	rc=0; "$ctl" add -t remote --node "rdma://$addr:7399" --size 16M 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "cannot connect" /tmp/err || vm_fail "unreachable node: $rc $(cat /tmp/err)"
+	rc=0; LINESWAP_SECRET=wrong "$ctl" add -t remote --node $rnode --size 16M 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "wrong secret" /tmp/err || vm_fail "wrong secret: $rc $(cat /tmp/err)"
+	[ "$("$ctl" list --json)" = "[]" ] || vm_fail "a refused device was left"
+	# kill -9 of the daemon during fio verify over RDMA; recover; fio completes and verifies.
+	"$ctl" add -t remote --node $rnode --size 128M --queues 2 --depth 16 -n 4 >/dev/null
+	old=$("$ctl" list -n 4 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	fio --name=crash --filename=/dev/ublkb4 --direct=1 --ioengine=io_uring --iodepth=16 \
+		--rw=randwrite --bs=4k --size=48M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--output-format=terse >/tmp/fio-crash.out 2>&1 &
+	fio=$!
+	sleep 3
+	kill -0 $fio || vm_fail "fio ended before the crash"
+	kill -9 "$old"
+	"$ctl" recover -n 4 || vm_fail "recover failed"
+	wait $fio || { cat /tmp/fio-crash.out; vm_fail "fio failed across the crash"; }
+	echo "daemon $old killed during fio over RDMA; recovered; fio verified"
+	"$ctl" del -n 4
+}
+
 foreign_rdma_client() {
 	# rping speaks rdma_cm but carries no lineswap ticket: refused, and the node goes on.
 	rping -c -a "$addr" -p 7370 -C 1 >/tmp/rping.out 2>&1 && vm_fail "a foreign RDMA client was accepted"
@@ -122,6 +145,7 @@ vm_test verbs_round_trips verbs_round_trips
 start_node
 vm_test remote_fio remote_fio
 vm_test remote_swap remote_swap
+vm_test remote_recovery remote_recovery
 vm_test foreign_rdma_client foreign_rdma_client
 vm_test node_failure node_failure
 kill "$(node_pid)" 2>/dev/null
