@@ -13,18 +13,24 @@ echo "== RDMA: Soft-RoCE (rxe) on a veth pair"
 addr=$(vm_rxe_veth)
 rdma link show rxe0/1
 ibv_devinfo -v -d rxe0 | grep -E "max_sge|max_sge_rd|max_qp_wr|active_mtu" | sed 's/^[[:space:]]*/  /'
-echo "  rxe0 runs on veth0 at $addr; one work request may carry max_sge scatter-gather elements"
+echo "  rxe0 runs on veth0 at $addr; one work request carries a page's live lines (max_sge elements)"
 
-echo "== ublk: a 512 MiB mem device served by lineswap's daemon"
-"$ctl" add -t mem --size 512M --queues 2
+echo "== memory node: memnode serving 512 MiB over RDMA (rxe0) and TCP"
+export LINESWAP_SECRET=demo-secret
+"$LINESWAP_BUILD/rdma/memnode" --size 512M --listen "tcp://$addr:7370" --rdma >/tmp/memnode.log 2>&1 &
+vm_wait_for 10 grep -q serving /tmp/memnode.log
+cat /tmp/memnode.log
+
+echo "== ublk: a 256 MiB remote device whose pages live on the memory node, over RDMA"
+"$ctl" add -t remote --node "rdma://$addr:7370" --size 256M --queues 2
 "$ctl" list
 
-echo "== swap: 256 MiB working set in a 64 MiB memory cgroup, swapping to /dev/ublkb0"
+echo "== swap: 128 MiB working set in a 32 MiB memory cgroup, swapping to /dev/ublkb0"
 mkswap /dev/ublkb0 >/dev/null
 swapon --discard /dev/ublkb0
-cg=$(vm_memcg demo 64M)
+cg=$(vm_memcg demo 32M)
 out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 256 --passes 2
+vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 128 --passes 2
 echo "  pages swapped out: $(( $(vm_vmstat pswpout) - out0 )), swapped in: $(( $(vm_vmstat pswpin) - in0 ))," \
 	"OOM kills: $(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")"
 
@@ -32,4 +38,4 @@ echo "== ublk-ctl stats -n 0"
 "$ctl" stats -n 0
 swapoff /dev/ublkb0
 "$ctl" del -n 0
-echo "== demo finished: every byte came back through the ublk device"
+echo "== demo finished: every byte came back from the memory node (whole pages until hints land)"
