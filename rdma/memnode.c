@@ -27,7 +27,9 @@
 
 #include "node_rdma.h"
 #include "node_region.h"
+#include "log.h"
 #include "parse.h"
+#include "secret.h"
 #include "proto.h"
 
 #define MAX_CLIENTS_DEFAULT 64
@@ -50,6 +52,8 @@ struct client {
 	uint8_t in[IN_CAP];
 	uint8_t out[OUT_CAP];
 };
+
+_Static_assert(SECRET_MAX == PROTO_SECRET_MAX, "one secret length everywhere");
 
 struct node {
 	struct node_memory mem;
@@ -91,21 +95,6 @@ static const char usage_text[] =
 	"Signals: SIGTERM or SIGINT end it cleanly (all regions are lost); SIGUSR1 prints a JSON\n"
 	"status line (memory, regions, clients, request counts) to stderr.\n"
 	"Exit status: 0 after a clean shutdown, 1 on a start-up failure, 2 for bad arguments.\n";
-
-static void log_msg(const char *fmt, ...)
-{
-	char when[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime_r(&now, &tm));
-	fprintf(stderr, "memnode %s ", when);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static void drop_client(struct node *n, struct client *c, const char *why)
 {
@@ -469,40 +458,6 @@ static int listen_on(const char *url, char *bound, size_t boundlen, struct socka
 	return fd;
 }
 
-static int read_secret(struct node *n, const char *file)
-{
-	char line[PROTO_SECRET_MAX + 2];
-	const char *env = getenv("LINESWAP_SECRET");
-	size_t len;
-
-	if (file) {
-		FILE *f = fopen(file, "re");
-
-		if (!f) {
-			fprintf(stderr, "memnode: cannot read --secret-file %s: %s\n", file,
-				strerror(errno));
-			return -1;
-		}
-		if (!fgets(line, sizeof(line), f))
-			line[0] = '\0';
-		fclose(f);
-	} else if (env) {
-		snprintf(line, sizeof(line), "%s", env);
-	} else {
-		fprintf(stderr,
-			"memnode: no secret: give --secret-file FILE or set LINESWAP_SECRET\n");
-		return -1;
-	}
-	len = strcspn(line, "\n");
-	if (len == 0 || len > PROTO_SECRET_MAX) {
-		fprintf(stderr, "memnode: the secret must be 1-%d bytes\n", PROTO_SECRET_MAX);
-		return -1;
-	}
-	memcpy(n->secret, line, len);
-	n->secret_len = len;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -573,8 +528,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memnode: no --size given (e.g. --size 4G)\n");
 		return 2;
 	}
-	if (read_secret(&n, secret_file) < 0)
+	char err[256];
+
+	if (secret_read(secret_file, n.secret, &n.secret_len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "memnode: %s\n", err);
 		return 2;
+	}
 	n.clients = calloc(n.max_clients, sizeof(*n.clients));
 	n.graveyard = calloc(n.max_clients, sizeof(*n.graveyard));
 	ret = node_memory_init(&n.mem, size);

@@ -21,53 +21,20 @@
 
 #include "node_link.h"
 #include "page_store.h"
+#include "ps_slots.h"
 #include "sg_plan.h"
-
-struct slot {
-	uint64_t cookie;
-	uint64_t deadline_ns;
-	uint8_t *buf; /* GET: the page to fill */
-	uint64_t live;
-	uint8_t op;
-	uint8_t busy;
-};
 
 struct tcp_store {
 	struct page_store ps;
 	int fd;
-	struct slot *slots;
-	unsigned nslots;
+	struct ps_slots slots;   /* a request's tag is its slot */
 	uint8_t rbuf[64 * 1024]; /* many replies per recv; at least one whole reply */
 	size_t rlen;
-	/* Completions found while failing everything, returned by the next reap. */
-	struct ps_completion *failed;
-	unsigned nfailed;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct tcp_store *tcp(struct page_store *ps)
 {
 	return (struct tcp_store *)ps;
-}
-
-/* The link is gone: every outstanding request fails with -EIO. */
-static void fail_all(struct tcp_store *t)
-{
-	t->ps.down = 1;
-	for (unsigned i = 0; i < t->nslots; i++) {
-		if (!t->slots[i].busy)
-			continue;
-		t->failed[t->nfailed++] = (struct ps_completion){ t->slots[i].cookie, -EIO };
-		t->slots[i].busy = 0;
-	}
-	t->ps.inflight = 0;
 }
 
 static int send_all(struct tcp_store *t, struct iovec *iov, int iovcnt)
@@ -80,7 +47,7 @@ static int send_all(struct tcp_store *t, struct iovec *iov, int iovcnt)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fail_all(t);
+			ps_slots_fail_all(&t->ps, &t->slots);
 			return -EIO;
 		}
 		while (n > 0 && msg.msg_iovlen > 0) {
@@ -99,17 +66,6 @@ static int send_all(struct tcp_store *t, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static struct slot *take_slot(struct tcp_store *t, unsigned *index)
-{
-	for (unsigned i = 0; i < t->nslots; i++) {
-		if (!t->slots[i].busy) {
-			*index = i;
-			return &t->slots[i];
-		}
-	}
-	return NULL;
-}
-
 static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
 		  uint64_t cookie)
 {
@@ -117,32 +73,24 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	struct sg_plan plan;
 	struct proto_req req = { .op = op, .page = page };
 	struct iovec iov[1 + SG_MAX_SEGS];
-	unsigned index;
-	struct slot *s;
+	int index;
 
 	if (t->ps.down)
 		return -ENOTCONN;
 	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
-	s = take_slot(t, &index);
-	if (!s)
+	index = ps_slots_take(ps, &t->slots, op, buf, live, cookie);
+	if (index < 0)
 		return -EAGAIN;
 	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
 	req.len = plan.bytes;
-	req.tag = index;
+	req.tag = (uint64_t)index;
 	iov[0] = (struct iovec){ &req, sizeof(req) };
 	int iovcnt = 1;
 
 	if (op == PROTO_PUT)
 		for (unsigned i = 0; i < plan.nsegs; i++)
 			iov[iovcnt++] = (struct iovec){ buf + plan.seg[i].off, plan.seg[i].len };
-	*s = (struct slot){ .cookie = cookie,
-			    .buf = buf,
-			    .live = live,
-			    .op = op,
-			    .busy = 1,
-			    .deadline_ns = now_ns() + ps->conf.timeout_ms * 1000000ull };
-	ps->inflight++;
 	/* A failed send fails the request (and all others) through the next reap. */
 	send_all(t, iov, iovcnt);
 	return 0;
@@ -161,7 +109,7 @@ static int tcp_get(struct page_store *ps, uint64_t page, uint64_t live, void *bu
 }
 
 /* Scatters a GET's packed bytes back to their lines and zeroes every other byte. */
-static void scatter(const struct slot *s, const uint8_t *data, const struct page_store_conf *c)
+static void scatter(const struct ps_slot *s, const uint8_t *data, const struct page_store_conf *c)
 {
 	struct sg_plan plan;
 	unsigned at = 0, from = 0;
@@ -185,9 +133,9 @@ static long one_reply(struct tcp_store *t, struct ps_completion *out)
 	if (t->rlen < sizeof(r))
 		return 0;
 	memcpy(&r, t->rbuf, sizeof(r));
-	if (r.tag >= t->nslots || !t->slots[r.tag].busy || r.len > PROTO_PAGE_SIZE)
+	if (r.tag >= t->slots.n || !t->slots.slot[r.tag].busy || r.len > PROTO_PAGE_SIZE)
 		return -1;
-	struct slot *s = &t->slots[r.tag];
+	struct ps_slot *s = &t->slots.slot[r.tag];
 	struct sg_plan plan;
 
 	if (r.status == PROTO_OK && s->op == PROTO_GET) {
@@ -202,8 +150,7 @@ static long one_reply(struct tcp_store *t, struct ps_completion *out)
 	if (r.status == PROTO_OK && s->op == PROTO_GET)
 		scatter(s, t->rbuf + sizeof(r), &t->ps.conf);
 	*out = (struct ps_completion){ s->cookie, r.status == PROTO_OK ? 0 : -EIO };
-	s->busy = 0;
-	t->ps.inflight--;
+	ps_slots_done(&t->ps, &t->slots, (unsigned)r.tag);
 	return (long)(sizeof(r) + r.len);
 }
 
@@ -212,14 +159,13 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 	struct tcp_store *t = tcp(ps);
 	int n = 0;
 
-	while (t->nfailed > 0 && n < max)
-		out[n++] = t->failed[--t->nfailed];
+	ps_slots_drain_failed(&t->slots, out, &n, max);
 	while (!t->ps.down && n < max) {
 		long used = one_reply(t, &out[n]);
 
 		if (used < 0) {
 			fprintf(stderr, "page store: malformed reply from the memory node\n");
-			fail_all(t);
+			ps_slots_fail_all(&t->ps, &t->slots);
 			break;
 		}
 		if (used > 0) {
@@ -236,26 +182,18 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (got <= 0) {
-			fail_all(t);
+			ps_slots_fail_all(&t->ps, &t->slots);
 			break;
 		}
 		t->rlen += (size_t)got;
 	}
 	/* Requests the node never answered in time: the link is presumed dead. */
-	if (!t->ps.down && ps->inflight > 0) {
-		uint64_t now = now_ns();
-
-		for (unsigned i = 0; i < t->nslots; i++)
-			if (t->slots[i].busy && t->slots[i].deadline_ns < now) {
-				fprintf(stderr, "page store: no reply within %u ms\n",
-					ps->conf.timeout_ms);
-				shutdown(t->fd, SHUT_RDWR);
-				fail_all(t);
-				break;
-			}
+	if (!t->ps.down && ps->inflight > 0 && ps_slots_expired(&t->slots)) {
+		fprintf(stderr, "page store: no reply within %u ms\n", ps->conf.timeout_ms);
+		shutdown(t->fd, SHUT_RDWR);
+		ps_slots_fail_all(&t->ps, &t->slots);
 	}
-	while (t->nfailed > 0 && n < max)
-		out[n++] = t->failed[--t->nfailed];
+	ps_slots_drain_failed(&t->slots, out, &n, max);
 	return n;
 }
 
@@ -270,8 +208,7 @@ static void tcp_close(struct page_store *ps)
 
 	if (t->fd >= 0)
 		close(t->fd);
-	free(t->slots);
-	free(t->failed);
+	ps_slots_free(&t->slots);
 	free(t);
 }
 
@@ -303,15 +240,7 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 	if (fd < 0)
 		return fd;
 	t = calloc(1, sizeof(*t));
-	if (t) {
-		t->slots = calloc(conf->max_inflight, sizeof(*t->slots));
-		t->failed = calloc(conf->max_inflight, sizeof(*t->failed));
-	}
-	if (!t || !t->slots || !t->failed) {
-		if (t) {
-			free(t->slots);
-			free(t->failed);
-		}
+	if (!t || ps_slots_init(&t->slots, conf->max_inflight) < 0) {
 		free(t);
 		close(fd);
 		snprintf(err, errlen, "out of memory");
@@ -320,7 +249,6 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf, .node_free = w.free };
 	t->ps.conf.secret = NULL; /* not kept */
 	t->fd = fd;
-	t->nslots = conf->max_inflight;
 	*out = &t->ps;
 	return 0;
 }

@@ -25,16 +25,8 @@
 
 #include "node_link.h"
 #include "page_store.h"
+#include "ps_slots.h"
 #include "sg_plan.h"
-
-struct vslot {
-	uint64_t cookie;
-	uint64_t deadline_ns;
-	uint8_t *buf; /* the caller's page (GET: to fill) */
-	uint64_t live;
-	uint8_t op;
-	uint8_t busy;
-};
 
 struct verbs_store {
 	struct page_store ps;
@@ -45,38 +37,15 @@ struct verbs_store {
 	struct ibv_comp_channel *cc;
 	struct ibv_cq *cq;
 	struct ibv_mr *mr;
-	uint8_t *staging; /* nslots pages, registered */
+	uint8_t *staging; /* a page per slot, registered */
 	uint64_t remote_addr;
 	uint32_t rkey;
-	struct vslot *slots;
-	unsigned nslots;
-	struct ps_completion *failed;
-	unsigned nfailed;
+	struct ps_slots slots; /* a request's wr_id and staging page are its slot */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct verbs_store *vs(struct page_store *ps)
 {
 	return (struct verbs_store *)ps;
-}
-
-static void fail_all(struct verbs_store *v)
-{
-	v->ps.down = true;
-	for (unsigned i = 0; i < v->nslots; i++) {
-		if (!v->slots[i].busy)
-			continue;
-		v->failed[v->nfailed++] = (struct ps_completion){ v->slots[i].cookie, -EIO };
-		v->slots[i].busy = 0;
-	}
-	v->ps.inflight = 0;
 }
 
 static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
@@ -86,15 +55,14 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	struct ibv_sge sge[SG_MAX_SEGS];
 	struct ibv_send_wr wr = { 0 }, *bad;
 	struct sg_plan plan;
-	unsigned index;
+	int index;
 
 	if (ps->down)
 		return -ENOTCONN;
 	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
-	for (index = 0; index < v->nslots && v->slots[index].busy; index++)
-		;
-	if (index == v->nslots)
+	index = ps_slots_take(ps, &v->slots, op, buf, live, cookie);
+	if (index < 0)
 		return -EAGAIN;
 	uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
 
@@ -105,24 +73,16 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 		sge[i] = (struct ibv_sge){ (uint64_t)(uintptr_t)(stage + plan.seg[i].off),
 					   plan.seg[i].len, v->mr->lkey };
 	}
-	wr.wr_id = index;
+	wr.wr_id = (uint64_t)index;
 	wr.opcode = op == PROTO_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
 	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.sg_list = sge;
 	wr.num_sge = (int)plan.nsegs;
 	wr.wr.rdma.remote_addr = v->remote_addr + page * PROTO_PAGE_SIZE;
 	wr.wr.rdma.rkey = v->rkey;
-	v->slots[index] =
-		(struct vslot){ .cookie = cookie,
-				.buf = buf,
-				.live = live,
-				.op = op,
-				.busy = 1,
-				.deadline_ns = now_ns() + ps->conf.timeout_ms * 1000000ull };
-	ps->inflight++;
 	if (ibv_post_send(v->id->qp, &wr, &bad)) {
 		/* The queue pair is unusable: fail this and everything else (through reap). */
-		fail_all(v);
+		ps_slots_fail_all(&v->ps, &v->slots);
 	}
 	return 0;
 }
@@ -142,7 +102,7 @@ static int verbs_get(struct page_store *ps, uint64_t page, uint64_t live, void *
 /* Copies a finished GET's lines from the staging page to the caller's, zeroing the rest. */
 static void scatter(struct verbs_store *v, unsigned index)
 {
-	const struct vslot *s = &v->slots[index];
+	const struct ps_slot *s = &v->slots.slot[index];
 	const uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
 	struct sg_plan plan;
 	unsigned at = 0;
@@ -164,8 +124,7 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 	void *ctx;
 	int n = 0;
 
-	while (v->nfailed > 0 && n < max)
-		out[n++] = v->failed[--v->nfailed];
+	ps_slots_drain_failed(&v->slots, out, &n, max);
 	if (ps->down)
 		return n;
 	/* Consume the channel's event (if any) and re-arm before polling: nothing is lost. */
@@ -179,7 +138,7 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 			break;
 		for (int i = 0; i < k; i++) {
 			unsigned index = (unsigned)wc[i].wr_id;
-			struct vslot *s = index < v->nslots ? &v->slots[index] : NULL;
+			struct ps_slot *s = index < v->slots.n ? &v->slots.slot[index] : NULL;
 
 			if (!s || !s->busy)
 				continue; /* already failed by a timeout */
@@ -187,31 +146,23 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 				fprintf(stderr, "page store: RDMA %s failed: %s\n",
 					s->op == PROTO_PUT ? "WRITE" : "READ",
 					ibv_wc_status_str(wc[i].status));
-				fail_all(v);
+				ps_slots_fail_all(&v->ps, &v->slots);
 				break;
 			}
 			if (s->op == PROTO_GET)
 				scatter(v, index);
 			out[n++] = (struct ps_completion){ s->cookie, 0 };
-			s->busy = 0;
-			ps->inflight--;
+			ps_slots_done(ps, &v->slots, index);
 		}
 		if (ps->down)
 			break;
 	}
-	if (!ps->down && ps->inflight > 0) {
-		uint64_t now = now_ns();
-
-		for (unsigned i = 0; i < v->nslots; i++)
-			if (v->slots[i].busy && v->slots[i].deadline_ns < now) {
-				fprintf(stderr, "page store: no RDMA completion within %u ms\n",
-					ps->conf.timeout_ms);
-				fail_all(v);
-				break;
-			}
+	if (!ps->down && ps->inflight > 0 && ps_slots_expired(&v->slots)) {
+		fprintf(stderr, "page store: no RDMA completion within %u ms\n",
+			ps->conf.timeout_ms);
+		ps_slots_fail_all(&v->ps, &v->slots);
 	}
-	while (v->nfailed > 0 && n < max)
-		out[n++] = v->failed[--v->nfailed];
+	ps_slots_drain_failed(&v->slots, out, &n, max);
 	return n;
 }
 
@@ -243,8 +194,7 @@ static void verbs_close(struct page_store *ps)
 	if (v->link_fd >= 0)
 		close(v->link_fd);
 	free(v->staging);
-	free(v->slots);
-	free(v->failed);
+	ps_slots_free(&v->slots);
 	free(v);
 }
 
@@ -317,11 +267,8 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	}
 	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf, .node_free = w.free };
 	v->ps.conf.secret = NULL;
-	v->nslots = conf->max_inflight;
-	v->slots = calloc(v->nslots, sizeof(*v->slots));
-	v->failed = calloc(v->nslots, sizeof(*v->failed));
-	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)v->nslots * PROTO_PAGE_SIZE);
-	if (!v->slots || !v->failed || !v->staging) {
+	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)conf->max_inflight * PROTO_PAGE_SIZE);
+	if (ps_slots_init(&v->slots, conf->max_inflight) < 0 || !v->staging) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail_quiet;
@@ -355,7 +302,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	}
 	struct ibv_qp_init_attr qpa = {
 		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = v->nslots,
+		.cap = { .max_send_wr = v->slots.n,
 			 .max_recv_wr = 1,
 			 .max_send_sge = conf->max_segs,
 			 .max_recv_sge = 1 },
@@ -373,8 +320,8 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	memcpy(req.ticket, w.ticket, sizeof(req.ticket));
 	v->pd = ibv_alloc_pd(v->id->verbs);
 	v->cc = v->pd ? ibv_create_comp_channel(v->id->verbs) : NULL;
-	v->cq = v->cc ? ibv_create_cq(v->id->verbs, (int)v->nslots, NULL, v->cc, 0) : NULL;
-	v->mr = v->cq ? ibv_reg_mr(v->pd, v->staging, (size_t)v->nslots * PROTO_PAGE_SIZE,
+	v->cq = v->cc ? ibv_create_cq(v->id->verbs, (int)v->slots.n, NULL, v->cc, 0) : NULL;
+	v->mr = v->cq ? ibv_reg_mr(v->pd, v->staging, (size_t)v->slots.n * PROTO_PAGE_SIZE,
 				   IBV_ACCESS_LOCAL_WRITE)
 		      : NULL;
 	qpa.send_cq = qpa.recv_cq = v->cq;

@@ -18,6 +18,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "parse.h"
+#include "secret.h"
 #include "target.h"
 
 #define DEFAULT_QUEUES 1
@@ -161,29 +162,12 @@ static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, bool json)
 /* The memory node's secret: the first line of `file`, or $LINESWAP_SECRET. */
 static int read_secret(const char *file, struct ublk_dev_conf *conf)
 {
-	char line[sizeof(conf->secret) + 2];
-	const char *env = getenv("LINESWAP_SECRET");
+	char err[256];
 	size_t len;
 
-	if (file) {
-		FILE *f = fopen(file, "re");
-
-		if (!f)
-			return ctl_error("add: cannot read --secret-file %s: %s", file,
-					 strerror(errno));
-		if (!fgets(line, sizeof(line), f))
-			line[0] = '\0';
-		fclose(f);
-	} else if (env) {
-		snprintf(line, sizeof(line), "%s", env);
-	} else {
-		return ctl_usage_error("add: the remote target needs the node's secret: "
-				       "--secret-file FILE or LINESWAP_SECRET");
-	}
-	len = strcspn(line, "\n");
-	if (len == 0 || len > sizeof(conf->secret))
-		return ctl_usage_error("add: the secret must be 1-%zu bytes", sizeof(conf->secret));
-	memcpy(conf->secret, line, len);
+	if (secret_read(file, conf->secret, &len, err, sizeof(err)) < 0)
+		return file && strstr(err, "cannot read") ? ctl_error("add: %s", err)
+							  : ctl_usage_error("add: %s", err);
 	conf->secret_len = (uint32_t)len;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ctrl.h"
+#include "log.h"
 #include "queue.h"
 #include "stats.h"
 #include "target.h"
@@ -79,21 +80,6 @@ static void open_log(uint32_t dev_id)
 	dup2(fd, STDERR_FILENO);
 	close(fd);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-}
-
-static void log_msg(const char *fmt, ...)
-{
-	char when[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime_r(&now, &tm));
-	fprintf(stderr, "%s [%d] ", when, getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static int map_stats(struct daemon *d)

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "secret.h"
+
 struct ublk_dev_conf {
 	uint32_t dev_id;
 	char target[16];
@@ -26,7 +28,7 @@ struct ublk_dev_conf {
 	char region[33];     /* the region's name on the node, 32 hex digits */
 	uint32_t timeout_ms; /* a page request unanswered this long fails with EIO */
 	/* Not in the record: handed from ublk-ctl add to the new daemon, which saves it. */
-	uint8_t secret[64];
+	uint8_t secret[SECRET_MAX];
 	uint32_t secret_len;
 };
 

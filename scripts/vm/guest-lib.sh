@@ -6,6 +6,10 @@
 #   vm_memcg NAME LIMIT        a memory cgroup with memory.max=LIMIT; prints its folder
 #   vm_in_cgroup DIR CMD...    run CMD inside cgroup DIR
 #   vm_vmstat NAME             a counter from /proc/vmstat
+#   vm_swap_check DEV LIMIT MIB PASSES MIN-OUT MIN-IN
+#                              swap on DEV; memhog (MIB MiB, PASSES verified passes) in a
+#                              memory cgroup of LIMIT; no OOM kill, at least MIN-OUT pages
+#                              swapped out and MIN-IN in; swapoff
 #   vm_test NAME FUNCTION      run FUNCTION as one test (errexit on), print PASS/FAIL and time
 #   vm_summary                 print "N passed, N failed"; return non-zero if any failed
 #   vm_fail MESSAGE            fail the current test with MESSAGE
@@ -70,6 +74,23 @@ vm_in_cgroup() {
 
 vm_vmstat() {
 	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
+}
+
+vm_swap_check() {
+	local dev=$1 limit=$2 mib=$3 passes=$4 min_out=$5 min_in=$6 cg out0 in0 out in oom rc=0
+	mkswap "$dev" >/dev/null && swapon --discard "$dev" || vm_fail "cannot swap on $dev" || return 1
+	cg=$(vm_memcg "swapcheck$BASHPID" "$limit") || return 1
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib "$mib" --passes "$passes" || rc=$?
+	out=$(($(vm_vmstat pswpout) - out0)) in=$(($(vm_vmstat pswpin) - in0))
+	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
+	echo "swap on $dev: pswpout +$out, pswpin +$in, oom_kill $oom"
+	swapoff "$dev"
+	rmdir "$cg"
+	[ "$rc" = 0 ] || vm_fail "memhog failed (status $rc)" || return 1
+	[ "$oom" = 0 ] || vm_fail "OOM kill" || return 1
+	((out >= min_out)) || vm_fail "too little swap-out: $out pages" || return 1
+	((in >= min_in)) || vm_fail "too little swap-in: $in pages" || return 1
 }
 
 vm_passed=0

@@ -3,21 +3,7 @@
 # listen address it cannot use, and a clean shutdown on SIGTERM (exit 0).
 set -uo pipefail
 node=$1
-passed=0 failed=0
-
-expect() { # NAME WANT-STATUS WANT-PATTERN CMD...
-	local name=$1 want=$2 pattern=$3 out rc
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-		passed=$((passed + 1))
-		echo "PASS $name"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $name: status $rc (want $want), output: $out"
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 expect help 0 "^Usage: memnode --size" "$node" --help
 expect no_size 2 "no --size given" env LINESWAP_SECRET=x "$node"
@@ -46,5 +32,4 @@ else
 fi
 rm -f "$out"
 
-echo "memnode cli: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary "memnode cli"

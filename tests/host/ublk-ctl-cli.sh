@@ -3,21 +3,7 @@
 # one-line error, and a missing ublk driver is explained (exit 1), on this host without ublk.
 set -uo pipefail
 ctl=$1
-passed=0 failed=0
-
-expect() { # NAME WANT-STATUS WANT-PATTERN CMD...
-	local name=$1 want=$2 pattern=$3 out rc
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-		passed=$((passed + 1))
-		echo "PASS $name"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $name: status $rc (want $want), output: $out"
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 expect help 0 "^Usage: ublk-ctl COMMAND" "$ctl" --help
 expect features_help 0 "GET_FEATURES" "$ctl" features --help
@@ -42,7 +28,7 @@ expect add_missing_value 2 "incomplete option '--size'" "$ctl" add -t mem --size
 expect remote_no_node 2 "remote target needs --node" "$ctl" add -t remote --size 1G
 expect remote_bad_node 2 "bad --node 'rdma:x'" "$ctl" add -t remote --size 1G --node rdma:x
 expect remote_bad_timeout 2 "bad --io-timeout '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --io-timeout 0
-expect remote_no_secret 2 "needs the node's secret" env -u LINESWAP_SECRET "$ctl" add -t remote --size 1G --node tcp://h:1
+expect remote_no_secret 2 "add: no secret: give --secret-file" env -u LINESWAP_SECRET "$ctl" add -t remote --size 1G --node tcp://h:1
 expect remote_missing_secret_file 1 "cannot read --secret-file /nonexistent" "$ctl" add -t remote --size 1G --node tcp://h:1 --secret-file /nonexistent
 expect mem_with_node 2 "are for the remote target" "$ctl" add -t mem --size 1G --node tcp://h:1
 expect del_nothing 2 "del: give exactly one of -n ID and --all" "$ctl" del
@@ -58,5 +44,4 @@ else
 	expect add_no_driver 1 "modprobe ublk_drv" "$ctl" add -t mem --size 1G
 fi
 
-echo "ublk-ctl cli: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+summary "ublk-ctl cli"

@@ -27,21 +27,10 @@ two_guest_remote_swap() {
 		--verify_fatal=1 --output-format=terse >/tmp/fio.out 2>&1 ||
 		{ cat /tmp/fio.out; vm_fail "fio verify across the link failed"; }
 	echo "compute: fio verify clean on $node"
-	mkswap /dev/ublkb0 >/dev/null
-	swapon /dev/ublkb0
 	# 32 MiB working set, a quarter of it allowed in memory, swapping to the other guest
 	# (small: the emulated link between two single-CPU guests takes ~50 ms a request).
-	cg=$(vm_memcg hog 8M)
-	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 32 --passes 1
-	out=$(($(vm_vmstat pswpout) - out0)) in=$(($(vm_vmstat pswpin) - in0))
-	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
-	echo "compute: pswpout +$out, pswpin +$in, oom_kill $oom"
+	vm_swap_check /dev/ublkb0 8M 32 1 4000 3000
 	"$ctl" stats -n 0
-	[ "$oom" = 0 ] || vm_fail "OOM kill"
-	((out > 4000)) || vm_fail "too little swap-out: $out"
-	((in > 3000)) || vm_fail "too little swap-in: $in"
-	swapoff /dev/ublkb0
 	"$ctl" del -n 0
 }
 

@@ -51,22 +51,10 @@ remote_fio() {
 
 remote_swap() {
 	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 1 >/dev/null
-	mkswap /dev/ublkb1 >/dev/null
-	swapon --discard /dev/ublkb1
 	# 128 MiB working set, a quarter of it allowed in memory.
-	cg=$(vm_memcg hog 32M)
-	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 128 --passes 2
-	out=$(($(vm_vmstat pswpout) - out0)) in=$(($(vm_vmstat pswpin) - in0))
-	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
-	echo "pswpout +$out, pswpin +$in, oom_kill $oom"
+	vm_swap_check /dev/ublkb1 32M 128 2 20000 15000
 	"$ctl" stats -n 1
-	[ "$oom" = 0 ] || vm_fail "OOM kill"
-	((out > 20000)) || vm_fail "too little swap-out: $out"
-	((in > 15000)) || vm_fail "too little swap-in: $in"
-	swapoff /dev/ublkb1
 	"$ctl" del -n 1
-	rmdir "$cg"
 }
 
 remote_recovery() {

@@ -37,19 +37,8 @@ rxe_rdma_cm() {
 zram_swap_memcg() {
 	vm_load zram
 	echo 1G >/sys/block/zram0/disksize
-	mkswap /dev/zram0 >/dev/null
-	swapon /dev/zram0
-	cg=$(vm_memcg hog 64M)
-	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 200 --passes 2
-	out=$(( $(vm_vmstat pswpout) - out0 )) in=$(( $(vm_vmstat pswpin) - in0 ))
-	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
-	echo "pswpout +$out, pswpin +$in, oom_kill $oom, peak swap $(cat "$cg/memory.swap.peak" 2>/dev/null || echo ?)"
-	[ "$oom" = 0 ] || vm_fail "OOM kill in the cgroup"
 	# 200 MiB in a 64 MiB cgroup: at least ~136 MiB (34816 pages) must go out, and come back.
-	(( out > 30000 )) || vm_fail "too little swap-out: $out pages"
-	(( in > 20000 )) || vm_fail "too little swap-in: $in pages"
-	swapoff /dev/zram0
+	vm_swap_check /dev/zram0 64M 200 2 30000 20000
 }
 
 vm_test ublk_features ublk_features

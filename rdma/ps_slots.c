@@ -1,0 +1,88 @@
+/* ps_slots.c — the request slots of a page-store transport. */
+#include "ps_slots.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t ps_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ps_slots_init(struct ps_slots *s, unsigned n)
+{
+	s->slot = calloc(n, sizeof(*s->slot));
+	s->failed = calloc(n, sizeof(*s->failed));
+	s->n = n;
+	s->nfailed = 0;
+	if (s->slot && s->failed)
+		return 0;
+	ps_slots_free(s);
+	return -ENOMEM;
+}
+
+void ps_slots_free(struct ps_slots *s)
+{
+	free(s->slot);
+	free(s->failed);
+	s->slot = NULL;
+	s->failed = NULL;
+}
+
+int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
+		  uint64_t live, uint64_t cookie)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->slot[i].busy)
+			continue;
+		s->slot[i] = (struct ps_slot){
+			.cookie = cookie,
+			.deadline_ns = ps_now_ns() + ps->conf.timeout_ms * 1000000ull,
+			.buf = buf,
+			.live = live,
+			.op = op,
+			.busy = true,
+		};
+		ps->inflight++;
+		return (int)i;
+	}
+	return -1;
+}
+
+void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i)
+{
+	s->slot[i].busy = false;
+	ps->inflight--;
+}
+
+void ps_slots_fail_all(struct page_store *ps, struct ps_slots *s)
+{
+	ps->down = true;
+	for (unsigned i = 0; i < s->n; i++) {
+		if (!s->slot[i].busy)
+			continue;
+		s->failed[s->nfailed++] = (struct ps_completion){ s->slot[i].cookie, -EIO };
+		s->slot[i].busy = false;
+	}
+	ps->inflight = 0;
+}
+
+bool ps_slots_expired(const struct ps_slots *s)
+{
+	uint64_t now = ps_now_ns();
+
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->slot[i].busy && s->slot[i].deadline_ns < now)
+			return true;
+	return false;
+}
+
+void ps_slots_drain_failed(struct ps_slots *s, struct ps_completion *out, int *n, int max)
+{
+	while (s->nfailed > 0 && *n < max)
+		out[(*n)++] = s->failed[--s->nfailed];
+}

@@ -1,0 +1,43 @@
+/* ps_slots.h — the request slots every page-store transport keeps: who asked, for which page
+ * and mask, by when it must be answered; and the requests failed all at once when a link
+ * breaks, handed out by the next reap. Allocated at open: nothing per request. */
+#ifndef LINESWAP_PS_SLOTS_H
+#define LINESWAP_PS_SLOTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "page_store.h"
+
+struct ps_slot {
+	uint64_t cookie;
+	uint64_t deadline_ns;
+	uint8_t *buf; /* the caller's page */
+	uint64_t live;
+	uint8_t op; /* PROTO_PUT or PROTO_GET */
+	bool busy;
+};
+
+struct ps_slots {
+	struct ps_slot *slot;
+	unsigned n;
+	struct ps_completion *failed;
+	unsigned nfailed;
+};
+
+uint64_t ps_now_ns(void);
+int ps_slots_init(struct ps_slots *s, unsigned n);
+void ps_slots_free(struct ps_slots *s);
+/* A free slot, filled for (op, buf, live, cookie) with the store's deadline; -1 if none. */
+int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
+		  uint64_t live, uint64_t cookie);
+/* Finishes slot i (the caller reports its completion). */
+void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i);
+/* The link is gone: every busy request fails with -EIO; the store is down. */
+void ps_slots_fail_all(struct page_store *ps, struct ps_slots *s);
+/* Whether a busy request is past its deadline. */
+bool ps_slots_expired(const struct ps_slots *s);
+/* Moves failed requests to out (from *n up to max). */
+void ps_slots_drain_failed(struct ps_slots *s, struct ps_completion *out, int *n, int max);
+
+#endif
