@@ -32,6 +32,9 @@ struct page_store_ops {
 	int (*put)(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
 		   uint64_t cookie);
 	int (*get)(struct page_store *ps, uint64_t page, uint64_t live, void *buf, uint64_t cookie);
+	/* Sends what put/get queued (a transport may hold requests to batch them); reap does it
+	 * too. Call it after the requests that belong together. */
+	void (*flush)(struct page_store *ps);
 	int (*reap)(struct page_store *ps, struct ps_completion *out, int max);
 	int (*fd)(struct page_store *ps);
 	/* Frees the region on the node (the data is gone), then closes. */

@@ -16,10 +16,10 @@ uint64_t ps_now_ns(void)
 int ps_slots_init(struct ps_slots *s, unsigned n)
 {
 	s->slot = calloc(n, sizeof(*s->slot));
-	s->failed = calloc(n, sizeof(*s->failed));
+	s->ready = calloc(n, sizeof(*s->ready));
 	s->n = n;
-	s->nfailed = 0;
-	if (s->slot && s->failed)
+	s->nready = 0;
+	if (s->slot && s->ready)
 		return 0;
 	ps_slots_free(s);
 	return -ENOMEM;
@@ -28,9 +28,9 @@ int ps_slots_init(struct ps_slots *s, unsigned n)
 void ps_slots_free(struct ps_slots *s)
 {
 	free(s->slot);
-	free(s->failed);
+	free(s->ready);
 	s->slot = NULL;
-	s->failed = NULL;
+	s->ready = NULL;
 }
 
 int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
@@ -59,13 +59,19 @@ void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i)
 	ps->inflight--;
 }
 
+void ps_slots_finish(struct page_store *ps, struct ps_slots *s, unsigned i, int status)
+{
+	s->ready[s->nready++] = (struct ps_completion){ s->slot[i].cookie, status };
+	ps_slots_done(ps, s, i);
+}
+
 void ps_slots_fail_all(struct page_store *ps, struct ps_slots *s)
 {
 	ps->down = true;
 	for (unsigned i = 0; i < s->n; i++) {
 		if (!s->slot[i].busy)
 			continue;
-		s->failed[s->nfailed++] = (struct ps_completion){ s->slot[i].cookie, -EIO };
+		s->ready[s->nready++] = (struct ps_completion){ s->slot[i].cookie, -EIO };
 		s->slot[i].busy = false;
 	}
 	ps->inflight = 0;
@@ -81,8 +87,8 @@ bool ps_slots_expired(const struct ps_slots *s)
 	return false;
 }
 
-void ps_slots_drain_failed(struct ps_slots *s, struct ps_completion *out, int *n, int max)
+void ps_slots_drain(struct ps_slots *s, struct ps_completion *out, int *n, int max)
 {
-	while (s->nfailed > 0 && *n < max)
-		out[(*n)++] = s->failed[--s->nfailed];
+	while (s->nready > 0 && *n < max)
+		out[(*n)++] = s->ready[--s->nready];
 }

@@ -1,6 +1,7 @@
 /* ps_slots.h — the request slots every page-store transport keeps: who asked, for which page
  * and mask, by when it must be answered; and the requests failed all at once when a link
- * breaks, handed out by the next reap. Allocated at open: nothing per request. */
+ * breaks, and completions waiting to be handed out by the next reap. Allocated at open:
+ * nothing per request. */
 #ifndef LINESWAP_PS_SLOTS_H
 #define LINESWAP_PS_SLOTS_H
 
@@ -21,8 +22,8 @@ struct ps_slot {
 struct ps_slots {
 	struct ps_slot *slot;
 	unsigned n;
-	struct ps_completion *failed;
-	unsigned nfailed;
+	struct ps_completion *ready; /* finished, not yet reaped (at most one per slot) */
+	unsigned nready;
 };
 
 uint64_t ps_now_ns(void);
@@ -33,11 +34,13 @@ int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t
 		  uint64_t live, uint64_t cookie);
 /* Finishes slot i (the caller reports its completion). */
 void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i);
+/* Finishes slot i with `status`, queueing its completion for the next drain. */
+void ps_slots_finish(struct page_store *ps, struct ps_slots *s, unsigned i, int status);
 /* The link is gone: every busy request fails with -EIO; the store is down. */
 void ps_slots_fail_all(struct page_store *ps, struct ps_slots *s);
 /* Whether a busy request is past its deadline. */
 bool ps_slots_expired(const struct ps_slots *s);
-/* Moves failed requests to out (from *n up to max). */
-void ps_slots_drain_failed(struct ps_slots *s, struct ps_completion *out, int *n, int max);
+/* Moves queued completions to out (from *n up to max). */
+void ps_slots_drain(struct ps_slots *s, struct ps_completion *out, int *n, int max);
 
 #endif

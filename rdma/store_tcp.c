@@ -159,7 +159,7 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 	struct tcp_store *t = tcp(ps);
 	int n = 0;
 
-	ps_slots_drain_failed(&t->slots, out, &n, max);
+	ps_slots_drain(&t->slots, out, &n, max);
 	while (!t->ps.down && n < max) {
 		long used = one_reply(t, &out[n]);
 
@@ -193,8 +193,13 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 		shutdown(t->fd, SHUT_RDWR);
 		ps_slots_fail_all(&t->ps, &t->slots);
 	}
-	ps_slots_drain_failed(&t->slots, out, &n, max);
+	ps_slots_drain(&t->slots, out, &n, max);
 	return n;
+}
+
+static void tcp_flush(struct page_store *ps)
+{
+	(void)ps; /* every request is sent as it is made */
 }
 
 static int tcp_fd(struct page_store *ps)
@@ -224,6 +229,7 @@ static int tcp_release(struct page_store *ps)
 static const struct page_store_ops tcp_ops = {
 	.put = tcp_put,
 	.get = tcp_get,
+	.flush = tcp_flush,
 	.reap = tcp_reap,
 	.fd = tcp_fd,
 	.release = tcp_release,

@@ -8,10 +8,13 @@
  *
  * Set-up: a TCP link authenticates and yields a ticket (proto.h); rdma_connect presents it and
  * the node's accept carries the region's address and rkey. The TCP link stays open (the
- * ticket's lifetime, and RELEASE goes through it). Completions arrive on a completion channel
- * whose fd the caller polls; every WR is signalled, so each completion finishes one request.
- * Any failed completion means the queue pair is in error: every request fails with -EIO and
- * the store is down. */
+ * ticket's lifetime, and RELEASE goes through it).
+ *
+ * Signalled completions are batched: put/get only queue a WR; flush (or reap, or a full batch)
+ * posts the chain with just its last WR signalled. An RC queue pair completes in order, so that
+ * completion finishes every request posted before it: `posted` keeps them in post order.
+ * Completions arrive on a completion channel whose fd the caller polls. A failed completion
+ * means the queue pair is in error: every request fails with -EIO and the store is down. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -40,20 +43,44 @@ struct verbs_store {
 	uint8_t *staging; /* a page per slot, registered */
 	uint64_t remote_addr;
 	uint32_t rkey;
-	struct ps_slots slots; /* a request's wr_id and staging page are its slot */
+	struct ps_slots slots; /* a request's wr_id, WR, SG list and staging page are its slot */
+	struct ibv_send_wr *wrs;
+	struct ibv_sge *sges;       /* SG_MAX_SEGS per slot */
+	int chain_head, chain_tail; /* queued, not posted; -1: none */
+	unsigned chained;
+	unsigned *posted; /* slots in post order, a ring of slots.n */
+	unsigned posted_head, posted_count;
 };
+
+#define VERBS_BATCH 16 /* post at least this often, whatever the caller flushes */
 
 static struct verbs_store *vs(struct page_store *ps)
 {
 	return (struct verbs_store *)ps;
 }
 
+static void verbs_flush(struct page_store *ps)
+{
+	struct verbs_store *v = vs(ps);
+	struct ibv_send_wr *bad;
+
+	if (v->chain_head < 0 || ps->down)
+		return;
+	v->wrs[v->chain_tail].send_flags = IBV_SEND_SIGNALED;
+	v->wrs[v->chain_tail].next = NULL;
+	for (struct ibv_send_wr *wr = &v->wrs[v->chain_head]; wr; wr = wr->next)
+		v->posted[(v->posted_head + v->posted_count++) % v->slots.n] = (unsigned)wr->wr_id;
+	if (ibv_post_send(v->id->qp, &v->wrs[v->chain_head], &bad))
+		/* The queue pair is unusable: fail everything (reported by reap). */
+		ps_slots_fail_all(ps, &v->slots);
+	v->chain_head = v->chain_tail = -1;
+	v->chained = 0;
+}
+
 static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
 		  uint64_t cookie)
 {
 	struct verbs_store *v = vs(ps);
-	struct ibv_sge sge[SG_MAX_SEGS];
-	struct ibv_send_wr wr = { 0 }, *bad;
 	struct sg_plan plan;
 	int index;
 
@@ -65,6 +92,8 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	if (index < 0)
 		return -EAGAIN;
 	uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
+	struct ibv_sge *sge = v->sges + (size_t)index * SG_MAX_SEGS;
+	struct ibv_send_wr *wr = &v->wrs[index];
 
 	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
 	for (unsigned i = 0; i < plan.nsegs; i++) {
@@ -73,17 +102,21 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 		sge[i] = (struct ibv_sge){ (uint64_t)(uintptr_t)(stage + plan.seg[i].off),
 					   plan.seg[i].len, v->mr->lkey };
 	}
-	wr.wr_id = (uint64_t)index;
-	wr.opcode = op == PROTO_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
-	wr.send_flags = IBV_SEND_SIGNALED;
-	wr.sg_list = sge;
-	wr.num_sge = (int)plan.nsegs;
-	wr.wr.rdma.remote_addr = v->remote_addr + page * PROTO_PAGE_SIZE;
-	wr.wr.rdma.rkey = v->rkey;
-	if (ibv_post_send(v->id->qp, &wr, &bad)) {
-		/* The queue pair is unusable: fail this and everything else (through reap). */
-		ps_slots_fail_all(&v->ps, &v->slots);
-	}
+	*wr = (struct ibv_send_wr){
+		.wr_id = (uint64_t)index,
+		.opcode = op == PROTO_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
+		.sg_list = sge,
+		.num_sge = (int)plan.nsegs,
+		.wr.rdma = { .remote_addr = v->remote_addr + page * PROTO_PAGE_SIZE,
+			     .rkey = v->rkey },
+	};
+	if (v->chain_head < 0)
+		v->chain_head = index;
+	else
+		v->wrs[v->chain_tail].next = wr;
+	v->chain_tail = index;
+	if (++v->chained >= VERBS_BATCH)
+		verbs_flush(ps);
 	return 0;
 }
 
@@ -124,45 +157,52 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 	void *ctx;
 	int n = 0;
 
-	ps_slots_drain_failed(&v->slots, out, &n, max);
+	verbs_flush(ps);
+	ps_slots_drain(&v->slots, out, &n, max);
 	if (ps->down)
 		return n;
 	/* Consume the channel's event (if any) and re-arm before polling: nothing is lost. */
 	if (ibv_get_cq_event(v->cc, &cq, &ctx) == 0)
 		ibv_ack_cq_events(cq, 1);
 	ibv_req_notify_cq(v->cq, 0);
-	while (n < max) {
-		int k = ibv_poll_cq(v->cq, max - n < 32 ? max - n : 32, wc);
+	for (;;) {
+		int k = ibv_poll_cq(v->cq, 32, wc);
 
 		if (k <= 0)
 			break;
-		for (int i = 0; i < k; i++) {
-			unsigned index = (unsigned)wc[i].wr_id;
-			struct ps_slot *s = index < v->slots.n ? &v->slots.slot[index] : NULL;
-
-			if (!s || !s->busy)
-				continue; /* already failed by a timeout */
+		for (int i = 0; i < k && !ps->down; i++) {
 			if (wc[i].status != IBV_WC_SUCCESS) {
 				fprintf(stderr, "page store: RDMA %s failed: %s\n",
-					s->op == PROTO_PUT ? "WRITE" : "READ",
+					wc[i].opcode == IBV_WC_RDMA_READ ? "READ" : "WRITE",
 					ibv_wc_status_str(wc[i].status));
-				ps_slots_fail_all(&v->ps, &v->slots);
+				ps_slots_fail_all(ps, &v->slots);
 				break;
 			}
-			if (s->op == PROTO_GET)
-				scatter(v, index);
-			out[n++] = (struct ps_completion){ s->cookie, 0 };
-			ps_slots_done(ps, &v->slots, index);
+			/* In order: this completion finishes everything posted up to it. */
+			while (v->posted_count > 0) {
+				unsigned index = v->posted[v->posted_head];
+
+				v->posted_head = (v->posted_head + 1) % v->slots.n;
+				v->posted_count--;
+				if (!v->slots.slot[index].busy)
+					continue; /* already failed by a timeout */
+				if (v->slots.slot[index].op == PROTO_GET)
+					scatter(v, index);
+				ps_slots_finish(ps, &v->slots, index, 0);
+				if (index == wc[i].wr_id)
+					break;
+			}
 		}
 		if (ps->down)
 			break;
 	}
+	ps_slots_drain(&v->slots, out, &n, max);
 	if (!ps->down && ps->inflight > 0 && ps_slots_expired(&v->slots)) {
 		fprintf(stderr, "page store: no RDMA completion within %u ms\n",
 			ps->conf.timeout_ms);
 		ps_slots_fail_all(&v->ps, &v->slots);
 	}
-	ps_slots_drain_failed(&v->slots, out, &n, max);
+	ps_slots_drain(&v->slots, out, &n, max);
 	return n;
 }
 
@@ -194,6 +234,9 @@ static void verbs_close(struct page_store *ps)
 	if (v->link_fd >= 0)
 		close(v->link_fd);
 	free(v->staging);
+	free(v->wrs);
+	free(v->sges);
+	free(v->posted);
 	ps_slots_free(&v->slots);
 	free(v);
 }
@@ -210,6 +253,7 @@ static int verbs_release(struct page_store *ps)
 static const struct page_store_ops verbs_ops = {
 	.put = verbs_put,
 	.get = verbs_get,
+	.flush = verbs_flush,
 	.reap = verbs_reap,
 	.fd = verbs_fd,
 	.release = verbs_release,
@@ -268,7 +312,12 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf, .node_free = w.free };
 	v->ps.conf.secret = NULL;
 	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)conf->max_inflight * PROTO_PAGE_SIZE);
-	if (ps_slots_init(&v->slots, conf->max_inflight) < 0 || !v->staging) {
+	v->wrs = calloc(conf->max_inflight, sizeof(*v->wrs));
+	v->sges = calloc((size_t)conf->max_inflight * SG_MAX_SEGS, sizeof(*v->sges));
+	v->posted = calloc(conf->max_inflight, sizeof(*v->posted));
+	v->chain_head = v->chain_tail = -1;
+	if (ps_slots_init(&v->slots, conf->max_inflight) < 0 || !v->staging || !v->wrs ||
+	    !v->sges || !v->posted) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail_quiet;

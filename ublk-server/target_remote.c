@@ -298,6 +298,8 @@ static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
 		else
 			issue(rq, req, i, entry, buf + ((size_t)i << UBLK_PAGE_SHIFT));
 	}
+	if (rq->ps)
+		rq->ps->ops->flush(rq->ps); /* one batch of work requests per ublk request */
 	if (ts->pending)
 		return UBLK_REQ_QUEUED;
 	if (ts->error)
@@ -321,6 +323,8 @@ static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
 	/* No hints yet: every page moves whole (the one invariant's safe default). */
 	for (uint32_t i = 0; i < req->nr_pages; i++)
 		issue(rq, req, i, ENTRY_WHOLE, buf + ((size_t)i << UBLK_PAGE_SHIFT));
+	if (rq->ps)
+		rq->ps->ops->flush(rq->ps);
 	return ts->pending ? UBLK_REQ_QUEUED : ts->error;
 }
 
