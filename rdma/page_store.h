@@ -59,8 +59,7 @@ struct page_store {
 	const struct page_store_ops *ops;
 	struct page_store_conf conf;
 	unsigned inflight;
-	uint64_t node_free; /* what the node had left when we connected */
-	bool down;          /* the link broke: every request fails; close and reopen */
+	bool down; /* the link broke: every request fails; close and reopen */
 };
 
 /* Connects as conf says. Returns 0, or -errno with a message in err: -ECONNREFUSED,

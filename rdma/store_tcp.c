@@ -252,7 +252,7 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf, .node_free = w.free };
+	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf };
 	t->ps.conf.secret = NULL; /* not kept */
 	t->fd = fd;
 	*out = &t->ps;

@@ -309,7 +309,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 		v->link_fd = -1;
 		goto fail_quiet;
 	}
-	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf, .node_free = w.free };
+	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf };
 	v->ps.conf.secret = NULL;
 	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)conf->max_inflight * PROTO_PAGE_SIZE);
 	v->wrs = calloc(conf->max_inflight, sizeof(*v->wrs));

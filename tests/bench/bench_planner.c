@@ -7,6 +7,7 @@
 
 #include "dilos.h"
 #include "sg_plan.h"
+#include "xorshift.h"
 
 #define PAGES 200000
 
@@ -14,10 +15,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift64(&rng_state);
 }
 
 /* Each line live with probability percent/100. */

@@ -11,6 +11,7 @@
 
 #include "dilos.h"
 #include "sg_plan.h"
+#include "xorshift.h"
 
 static const unsigned costs[] = { 0, 1, 64, 100, 128, 200, 1000 };
 
@@ -18,10 +19,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift64(&rng_state);
 }
 
 /* A plan is valid: ascending, disjoint, within the page, line-aligned, no more than max_segs

@@ -23,6 +23,7 @@
 
 #include "page_store.h"
 #include "sg_plan.h"
+#include "xorshift.h"
 
 #define SECRET "s3cret-for-tests"
 #define PAGES  256
@@ -36,10 +37,7 @@ static uint64_t rng_state = 0x853c49e6748fea9bull;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift64(&rng_state);
 }
 
 static void start_node(void)
