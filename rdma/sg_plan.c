@@ -8,6 +8,8 @@
  * further gap whose bytes are below seg_cost. Gaps at the page's edges are never moved. */
 #include "sg_plan.h"
 
+#include <string.h>
+
 struct run {
 	uint8_t first, lines;
 };
@@ -73,4 +75,19 @@ void sg_plan_lines(uint64_t live, unsigned nlines, unsigned max_segs, unsigned s
 void sg_plan_page(uint64_t live, unsigned max_segs, unsigned seg_cost, struct sg_plan *plan)
 {
 	sg_plan_lines(live | SG_ALWAYS_MASK, SG_PAGE_LINES, max_segs, seg_cost, plan);
+}
+
+void sg_plan_unpack(const struct sg_plan *plan, uint8_t *page, const uint8_t *src, bool packed)
+{
+	unsigned at = 0, from = 0;
+
+	for (unsigned i = 0; i < plan->nsegs; i++) {
+		const struct sg_seg *seg = &plan->seg[i];
+
+		memset(page + at, 0, seg->off - at);
+		memcpy(page + seg->off, src + (packed ? from : seg->off), seg->len);
+		from += seg->len;
+		at = seg->off + seg->len;
+	}
+	memset(page + at, 0, SG_PAGE_LINES * SG_LINE_SIZE - at);
 }

@@ -14,6 +14,7 @@
 #ifndef LINESWAP_SG_PLAN_H
 #define LINESWAP_SG_PLAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SG_LINE_SIZE   64u
@@ -34,6 +35,11 @@ struct sg_plan {
 
 /* Plans the transfer of a page with live-line mask `live`; max_segs >= 1. */
 void sg_plan_page(uint64_t live, unsigned max_segs, unsigned seg_cost, struct sg_plan *plan);
+
+/* Fills a 4 KiB page from what a plan moved, zeroing every byte the plan does not cover: the
+ * plan's bytes come from `src`, packed one segment after another (`packed`), or at their own
+ * offsets in a page-sized buffer. */
+void sg_plan_unpack(const struct sg_plan *plan, uint8_t *page, const uint8_t *src, bool packed);
 
 /* The same for a page of `nlines` lines (1..64) with no always-moved lines: the core of
  * sg_plan_page, exposed so tests can compare it with exhaustive search on small pages. */

@@ -112,16 +112,9 @@ static int tcp_get(struct page_store *ps, uint64_t page, uint64_t live, void *bu
 static void scatter(const struct ps_slot *s, const uint8_t *data, const struct page_store_conf *c)
 {
 	struct sg_plan plan;
-	unsigned at = 0, from = 0;
 
 	sg_plan_page(s->live, c->max_segs, c->seg_cost, &plan);
-	for (unsigned i = 0; i < plan.nsegs; i++) {
-		memset(s->buf + at, 0, plan.seg[i].off - at);
-		memcpy(s->buf + plan.seg[i].off, data + from, plan.seg[i].len);
-		from += plan.seg[i].len;
-		at = plan.seg[i].off + plan.seg[i].len;
-	}
-	memset(s->buf + at, 0, PROTO_PAGE_SIZE - at);
+	sg_plan_unpack(&plan, s->buf, data, true);
 }
 
 /* Handles one complete reply at the head of rbuf; returns its size, 0 if incomplete, or -1 for

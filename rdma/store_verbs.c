@@ -138,15 +138,9 @@ static void scatter(struct verbs_store *v, unsigned index)
 	const struct ps_slot *s = &v->slots.slot[index];
 	const uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
 	struct sg_plan plan;
-	unsigned at = 0;
 
 	sg_plan_page(s->live, v->ps.conf.max_segs, v->ps.conf.seg_cost, &plan);
-	for (unsigned i = 0; i < plan.nsegs; i++) {
-		memset(s->buf + at, 0, plan.seg[i].off - at);
-		memcpy(s->buf + plan.seg[i].off, stage + plan.seg[i].off, plan.seg[i].len);
-		at = plan.seg[i].off + plan.seg[i].len;
-	}
-	memset(s->buf + at, 0, PROTO_PAGE_SIZE - at);
+	sg_plan_unpack(&plan, s->buf, stage, false);
 }
 
 static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
