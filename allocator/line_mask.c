@@ -1,0 +1,94 @@
+/* Line liveness of a 4 KiB page, read from the free bitmaps of mimalloc's pages.
+ * Reads mimalloc's headers only; never the page's own memory. */
+#include "mimalloc-hint.h"
+
+#include <mimalloc.h>
+#include <mimalloc-internal.h>
+
+#define LINE_SHIFT 6
+
+/* Lines [first, last] (0 <= first <= last <= 63) as a mask. */
+static inline uint64_t line_range(size_t first, size_t last)
+{
+	uint64_t upto = last == 63 ? UINT64_MAX : ((uint64_t)1 << (last + 1)) - 1;
+	return upto & ~(((uint64_t)1 << first) - 1);
+}
+
+/* The page of a normal segment whose free bitmap covers slice idx, or NULL. Fields are read
+ * with relaxed atomics: the owner may be changing them, so every value is checked before it
+ * is used to index anything. */
+static const mi_page_t *bitmap_page_of(const mi_segment_t *segment, size_t idx)
+{
+	if (__atomic_load_n(&segment->kind, __ATOMIC_RELAXED) != MI_SEGMENT_NORMAL)
+		return NULL;
+	if (idx < __atomic_load_n(&segment->segment_info_slices, __ATOMIC_RELAXED) ||
+	    idx >= __atomic_load_n(&segment->slice_entries, __ATOMIC_RELAXED))
+		return NULL;
+	size_t back = __atomic_load_n(&segment->slices[idx].slice_offset, __ATOMIC_RELAXED) /
+		      sizeof(mi_slice_t);
+	if (back > idx)
+		return NULL;
+	size_t first = idx - back;
+	const mi_page_t *page = &segment->slices[first];
+	if (first + __atomic_load_n(&page->slice_count, __ATOMIC_RELAXED) <= idx)
+		return NULL;
+	if (__atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED) == 0 ||
+	    __atomic_load_n(&page->freemap, __ATOMIC_RELAXED) != &segment->freemaps[first])
+		return NULL;
+	return page;
+}
+
+/* The lines of [from, to) inside the page at base (clamped to it). */
+static inline uint64_t bytes_lines(uintptr_t base, uintptr_t from, uintptr_t to)
+{
+	if (from < base)
+		from = base;
+	if (to > base + MI_HINT_PAGE_SIZE)
+		to = base + MI_HINT_PAGE_SIZE;
+	return line_range((from - base) >> LINE_SHIFT, (to - 1 - base) >> LINE_SHIFT);
+}
+
+uint64_t mi_hint_page_mask(const void *addr)
+{
+	uintptr_t base = (uintptr_t)addr & ~(uintptr_t)(MI_HINT_PAGE_SIZE - 1);
+	/* not _mi_ptr_segment: it maps a segment's first byte to the segment before */
+	mi_segment_t *segment = (mi_segment_t *)(base & ~(uintptr_t)MI_SEGMENT_MASK);
+	if (!_mi_segment_map_is_segment(segment))
+		return MI_HINT_ALL_LIVE;
+	size_t idx = (base - (uintptr_t)segment) >> MI_SEGMENT_SLICE_SHIFT;
+	const mi_page_t *page = bitmap_page_of(segment, idx);
+	if (page == NULL)
+		return MI_HINT_ALL_LIVE;
+
+	const mi_page_freemap_t *fm = page->freemap;
+	uintptr_t start = (uintptr_t)fm->start;
+	size_t bsize = __atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED);
+	size_t reserved = __atomic_load_n(&page->reserved, __ATOMIC_RELAXED);
+	if (reserved > MI_FREEMAP_MAX_BLOCKS)
+		return MI_HINT_ALL_LIVE;
+	uintptr_t lo = base > start ? base : start;
+	uintptr_t hi = start + reserved * bsize;
+	if (hi > base + MI_HINT_PAGE_SIZE)
+		hi = base + MI_HINT_PAGE_SIZE;
+	if (lo >= hi)
+		return 0; /* only the unused head or tail of the page's block area */
+
+	/* Walk runs of allocated blocks (clear bits) over the blocks that overlap the page. */
+	uint64_t mask = 0;
+	size_t last = _mi_freemap_block_index(fm, (const void *)(hi - 1));
+	if (last >= reserved) /* only if the page changed under us: never index past it */
+		last = reserved - 1;
+	for (size_t i = _mi_freemap_block_index(fm, (const void *)lo); i <= last;) {
+		size_t bit = i % MI_INTPTR_BITS;
+		uint64_t used = ~mi_atomic_load_relaxed(&fm->words[i / MI_INTPTR_BITS]) >> bit;
+		if (used & 1) {
+			size_t run = mi_ctz(~used); /* the zeros shifted in end the run */
+			size_t end = i + run - 1 < last ? i + run - 1 : last;
+			mask |= bytes_lines(base, start + i * bsize, start + (end + 1) * bsize);
+			i = end + 1;
+		} else {
+			i += used == 0 ? MI_INTPTR_BITS - bit : mi_ctz(used);
+		}
+	}
+	return mask;
+}

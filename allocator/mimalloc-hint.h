@@ -1,0 +1,26 @@
+/* mimalloc-hint.h — what libmimalloc-hint adds to mimalloc's API: which 64-byte lines of a
+ * 4 KiB page hold live data. */
+#ifndef LINESWAP_MIMALLOC_HINT_H
+#define LINESWAP_MIMALLOC_HINT_H
+
+#include <stdint.h>
+
+#define MI_HINT_PAGE_SIZE 4096
+#define MI_HINT_LINE_SIZE 64
+#define MI_HINT_ALL_LIVE  UINT64_MAX
+
+#define MI_HINT_API __attribute__((visibility("default")))
+
+/* The live lines of the 4 KiB page holding addr: bit i set means bytes [64 i, 64 i + 64) of
+ * the page may be read later. A line is live if an allocated block, a block freed by another
+ * thread but not yet collected, or allocator metadata overlaps it. Every page that is not
+ * made of blocks with a free bitmap (other size classes, mimalloc's headers, memory mimalloc
+ * does not own) is MI_HINT_ALL_LIVE.
+ *
+ * Any thread may ask, without locks. The answer is exact for a page whose owning thread is
+ * not allocating or freeing in it meanwhile; otherwise it is a snapshot that a concurrent
+ * allocation may already have outdated, so a caller that must not lose data arranges for
+ * the owner to publish its allocations (lineswap's hint ring does). */
+MI_HINT_API uint64_t mi_hint_page_mask(const void *addr);
+
+#endif
