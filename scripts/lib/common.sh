@@ -19,3 +19,20 @@ die() {
 	printf 'error: %s\n' "$*" >&2
 	exit 1
 }
+
+# lineswap_build DIR [MESON-OPTIONS...]: configure DIR under the source tree once (against the
+# cache's mimalloc source) and compile it.
+lineswap_build() {
+	local dir=$1
+	shift
+	if [ ! -f "$LINESWAP_SRC/$dir/build.ninja" ]; then
+		meson setup "$LINESWAP_SRC/$dir" "$LINESWAP_SRC" \
+			-Dmimalloc_src="$LINESWAP_CACHE/mimalloc/src" "$@" >/dev/null ||
+			die "meson setup $dir failed"
+	fi
+	step "building $dir"
+	ninja -C "$LINESWAP_SRC/$dir" >/dev/null || {
+		ninja -C "$LINESWAP_SRC/$dir"
+		die "build of $dir failed"
+	}
+}
