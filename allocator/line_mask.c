@@ -33,7 +33,7 @@ static const mi_page_t *bitmap_page_of(const mi_segment_t *segment, size_t idx)
 	if (first + __atomic_load_n(&page->slice_count, __ATOMIC_RELAXED) <= idx)
 		return NULL;
 	if (__atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED) == 0 ||
-	    __atomic_load_n(&page->freemap, __ATOMIC_RELAXED) != &segment->freemaps[first])
+	    __atomic_load_n(&page->freemap, __ATOMIC_RELAXED) != segment->freemaps[first])
 		return NULL;
 	return page;
 }
@@ -60,11 +60,11 @@ uint64_t mi_hint_page_mask(const void *addr)
 	if (page == NULL)
 		return MI_HINT_ALL_LIVE;
 
-	const mi_page_freemap_t *fm = page->freemap;
-	uintptr_t start = (uintptr_t)fm->start;
+	_Atomic(uintptr_t) *words = page->freemap;
+	uintptr_t start = (uintptr_t)__atomic_load_n(&page->freemap_start, __ATOMIC_RELAXED);
 	size_t bsize = __atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED);
 	size_t reserved = __atomic_load_n(&page->reserved, __ATOMIC_RELAXED);
-	if (reserved > MI_FREEMAP_MAX_BLOCKS)
+	if (reserved > MI_FREEMAP_MAX_BLOCKS || reserved * bsize > MI_SMALL_PAGE_SIZE)
 		return MI_HINT_ALL_LIVE;
 	uintptr_t lo = base > start ? base : start;
 	uintptr_t hi = start + reserved * bsize;
@@ -75,12 +75,12 @@ uint64_t mi_hint_page_mask(const void *addr)
 
 	/* Walk runs of allocated blocks (clear bits) over the blocks that overlap the page. */
 	uint64_t mask = 0;
-	size_t last = _mi_freemap_block_index(fm, (const void *)(hi - 1));
+	size_t last = _mi_freemap_block_index(page, hi - 1 - start);
 	if (last >= reserved) /* only if the page changed under us: never index past it */
 		last = reserved - 1;
-	for (size_t i = _mi_freemap_block_index(fm, (const void *)lo); i <= last;) {
+	for (size_t i = _mi_freemap_block_index(page, lo - start); i <= last;) {
 		size_t bit = i % MI_INTPTR_BITS;
-		uint64_t used = ~mi_atomic_load_relaxed(&fm->words[i / MI_INTPTR_BITS]) >> bit;
+		uint64_t used = ~mi_atomic_load_relaxed(&words[i / MI_INTPTR_BITS]) >> bit;
 		if (used & 1) {
 			size_t run = mi_ctz(~used); /* the zeros shifted in end the run */
 			size_t end = i + run - 1 < last ? i + run - 1 : last;
