@@ -247,12 +247,18 @@ static void join(struct world *w)
 		pthread_join(w->worker[i].thread, NULL);
 }
 
-void world_round(struct world *w, bool exit_threads)
+/* Let the workers run one round (see worker_main) and wait until they pause. */
+static void run_round(struct world *w)
 {
-	w->exit_after_round = exit_threads;
 	pthread_barrier_wait(&w->go);
 	pthread_barrier_wait(&w->paused);
 	pthread_barrier_wait(&w->paused);
+}
+
+void world_round(struct world *w, bool exit_threads)
+{
+	w->exit_after_round = exit_threads;
+	run_round(w);
 	if (exit_threads) {
 		join(w);
 		spawn(w);
@@ -262,15 +268,12 @@ void world_round(struct world *w, bool exit_threads)
 void world_stop(struct world *w)
 {
 	w->config.steps = 0;
-	pthread_barrier_wait(&w->go);
-	pthread_barrier_wait(&w->paused);
-	pthread_barrier_wait(&w->paused);
+	run_round(w);
 	join(w);
 	for (unsigned i = 0; i < WORLD_TRANSFERS; i++) {
 		struct block *b = &w->transfer[i].b;
 		if (b->p != NULL) {
-			if (world_block_damage(b) != 0)
-				atomic_fetch_add(&w->mismatches, world_block_damage(b));
+			atomic_fetch_add(&w->mismatches, world_block_damage(b));
 			mi_free(b->p);
 			b->p = NULL;
 		}
