@@ -3,7 +3,7 @@
 #include "mimalloc-hint.h"
 
 #include <mimalloc.h>
-#include <mimalloc-internal.h>
+#include "hint_lines.h"
 
 #define LINE_SHIFT 6
 
@@ -48,26 +48,16 @@ static inline uint64_t bytes_lines(uintptr_t base, uintptr_t from, uintptr_t to)
 	return line_range((from - base) >> LINE_SHIFT, (to - 1 - base) >> LINE_SHIFT);
 }
 
-uint64_t mi_hint_page_mask(const void *addr)
+uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 {
-	uintptr_t base = (uintptr_t)addr & ~(uintptr_t)(MI_HINT_PAGE_SIZE - 1);
-	/* not _mi_ptr_segment: it maps a segment's first byte to the segment before */
-	mi_segment_t *segment = (mi_segment_t *)(base & ~(uintptr_t)MI_SEGMENT_MASK);
-	if (!_mi_segment_map_is_segment(segment))
-		return MI_HINT_ALL_LIVE;
-	size_t idx = (base - (uintptr_t)segment) >> MI_SEGMENT_SLICE_SHIFT;
-	const mi_page_t *page = bitmap_page_of(segment, idx);
-	if (page == NULL)
-		return MI_HINT_ALL_LIVE;
-
 	_Atomic(uintptr_t) *words = page->freemap;
 	uintptr_t start = (uintptr_t)__atomic_load_n(&page->freemap_start, __ATOMIC_RELAXED);
 	size_t bsize = __atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED);
-	size_t reserved = __atomic_load_n(&page->reserved, __ATOMIC_RELAXED);
-	if (reserved > MI_FREEMAP_MAX_BLOCKS || reserved * bsize > MI_SMALL_PAGE_SIZE)
+
+	if (bsize == 0 || blocks > MI_FREEMAP_MAX_BLOCKS || blocks * bsize > MI_SMALL_PAGE_SIZE)
 		return MI_HINT_ALL_LIVE;
 	uintptr_t lo = base > start ? base : start;
-	uintptr_t hi = start + reserved * bsize;
+	uintptr_t hi = start + blocks * bsize;
 	if (hi > base + MI_HINT_PAGE_SIZE)
 		hi = base + MI_HINT_PAGE_SIZE;
 	if (lo >= hi)
@@ -76,8 +66,8 @@ uint64_t mi_hint_page_mask(const void *addr)
 	/* Walk runs of allocated blocks (clear bits) over the blocks that overlap the page. */
 	uint64_t mask = 0;
 	size_t last = _mi_freemap_block_index(page, hi - 1 - start);
-	if (last >= reserved) /* only if the page changed under us: never index past it */
-		last = reserved - 1;
+	if (last >= blocks) /* only if the page changed under us: never index past it */
+		last = blocks - 1;
 	for (size_t i = _mi_freemap_block_index(page, lo - start); i <= last;) {
 		size_t bit = i % MI_INTPTR_BITS;
 		uint64_t used = ~mi_atomic_load_relaxed(&words[i / MI_INTPTR_BITS]) >> bit;
@@ -91,4 +81,19 @@ uint64_t mi_hint_page_mask(const void *addr)
 		}
 	}
 	return mask;
+}
+
+uint64_t mi_hint_page_mask(const void *addr)
+{
+	uintptr_t base = (uintptr_t)addr & ~(uintptr_t)(MI_HINT_PAGE_SIZE - 1);
+	/* not _mi_ptr_segment: it maps a segment's first byte to the segment before */
+	mi_segment_t *segment = (mi_segment_t *)(base & ~(uintptr_t)MI_SEGMENT_MASK);
+	if (!_mi_segment_map_is_segment(segment))
+		return MI_HINT_ALL_LIVE;
+	size_t idx = (base - (uintptr_t)segment) >> MI_SEGMENT_SLICE_SHIFT;
+	const mi_page_t *page = bitmap_page_of(segment, idx);
+	if (page == NULL)
+		return MI_HINT_ALL_LIVE;
+	/* Blocks up to `reserved`: another thread may be extending the capacity meanwhile. */
+	return _mi_hint_lines(page, base, __atomic_load_n(&page->reserved, __ATOMIC_RELAXED));
 }

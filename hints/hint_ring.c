@@ -22,8 +22,8 @@ int hint_ring_init(struct hint_ring *r, uint32_t capacity, struct hint_consumer 
 }
 
 enum hint_drain_end hint_ring_drain(struct hint_consumer *c, unsigned max,
-				    bool (*check)(void *arg, uint64_t vpage),
-				    void (*deliver)(void *arg, uint64_t vpage, uint64_t mask),
+				    bool (*check)(void *arg, uint64_t key),
+				    void (*deliver)(void *arg, uint64_t key, uint64_t mask),
 				    void *arg, struct hint_drain_stats *stats)
 {
 	struct hint_ring *r = c->ring;
@@ -50,12 +50,12 @@ enum hint_drain_end hint_ring_drain(struct hint_consumer *c, unsigned max,
 			break;
 		}
 		/* read once: the client may be rewriting them */
-		uint64_t vpage = __atomic_load_n(&rec->vpage, __ATOMIC_RELAXED);
+		uint64_t key = __atomic_load_n(&rec->key, __ATOMIC_RELAXED);
 		uint64_t mask = __atomic_load_n(&rec->mask, __ATOMIC_RELAXED);
 		c->tail = pos + 1;
 		atomic_store_explicit(&r->tail, c->tail, memory_order_release);
-		if (check(arg, vpage)) {
-			deliver(arg, vpage, mask);
+		if (check(arg, key)) {
+			deliver(arg, key, mask);
 			stats->records++;
 		} else {
 			stats->rejected++;

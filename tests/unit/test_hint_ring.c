@@ -127,7 +127,7 @@ static void test_unpublished_record_holds_the_drain(void **state)
 	assert_true(hint_ring_publish(r, 3, 3));
 	assert_int_equal(hint_ring_drain(&c, 1000, check_range, keep, &s, &st), HINT_PENDING);
 	assert_int_equal(st.records, 1);
-	r->record[1].vpage = 2;
+	r->record[1].key = 2;
 	r->record[1].mask = 2;
 	atomic_store(&r->record[1].seq, 2);
 	assert_int_equal(hint_ring_drain(&c, 1000, check_range, keep, &s, &st), HINT_DRAINED);

@@ -1,0 +1,268 @@
+/* The hint producer: the allocator's side of lineswap's hints. It registers the process with
+ * the device's hint server (hints/hint_client.h) and publishes, through the hint ring, the
+ * live lines of the 4 KiB pages of mimalloc's bitmap pages; the patched mimalloc calls it
+ * (patch 0004, "Hints" in mimalloc-internal.h).
+ *
+ * What the server believes of a page is what the page's owner thread last published for it in
+ * the current generation, or whole. A generation ends when a publish fails (the ring was full:
+ * a new ring epoch makes the server forget everything this process told it) or when the
+ * registration ends; the owner then treats all its masks as whole again. Only the owner thread
+ * of a page publishes for it, so its records reach the server in its program order.
+ *
+ * No server: hints stay off (generation 0) and the allocator runs as stock; with
+ * LINESWAP_HINTS_LOG set, one line on stderr says why. Registration is retried every few
+ * seconds from mimalloc's deferred-free heartbeat, so an app may start before its device. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hint_client.h"
+#include "hint_lines.h"
+#include "mimalloc-hint.h"
+
+#define RETRY_NS          (2 * 1000000000ull)
+#define MAX_REGISTRATIONS 64 /* rings are never unmapped (threads may be using them) */
+#define PAGES_PER_PAGE    (MI_SMALL_PAGE_SIZE / MI_HINT_OS_PAGE_SIZE)
+
+_Atomic(uint32_t) _mi_hint_generation;
+
+static struct hint_client client = { .sock = -1 };
+static struct hint_ring *_Atomic ring;
+static uint32_t registrations;
+static _Atomic uint64_t retry_at_ns;
+static atomic_flag registering = ATOMIC_FLAG_INIT;
+static bool logged;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void log_line(const char *a, const char *b)
+{
+	if (logged || !getenv("LINESWAP_HINTS_LOG"))
+		return;
+	logged = true;
+	/* write(2), not stdio: this may run inside malloc */
+	(void)!write(2, "lineswap hints: ", 16);
+	(void)!write(2, a, strlen(a));
+	if (b) {
+		(void)!write(2, b, strlen(b));
+	}
+	(void)!write(2, "\n", 1);
+}
+
+static uint32_t generation_of(uint16_t epoch)
+{
+	return registrations << 16 | epoch;
+}
+
+/* Under `registering`: try once to register; on success hints are on in a new generation. */
+static void try_register(void)
+{
+	char path[108], why[160];
+	const char *env = getenv("LINESWAP_HINTS_RING");
+	uint32_t records = env ? (uint32_t)strtoul(env, NULL, 0) : 0;
+	struct hint_client c;
+
+	if (registrations >= MAX_REGISTRATIONS || !hint_client_socket_path(path, sizeof(path)))
+		return;
+	if (hint_client_register(&c, path, records, why, sizeof(why)) < 0) {
+		log_line("running without hints: ", why);
+		return;
+	}
+	if (client.sock >= 0)
+		close(client.sock); /* the old ring stays mapped: see MAX_REGISTRATIONS */
+	client = c;
+	registrations++;
+	atomic_store_explicit(&ring, c.ring, memory_order_release);
+	atomic_store_explicit(&_mi_hint_generation, generation_of(hint_ring_epoch(c.ring)),
+			      memory_order_release);
+	logged = false;
+	log_line("registered with ", path);
+}
+
+/* Hints off until a new registration: the server went away. */
+static void server_gone(void)
+{
+	atomic_store_explicit(&_mi_hint_generation, 0, memory_order_release);
+	atomic_store_explicit(&retry_at_ns, now_ns(), memory_order_relaxed);
+}
+
+/* Publishes one page record. On a full ring, starts a new epoch (so the server forgets all it
+ * knew of this process) and a new generation (so every owner thread forgets its masks) before
+ * returning false: either way the caller may go on. */
+static bool publish(uint64_t vpage, uint64_t mask)
+{
+	struct hint_ring *r = atomic_load_explicit(&ring, memory_order_acquire);
+	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
+	uint16_t epoch;
+
+	if (r == NULL || generation == 0)
+		return false;
+	epoch = hint_ring_epoch(r);
+	if (hint_ring_publish(r, HINT_KEY(epoch, HINT_PAGE, vpage), mask))
+		return true;
+	epoch = hint_ring_next_epoch(r, epoch);
+	atomic_compare_exchange_strong_explicit(&_mi_hint_generation, &generation,
+						generation_of(epoch), memory_order_acq_rel,
+						memory_order_acquire);
+	if (!atomic_flag_test_and_set_explicit(&registering, memory_order_acquire)) {
+		if (r == client.ring && hint_client_server_gone(&client))
+			server_gone();
+		atomic_flag_clear_explicit(&registering, memory_order_release);
+	}
+	return false;
+}
+
+static uintptr_t page_area(const mi_segment_t *segment, const mi_page_t *page)
+{
+	return (uintptr_t)segment + (uintptr_t)(page - segment->slices) * MI_SEGMENT_SLICE_SIZE;
+}
+
+/* The owner takes up a page in the current generation: the server sees it whole. */
+static void adopt(mi_page_t *page, mi_segment_t *segment, uint32_t generation)
+{
+	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
+
+	for (size_t i = 0; i < PAGES_PER_PAGE; i++)
+		segment->hint_masks[first + i] = MI_HINT_ALL_LIVE;
+	page->hint_generation = generation;
+	page->hint_dirty = UINT16_MAX; /* its dead lines are yet to be published */
+}
+
+/* Publishes that the 4 KiB page `index` of the segment has live lines `mask`. */
+static void publish_mask(mi_segment_t *segment, size_t index, uint64_t mask)
+{
+	uintptr_t addr = (uintptr_t)segment + (index << MI_HINT_OS_PAGE_SHIFT);
+
+	if (publish(addr >> MI_HINT_OS_PAGE_SHIFT, mask))
+		segment->hint_masks[index] = mask;
+}
+
+void _mi_hint_revive(mi_page_t *page, const mi_block_t *block)
+{
+	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
+	mi_segment_t *segment = _mi_page_segment(page);
+
+	if (generation == 0)
+		return;
+	if (page->hint_generation != generation) {
+		adopt(page, segment, generation);
+		return; /* whole covers the block */
+	}
+	size_t first = (size_t)((uintptr_t)block - (uintptr_t)segment);
+	size_t last = first + page->xblock_size - 1;
+	for (size_t at = first; at <= last; at = (at | (MI_HINT_OS_PAGE_SIZE - 1)) + 1) {
+		size_t index = at >> MI_HINT_OS_PAGE_SHIFT;
+		uint64_t need = _mi_hint_lines_from(at);
+
+		if ((last >> MI_HINT_OS_PAGE_SHIFT) == index)
+			need &= _mi_hint_lines_upto(last);
+		if ((segment->hint_masks[index] & need) != need)
+			publish_mask(segment, index, segment->hint_masks[index] | need);
+	}
+}
+
+void _mi_hint_flush(mi_page_t *page)
+{
+	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
+	mi_segment_t *segment = _mi_page_segment(page);
+
+	if (generation == 0 || page->freemap == NULL)
+		return;
+	if (page->hint_generation != generation)
+		adopt(page, segment, generation);
+	uintptr_t area = page_area(segment, page);
+	size_t first = (area - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
+	/* The owner is the only one changing the bitmap and the capacity: exact. */
+	for (unsigned i = 0; i < PAGES_PER_PAGE; i++) {
+		if (!(page->hint_dirty & (1u << i)))
+			continue;
+		uint64_t live =
+			_mi_hint_lines(page, area + i * MI_HINT_OS_PAGE_SIZE, page->capacity);
+		if (live != segment->hint_masks[first + i])
+			publish_mask(segment, first + i, live);
+	}
+	page->hint_dirty = 0;
+	page->hint_frees = 0;
+}
+
+void _mi_hint_page_clear(mi_page_t *page)
+{
+	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
+	mi_segment_t *segment = _mi_page_segment(page);
+
+	if (generation == 0 || page->hint_generation != generation)
+		return; /* the server sees the page whole already */
+	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
+	for (size_t i = first; i < first + PAGES_PER_PAGE; i++)
+		if (segment->hint_masks[i] != MI_HINT_ALL_LIVE)
+			publish_mask(segment, i, MI_HINT_ALL_LIVE);
+	page->hint_generation = 0;
+}
+
+/* mimalloc's heartbeat (deferred free): retry registration now and then. */
+static void heartbeat(bool force, unsigned long long beat, void *arg)
+{
+	(void)force;
+	(void)arg;
+	if ((beat & 255) != 0 || atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed))
+		return;
+	uint64_t now = now_ns();
+	if (now < atomic_load_explicit(&retry_at_ns, memory_order_relaxed))
+		return;
+	if (atomic_flag_test_and_set_explicit(&registering, memory_order_acquire))
+		return;
+	atomic_store_explicit(&retry_at_ns, now + RETRY_NS, memory_order_relaxed);
+	try_register();
+	atomic_flag_clear_explicit(&registering, memory_order_release);
+}
+
+/* Fork: the server must know that pages may be shared before they are (hint_ring.h). */
+static void before_fork(void)
+{
+	struct hint_ring *r = atomic_load_explicit(&ring, memory_order_acquire);
+
+	if (r && atomic_load_explicit(&_mi_hint_generation, memory_order_acquire))
+		atomic_fetch_add_explicit(&r->forks_begun, 1, memory_order_acq_rel);
+}
+
+static void after_fork_parent(void)
+{
+	struct hint_ring *r = atomic_load_explicit(&ring, memory_order_acquire);
+
+	if (r && atomic_load_explicit(&_mi_hint_generation, memory_order_acquire))
+		atomic_fetch_add_explicit(&r->forks_done, 1, memory_order_acq_rel);
+}
+
+/* The child has no ring (MADV_DONTFORK) and no registration of its own yet. */
+static void after_fork_child(void)
+{
+	atomic_store_explicit(&_mi_hint_generation, 0, memory_order_relaxed);
+	atomic_store_explicit(&ring, NULL, memory_order_relaxed);
+	if (client.sock >= 0)
+		close(client.sock);
+	client = (struct hint_client){ .sock = -1 };
+	atomic_store_explicit(&retry_at_ns, 0, memory_order_relaxed);
+	atomic_flag_clear(&registering);
+}
+
+__attribute__((constructor)) static void hint_producer_init(void)
+{
+	if (getenv("LINESWAP_HINTS_OFF"))
+		return;
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	mi_register_deferred_free(heartbeat, NULL);
+	atomic_flag_test_and_set(&registering);
+	atomic_store_explicit(&retry_at_ns, now_ns() + RETRY_NS, memory_order_relaxed);
+	try_register();
+	atomic_flag_clear(&registering);
+}

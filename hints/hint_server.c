@@ -1,0 +1,423 @@
+/* The hint server: registration, ring draining, and fork tracking (hint_server.h). */
+#include "hint_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hint_proto.h"
+#include "proc_events.h"
+
+/* User-space addresses end below 2^47 (2^56 with 5-level paging). */
+#define MAX_VPAGE (1ull << (56 - 12))
+
+static void drop_child(struct hint_client_conn *c, unsigned i)
+{
+	close(c->child[i].pidfd);
+	c->child[i] = c->child[--c->nchildren];
+}
+
+static void add_child(struct hint_client_conn *c, pid_t pid)
+{
+	int pidfd;
+
+	for (unsigned i = 0; i < c->nchildren; i++)
+		if (c->child[i].pid == pid)
+			return;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		if (errno != ESRCH) /* gone already: nothing is shared with it */
+			c->children_lost = true;
+		return;
+	}
+	if (c->nchildren == HINT_MAX_CHILDREN) {
+		close(pidfd);
+		c->children_lost = true;
+		return;
+	}
+	c->child[c->nchildren].pid = pid;
+	c->child[c->nchildren].pidfd = pidfd;
+	c->nchildren++;
+}
+
+static void free_client(struct hint_client_conn *c)
+{
+	while (c->nchildren)
+		drop_child(c, 0);
+	if (c->ring)
+		munmap(c->ring, c->ring_bytes);
+	if (c->pagemap_fd >= 0)
+		close(c->pagemap_fd);
+	close(c->sock);
+	page_view_free(&c->view);
+	free(c);
+}
+
+static void remove_client(struct hint_server *s, unsigned i)
+{
+	free_client(s->client[i]);
+	s->client[i] = s->client[--s->nclients];
+}
+
+int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf, char *err,
+		     size_t errlen)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int ret;
+
+	*s = (struct hint_server){
+		.conf = *conf, .listen_fd = -1, .events_fd = -1, .uid = geteuid(), .next_id = 1
+	};
+	if (s->conf.max_clients > HINT_MAX_CLIENTS_CAP)
+		s->conf.max_clients = HINT_MAX_CLIENTS_CAP;
+	if (strlen(conf->socket_path) >= sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "hint socket path too long: %s", conf->socket_path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(addr.sun_path, conf->socket_path);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->listen_fd < 0)
+		goto fail;
+	/* A socket left by a daemon that died is replaced; a live one is not stolen. */
+	if (connect(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+		errno = EADDRINUSE;
+		goto fail;
+	}
+	unlink(conf->socket_path);
+	close(s->listen_fd);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    chmod(conf->socket_path, 0666) < 0 || listen(s->listen_fd, 64) < 0)
+		goto fail;
+	ret = proc_events_open();
+	if (ret >= 0)
+		s->events_fd = ret;
+	else
+		fprintf(stderr,
+			"hints: no process events (%s): a client's child is assumed to share "
+			"its pages until it exits\n",
+			strerror(-ret));
+	return 0;
+fail:
+	ret = -errno;
+	snprintf(err, errlen, "hint socket %s: %s", conf->socket_path, strerror(errno));
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	s->listen_fd = -1;
+	return ret;
+}
+
+void hint_server_close(struct hint_server *s)
+{
+	while (s->nclients)
+		remove_client(s, 0);
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		unlink(s->conf.socket_path);
+	}
+	if (s->events_fd >= 0)
+		close(s->events_fd);
+	s->listen_fd = s->events_fd = -1;
+}
+
+unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds)
+{
+	unsigned n = 0;
+
+	fds[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+	for (unsigned i = 0; i < s->nclients; i++)
+		fds[n++] = (struct pollfd){ .fd = s->client[i]->sock, .events = POLLIN };
+	return n;
+}
+
+static void send_welcome(int sock, struct hint_welcome *w, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl = { 0 };
+	struct iovec iov = { .iov_base = w, .iov_len = sizeof(*w) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	w->magic = HINT_PROTO_MAGIC;
+	w->version = HINT_PROTO_VERSION;
+	if (fd >= 0) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	/* The socket is non-blocking and the welcome small: a client that does not read it
+	 * finds its registration useless, which harms nobody else. */
+	sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void refuse(struct hint_server *s, int sock, int status, const char *why)
+{
+	struct hint_welcome w = { .status = (int16_t)status };
+
+	snprintf(w.reason, sizeof(w.reason), "%s", why);
+	send_welcome(sock, &w, -1);
+	s->refused++;
+}
+
+static bool uid_allowed(const struct hint_server *s, uid_t uid)
+{
+	return uid == 0 || uid == s->uid || s->conf.allow_uid == HINT_ALLOW_ANY_UID ||
+	       (s->conf.allow_uid >= 0 && (uid_t)s->conf.allow_uid == uid);
+}
+
+static uint32_t ring_records(const struct hint_server *s, uint32_t asked)
+{
+	uint32_t want = asked ? asked : s->conf.ring_records;
+	uint32_t n = HINT_RING_MIN_RECORDS;
+
+	if (want > s->conf.max_ring_records)
+		want = s->conf.max_ring_records;
+	while (n < want && n < HINT_RING_MAX_RECORDS)
+		n *= 2;
+	return n;
+}
+
+/* Sets up the ring and the view of a client whose hello is good; false (and refused) if not. */
+static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t asked)
+{
+	struct hint_welcome w = { 0 };
+	uint32_t records = ring_records(s, asked);
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c->pid);
+	c->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, c->comm, sizeof(c->comm) - 1);
+
+		c->comm[n > 0 ? n - (c->comm[n - 1] == '\n') : 0] = 0;
+		close(fd);
+	}
+	if (c->pagemap_fd < 0) {
+		refuse(s, c->sock, -errno, "the server cannot read your page map");
+		return false;
+	}
+	c->ring_bytes = hint_ring_bytes(records);
+	fd = memfd_create("lineswap-hints", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/* Sealed to its size: the client cannot shrink it under the server's mapping. */
+	if (fd < 0 || ftruncate(fd, (off_t)c->ring_bytes) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		refuse(s, c->sock, -ENOMEM, "the server cannot make a ring");
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	c->ring = mmap(NULL, c->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c->ring == MAP_FAILED || page_view_init(&c->view, s->conf.max_pages) < 0) {
+		if (c->ring == MAP_FAILED)
+			c->ring = NULL;
+		refuse(s, c->sock, -ENOMEM, "the server is out of memory");
+		close(fd);
+		return false;
+	}
+	hint_ring_init(c->ring, records, &c->cons);
+	c->id = s->next_id++;
+	w.ring_records = records;
+	w.ring_bytes = c->ring_bytes;
+	w.client_id = c->id;
+	send_welcome(c->sock, &w, fd);
+	close(fd);
+	return true;
+}
+
+static void accept_one(struct hint_server *s)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int sock = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (sock < 0)
+		return;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    !uid_allowed(s, cred.uid)) {
+		refuse(s, sock, -EACCES, "your uid may not register with this device");
+		close(sock);
+		return;
+	}
+	if (s->nclients >= s->conf.max_clients) {
+		refuse(s, sock, -EUSERS, "too many clients");
+		close(sock);
+		return;
+	}
+	struct hint_client_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(sock);
+		return;
+	}
+	c->sock = sock;
+	c->pagemap_fd = -1;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	s->client[s->nclients++] = c;
+}
+
+/* The client's socket is readable: its hello, or (after it) a hangup or a protocol breach. */
+static bool client_readable(struct hint_server *s, struct hint_client_conn *c)
+{
+	struct hint_hello h;
+	ssize_t n = recv(c->sock, &h, sizeof(h), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	if (c->ring || n != sizeof(h))
+		return false;
+	if (h.magic != HINT_PROTO_MAGIC || h.version != HINT_PROTO_VERSION || h.flags ||
+	    h.reserved) {
+		refuse(s, c->sock, -EPROTO, "bad hello");
+		return false;
+	}
+	return welcome(s, c, h.ring_records);
+}
+
+void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n)
+{
+	/* Clients first, by descriptor (accepting may reorder the list). */
+	for (unsigned k = 1; k < n; k++) {
+		if (!fds[k].revents)
+			continue;
+		for (unsigned i = 0; i < s->nclients; i++)
+			if (s->client[i]->sock == fds[k].fd) {
+				if (!client_readable(s, s->client[i]))
+					remove_client(s, i);
+				break;
+			}
+	}
+	if (n > 0 && (fds[0].revents & POLLIN))
+		for (unsigned i = 0; i < 16; i++)
+			accept_one(s);
+}
+
+/* Drain callbacks: arg is the client. */
+static void new_epoch(struct hint_client_conn *c, uint16_t epoch)
+{
+	c->epoch = epoch;
+	page_view_clear(&c->view);
+	c->stats.resyncs++;
+}
+
+static bool check_record(void *arg, uint64_t key)
+{
+	struct hint_client_conn *c = arg;
+	uint16_t epoch = HINT_KEY_EPOCH(key);
+
+	if (hint_epoch_newer(epoch, c->epoch))
+		new_epoch(c, epoch);
+	else if (epoch != c->epoch)
+		return false; /* written before the client's last resync: outdated */
+	return HINT_KEY_KIND(key) == HINT_PAGE && HINT_KEY_VALUE(key) < MAX_VPAGE;
+}
+
+static void apply_record(void *arg, uint64_t key, uint64_t mask)
+{
+	struct hint_client_conn *c = arg;
+
+	page_view_set(&c->view, HINT_KEY_VALUE(key), mask);
+}
+
+/* Process events: a fork by a client (or by a child still sharing with one) adds a child; an
+ * exec ends the sharing. Exits are seen on the children's pidfds. */
+static void on_event(void *arg, enum proc_event_kind kind, pid_t pid, pid_t parent)
+{
+	struct hint_server *s = arg;
+
+	for (unsigned i = 0; i < s->nclients; i++) {
+		struct hint_client_conn *c = s->client[i];
+
+		if (kind == PROC_EV_FORK) {
+			bool ours = parent == c->pid;
+
+			for (unsigned k = 0; k < c->nchildren && !ours; k++)
+				ours = c->child[k].pid == parent;
+			if (ours && c->ring)
+				add_child(c, pid);
+		} else if (kind == PROC_EV_EXEC) {
+			for (unsigned k = 0; k < c->nchildren; k++)
+				if (c->child[k].pid == pid)
+					drop_child(c, k--);
+		}
+	}
+}
+
+static void reap_children(struct hint_client_conn *c)
+{
+	for (unsigned k = 0; k < c->nchildren; k++) {
+		struct pollfd p = { .fd = c->child[k].pidfd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) == 1)
+			drop_child(c, k--);
+	}
+}
+
+void hint_server_drain(struct hint_server *s)
+{
+	for (unsigned i = 0; i < s->nclients; i++) {
+		struct hint_client_conn *c = s->client[i];
+		struct hint_drain_stats st = { 0 };
+		enum hint_drain_end end;
+
+		if (!c->ring)
+			continue;
+		uint16_t epoch = hint_ring_epoch(c->ring);
+		if (hint_epoch_newer(epoch, c->epoch))
+			new_epoch(c, epoch);
+		/* A busy client may publish as fast as it is read: a few rings' worth at most. */
+		for (int k = 0; k < 4; k++) {
+			end = hint_ring_drain(&c->cons, c->cons.capacity, check_record,
+					      apply_record, c, &st);
+			if (end != HINT_LIMIT)
+				break;
+		}
+		c->stats.records += st.records;
+		c->stats.rejected += st.rejected;
+		c->stats.overflows += st.overflows;
+		if (end == HINT_CORRUPT) {
+			fprintf(stderr, "hints: client %u (pid %d) corrupted its ring: dropped\n",
+				c->id, (int)c->pid);
+			s->dropped++;
+			remove_client(s, i--);
+			continue;
+		}
+		c->unsure = end != HINT_DRAINED;
+		/* after the records (see hint_ring.h) */
+		uint32_t begun = atomic_load_explicit(&c->ring->forks_begun, memory_order_acquire);
+		uint32_t done = atomic_load_explicit(&c->ring->forks_done, memory_order_acquire);
+		c->stats.forks += done - c->forks_done;
+		c->forks_done = done;
+		/* Without process events the server cannot know when a child's sharing ends:
+		 * a client that ever forked then counts as forking for good. */
+		c->forking = begun != done || (s->events_fd < 0 && done != 0);
+		reap_children(c);
+	}
+	if (s->events_fd >= 0 && proc_events_read(s->events_fd, on_event, s) == -ENOBUFS &&
+	    !s->events_lost) {
+		s->events_lost = true;
+		fprintf(stderr, "hints: process events were lost: every client's pages move "
+				"whole from now on\n");
+	}
+}
+
+bool hint_client_resolvable(const struct hint_server *s, const struct hint_client_conn *c)
+{
+	return c->ring && !c->unsure && !c->forking && c->nchildren == 0 && !c->children_lost &&
+	       !s->events_lost;
+}

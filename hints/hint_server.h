@@ -1,0 +1,103 @@
+/* hint_server.h — the server side of hints: registered clients, their rings, and what the
+ * server knows of their pages (one page_view each).
+ *
+ * One thread (the daemon's hint service) owns a hint_server: it polls the descriptors
+ * hint_server_pollfds gives, calls hint_server_handle with what was ready, and drains the
+ * rings (hint_server_drain) whenever it needs current masks — always after the data of the
+ * writes it resolves is in hand (see ../../shared/notes/design.md, "The one invariant").
+ *
+ * A client is dropped — its ring unmapped, its view forgotten, its socket closed — when it
+ * hangs up, sends anything after its hello, or corrupts its ring; other clients never notice.
+ * While a client may share pages copy-on-write with a child (it announced a fork, or a child
+ * of it has neither exited nor exec'd), or a ring read left some record unknown, the client is
+ * not `resolvable`: its pages move whole. */
+#ifndef LINESWAP_HINT_SERVER_H
+#define LINESWAP_HINT_SERVER_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hint_ring.h"
+#include "page_view.h"
+
+#define HINT_ALLOW_ANY_UID   (-2)
+#define HINT_MAX_CHILDREN    64
+#define HINT_SERVER_MAX_FDS  (2 + 2 * 256)
+#define HINT_MAX_CLIENTS_CAP 256
+
+struct hint_server_conf {
+	const char *socket_path;
+	long allow_uid;        /* a uid allowed besides root and the server's own; -1 none,
+				* HINT_ALLOW_ANY_UID any */
+	unsigned max_clients;  /* at most HINT_MAX_CLIENTS_CAP */
+	uint32_t ring_records; /* a client that asks for 0 gets this */
+	uint32_t max_ring_records;
+	size_t max_pages; /* reduced pages kept per client */
+};
+
+struct hint_client_stats {
+	uint64_t records;   /* page records applied */
+	uint64_t rejected;  /* records refused (bad key, bad page, stale epoch) */
+	uint64_t overflows; /* records the client dropped because its ring was full */
+	uint64_t resyncs;   /* epochs started (each forgets the view) */
+	uint64_t forks;
+	uint64_t pages_resolved; /* written slots resolved to one of its pages */
+	uint64_t lines_saved;    /* lines not moved on those writes */
+};
+
+struct hint_client_conn {
+	int sock;
+	int pagemap_fd; /* /proc/PID/pagemap, opened at registration: bound to its address space */
+	pid_t pid;
+	uid_t uid;
+	uint32_t id;
+	char comm[16];
+	struct hint_ring *ring;
+	size_t ring_bytes;
+	struct hint_consumer cons;
+	uint16_t epoch;
+	bool unsure;         /* the last drain left a record unread: masks may be stale */
+	bool forking;        /* a fork is under way */
+	uint32_t forks_done; /* last seen */
+	unsigned nchildren;
+	bool children_lost; /* more children than tracked: shared until the client leaves */
+	struct {
+		pid_t pid;
+		int pidfd;
+	} child[HINT_MAX_CHILDREN];
+	struct page_view view;
+	struct hint_client_stats stats;
+};
+
+struct hint_server {
+	struct hint_server_conf conf;
+	int listen_fd;
+	int events_fd;    /* process events (fork, exec, exit), or -1 when the kernel gives none */
+	bool events_lost; /* some were missed: every client counts as sharing */
+	uid_t uid;
+	uint32_t next_id;
+	unsigned nclients;
+	struct hint_client_conn *client[HINT_MAX_CLIENTS_CAP];
+	uint64_t refused; /* registrations refused */
+	uint64_t dropped; /* clients dropped for misbehaving */
+};
+
+/* Binds the socket (replacing a stale one) and listens. Returns 0 or -errno, with a message. */
+int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf, char *err,
+		     size_t errlen);
+void hint_server_close(struct hint_server *s);
+
+/* Fills fds (room for HINT_SERVER_MAX_FDS) with what to poll for; returns how many. */
+unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds);
+/* Acts on what poll reported in the fds hint_server_pollfds filled. */
+void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n);
+
+/* Reads every client's ring into its view, then every process event. */
+void hint_server_drain(struct hint_server *s);
+
+/* Whether a client's masks can be used right now. */
+bool hint_client_resolvable(const struct hint_server *s, const struct hint_client_conn *c);
+
+#endif

@@ -1,0 +1,169 @@
+/* The hint producer against a real hint server in the same process: worker threads churn the
+ * heap (heap_world), and at every pause the server drains the ring, and for every live block
+ * each line it overlaps must be live in the server's view of its page — the one invariant, as
+ * the server would apply it at eviction. The view must also hold real savings (dead lines).
+ * Run twice by meson: with the default ring, and with a ring so small that it overflows all the
+ * time (epochs, resynchronisation). The socket path comes from LINESWAP_HINTS_SOCKET. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <mimalloc.h>
+#include <mimalloc-internal.h>
+
+#include "heap_world.h"
+#include "mimalloc-hint.h"
+#include "hint_server.h"
+#include "page_lines.h"
+
+static struct hint_server server;
+static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool stopping;
+
+/* Registration needs the server to answer while the registering thread waits: a thread of
+ * its own, as in the daemon, which also drains the rings all the time. */
+static void *serve(void *arg)
+{
+	struct pollfd fds[HINT_SERVER_MAX_FDS];
+
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		pthread_mutex_lock(&server_lock);
+		unsigned n = hint_server_pollfds(&server, fds);
+		pthread_mutex_unlock(&server_lock);
+		int ready = poll(fds, n, 1);
+		pthread_mutex_lock(&server_lock);
+		if (ready > 0)
+			hint_server_handle(&server, fds, n);
+		hint_server_drain(&server); /* as the daemon does, so rings rarely fill */
+		pthread_mutex_unlock(&server_lock);
+	}
+	return NULL;
+}
+
+static bool registered(void)
+{
+	pthread_mutex_lock(&server_lock);
+	bool yes = server.nclients == 1 && server.client[0]->ring;
+	pthread_mutex_unlock(&server_lock);
+	return yes;
+}
+
+static void add_block(const struct block *b, void *arg)
+{
+	mi_segment_t *segment = _mi_ptr_segment(b->p);
+	mi_page_t *page = _mi_segment_page_of(segment, b->p);
+
+	page_lines_add_bytes(arg, _mi_page_ptr_unalign(segment, page, b->p),
+			     mi_page_block_size(page));
+}
+
+struct tally {
+	uint64_t checks, lost_lines, reduced_pages, dead_lines, dead_in_bitmap;
+};
+
+static void check_view(struct world *w, struct hint_client_conn *c, struct tally *t)
+{
+	struct page_lines live;
+
+	page_lines_init(&live);
+	world_for_each_block(w, add_block, &live);
+	pthread_mutex_lock(&server_lock);
+	hint_server_drain(&server);
+	pthread_mutex_unlock(&server_lock);
+	assert_false(c->unsure); /* every producer is paused: nothing can be half-published */
+	for (size_t j = 0; j < live.cap; j++) {
+		if (live.page[j] == 0)
+			continue;
+		uint64_t view = page_view_get(&c->view, live.page[j] >> 12);
+		t->checks++;
+		t->lost_lines += __builtin_popcountll(live.lines[j] & ~view);
+		if (view != PAGE_VIEW_WHOLE) {
+			t->reduced_pages++;
+			t->dead_lines += 64 - __builtin_popcountll(view);
+		}
+		t->dead_in_bitmap +=
+			64 - __builtin_popcountll(mi_hint_page_mask((void *)live.page[j]));
+	}
+	page_lines_free(&live);
+}
+
+static void test_view_covers_live_lines(void **state)
+{
+	(void)state;
+	struct world_config config = { .threads = 4, .slots = 4000, .steps = 20000, .seed = 7 };
+	static struct world w;
+	struct tally t = { 0 };
+
+	world_start(&w, &config);
+	/* the producer retries from mimalloc's heartbeat, every 2 s */
+	for (int i = 0; i < 100 && !registered(); i++)
+		world_round(&w, false);
+	assert_true(registered());
+	struct hint_client_conn *c = server.client[0];
+	assert_non_null(c->ring);
+	for (int round = 0; round < 12; round++) {
+		world_round(&w, round % 4 == 3);
+		check_view(&w, c, &t);
+	}
+	world_stop(&w);
+	fprintf(stderr,
+		"hint_view (ring %u): %lu page checks, %lu lost lines, %lu reduced pages, "
+		"%lu dead lines in view of %lu in the bitmaps; %lu records, %lu overflows, "
+		"%lu resyncs\n",
+		c->cons.capacity, (unsigned long)t.checks, (unsigned long)t.lost_lines,
+		(unsigned long)t.reduced_pages, (unsigned long)t.dead_lines,
+		(unsigned long)t.dead_in_bitmap, (unsigned long)c->stats.records,
+		(unsigned long)c->stats.overflows, (unsigned long)c->stats.resyncs);
+	assert_int_equal(atomic_load(&w.mismatches), 0);
+	assert_int_equal(t.lost_lines, 0);
+	assert_true(t.checks > 1000);
+	assert_true(c->stats.records > 0);
+	if (c->cons.capacity <= 256) {
+		assert_true(c->stats.overflows > 0 && c->stats.resyncs > 0);
+	} else {
+		/* real savings: most of what the bitmaps know is dead reached the server */
+		assert_true(t.dead_lines * 2 > t.dead_in_bitmap);
+	}
+}
+
+int main(void)
+{
+	struct hint_server_conf conf = {
+		.socket_path = getenv("LINESWAP_HINTS_SOCKET"),
+		.allow_uid = -1,
+		.max_clients = 4,
+		.ring_records = 1 << 16,
+		.max_ring_records = 1 << 20,
+		.max_pages = 1 << 20,
+	};
+	char err[256];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_view_covers_live_lines),
+	};
+
+	if (!conf.socket_path) {
+		fprintf(stderr, "LINESWAP_HINTS_SOCKET is not set\n");
+		return 1;
+	}
+	if (hint_server_open(&server, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	pthread_t thread;
+	pthread_create(&thread, NULL, serve, NULL);
+	int ret = cmocka_run_group_tests(tests, NULL, NULL);
+	atomic_store(&stopping, true);
+	pthread_join(thread, NULL);
+	hint_server_close(&server);
+	return ret;
+}
