@@ -27,6 +27,7 @@
 #define RETRY_NS          (2 * 1000000000ull)
 #define MAX_REGISTRATIONS 64 /* rings are never unmapped (threads may be using them) */
 #define PAGES_PER_PAGE    (MI_SMALL_PAGE_SIZE / MI_HINT_OS_PAGE_SIZE)
+#define SWEEP_NS          (10 * 1000000ull) /* the server drains rings as often */
 
 _Atomic(uint32_t) _mi_hint_generation;
 
@@ -171,13 +172,11 @@ void _mi_hint_revive(mi_page_t *page, const mi_block_t *block)
 	}
 }
 
-void _mi_hint_flush(mi_page_t *page)
+/* Publishes the dead lines of a page's dirty 4 KiB pages (owner thread). */
+static void flush_page(mi_page_t *page, uint32_t generation)
 {
-	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
 	mi_segment_t *segment = _mi_page_segment(page);
 
-	if (generation == 0 || page->freemap == NULL)
-		return;
 	if (page->hint_generation != generation)
 		adopt(page, segment, generation);
 	uintptr_t area = page_area(segment, page);
@@ -195,6 +194,35 @@ void _mi_hint_flush(mi_page_t *page)
 	page->hint_frees = 0;
 }
 
+/* Publishes the dead lines of every dirty page of a heap of this thread, at most once every
+ * SWEEP_NS: pages with fewer than MI_HINT_FLUSH_FREES frees since they were last published
+ * (say, the cold ones of a phase that only frees) are not left out for long. */
+static void sweep(mi_heap_t *heap, uint32_t generation)
+{
+	static __thread uint64_t last_ns;
+	uint64_t now = now_ns();
+
+	if (now - last_ns < SWEEP_NS)
+		return;
+	last_ns = now;
+	for (size_t bin = 0; bin <= MI_BIN_FULL; bin++)
+		for (mi_page_t *page = heap->pages[bin].first; page != NULL; page = page->next)
+			if (page->hint_dirty && page->freemap != NULL)
+				flush_page(page, generation);
+}
+
+void _mi_hint_flush(mi_page_t *page)
+{
+	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
+
+	if (generation == 0 || page->freemap == NULL)
+		return;
+	flush_page(page, generation);
+	/* A page of an abandoned segment being reclaimed has no heap (yet). */
+	if (mi_page_heap(page) != NULL)
+		sweep(mi_page_heap(page), generation);
+}
+
 void _mi_hint_page_clear(mi_page_t *page)
 {
 	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
@@ -209,12 +237,21 @@ void _mi_hint_page_clear(mi_page_t *page)
 	page->hint_generation = 0;
 }
 
-/* mimalloc's heartbeat (deferred free): retry registration now and then. */
+/* mimalloc's heartbeat (deferred free, on the allocation slow path): sweep the thread's dirty
+ * pages now and then; retry registration while there is none. */
 static void heartbeat(bool force, unsigned long long beat, void *arg)
 {
+	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed);
+
 	(void)force;
 	(void)arg;
-	if ((beat & 255) != 0 || atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed))
+	if ((beat & 63) != 0)
+		return;
+	if (generation != 0) {
+		sweep(mi_heap_get_default(), generation);
+		return;
+	}
+	if ((beat & 255) != 0)
 		return;
 	uint64_t now = now_ns();
 	if (now < atomic_load_explicit(&retry_at_ns, memory_order_relaxed))

@@ -63,6 +63,15 @@ static void free_client(struct hint_client_conn *c)
 
 static void remove_client(struct hint_server *s, unsigned i)
 {
+	const struct hint_client_stats *c = &s->client[i]->stats;
+
+	s->gone.records += c->records;
+	s->gone.rejected += c->rejected;
+	s->gone.overflows += c->overflows;
+	s->gone.resyncs += c->resyncs;
+	s->gone.forks += c->forks;
+	s->gone.pages_resolved += c->pages_resolved;
+	s->gone.lines_saved += c->lines_saved;
 	free_client(s->client[i]);
 	s->client[i] = s->client[--s->nclients];
 }
@@ -232,6 +241,7 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 	}
 	hint_ring_init(c->ring, records, &c->cons);
 	c->id = s->next_id++;
+	s->registrations++;
 	w.ring_records = records;
 	w.ring_bytes = c->ring_bytes;
 	w.client_id = c->id;

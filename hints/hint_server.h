@@ -80,8 +80,10 @@ struct hint_server {
 	uint32_t next_id;
 	unsigned nclients;
 	struct hint_client_conn *client[HINT_MAX_CLIENTS_CAP];
-	uint64_t refused; /* registrations refused */
-	uint64_t dropped; /* clients dropped for misbehaving */
+	struct hint_client_stats gone; /* the sums of the clients that left */
+	uint64_t registrations;        /* clients welcomed */
+	uint64_t refused;              /* registrations refused */
+	uint64_t dropped;              /* clients dropped for misbehaving */
 };
 
 /* Binds the socket (replacing a stale one) and listens. Returns 0 or -errno, with a message. */

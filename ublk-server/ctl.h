@@ -3,6 +3,7 @@
 #define LINESWAP_UBLK_CTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ctrl.h"
@@ -15,6 +16,7 @@ int cmd_recover(int argc, char **argv);
 int cmd_del(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_hints(int argc, char **argv);
 
 /* Prints "ublk-ctl: <message>" and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -32,5 +34,16 @@ const char *ctl_state_name(uint16_t state);
 /* The ids of all ublk devices (from /sys/class/ublk-char), sorted; returns how many (at most
  * max), or -errno. */
 int ctl_device_ids(uint32_t *ids, int max);
+
+/* Parses "-n ID" and "--json" for list, stats and hints; returns -1 to go on, else an exit
+ * status (after --help, or a usage error). */
+int ctl_parse_view_args(int argc, char **argv, const char *cmd, const char *usage, uint32_t *dev_id,
+			bool *json);
+struct ublk_stats_shm;
+/* Maps a device's statistics read-only (explaining a failure); NULL on failure. */
+const struct ublk_stats_shm *ctl_map_stats(uint32_t dev_id, size_t *size);
+/* Parts of `ublk-ctl stats` (ctl_hints.c): with json, each adds `, "key": {...}`. */
+void ctl_print_moved(const struct ublk_stats_shm *s, bool json);
+void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json);
 
 #endif

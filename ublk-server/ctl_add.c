@@ -21,12 +21,13 @@
 #include "secret.h"
 #include "target.h"
 
-#define DEFAULT_QUEUES 1
-#define DEFAULT_DEPTH  64
-#define DEFAULT_MAX_IO (128 * 1024)
-#define MAX_QUEUES     64
-#define MAX_DEPTH      1024
-#define START_TIMEOUT  60 /* seconds; start-up is slow under emulation */
+#define DEFAULT_QUEUES       1
+#define DEFAULT_DEPTH        64
+#define DEFAULT_MAX_IO       (128 * 1024)
+#define MAX_QUEUES           64
+#define MAX_DEPTH            1024
+#define START_TIMEOUT        60 /* seconds; start-up is slow under emulation */
+#define DEFAULT_HINT_HOLD_MS 200
 
 static const char add_usage[] =
 	"Usage: ublk-ctl add -t TARGET --size SIZE [OPTIONS]\n"
@@ -61,6 +62,17 @@ static const char add_usage[] =
 	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
 	"                       error (1-600, default 5); the daemon reconnects when the node is\n"
 	"                       back\n"
+	"\n"
+	"Hints (remote target): processes running with the hint allocator preloaded\n"
+	"(LD_PRELOAD=libmimalloc-hint.so) register on the unix socket\n"
+	"/run/lineswap/ublk<ID>.hints and tell the daemon which 64-byte lines of their heap pages\n"
+	"are live; when such a page is swapped out to this device only those lines (and the\n"
+	"first 128 bytes) move to the node. Pages the daemon cannot attribute move whole.\n"
+	"      --no-hints       do not serve the hint socket: every page moves whole\n"
+	"      --hint-uid UID   let processes of UID register too ('any': every uid); by default\n"
+	"                       only root and the daemon's own uid may\n"
+	"      --hint-hold MS   longest a page write waits to be attributed to a registered\n"
+	"                       process before it moves whole (1-60000, default 200)\n"
 	"\n"
 	"The daemon logs to /run/lineswap/ublk<ID>.log; its record (for recover) is\n"
 	"/run/lineswap/ublk<ID>.conf. Exit status: 0 added, 1 failed (nothing is left behind),\n"
@@ -197,6 +209,9 @@ int cmd_add(int argc, char **argv)
 		{ "node", required_argument, NULL, 'N' },
 		{ "secret-file", required_argument, NULL, 'S' },
 		{ "io-timeout", required_argument, NULL, 'T' },
+		{ "no-hints", no_argument, NULL, 'H' },
+		{ "hint-uid", required_argument, NULL, 'u' },
+		{ "hint-hold", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -207,7 +222,11 @@ int cmd_add(int argc, char **argv)
 		.depth = DEFAULT_DEPTH,
 		.max_io_bytes = DEFAULT_MAX_IO,
 		.user_copy = true,
+		.hints = true,
+		.hint_uid = -1,
+		.hint_hold_ms = DEFAULT_HINT_HOLD_MS,
 	};
+	bool hint_opts = false;
 	struct ublk_ctrl ctrl;
 	const char *secret_file = NULL;
 	bool json = false;
@@ -275,6 +294,27 @@ int cmd_add(int argc, char **argv)
 						       optarg);
 			conf.timeout_ms = (uint32_t)v * 1000;
 			break;
+		case 'H':
+			conf.hints = false;
+			hint_opts = true;
+			break;
+		case 'u':
+			if (!strcmp(optarg, "any"))
+				conf.hint_uid = -2;
+			else if (parse_uint(optarg, 0, UINT32_MAX - 1, &v))
+				conf.hint_uid = (int64_t)v;
+			else
+				return ctl_usage_error("add: bad --hint-uid '%s' (a uid or 'any')",
+						       optarg);
+			hint_opts = true;
+			break;
+		case 'o':
+			if (!parse_uint(optarg, 1, 60000, &v))
+				return ctl_usage_error("add: bad --hint-hold '%s' (1-60000 ms)",
+						       optarg);
+			conf.hint_hold_ms = (uint32_t)v;
+			hint_opts = true;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -308,9 +348,11 @@ int cmd_add(int argc, char **argv)
 		if (new_region(conf.region) < 0)
 			return ctl_error("add: no randomness for the region name: %s",
 					 strerror(errno));
-	} else if (conf.node[0] || secret_file || conf.timeout_ms) {
-		return ctl_usage_error("add: --node, --secret-file and --io-timeout are for the "
-				       "remote target");
+	} else if (conf.node[0] || secret_file || conf.timeout_ms || hint_opts) {
+		return ctl_usage_error("add: --node, --secret-file, --io-timeout and the hint "
+				       "options are for the remote target");
+	} else {
+		conf.hints = false;
 	}
 
 	/* Say what is wrong here, not from a daemon's log. */

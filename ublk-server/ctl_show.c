@@ -34,14 +34,19 @@ static const char stats_usage[] =
 	"99.9th percentiles (from receiving a request to committing its result); requests in\n"
 	"flight now and at most; the memory the target holds for pages.\n"
 	"\n"
+	"Remote target: the pages moved to (PUT) and from (GET) the memory node and their bytes,\n"
+	"against the whole-page baseline (4096 bytes a page), and the hints: registered clients,\n"
+	"ring records, overflows and resyncs, and the resolver (written pages attributed to a\n"
+	"registered process, shared ones, ones left whole because the hold time passed) with the\n"
+	"time writes waited for their masks. 'ublk-ctl hints' lists the clients.\n"
+	"\n"
 	"Options:\n"
 	"  -n, --number ID  the device; required\n"
 	"      --json       one JSON object\n"
 	"  -h, --help       this text\n";
 
-/* Parses "-n ID" and "--json" for list and stats; returns -1 to go on, else an exit status. */
-static int parse_view_args(int argc, char **argv, const char *cmd, const char *usage,
-			   uint32_t *dev_id, bool *json)
+int ctl_parse_view_args(int argc, char **argv, const char *cmd, const char *usage, uint32_t *dev_id,
+			bool *json)
 {
 	static const struct option opts[] = {
 		{ "number", required_argument, NULL, 'n' },
@@ -109,7 +114,7 @@ int cmd_list(int argc, char **argv)
 	struct ublksrv_ctrl_dev_info info;
 	struct ublk_ctrl ctrl;
 	bool json = false;
-	int ret = parse_view_args(argc, argv, "list", list_usage, &dev_id, &json), n, shown = 0;
+	int ret = ctl_parse_view_args(argc, argv, "list", list_usage, &dev_id, &json), n, shown = 0;
 
 	if (ret >= 0)
 		return ret;
@@ -150,7 +155,7 @@ int cmd_list(int argc, char **argv)
 }
 
 /* Maps a device's statistics file read-only after checking it; NULL with a message. */
-static const struct ublk_stats_shm *map_stats(uint32_t dev_id, size_t *size)
+const struct ublk_stats_shm *ctl_map_stats(uint32_t dev_id, size_t *size)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -191,7 +196,7 @@ int cmd_stats(int argc, char **argv)
 {
 	uint32_t dev_id = UBLK_DEV_ID_NONE;
 	bool json = false;
-	int ret = parse_view_args(argc, argv, "stats", stats_usage, &dev_id, &json);
+	int ret = ctl_parse_view_args(argc, argv, "stats", stats_usage, &dev_id, &json);
 	const struct ublk_stats_shm *s;
 	uint64_t inflight = 0, max_inflight = 0;
 	size_t size;
@@ -200,7 +205,7 @@ int cmd_stats(int argc, char **argv)
 		return ret;
 	if (dev_id == UBLK_DEV_ID_NONE)
 		return ctl_usage_error("stats: which device? (-n ID)");
-	s = map_stats(dev_id, &size);
+	s = ctl_map_stats(dev_id, &size);
 	if (!s)
 		return EXIT_FAILURE;
 	for (unsigned q = 0; q < s->nr_queues; q++) {
@@ -245,7 +250,11 @@ int cmd_stats(int argc, char **argv)
 			       (double)p50 / 1e3, (double)p99 / 1e3, (double)p999 / 1e3);
 	}
 	if (json)
-		printf("}}\n");
+		printf("}");
+	ctl_print_moved(s, json);
+	ctl_print_hint_totals(s, json);
+	if (json)
+		printf("}\n");
 	munmap((void *)s, size);
 	return 0;
 }

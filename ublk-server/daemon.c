@@ -368,17 +368,18 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		notify(&d, "error unknown target '%s'", conf->target);
 		goto out;
 	}
+	ret = map_stats(&d);
+	if (ret < 0) {
+		notify(&d, "error cannot create the statistics file: %s", strerror(-ret));
+		goto out;
+	}
+	d.target.stats = d.stats;
 	ret = d.target.ops->open(&d.target, recover);
 	if (ret < 0) {
 		notify(&d, "error %s", d.target.error);
 		goto out;
 	}
 	d.target_open = true;
-	ret = map_stats(&d);
-	if (ret < 0) {
-		notify(&d, "error cannot create the statistics file: %s", strerror(-ret));
-		goto out;
-	}
 	ret = start_queues(&d);
 	if (ret < 0) {
 		notify(&d, "error cannot start the queues: %s", strerror(-ret));

@@ -38,9 +38,11 @@ int ublk_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 {
 	return snprintf(buf, len,
 			"dev_id=%u\ntarget=%s\nsize=%llu\nqueues=%u\ndepth=%u\nmax_io=%u\n"
-			"user_copy=%d\nstore=%s\nnode=%s\nregion=%s\ntimeout_ms=%u\n",
+			"user_copy=%d\nstore=%s\nnode=%s\nregion=%s\ntimeout_ms=%u\nhints=%d\n"
+			"hint_uid=%lld\nhint_hold_ms=%u\n",
 			c->dev_id, c->target, (unsigned long long)c->size, c->nr_queues, c->depth,
-			c->max_io_bytes, c->user_copy, c->store, c->node, c->region, c->timeout_ms);
+			c->max_io_bytes, c->user_copy, c->store, c->node, c->region, c->timeout_ms,
+			c->hints, (long long)c->hint_uid, c->hint_hold_ms);
 }
 
 bool ublk_conf_parse(const char *text, struct ublk_dev_conf *c)
@@ -107,6 +109,13 @@ bool ublk_conf_parse(const char *text, struct ublk_dev_conf *c)
 			strcpy(c->region, val);
 		} else if (!strcmp(line, "timeout_ms") && parse_uint(val, 0, 3600000, &v)) {
 			c->timeout_ms = (uint32_t)v;
+		} else if (!strcmp(line, "hints") && parse_uint(val, 0, 1, &v)) {
+			c->hints = v;
+		} else if (!strcmp(line, "hint_uid") && (!strcmp(val, "-1") || !strcmp(val, "-2") ||
+							 parse_uint(val, 0, UINT32_MAX - 1, &v))) {
+			c->hint_uid = val[0] == '-' ? -(val[1] - '0') : (int64_t)v;
+		} else if (!strcmp(line, "hint_hold_ms") && parse_uint(val, 0, 60000, &v)) {
+			c->hint_hold_ms = (uint32_t)v;
 		} else {
 			return false;
 		}

@@ -1,9 +1,9 @@
 /* state.h — a device's files: its configuration record, statistics, log, and page store.
  *
  * Runtime files live in $LINESWAP_RUN_DIR (default /run/lineswap) as ublk<ID>.conf, .stats,
- * .log and (remote target) .secret; a target's store in $LINESWAP_SHM_DIR (default /dev/shm):
- * lineswap-ublk<ID>.pages (mem: the pages; remote: the per-page entries). The record is what
- * `ublk-ctl recover` needs to restart a daemon. */
+ * .log and (remote target) .secret and .hints (the hint socket); a target's store in
+ * $LINESWAP_SHM_DIR (default /dev/shm): lineswap-ublk<ID>.pages (mem: the pages; remote: the
+ * per-page entries). The record is what `ublk-ctl recover` needs to restart a daemon. */
 #ifndef LINESWAP_UBLK_STATE_H
 #define LINESWAP_UBLK_STATE_H
 
@@ -27,6 +27,10 @@ struct ublk_dev_conf {
 	char node[256];      /* tcp://HOST:PORT */
 	char region[33];     /* the region's name on the node, 32 hex digits */
 	uint32_t timeout_ms; /* a page request unanswered this long fails with EIO */
+	/* hints (remote target): serve the hint socket ublk<ID>.hints */
+	bool hints;
+	int64_t hint_uid;      /* besides root and the daemon's uid: -1 none, -2 any */
+	uint32_t hint_hold_ms; /* longest a write waits for its page to be resolved */
 	/* Not in the record: handed from ublk-ctl add to the new daemon, which saves it. */
 	uint8_t secret[SECRET_MAX];
 	uint32_t secret_len;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 1
+#define UBLK_STATS_VERSION 2
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -29,11 +29,55 @@ struct ublk_op_stats {
 	uint64_t lat[UBLK_LAT_BUCKETS];
 };
 
+/* What moved to and from the memory node (remote target): the bytes of the pages' SG plans,
+ * against the whole-page baseline of 4096 bytes a page. */
+struct ublk_move_stats {
+	uint64_t pages;        /* pages moved */
+	uint64_t hinted_pages; /* of which by a reduced mask */
+	uint64_t bytes;        /* bytes moved */
+};
+
 struct ublk_queue_stats {
 	struct ublk_op_stats op[UBLK_STAT_OPS];
 	uint64_t inflight;     /* requests the server holds right now */
 	uint64_t max_inflight; /* the most it ever held at once */
+	struct ublk_move_stats put, get;
 } __attribute__((aligned(64)));
+
+/* The hint service (written by its thread alone). */
+#define UBLK_HINT_CLIENTS_SHOWN   256
+#define UBLK_HINT_RESOLVE_BUCKETS UBLK_LAT_BUCKETS
+
+struct ublk_hint_client_stats {
+	uint32_t id;
+	int32_t pid;
+	uint32_t uid;
+	uint32_t flags; /* UBLK_HINT_CLIENT_* */
+	char comm[16];
+	uint64_t ring_records;
+	uint64_t records, rejected, overflows, resyncs, forks;
+	uint64_t view_pages;     /* pages it has reduced, as the server knows */
+	uint64_t pages_resolved; /* written slots resolved to its pages */
+	uint64_t lines_saved;    /* lines those writes did not move */
+};
+
+#define UBLK_HINT_CLIENT_SHARING 1 /* forking or has children: its pages move whole */
+#define UBLK_HINT_CLIENT_UNSURE  2 /* the last drain stopped at an unpublished record */
+
+struct ublk_hint_stats {
+	uint32_t enabled;
+	uint32_t nclients;
+	uint64_t registrations, refused, dropped;
+	uint64_t records, rejected, overflows, resyncs;
+	/* the resolver: slots asked, resolved to one page, shared by several, left whole at
+	 * the deadline, pagemap entries read; rounds and their latency */
+	uint64_t slots, resolved, shared, late, scanned;
+	uint64_t rounds;
+	uint64_t round_lat[UBLK_HINT_RESOLVE_BUCKETS]; /* a write's wait for its masks */
+	/* totals of the clients of earlier daemons (recovery) */
+	uint64_t left_records, left_rejected, left_overflows, left_resyncs;
+	struct ublk_hint_client_stats client[UBLK_HINT_CLIENTS_SHOWN];
+};
 
 struct ublk_stats_shm {
 	uint32_t magic;
@@ -42,6 +86,7 @@ struct ublk_stats_shm {
 	uint32_t depth;
 	uint64_t target_bytes; /* memory the target holds for device pages */
 	uint64_t recoveries;   /* times a new daemon took the device over */
+	struct ublk_hint_stats hints;
 	struct ublk_queue_stats q[];
 };
 

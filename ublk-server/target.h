@@ -65,6 +65,7 @@ struct ublk_target {
 	const struct ublk_dev_conf *conf;
 	uint64_t nr_pages;      /* device size in pages */
 	const char *store_path; /* where the target keeps its pages (target-specific meaning) */
+	struct ublk_stats_shm *stats; /* the device's statistics (mapped before open) */
 	void *priv;
 	char error[256];
 };

@@ -4,7 +4,12 @@
  * says are live (see ../shared/notes/design.md, "Per-page entry"). The entry used to store a
  * page is the one used to fetch it, because the remote copy is packed by it: an entry is
  * written only once its PUT has completed. Entry 0 means "nothing stored": such a page reads as
- * zeros without asking the node. Until hints exist every stored page is whole (all lines).
+ * zeros without asking the node.
+ *
+ * With hints on, a write's pages go to the hint service once their data is in hand; it comes
+ * back with each page's live lines (hint_service.h), and the PUTs move only those (and lines 0
+ * and 1). Entries: 0 nothing stored, ENTRY_WHOLE all lines, ENTRY_LOST lost; otherwise bit 0
+ * (ENTRY_HINTED) is set and bits 2..63 are the lines the PUT moved.
  *
  * The entries live in a shared-memory file (t->store_path) so a recovered daemon keeps them;
  * the node keeps the pages in a region named in the device record, so both survive a crash.
@@ -19,29 +24,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hint_service.h"
 #include "page_store.h"
+#include "sg_plan.h"
 #include "queue.h"
 #include "state.h"
 #include "target.h"
 
 #define ENTRY_WHOLE        (~0ull)
 #define ENTRY_LOST         0x2ull /* stored on a node that lost it: reads fail */
+#define ENTRY_HINTED       0x1ull
+#define MAX_SEGS           30 /* fixed for the life of the data: fits rxe (32) and mlx5 READ (30) */
 #define RECONNECT_EVERY_NS 1000000000ull
 #define CONNECT_TIMEOUT_MS 3000
 
 struct tag_state {
 	unsigned pending;
 	int error;
-	uint64_t masks[]; /* per page of the request: the entry its PUT packed by */
+	struct hint_batch batch; /* a write waiting for its masks */
+	uint64_t masks[];        /* per page of the request: the entry its PUT packed by */
 };
 
 struct remote_queue {
 	struct page_store *ps;
+	int epfd;                  /* the queue's watch: the store's fd and hint_done's */
+	int store_fd;              /* the store fd in epfd */
+	struct hint_done resolved; /* writes whose masks are known */
+	bool has_done;
 	uint64_t next_reconnect_ns;
 	uint8_t *bufs; /* depth x max_io bytes */
 	uint8_t *tags; /* depth x tag_size */
@@ -57,6 +73,8 @@ struct remote_target {
 	size_t secret_len;
 	struct page_store **stores; /* opened at target open, one per queue, taken by queue_open */
 	unsigned nstores;
+	struct hint_service *hints; /* NULL: every page moves whole */
+	char hint_socket[PATH_MAX];
 };
 
 static uint64_t now_ns(void)
@@ -91,8 +109,7 @@ static int store_conf(struct ublk_target *t, int create, struct page_store_conf 
 		.bytes = t->nr_pages << UBLK_PAGE_SHIFT,
 		.create = create,
 		.max_inflight = dc->depth * (dc->max_io_bytes >> UBLK_PAGE_SHIFT),
-		/* Fixed for the life of the data: fits rxe (32) and mlx5 READ (30). */
-		.max_segs = 30,
+		.max_segs = MAX_SEGS,
 		.seg_cost = 0,
 		.timeout_ms = dc->timeout_ms ? dc->timeout_ms : CONNECT_TIMEOUT_MS,
 	};
@@ -130,6 +147,8 @@ static void remote_close(struct ublk_target *t, bool keep)
 
 	if (!r)
 		return;
+	if (r->hints)
+		hint_service_stop(r->hints);
 	/* Deleting the device frees its region on the node through one live link. */
 	bool released = keep;
 
@@ -205,6 +224,29 @@ static int remote_open(struct ublk_target *t, bool recovering)
 			goto fail;
 		}
 	}
+	if (t->conf->hints) {
+		struct hint_service_conf hc = {
+			.dev_id = t->conf->dev_id,
+			.socket_path = r->hint_socket,
+			.allow_uid = (long)t->conf->hint_uid,
+			.hold_ms = t->conf->hint_hold_ms,
+			.stats = &t->stats->hints,
+		};
+		char err[200];
+
+		if (!ublk_state_path(r->hint_socket, sizeof(r->hint_socket), t->conf->dev_id,
+				     "hints")) {
+			ret = -ENAMETOOLONG;
+			snprintf(t->error, sizeof(t->error),
+				 "remote: the hint socket path is too long");
+			goto fail;
+		}
+		ret = hint_service_start(&hc, &r->hints, err, sizeof(err));
+		if (ret < 0) {
+			snprintf(t->error, sizeof(t->error), "remote: %s", err);
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	remote_close(t, recovering || ret == -EEXIST);
@@ -219,6 +261,18 @@ static struct tag_state *tag_state(struct remote_queue *rq, uint16_t tag)
 static uint8_t *tag_buf(struct ublk_queue *q, struct remote_queue *rq, uint16_t tag)
 {
 	return rq->bufs + (size_t)tag * q->max_io_bytes;
+}
+
+/* Puts the current store's fd (if any) in the queue's watch. */
+static void watch_store(struct remote_queue *rq)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (rq->store_fd >= 0)
+		epoll_ctl(rq->epfd, EPOLL_CTL_DEL, rq->store_fd, NULL);
+	rq->store_fd = rq->ps ? rq->ps->ops->fd(rq->ps) : -1;
+	if (rq->store_fd >= 0)
+		epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->store_fd, &ev);
 }
 
 static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
@@ -241,7 +295,22 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	rq->ps = r->stores[q->id];
 	r->stores[q->id] = NULL; /* the queue thread owns it now */
 	q->target_ctx = rq;
-	return rq->ps->ops->fd(rq->ps);
+	rq->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (rq->epfd < 0)
+		return -errno;
+	rq->store_fd = -1;
+	watch_store(rq);
+	if (r->hints) {
+		int ret = hint_done_init(&rq->resolved);
+
+		if (ret < 0)
+			return ret;
+		rq->has_done = true;
+		struct epoll_event ev = { .events = EPOLLIN };
+		if (epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->resolved.efd, &ev) < 0)
+			return -errno;
+	}
+	return rq->epfd;
 }
 
 /* Finishes a request whose pages are all done. */
@@ -254,6 +323,30 @@ static void finish(struct ublk_queue *q, struct remote_queue *rq, struct ublk_re
 		err = ublk_req_copy_out(req, tag_buf(q, rq, req->tag),
 					(size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
 	ublk_req_done(req, err);
+}
+
+/* Counts one page moved by entry on the queue's statistics. */
+static void count_move(struct ublk_queue *q, bool put, uint64_t entry)
+{
+	struct ublk_move_stats *m = put ? &q->stats->put : &q->stats->get;
+	unsigned bytes = UBLK_PAGE_SIZE;
+
+	if (entry != ENTRY_WHOLE) {
+		struct sg_plan plan;
+
+		sg_plan_page(entry, MAX_SEGS, 0, &plan);
+		bytes = plan.bytes;
+		__atomic_store_n(&m->hinted_pages, m->hinted_pages + 1, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&m->pages, m->pages + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->bytes, m->bytes + bytes, __ATOMIC_RELAXED);
+}
+
+/* The entry a page is stored by, from its live lines (all ones: whole). */
+static uint64_t entry_of(uint64_t live)
+{
+	return (live | SG_ALWAYS_MASK) == ENTRY_WHOLE ? ENTRY_WHOLE
+						      : (live & ~SG_ALWAYS_MASK) | ENTRY_HINTED;
 }
 
 /* Issues one page; on failure records -EIO for the request. */
@@ -272,10 +365,12 @@ static void issue(struct remote_queue *rq, struct ublk_req *req, uint32_t i, uin
 	ret = req->op == UBLK_IO_OP_WRITE
 		      ? rq->ps->ops->put(rq->ps, req->page + i, entry, page, cookie)
 		      : rq->ps->ops->get(rq->ps, req->page + i, entry, page, cookie);
-	if (ret < 0)
+	if (ret < 0) {
 		ts->error = -EIO;
-	else
-		ts->pending++;
+		return;
+	}
+	ts->pending++;
+	count_move(req->q, req->op == UBLK_IO_OP_WRITE, entry);
 }
 
 static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
@@ -307,25 +402,61 @@ static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
 	return ublk_req_copy_out(req, buf, (size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
 }
 
+/* Issues a write's pages by their masks (all ones: whole). */
+static int put_pages(struct remote_queue *rq, struct ublk_req *req, const uint64_t *live)
+{
+	struct tag_state *ts = tag_state(rq, req->tag);
+	uint8_t *buf = tag_buf(req->q, rq, req->tag);
+
+	ts->pending = 0;
+	ts->error = 0;
+	for (uint32_t i = 0; i < req->nr_pages; i++)
+		issue(rq, req, i, live ? entry_of(live[i]) : ENTRY_WHOLE,
+		      buf + ((size_t)i << UBLK_PAGE_SHIFT));
+	if (rq->ps)
+		rq->ps->ops->flush(rq->ps);
+	return ts->pending ? UBLK_REQ_QUEUED : ts->error;
+}
+
 static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
 {
+	struct remote_target *r = t->priv;
 	struct ublk_queue *q = req->q;
 	struct remote_queue *rq = q->target_ctx;
 	struct tag_state *ts = tag_state(rq, req->tag);
 	uint8_t *buf = tag_buf(q, rq, req->tag);
 	int ret = ublk_req_copy_in(req, buf, (size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
 
-	(void)t;
 	if (ret < 0)
 		return ret;
-	ts->pending = 0;
-	ts->error = 0;
-	/* No hints yet: every page moves whole (the one invariant's safe default). */
-	for (uint32_t i = 0; i < req->nr_pages; i++)
-		issue(rq, req, i, ENTRY_WHOLE, buf + ((size_t)i << UBLK_PAGE_SHIFT));
-	if (rq->ps)
-		rq->ps->ops->flush(rq->ps);
-	return ts->pending ? UBLK_REQ_QUEUED : ts->error;
+	if (!r->hints)
+		return put_pages(rq, req, NULL); /* every page whole */
+	/* The data is in hand: only now may the hint service read the rings for its masks. */
+	ts->batch = (struct hint_batch){
+		.done = &rq->resolved,
+		.first_page = req->page,
+		.nr_pages = req->nr_pages,
+		.masks = ts->masks,
+	};
+	hint_service_submit(r->hints, &ts->batch);
+	return UBLK_REQ_QUEUED;
+}
+
+/* Writes whose masks came back: put their pages. */
+static void put_resolved(struct ublk_queue *q, struct remote_queue *rq)
+{
+	for (struct hint_batch *b = hint_done_take(&rq->resolved), *next; b; b = next) {
+		struct tag_state *ts =
+			(struct tag_state *)((uint8_t *)b - offsetof(struct tag_state, batch));
+		uint16_t tag = (uint16_t)(((uint8_t *)ts - rq->tags) / rq->tag_size);
+		struct ublk_req *req = &q->reqs[tag];
+		int ret;
+
+		next = b->next;
+		ret = put_pages(rq, req, ts->masks);
+		if (ret != UBLK_REQ_QUEUED)
+			ublk_req_done(req, ret);
+	}
 }
 
 static int remote_discard_pages(struct ublk_target *t, struct ublk_req *req)
@@ -390,8 +521,7 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 		return;
 	}
 	fprintf(stderr, "queue %u: reconnected to %s\n", q->id, t->conf->node);
-	q->watch_fd = rq->ps->ops->fd(rq->ps);
-	q->watch_gen++;
+	watch_store(rq);
 }
 
 static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
@@ -400,6 +530,8 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 	struct remote_queue *rq = q->target_ctx;
 	int n;
 
+	if (rq->has_done)
+		put_resolved(q, rq); /* without a link they fail at once, with EIO */
 	if (!rq->ps) {
 		reconnect(t, q, rq);
 		return;
@@ -428,8 +560,7 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 			q->id, t->conf->node);
 		rq->ps->ops->close(rq->ps);
 		rq->ps = NULL;
-		q->watch_fd = -1;
-		q->watch_gen++;
+		watch_store(rq);
 		rq->next_reconnect_ns = now_ns() + RECONNECT_EVERY_NS;
 	}
 }
@@ -441,6 +572,16 @@ static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
 
 	if (!rq)
 		return;
+	if (rq->has_done) {
+		/* The hint service still holds pointers into our tags: wait for them. */
+		for (int i = 0; i < 10000 && rq->resolved.outstanding; i++) {
+			usleep(1000);
+			hint_done_take(&rq->resolved);
+		}
+		hint_done_free(&rq->resolved);
+	}
+	if (rq->epfd >= 0)
+		close(rq->epfd);
 	/* Hand the link back, so close() can release the region through it. */
 	if (rq->ps)
 		r->stores[q->id] = rq->ps;

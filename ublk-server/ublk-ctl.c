@@ -16,7 +16,9 @@ static const char usage_text[] =
 	"  list        show devices: state, target, size, queues, daemon\n"
 	"  del         stop and remove a device (or all)\n"
 	"  recover     restart the daemon of a device whose daemon died, keeping its data\n"
-	"  stats       per-operation counts, bytes, in-flight requests, latency percentiles\n"
+	"  stats       per-operation counts, bytes, in-flight requests, latency percentiles,\n"
+	"              bytes moved to the memory node, hint totals\n"
+	"  hints       the processes registered for hints, with their savings\n"
 	"  features    print the features of this kernel's ublk driver\n"
 	"\n"
 	"Run 'ublk-ctl COMMAND --help' for a command's options.\n"
@@ -29,6 +31,7 @@ static const struct command {
 } commands[] = {
 	{ "add", cmd_add },         { "list", cmd_list },   { "del", cmd_del },
 	{ "recover", cmd_recover }, { "stats", cmd_stats }, { "features", cmd_features },
+	{ "hints", cmd_hints },
 };
 
 int main(int argc, char **argv)

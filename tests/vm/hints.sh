@@ -1,0 +1,67 @@
+# Hints end to end in one guest (memory node on the same guest's rxe device): a program under
+# LD_PRELOAD=libmimalloc-hint.so registers with the device's hint socket and swaps through a
+# remote device, and every block it holds must stay intact while only its live lines move.
+# Integrity under pressure over RDMA and TCP, revival during eviction, fork, and kill -9 of
+# the daemon with recover. Run by: scripts/vm/run tests/vm/hints.sh
+. "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
+memnode="$LINESWAP_BUILD/rdma/memnode"
+churn="$LINESWAP_BUILD/tests/churn"
+hintlib="$LINESWAP_BUILD/allocator/libmimalloc-hint.so"
+export LINESWAP_SECRET=vm-test-secret
+vm_load ublk_drv || exit 1
+addr=$(vm_rxe_veth) || exit 1
+node=tcp://$addr:7370
+rnode=rdma://$addr:7370
+
+: >/tmp/node.log
+"$memnode" --size 1536M --listen $node --rdma >>/tmp/node.log 2>&1 &
+vm_wait_for 10 grep -q serving /tmp/node.log || { echo "memnode did not start"; exit 1; }
+
+# json FILE EXPR: a value from ublk-ctl's JSON (EXPR indexes the object j).
+json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# hinted_swap ID NODE LIMIT CHURN-ARGS...: device ID on NODE as the only swap, churn under the
+# hint allocator in a memory cgroup of LIMIT; churn must find no damage, register, and swap.
+hinted_swap() {
+	local id=$1 url=$2 limit=$3 cg rc=0 out0 in0
+	shift 3
+	"$ctl" add -t remote --node "$url" --size 512M --queues 2 -n "$id" >/dev/null
+	mkswap /dev/ublkb"$id" >/dev/null && swapon /dev/ublkb"$id"
+	cg=$(vm_memcg "hints$id" "$limit")
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=$id LINESWAP_HINTS_LOG=1 \
+		vm_in_cgroup "$cg" "$churn" "$@" || rc=$?
+	echo "pswpout +$(($(vm_vmstat pswpout) - out0)), pswpin +$(($(vm_vmstat pswpin) - in0))"
+	"$ctl" stats -n "$id" --json >/tmp/stats$id.json
+	"$ctl" stats -n "$id" | tail -5
+	swapoff /dev/ublkb"$id"
+	rmdir "$cg"
+	"$ctl" del -n "$id"
+	[ "$rc" = 0 ] || vm_fail "churn found damage or failed (status $rc)"
+	(($(json /tmp/stats$id.json "j['hints']['registrations']") >= 1)) || vm_fail "no registration"
+	(($(json /tmp/stats$id.json "j['moved']['put']['pages']") >= 2000)) || vm_fail "too little swap-out"
+}
+
+# The bytes moved by PUT must be well below whole pages: at most RATIO of them.
+moved_below() { # ID RATIO
+	local r
+	r=$(json /tmp/stats$1.json "j['moved']['put']['bytes'] / j['moved']['put']['whole_bytes']")
+	echo "PUT moved $r of whole pages"
+	python3 -c "import sys; sys.exit(0 if $r <= $2 else 1)" || vm_fail "moved $r of whole pages (want <= $2)"
+	(($(json /tmp/stats$1.json "j['hints']['resolver']['resolved']") > 0)) || vm_fail "nothing resolved"
+}
+
+integrity_rdma() {
+	hinted_swap 0 $rnode 16M --mib 64 --threads 4 --seconds 30 --dead 50
+	moved_below 0 0.8
+}
+
+integrity_tcp() {
+	hinted_swap 1 $node 16M --mib 64 --threads 4 --seconds 30 --dead 50
+	moved_below 1 0.8
+}
+
+vm_test "integrity under pressure over RDMA" integrity_rdma
+vm_test "integrity under pressure over TCP" integrity_tcp
+vm_summary

@@ -1,0 +1,205 @@
+/* ctl_hints.c — what hints saved: the bytes moved to and from the memory node against whole
+ * pages (part of `ublk-ctl stats`), the hint service's totals, and `ublk-ctl hints`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "ctl.h"
+#include "stats.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static const char hints_usage[] =
+	"Usage: ublk-ctl hints -n ID [--json]\n"
+	"\n"
+	"Lists the processes registered with device ID's hint socket (programs running with\n"
+	"LD_PRELOAD=libmimalloc-hint.so; see 'ublk-ctl add --help'): client id, pid, uid, "
+	"command,\n"
+	"the capacity of its hint ring, records it published, records refused, records it dropped\n"
+	"because its ring was full (overflows) and the resyncs they caused, forks, the pages it "
+	"has\n"
+	"reduced as the server knows them, the written pages attributed to it, and the 64-byte\n"
+	"lines those writes did not move. STATE is 'ok', 'sharing' (it forked and a child may "
+	"share\n"
+	"its pages: they move whole) or 'unsure' (a record was half-written at the last read).\n"
+	"\n"
+	"Options:\n"
+	"  -n, --number ID  the device; required\n"
+	"      --json       one JSON object\n"
+	"  -h, --help       this text\n";
+
+static void sum_moves(const struct ublk_stats_shm *s, bool put, struct ublk_move_stats *sum)
+{
+	*sum = (struct ublk_move_stats){ 0 };
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		const struct ublk_move_stats *m = put ? &s->q[q].put : &s->q[q].get;
+
+		sum->pages += LOAD(m->pages);
+		sum->hinted_pages += LOAD(m->hinted_pages);
+		sum->bytes += LOAD(m->bytes);
+	}
+}
+
+void ctl_print_moved(const struct ublk_stats_shm *s, bool json)
+{
+	for (int put = 1; put >= 0; put--) {
+		struct ublk_move_stats m;
+
+		sum_moves(s, put, &m);
+		uint64_t whole = m.pages * 4096;
+		double ratio = whole ? (double)m.bytes / (double)whole : 0;
+
+		if (json)
+			printf("%s\"%s\": {\"pages\": %llu, \"hinted_pages\": %llu, \"bytes\": "
+			       "%llu, "
+			       "\"whole_bytes\": %llu}%s",
+			       put ? ", \"moved\": {" : ", ", put ? "put" : "get",
+			       (unsigned long long)m.pages, (unsigned long long)m.hinted_pages,
+			       (unsigned long long)m.bytes, (unsigned long long)whole,
+			       put ? "" : "}");
+		else
+			printf("%s %s: %llu pages (%llu by hints), %llu bytes = %.3fx whole pages "
+			       "(%.0f bytes a page)\n",
+			       put ? "moved" : "     ",
+			       put ? "to the node (PUT)  " : "from the node (GET)",
+			       (unsigned long long)m.pages, (unsigned long long)m.hinted_pages,
+			       (unsigned long long)m.bytes, ratio,
+			       m.pages ? (double)m.bytes / (double)m.pages : 0.0);
+	}
+}
+
+/* The latency (ns) below which permille/1000 of the resolver's waits fall. */
+static uint64_t wait_percentile(const struct ublk_hint_stats *h, unsigned permille)
+{
+	struct ublk_op_stats o = { 0 };
+
+	for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++) {
+		o.lat[b] = LOAD(h->round_lat[b]);
+		o.count += o.lat[b];
+	}
+	return ublk_stats_percentile(&o, permille);
+}
+
+void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
+{
+	const struct ublk_hint_stats *h = &s->hints;
+	unsigned long long slots = LOAD(h->slots), resolved = LOAD(h->resolved);
+	double rate = slots ? 100.0 * (double)resolved / (double)slots : 0;
+
+	if (json) {
+		printf(", \"hints\": {\"enabled\": %s, \"clients\": %u, \"registrations\": %llu, "
+		       "\"refused\": %llu, \"dropped\": %llu, \"records\": %llu, \"rejected\": "
+		       "%llu, "
+		       "\"overflows\": %llu, \"resyncs\": %llu, \"resolver\": {\"slots\": %llu, "
+		       "\"resolved\": %llu, \"shared\": %llu, \"late\": %llu, \"scanned\": %llu, "
+		       "\"rounds\": %llu, \"wait_p50_ns\": %llu, \"wait_p99_ns\": %llu}}",
+		       LOAD(h->enabled) ? "true" : "false", LOAD(h->nclients),
+		       (unsigned long long)LOAD(h->registrations),
+		       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
+		       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
+		       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs),
+		       slots, resolved, (unsigned long long)LOAD(h->shared),
+		       (unsigned long long)LOAD(h->late), (unsigned long long)LOAD(h->scanned),
+		       (unsigned long long)LOAD(h->rounds),
+		       (unsigned long long)wait_percentile(h, 500),
+		       (unsigned long long)wait_percentile(h, 990));
+		return;
+	}
+	if (!LOAD(h->enabled)) {
+		printf("hints: off (every page moves whole)\n");
+		return;
+	}
+	printf("hints: %u clients now, %llu registrations (%llu refused, %llu dropped); %llu ring "
+	       "records (%llu rejected), %llu overflows, %llu resyncs\n"
+	       "resolver: %llu written pages, %llu attributed to a client (%.1f%%), %llu shared, "
+	       "%llu left whole at the hold time; %llu pagemap entries read; a write waited "
+	       "%.1f ms (p50), %.1f ms (p99)\n",
+	       LOAD(h->nclients), (unsigned long long)LOAD(h->registrations),
+	       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
+	       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
+	       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs), slots,
+	       resolved, rate, (unsigned long long)LOAD(h->shared),
+	       (unsigned long long)LOAD(h->late), (unsigned long long)LOAD(h->scanned),
+	       (double)wait_percentile(h, 500) / 1e6, (double)wait_percentile(h, 990) / 1e6);
+}
+
+static const char *client_state(uint32_t flags)
+{
+	return flags & UBLK_HINT_CLIENT_SHARING  ? "sharing"
+	       : flags & UBLK_HINT_CLIENT_UNSURE ? "unsure"
+						 : "ok";
+}
+
+int cmd_hints(int argc, char **argv)
+{
+	uint32_t dev_id = UBLK_DEV_ID_NONE;
+	bool json = false;
+	int ret = ctl_parse_view_args(argc, argv, "hints", hints_usage, &dev_id, &json);
+	const struct ublk_stats_shm *s;
+	size_t size;
+
+	if (ret >= 0)
+		return ret;
+	if (dev_id == UBLK_DEV_ID_NONE)
+		return ctl_usage_error("hints: which device? (-n ID)");
+	s = ctl_map_stats(dev_id, &size);
+	if (!s)
+		return EXIT_FAILURE;
+	const struct ublk_hint_stats *h = &s->hints;
+	unsigned n = LOAD(h->nclients);
+
+	if (n > UBLK_HINT_CLIENTS_SHOWN)
+		n = UBLK_HINT_CLIENTS_SHOWN;
+	if (json)
+		printf("{\"id\": %u, \"enabled\": %s, \"clients\": [", dev_id,
+		       LOAD(h->enabled) ? "true" : "false");
+	else if (!LOAD(h->enabled))
+		printf("device %u serves no hints (added with --no-hints, or not a remote "
+		       "device)\n",
+		       dev_id);
+	else
+		printf("%-6s %-8s %-6s %-15s %-8s %8s %12s %9s %9s %8s %6s %10s %10s %12s\n",
+		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "RING", "RECORDS", "REJECTED",
+		       "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "RESOLVED", "LINES-SAVED");
+	for (unsigned i = 0; i < n; i++) {
+		struct ublk_hint_client_stats c = h->client[i];
+
+		c.comm[sizeof(c.comm) - 1] = 0;
+		for (char *p = c.comm; *p; p++)
+			if (*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
+				*p = '?'; /* a process names itself: never let it break the output
+					   */
+		if (json)
+			printf("%s{\"client\": %u, \"pid\": %d, \"uid\": %u, \"command\": \"%s\", "
+			       "\"state\": \"%s\", \"ring_records\": %llu, \"records\": %llu, "
+			       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
+			       "\"forks\": %llu, \"reduced_pages\": %llu, \"pages_resolved\": "
+			       "%llu, "
+			       "\"lines_saved\": %llu, \"bytes_saved\": %llu}",
+			       i ? ", " : "", c.id, c.pid, c.uid, c.comm, client_state(c.flags),
+			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
+			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
+			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
+			       (unsigned long long)c.view_pages,
+			       (unsigned long long)c.pages_resolved,
+			       (unsigned long long)c.lines_saved,
+			       (unsigned long long)c.lines_saved * 64);
+		else
+			printf("%-6u %-8d %-6u %-15s %-8s %8llu %12llu %9llu %9llu %8llu %6llu "
+			       "%10llu "
+			       "%10llu %12llu\n",
+			       c.id, c.pid, c.uid, c.comm, client_state(c.flags),
+			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
+			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
+			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
+			       (unsigned long long)c.view_pages,
+			       (unsigned long long)c.pages_resolved,
+			       (unsigned long long)c.lines_saved);
+	}
+	if (json)
+		printf("]}\n");
+	else if (LOAD(h->enabled) && n == 0)
+		printf("(no clients registered)\n");
+	munmap((void *)s, size);
+	return 0;
+}

@@ -1,0 +1,330 @@
+/* The daemon's hint thread (hint_service.h). */
+#include "hint_service.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hint_server.h"
+#include "slot_resolver.h"
+
+#define DRAIN_EVERY_MS  10 /* rings are read this often even with no write to resolve */
+#define SWAP_RECHECK_NS 1000000000ull
+#define RING_RECORDS    (1u << 16)
+#define MAX_RING        (1u << 20)
+#define MAX_VIEW_PAGES  (64u << 20) /* 256 GiB of reduced pages a client */
+#define MAX_CLIENTS     256
+
+struct hint_service {
+	struct hint_server server;
+	struct hint_service_conf conf;
+	pthread_t thread;
+	int wake_fd;
+	pthread_mutex_t lock;
+	struct hint_batch *pending;
+	bool stop;
+	int swap_type;
+	uint64_t swap_checked_ns;
+	struct slot_resolve_stats resolve;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* The device's swap type, looked up again at most once a second (swapon, swapoff). */
+static int swap_type(struct hint_service *s)
+{
+	uint64_t now = now_ns();
+	char path[64];
+	struct stat st;
+
+	if (now - s->swap_checked_ns < SWAP_RECHECK_NS)
+		return s->swap_type;
+	s->swap_checked_ns = now;
+	snprintf(path, sizeof(path), "/dev/ublkb%u", s->conf.dev_id);
+	s->swap_type =
+		stat(path, &st) == 0 && S_ISBLK(st.st_mode) ? swap_area_type(st.st_rdev) : -1;
+	return s->swap_type;
+}
+
+static void give_back(struct hint_batch *b)
+{
+	struct hint_done *d = b->done;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->lock);
+	b->next = d->list;
+	d->list = b;
+	pthread_mutex_unlock(&d->lock);
+	(void)!write(d->efd, &one, sizeof(one));
+}
+
+/* Fills the masks of every batch in the list and gives them back. */
+static void resolve(struct hint_service *s, struct hint_batch *list)
+{
+	struct ublk_hint_stats *st = s->conf.stats;
+	uint64_t oldest = UINT64_MAX, *slots = NULL, *masks = NULL;
+	int *owner = NULL;
+	size_t n = 0, at = 0;
+
+	for (struct hint_batch *b = list; b; b = b->next) {
+		n += b->nr_pages;
+		if (b->submit_ns < oldest)
+			oldest = b->submit_ns;
+	}
+	slots = malloc(n * sizeof(*slots));
+	masks = malloc(n * sizeof(*masks));
+	owner = malloc(n * sizeof(*owner));
+	if (slots && masks && owner) {
+		for (struct hint_batch *b = list; b; b = b->next)
+			for (uint32_t i = 0; i < b->nr_pages; i++)
+				slots[at++] = b->first_page + i;
+		slot_resolve(&s->server, swap_type(s), slots, n, masks, owner,
+			     oldest + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
+	} else {
+		for (size_t i = 0; masks && i < n; i++)
+			masks[i] = PAGE_VIEW_WHOLE;
+	}
+	at = 0;
+	uint64_t now = now_ns();
+	while (list) {
+		struct hint_batch *b = list;
+
+		list = b->next;
+		for (uint32_t i = 0; i < b->nr_pages; i++, at++) {
+			b->masks[i] = masks ? masks[at] : PAGE_VIEW_WHOLE;
+			if (owner && masks && owner[at] >= 0) {
+				struct hint_client_conn *c = s->server.client[owner[at]];
+
+				c->stats.pages_resolved++;
+				c->stats.lines_saved += 64 - __builtin_popcountll(masks[at] | 3);
+			}
+		}
+		STORE(st->round_lat[ublk_stats_bucket(now - b->submit_ns)],
+		      st->round_lat[ublk_stats_bucket(now - b->submit_ns)] + 1);
+		give_back(b);
+	}
+	STORE(st->rounds, st->rounds + 1);
+	free(slots);
+	free(masks);
+	free(owner);
+}
+
+/* Copies the server's state into the shared statistics for ublk-ctl. */
+static void publish_stats(struct hint_service *s)
+{
+	struct ublk_hint_stats *st = s->conf.stats;
+	struct hint_server *srv = &s->server;
+	uint64_t records = srv->gone.records, rejected = srv->gone.rejected;
+	uint64_t overflows = srv->gone.overflows, resyncs = srv->gone.resyncs;
+	unsigned shown =
+		srv->nclients < UBLK_HINT_CLIENTS_SHOWN ? srv->nclients : UBLK_HINT_CLIENTS_SHOWN;
+
+	for (unsigned i = 0; i < srv->nclients; i++) {
+		struct hint_client_conn *c = srv->client[i];
+		struct ublk_hint_client_stats cs = {
+			.id = c->id,
+			.pid = c->pid,
+			.uid = c->uid,
+			.flags = (!hint_client_resolvable(srv, c) && !c->unsure
+					  ? UBLK_HINT_CLIENT_SHARING
+					  : 0) |
+				 (c->unsure ? UBLK_HINT_CLIENT_UNSURE : 0),
+			.ring_records = c->cons.capacity,
+			.records = c->stats.records,
+			.rejected = c->stats.rejected,
+			.overflows = c->stats.overflows,
+			.resyncs = c->stats.resyncs,
+			.forks = c->stats.forks,
+			.view_pages = c->view.count,
+			.pages_resolved = c->stats.pages_resolved,
+			.lines_saved = c->stats.lines_saved,
+		};
+
+		memcpy(cs.comm, c->comm, sizeof(cs.comm));
+		if (i < shown)
+			st->client[i] = cs; /* a reader may see a torn entry: it is only shown */
+		records += c->stats.records;
+		rejected += c->stats.rejected;
+		overflows += c->stats.overflows;
+		resyncs += c->stats.resyncs;
+	}
+	STORE(st->nclients, shown);
+	STORE(st->registrations, srv->registrations);
+	STORE(st->refused, srv->refused);
+	STORE(st->dropped, srv->dropped);
+	/* Clients that left, here or under an earlier daemon, stay in the totals. */
+	STORE(st->records, st->left_records + records);
+	STORE(st->rejected, st->left_rejected + rejected);
+	STORE(st->overflows, st->left_overflows + overflows);
+	STORE(st->resyncs, st->left_resyncs + resyncs);
+	STORE(st->slots, s->resolve.slots);
+	STORE(st->resolved, s->resolve.resolved);
+	STORE(st->shared, s->resolve.shared);
+	STORE(st->late, s->resolve.late);
+	STORE(st->scanned, s->resolve.scanned);
+}
+
+static void *run(void *arg)
+{
+	struct hint_service *s = arg;
+	struct pollfd fds[HINT_SERVER_MAX_FDS + 1];
+
+	for (;;) {
+		unsigned n = hint_server_pollfds(&s->server, fds);
+		uint64_t wakes;
+
+		fds[n] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
+		if (poll(fds, n + 1, DRAIN_EVERY_MS) > 0) {
+			if (fds[n].revents & POLLIN)
+				(void)!read(s->wake_fd, &wakes, sizeof(wakes));
+			hint_server_handle(&s->server, fds, n);
+		}
+		pthread_mutex_lock(&s->lock);
+		struct hint_batch *list = s->pending;
+		bool stop = s->stop;
+
+		s->pending = NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (stop) {
+			for (struct hint_batch *b = list, *next; b; b = next) {
+				next = b->next;
+				for (uint32_t i = 0; i < b->nr_pages; i++)
+					b->masks[i] = PAGE_VIEW_WHOLE;
+				give_back(b);
+			}
+			return NULL;
+		}
+		/* The batches' data was in hand before they were taken: drain after. */
+		hint_server_drain(&s->server);
+		if (list)
+			resolve(s, list);
+		publish_stats(s);
+	}
+}
+
+int hint_service_start(const struct hint_service_conf *conf, struct hint_service **out, char *err,
+		       size_t errlen)
+{
+	struct hint_service *s = calloc(1, sizeof(*s));
+	struct hint_server_conf sc = {
+		.socket_path = conf->socket_path,
+		.allow_uid = conf->allow_uid,
+		.max_clients = MAX_CLIENTS,
+		.ring_records = RING_RECORDS,
+		.max_ring_records = MAX_RING,
+		.max_pages = MAX_VIEW_PAGES,
+	};
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	s->conf = *conf;
+	s->swap_type = -1;
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&s->lock, NULL);
+	ret = s->wake_fd < 0 ? -errno : hint_server_open(&s->server, &sc, err, errlen);
+	if (ret < 0) {
+		if (s->wake_fd < 0)
+			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
+		else
+			close(s->wake_fd);
+		free(s);
+		return ret;
+	}
+	/* A recovered daemon starts with no clients; the totals go on. */
+	struct ublk_hint_stats *st = conf->stats;
+	st->left_records = st->records;
+	st->left_rejected = st->rejected;
+	st->left_overflows = st->overflows;
+	st->left_resyncs = st->resyncs;
+	st->nclients = 0;
+	st->enabled = 1;
+	ret = -pthread_create(&s->thread, NULL, run, s);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot start the hint thread: %s", strerror(-ret));
+		hint_server_close(&s->server);
+		close(s->wake_fd);
+		free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void hint_service_stop(struct hint_service *s)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_mutex_unlock(&s->lock);
+	(void)!write(s->wake_fd, &one, sizeof(one));
+	pthread_join(s->thread, NULL);
+	STORE(s->conf.stats->nclients, 0);
+	hint_server_close(&s->server);
+	close(s->wake_fd);
+	free(s);
+}
+
+int hint_done_init(struct hint_done *d)
+{
+	*d = (struct hint_done){ .list = NULL };
+	pthread_mutex_init(&d->lock, NULL);
+	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return d->efd < 0 ? -errno : 0;
+}
+
+void hint_done_free(struct hint_done *d)
+{
+	if (d->efd >= 0)
+		close(d->efd);
+	pthread_mutex_destroy(&d->lock);
+}
+
+void hint_service_submit(struct hint_service *s, struct hint_batch *b)
+{
+	uint64_t one = 1;
+
+	b->submit_ns = now_ns();
+	b->done->outstanding++;
+	pthread_mutex_lock(&s->lock);
+	b->next = s->pending;
+	s->pending = b;
+	pthread_mutex_unlock(&s->lock);
+	(void)!write(s->wake_fd, &one, sizeof(one));
+}
+
+struct hint_batch *hint_done_take(struct hint_done *d)
+{
+	uint64_t n;
+	struct hint_batch *list, *rev = NULL;
+
+	(void)!read(d->efd, &n, sizeof(n));
+	pthread_mutex_lock(&d->lock);
+	list = d->list;
+	d->list = NULL;
+	pthread_mutex_unlock(&d->lock);
+	while (list) { /* pushed newest first */
+		struct hint_batch *b = list;
+
+		list = b->next;
+		b->next = rev;
+		rev = b;
+		d->outstanding--;
+	}
+	return rev;
+}
