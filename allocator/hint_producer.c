@@ -10,8 +10,10 @@
  * of a page publishes for it, so its records reach the server in its program order.
  *
  * No server: hints stay off (generation 0) and the allocator runs as stock; with
- * LINESWAP_HINTS_LOG set, one line on stderr says why. Registration is retried every few
- * seconds from mimalloc's deferred-free heartbeat, so an app may start before its device. */
+ * LINESWAP_HINTS_LOG set, one line on stderr says why. Once a second, from mimalloc's
+ * deferred-free heartbeat, registration is retried (an app may start before its device) or
+ * the server's liveness checked (a daemon recovered after a crash is a new server: the
+ * process registers again, in a new generation). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,7 +26,7 @@
 #include "hint_lines.h"
 #include "mimalloc-hint.h"
 
-#define RETRY_NS          (2 * 1000000000ull)
+#define RETRY_NS          (1000000000ull) /* liveness checks and registration retries */
 #define MAX_REGISTRATIONS 64 /* rings are never unmapped (threads may be using them) */
 #define PAGES_PER_PAGE    (MI_SMALL_PAGE_SIZE / MI_HINT_OS_PAGE_SIZE)
 #define SWEEP_NS          (10 * 1000000ull) /* the server drains rings as often */
@@ -36,7 +38,7 @@ static struct hint_ring *_Atomic ring;
 static uint32_t registrations;
 static _Atomic uint64_t retry_at_ns;
 static atomic_flag registering = ATOMIC_FLAG_INIT;
-static bool logged;
+static bool failure_logged;
 
 static uint64_t now_ns(void)
 {
@@ -48,9 +50,8 @@ static uint64_t now_ns(void)
 
 static void log_line(const char *a, const char *b)
 {
-	if (logged || !getenv("LINESWAP_HINTS_LOG"))
+	if (!getenv("LINESWAP_HINTS_LOG"))
 		return;
-	logged = true;
 	/* write(2), not stdio: this may run inside malloc */
 	(void)!write(2, "lineswap hints: ", 16);
 	(void)!write(2, a, strlen(a));
@@ -76,7 +77,9 @@ static void try_register(void)
 	if (registrations >= MAX_REGISTRATIONS || !hint_client_socket_path(path, sizeof(path)))
 		return;
 	if (hint_client_register(&c, path, records, why, sizeof(why)) < 0) {
-		log_line("running without hints: ", why);
+		if (!failure_logged)
+			log_line("running without hints: ", why);
+		failure_logged = true; /* retries fail quietly */
 		return;
 	}
 	if (client.sock >= 0)
@@ -86,15 +89,16 @@ static void try_register(void)
 	atomic_store_explicit(&ring, c.ring, memory_order_release);
 	atomic_store_explicit(&_mi_hint_generation, generation_of(hint_ring_epoch(c.ring)),
 			      memory_order_release);
-	logged = false;
+	failure_logged = false;
 	log_line("registered with ", path);
 }
 
-/* Hints off until a new registration: the server went away. */
+/* Hints off until a new registration (under `registering`): the server went away. */
 static void server_gone(void)
 {
 	atomic_store_explicit(&_mi_hint_generation, 0, memory_order_release);
 	atomic_store_explicit(&retry_at_ns, now_ns(), memory_order_relaxed);
+	log_line("the hint server went away; registering again when it is back", NULL);
 }
 
 /* Publishes one page record. On a full ring, starts a new epoch (so the server forgets all it
@@ -238,7 +242,8 @@ void _mi_hint_page_clear(mi_page_t *page)
 }
 
 /* mimalloc's heartbeat (deferred free, on the allocation slow path): sweep the thread's dirty
- * pages now and then; retry registration while there is none. */
+ * pages now and then; every RETRY_NS, check that the server is still there (a recovered
+ * daemon is a new server: register again) or retry registering. */
 static void heartbeat(bool force, unsigned long long beat, void *arg)
 {
 	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed);
@@ -247,19 +252,18 @@ static void heartbeat(bool force, unsigned long long beat, void *arg)
 	(void)arg;
 	if ((beat & 63) != 0)
 		return;
-	if (generation != 0) {
+	if (generation != 0)
 		sweep(mi_heap_get_default(), generation);
-		return;
-	}
-	if ((beat & 255) != 0)
-		return;
 	uint64_t now = now_ns();
 	if (now < atomic_load_explicit(&retry_at_ns, memory_order_relaxed))
 		return;
 	if (atomic_flag_test_and_set_explicit(&registering, memory_order_acquire))
 		return;
 	atomic_store_explicit(&retry_at_ns, now + RETRY_NS, memory_order_relaxed);
-	try_register();
+	if (generation == 0)
+		try_register();
+	else if (hint_client_server_gone(&client))
+		server_gone();
 	atomic_flag_clear_explicit(&registering, memory_order_release);
 }
 

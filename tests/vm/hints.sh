@@ -62,6 +62,78 @@ integrity_tcp() {
 	moved_below 1 0.8
 }
 
+# Lines die in bulk, then blocks are allocated into them as fast as the heap can, while the
+# pages are under eviction: every revival must reach the server before its write.
+revive_race() {
+	hinted_swap 2 $rnode 12M --mib 32 --threads 4 --seconds 30 --revive
+	echo "ring records: $(json /tmp/stats2.json "j['hints']['records']")"
+}
+
+# states ID FILE: append the hint clients' states to FILE every half second (until killed).
+states() {
+	while :; do
+		"$ctl" hints -n "$1" --json | python3 -c "import json,sys
+for c in json.load(sys.stdin)['clients']: print(c['state'], c['forks'], c['pages_resolved'])" >>"$2"
+		sleep 0.5
+	done
+}
+
+# The parent frees and reuses blocks its child still reads: while the child lives the pages
+# move whole ('sharing'); once it has exited the parent's pages are resolved again.
+fork_shared() {
+	local cg rc=0 watcher
+	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 3 >/dev/null
+	mkswap /dev/ublkb3 >/dev/null && swapon /dev/ublkb3
+	cg=$(vm_memcg hints3 12M)
+	: >/tmp/states3
+	states 3 /tmp/states3 &
+	watcher=$!
+	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=3 vm_in_cgroup "$cg" "$churn" --fork --mib 32 \
+		--seconds 40 || rc=$?
+	kill $watcher
+	swapoff /dev/ublkb3
+	rmdir "$cg"
+	"$ctl" stats -n 3 | tail -4
+	"$ctl" del -n 3
+	[ "$rc" = 0 ] || vm_fail "the child or the parent found damage (status $rc)"
+	echo "states seen: $(cut -d' ' -f1 /tmp/states3 | uniq -c | tr '\n' ' ')"
+	grep -q '^sharing 1 ' /tmp/states3 || vm_fail "the fork was never seen"
+	# after the child: ok again, and pages resolved after that
+	awk '$1 == "sharing" { s = 1; r = $3 } s && $1 == "ok" && $3 > r { found = 1 }
+		END { exit !found }' /tmp/states3 || vm_fail "the sharing never ended"
+}
+
+# kill -9 of the daemon while the app swaps through it; recover; the app completes intact and
+# registers with the new daemon.
+crash_recover() {
+	local cg rc=0 app old
+	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 4 >/dev/null
+	mkswap /dev/ublkb4 >/dev/null && swapon /dev/ublkb4
+	cg=$(vm_memcg hints4 16M)
+	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=4 LINESWAP_HINTS_LOG=1 vm_in_cgroup "$cg" \
+		"$churn" --mib 48 --threads 4 --seconds 45 --dead 50 &
+	app=$!
+	vm_wait_for 30 sh -c "'$ctl' hints -n 4 --json | grep -q '\"client\"'" ||
+		vm_fail "the app did not register"
+	sleep 8
+	old=$("$ctl" list -n 4 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	kill -9 "$old"
+	"$ctl" recover -n 4 || vm_fail "recover failed"
+	echo "daemon $old killed while the app swapped; recovered"
+	wait $app || rc=$?
+	"$ctl" stats -n 4 --json >/tmp/stats4.json
+	"$ctl" stats -n 4 | tail -4
+	swapoff /dev/ublkb4
+	rmdir "$cg"
+	"$ctl" del -n 4
+	[ "$rc" = 0 ] || vm_fail "churn found damage across the crash (status $rc)"
+	(($(json /tmp/stats4.json "j['hints']['registrations']") >= 1)) ||
+		vm_fail "the app did not register with the new daemon"
+}
+
 vm_test "integrity under pressure over RDMA" integrity_rdma
 vm_test "integrity under pressure over TCP" integrity_tcp
+vm_test "revival during eviction" revive_race
+vm_test "fork: the child's copy-on-write view" fork_shared
+vm_test "kill -9 and recover under the app" crash_recover
 vm_summary
