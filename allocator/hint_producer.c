@@ -27,7 +27,7 @@
 #include "mimalloc-hint.h"
 
 #define RETRY_NS          (1000000000ull) /* liveness checks and registration retries */
-#define MAX_REGISTRATIONS 64 /* rings are never unmapped (threads may be using them) */
+#define MAX_REGISTRATIONS 64              /* rings are never unmapped (threads may be using them) */
 #define PAGES_PER_PAGE    (MI_SMALL_PAGE_SIZE / MI_HINT_OS_PAGE_SIZE)
 #define SWEEP_NS          (10 * 1000000ull) /* the server drains rings as often */
 
