@@ -12,29 +12,28 @@
 
 int proc_events_open(void)
 {
-	struct sockaddr_nl addr = { .nl_family = AF_NETLINK,
-				    .nl_groups = CN_IDX_PROC,
-				    .nl_pid = 0 };
-	struct {
-		struct nlmsghdr nl;
-		struct cn_msg cn;
-		enum proc_cn_mcast_op op;
-	} __attribute__((packed)) req = {
-		.nl = { .nlmsg_len = sizeof(req), .nlmsg_type = NLMSG_DONE },
-		.cn = { .id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC },
-			.len = sizeof(enum proc_cn_mcast_op) },
-		.op = PROC_CN_MCAST_LISTEN,
-	};
+	struct sockaddr_nl addr = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
+	enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
+	char req[NLMSG_SPACE(sizeof(struct cn_msg) + sizeof(op))]
+		__attribute__((aligned(NLMSG_ALIGNTO))) = { 0 };
+	struct nlmsghdr *nl = (struct nlmsghdr *)req;
+	struct cn_msg *cn = NLMSG_DATA(nl);
 	int size = 4 << 20;
 	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
 
 	if (fd < 0)
 		return -errno;
+	nl->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(op));
+	nl->nlmsg_type = NLMSG_DONE;
+	cn->id.idx = CN_IDX_PROC;
+	cn->id.val = CN_VAL_PROC;
+	cn->len = sizeof(op);
+	memcpy(cn->data, &op, sizeof(op));
 	/* Forks in bursts must not overflow it: a lost event costs every client its savings. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    send(fd, &req, sizeof(req), 0) != sizeof(req)) {
+	    send(fd, req, nl->nlmsg_len, 0) != (ssize_t)nl->nlmsg_len) {
 		int err = -errno;
 
 		close(fd);

@@ -25,17 +25,50 @@ echo "== ublk: a 256 MiB remote device whose pages live on the memory node, over
 "$ctl" add -t remote --node "rdma://$addr:7370" --size 256M --queues 2
 "$ctl" list
 
-echo "== swap: 128 MiB working set in a 32 MiB memory cgroup, swapping to /dev/ublkb0"
+echo "== swap: 64 MiB working set in a 16 MiB memory cgroup, swapping to /dev/ublkb0 (whole pages)"
 mkswap /dev/ublkb0 >/dev/null
 swapon --discard /dev/ublkb0
-cg=$(vm_memcg demo 32M)
+cg=$(vm_memcg demo 16M)
 out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 128 --passes 2
+vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 64 --passes 2
 echo "  pages swapped out: $(( $(vm_vmstat pswpout) - out0 )), swapped in: $(( $(vm_vmstat pswpin) - in0 ))," \
 	"OOM kills: $(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")"
+"$ctl" stats -n 0 | grep -A1 "^moved"
+
+# moved: "put_bytes get_bytes" so far
+moved() {
+	"$ctl" stats -n 0 --json | python3 -c "import json,sys
+m = json.load(sys.stdin)['moved']
+print(m['put']['bytes'] + m['get']['bytes'], m['put']['pages'] + m['get']['pages'])"
+}
+# kv ALLOC: the key-value store (200k keys, 128-byte values; delete 73 %, 20k random reads)
+# under ALLOC in an 8 MiB cgroup; prints the bytes it moved per page.
+kv() {
+	local b a
+	b=($(moved))
+	LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" LINESWAP_HINTS_LOG=1 \
+		vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/kvstore" --keys 200000 --reads 20000 &
+	local app=$!
+	if [ "$1" = hint ]; then
+		vm_wait_for 20 sh -c "'$ctl' hints -n 0 --json | grep -q '\"client\"'"
+		sleep 5
+		echo "  ublk-ctl hints -n 0, while it runs:"
+		"$ctl" hints -n 0 | sed 's/^/    /'
+	fi
+	wait $app
+	a=($(moved))
+	echo "  $1: $(( (a[0] - b[0]) / (a[1] - b[1]) )) bytes moved per page swapped" \
+		"($(( a[1] - b[1] )) pages, $(( (a[0] - b[0]) >> 20 )) MiB)"
+}
+
+echo "== hints: a key-value store with 128-byte values, 73 % of keys deleted, in an 8 MiB cgroup"
+echo "   once with stock mimalloc (whole pages), once with the hint allocator preloaded"
+echo 8M >"$cg/memory.max"
+kv stock
+kv hint
 
 echo "== ublk-ctl stats -n 0"
 "$ctl" stats -n 0
 swapoff /dev/ublkb0
 "$ctl" del -n 0
-echo "== demo finished: every byte came back from the memory node (whole pages until hints land)"
+echo "== demo finished: every byte came back from the memory node; hinted pages moved only their live lines"

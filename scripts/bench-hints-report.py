@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""The tables of `scripts/bench hints` from the guest's JSON lines (scripts/bench-hints-vm.sh).
+
+Per program and allocator, summed over repetitions: pages and bytes moved to the node (PUT,
+swap-out) and from it (GET, swap-in), bytes per page, the ratio to whole pages, and the hint
+allocator's ratios to stock mimalloc (bytes, run time) and to the physical limit: the live
+lines (+128 B) of the pages holding the data, as the program measured them after its deletes."""
+import json
+import sys
+from collections import defaultdict
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+sums = defaultdict(lambda: defaultdict(float))
+limit = {}
+for r in rows:
+    keys = {(r["program"], r["alloc"], r["phase"]), (r["program"], r["alloc"], "all")}
+    for key in keys:
+        s = sums[key]
+        for f in ("put_pages", "put_bytes", "get_pages", "get_bytes", "seconds"):
+            s[f] += r[f]
+    if r.get("live_fraction", -1) > 0:
+        limit[r["program"]] = r["live_fraction"]
+
+def per_page(b, p):
+    return b / p if p else 0.0
+
+print("| program | phase | allocator | swap-outs | bytes per swap-out | swap-ins | "
+      "bytes per swap-in | bytes vs whole pages | seconds |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+for (prog, alloc, phase), s in sorted(sums.items()):
+    pages = s["put_pages"] + s["get_pages"]
+    moved = s["put_bytes"] + s["get_bytes"]
+    print(f"| {prog} | {phase} | {alloc} | {s['put_pages']:.0f} | "
+          f"{per_page(s['put_bytes'], s['put_pages']):.0f} | {s['get_pages']:.0f} | "
+          f"{per_page(s['get_bytes'], s['get_pages']):.0f} | "
+          f"{per_page(moved, pages * 4096):.3f}x | {s['seconds']:.1f} |")
+
+print()
+print("| program | phase | hint bytes / stock bytes | hint bytes per page / limit | "
+      "hint time / stock time |")
+print("|---|---|---:|---:|---:|")
+for (prog, alloc, phase), h in sorted(sums.items()):
+    if alloc != "hint" or (prog, "stock", phase) not in sums:
+        continue
+    st = sums[(prog, "stock", phase)]
+    hb, sb = h["put_bytes"] + h["get_bytes"], st["put_bytes"] + st["get_bytes"]
+    hp = h["put_pages"] + h["get_pages"]
+    lim = limit.get(prog)
+    vs_limit = f"{per_page(hb, hp) / (lim * 4096):.2f}x" if lim and hp else "-"
+    print(f"| {prog} | {phase} | {per_page(hb, sb):.3f}x | {vs_limit} | "
+          f"{per_page(h['seconds'], st['seconds']):.2f}x |")
+if limit:
+    print()
+    for prog, lim in sorted(limit.items()):
+        print(f"Physical limit for {prog}: the live lines (+128 B) of the pages holding its "
+              f"data after the deletes are {lim:.3f} of those pages.")

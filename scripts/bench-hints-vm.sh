@@ -1,0 +1,98 @@
+# Guest side of `scripts/bench hints`: the Redis-shaped key-value store (tests/bench/kvstore.c)
+# and an unmodified Debian program (python3) swapping to one remote device over RDMA (rxe), in a
+# memory cgroup at a fraction of their data, under the hint allocator and under stock mimalloc
+# (whole pages), runs interleaved. Prints one JSON line per run and phase: pages and bytes moved
+# to (PUT) and from (GET) the memory node, and seconds.
+. "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+set -eo pipefail
+ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
+keys=${LINESWAP_BENCH_KEYS:-200000}
+reads=${LINESWAP_BENCH_READS:-50000}
+limit=${LINESWAP_BENCH_LIMIT:-8M}
+reps=${LINESWAP_BENCH_REPS:-1}
+export LINESWAP_SECRET=bench
+vm_load ublk_drv
+addr=$(vm_rxe_veth)
+"$LINESWAP_BUILD/rdma/memnode" --size 1G --listen "tcp://$addr:7370" --rdma >/tmp/node.log 2>&1 &
+vm_wait_for 10 grep -q serving /tmp/node.log
+"$ctl" add -t remote --node "rdma://$addr:7370" --size 512M --queues 2 -n 0 >/dev/null
+mkswap /dev/ublkb0 >/dev/null
+swapon /dev/ublkb0
+cg=$(vm_memcg bench "$limit")
+
+# The device's moved counters as "put_pages put_bytes get_pages get_bytes".
+moved() {
+	"$ctl" stats -n 0 --json | python3 -c "import json,sys
+m = json.load(sys.stdin)['moved']
+print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes'])"
+}
+
+# emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
+emit() {
+	local b=($5) a=($6)
+	echo "{\"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
+		"\"put_pages\": $((a[0] - b[0])), \"put_bytes\": $((a[1] - b[1]))," \
+		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))${7:+, $7}}"
+}
+
+# One kvstore run, stepped so that each phase is measured on its own.
+kv_run() { # ALLOC
+	local before after line secs extra pid
+	coproc KV { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" \
+		vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/kvstore" --keys "$keys" \
+		--reads "$reads" --stepped; }
+	pid=$KV_PID
+	before=$(moved)
+	for phase in fill delete read; do
+		read -r line <&"${KV[0]}"
+		after=$(moved)
+		secs=$(echo "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
+		extra=""
+		[ "$phase" = delete ] && extra="\"live_fraction\": $(echo "$line" |
+			sed -n 's/.*"live_fraction": \([-0-9.]*\).*/\1/p')"
+		[ "$phase" = read ] && echo "$line" | grep -q '"damaged": 0,' ||
+			[ "$phase" != read ] || { echo "kvstore: damaged values: $line" >&2; exit 1; }
+		emit "$1" kvstore "$phase" "$secs" "$before" "$after" "$extra"
+		before=$after
+		[ "$phase" = read ] || echo go >&"${KV[1]}"
+	done
+	wait "$pid"
+}
+
+# python3 (Debian's, unmodified) with its small objects from malloc: a dict of 128-byte values,
+# 73 % deleted, the rest read back and checked.
+py_run() { # ALLOC
+	local before after t0 t1
+	before=$(moved)
+	t0=$(date +%s.%N)
+	LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" PYTHONMALLOC=malloc \
+		vm_in_cgroup "$cg" python3 -c "
+import random
+random.seed(1)
+n = $keys
+d = {k: bytes([k % 251]) * 128 for k in range(n)}
+keys = list(d)
+random.shuffle(keys)
+for k in keys[: n * 73 // 100]:
+    del d[k]
+left = keys[n * 73 // 100 :]
+for i in range($reads):
+    k = random.choice(left)
+    assert d[k] == bytes([k % 251]) * 128
+"
+	t1=$(date +%s.%N)
+	after=$(moved)
+	emit "$1" python3 all "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+		"$before" "$after"
+}
+
+for rep in $(seq "$reps"); do
+	for alloc in ${LINESWAP_BENCH_ALLOCS:-stock hint}; do
+		for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
+			${prog}_run $alloc
+		done
+	done
+done
+"$ctl" stats -n 0 >&2
+swapoff /dev/ublkb0
+"$ctl" del -n 0 >/dev/null
