@@ -7,7 +7,10 @@
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 keys=${LINESWAP_BENCH_KEYS:-200000}
-reads=${LINESWAP_BENCH_READS:-50000}
+reads=${LINESWAP_BENCH_READS:-250000}
+py_keys=${LINESWAP_BENCH_PY_KEYS:-100000}
+py_reads=${LINESWAP_BENCH_PY_READS:-20000}
+py_limit=${LINESWAP_BENCH_PY_LIMIT:-24M}
 limit=${LINESWAP_BENCH_LIMIT:-8M}
 reps=${LINESWAP_BENCH_REPS:-1}
 export LINESWAP_SECRET=bench
@@ -19,6 +22,7 @@ vm_wait_for 10 grep -q serving /tmp/node.log
 mkswap /dev/ublkb0 >/dev/null
 swapon /dev/ublkb0
 cg=$(vm_memcg bench "$limit")
+pycg=$(vm_memcg benchpy "$py_limit")
 
 # The device's moved counters as "put_pages put_bytes get_pages get_bytes".
 moved() {
@@ -59,24 +63,24 @@ kv_run() { # ALLOC
 	wait "$pid"
 }
 
-# python3 (Debian's, unmodified) with its small objects from malloc: a dict of 128-byte values,
-# 73 % deleted, the rest read back and checked.
+# python3 (Debian's, unmodified) with its small objects from malloc (PYTHONMALLOC=malloc): a
+# dict of 128-byte values, 73 % deleted, the rest read back and checked.
 py_run() { # ALLOC
 	local before after t0 t1
 	before=$(moved)
 	t0=$(date +%s.%N)
 	LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" PYTHONMALLOC=malloc \
-		vm_in_cgroup "$cg" python3 -c "
+		vm_in_cgroup "$pycg" python3 -c "
 import random
 random.seed(1)
-n = $keys
+n = $py_keys
 d = {k: bytes([k % 251]) * 128 for k in range(n)}
 keys = list(d)
 random.shuffle(keys)
 for k in keys[: n * 73 // 100]:
     del d[k]
 left = keys[n * 73 // 100 :]
-for i in range($reads):
+for i in range($py_reads):
     k = random.choice(left)
     assert d[k] == bytes([k % 251]) * 128
 "
