@@ -142,7 +142,7 @@ int cmd_hints(int argc, char **argv)
 		return ret;
 	if (dev_id == UBLK_DEV_ID_NONE)
 		return ctl_usage_error("hints: which device? (-n ID)");
-	s = ctl_map_stats(dev_id, &size);
+	s = ctl_map_stats("hints", dev_id, &size);
 	if (!s)
 		return EXIT_FAILURE;
 	const struct ublk_hint_stats *h = &s->hints;

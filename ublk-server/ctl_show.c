@@ -155,7 +155,7 @@ int cmd_list(int argc, char **argv)
 }
 
 /* Maps a device's statistics file read-only after checking it; NULL with a message. */
-const struct ublk_stats_shm *ctl_map_stats(uint32_t dev_id, size_t *size)
+const struct ublk_stats_shm *ctl_map_stats(const char *cmd, uint32_t dev_id, size_t *size)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -166,27 +166,27 @@ const struct ublk_stats_shm *ctl_map_stats(uint32_t dev_id, size_t *size)
 		return NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ctl_error("stats: no statistics for device %u (%s: %s)", dev_id, path,
+		ctl_error("%s: no statistics for device %u (%s: %s)", cmd, dev_id, path,
 			  strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(*s)) {
 		close(fd);
-		ctl_error("stats: %s is truncated", path);
+		ctl_error("%s: %s is truncated", cmd, path);
 		return NULL;
 	}
 	*size = (size_t)st.st_size;
 	s = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (s == MAP_FAILED) {
-		ctl_error("stats: cannot map %s: %s", path, strerror(errno));
+		ctl_error("%s: cannot map %s: %s", cmd, path, strerror(errno));
 		return NULL;
 	}
 	if (__atomic_load_n(&s->magic, __ATOMIC_ACQUIRE) != UBLK_STATS_MAGIC ||
 	    s->version != UBLK_STATS_VERSION || s->nr_queues == 0 ||
 	    ublk_stats_size(s->nr_queues) > *size) {
 		munmap((void *)s, *size);
-		ctl_error("stats: %s is not a statistics file of this version", path);
+		ctl_error("%s: %s is not a statistics file of this version", cmd, path);
 		return NULL;
 	}
 	return s;
@@ -205,7 +205,7 @@ int cmd_stats(int argc, char **argv)
 		return ret;
 	if (dev_id == UBLK_DEV_ID_NONE)
 		return ctl_usage_error("stats: which device? (-n ID)");
-	s = ctl_map_stats(dev_id, &size);
+	s = ctl_map_stats("stats", dev_id, &size);
 	if (!s)
 		return EXIT_FAILURE;
 	for (unsigned q = 0; q < s->nr_queues; q++) {

@@ -11,7 +11,7 @@ expect no_command 2 "^ublk-ctl: no command given" "$ctl"
 expect unknown_command 2 "^ublk-ctl: unknown command 'frobnicate'" "$ctl" frobnicate
 expect unknown_option 2 "unknown option '--bogus'" "$ctl" features --bogus
 expect extra_argument 2 "unexpected argument 'x'" "$ctl" features x
-for cmd in add list del recover stats; do
+for cmd in add list del recover stats hints; do
 	expect "${cmd}_help" 0 "^Usage: ublk-ctl $cmd" "$ctl" "$cmd" --help
 done
 expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
@@ -31,11 +31,16 @@ expect remote_bad_timeout 2 "bad --io-timeout '0'" "$ctl" add -t remote --size 1
 expect remote_no_secret 2 "add: no secret: give --secret-file" env -u LINESWAP_SECRET "$ctl" add -t remote --size 1G --node tcp://h:1
 expect remote_missing_secret_file 1 "cannot read --secret-file /nonexistent" "$ctl" add -t remote --size 1G --node tcp://h:1 --secret-file /nonexistent
 expect mem_with_node 2 "are for the remote target" "$ctl" add -t mem --size 1G --node tcp://h:1
+expect mem_with_hints 2 "hint options are for the remote target" "$ctl" add -t mem --size 1G --hint-uid any
+expect remote_bad_hint_uid 2 "bad --hint-uid 'bob'" "$ctl" add -t remote --size 1G --node tcp://h:1 --hint-uid bob
+expect remote_bad_hint_hold 2 "bad --hint-hold '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --hint-hold 0
 expect del_nothing 2 "del: give exactly one of -n ID and --all" "$ctl" del
 expect del_both 2 "del: give exactly one of -n ID and --all" "$ctl" del -n 1 --all
 expect recover_no_id 2 "recover: which device" "$ctl" recover
 expect stats_no_id 2 "stats: which device" "$ctl" stats
 expect stats_missing 1 "stats: no statistics for device 999" env LINESWAP_RUN_DIR=/nonexistent "$ctl" stats -n 999
+expect hints_no_id 2 "hints: which device" "$ctl" hints
+expect hints_missing 1 "hints: no statistics for device 999" env LINESWAP_RUN_DIR=/nonexistent "$ctl" hints -n 999
 expect list_extra 2 "list: unexpected argument 'x'" "$ctl" list x
 if [ -e /dev/ublk-control ]; then
 	echo "SKIP no_driver: this host has /dev/ublk-control (the VM suite covers it)"
