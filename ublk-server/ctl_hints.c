@@ -88,19 +88,19 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 
 	if (json) {
 		printf(", \"hints\": {\"enabled\": %s, \"clients\": %u, \"registrations\": %llu, "
-		       "\"refused\": %llu, \"dropped\": %llu, \"records\": %llu, \"rejected\": "
-		       "%llu, "
-		       "\"overflows\": %llu, \"resyncs\": %llu, \"resolver\": {\"slots\": %llu, "
-		       "\"resolved\": %llu, \"shared\": %llu, \"late\": %llu, \"scanned\": %llu, "
+		       "\"refused\": %llu, \"dropped\": %llu, \"records\": %llu, "
+		       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
+		       "\"lines_saved\": %llu, \"resolver\": {\"slots\": %llu, \"resolved\": %llu, "
+		       "\"shared\": %llu, \"late\": %llu, \"scanned\": %llu, "
 		       "\"rounds\": %llu, \"wait_p50_ns\": %llu, \"wait_p99_ns\": %llu}}",
 		       LOAD(h->enabled) ? "true" : "false", LOAD(h->nclients),
 		       (unsigned long long)LOAD(h->registrations),
 		       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
 		       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
 		       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs),
-		       slots, resolved, (unsigned long long)LOAD(h->shared),
-		       (unsigned long long)LOAD(h->late), (unsigned long long)LOAD(h->scanned),
-		       (unsigned long long)LOAD(h->rounds),
+		       (unsigned long long)LOAD(h->lines_saved), slots, resolved,
+		       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
+		       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->rounds),
 		       (unsigned long long)wait_percentile(h, 500),
 		       (unsigned long long)wait_percentile(h, 990));
 		return;
@@ -110,17 +110,20 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		return;
 	}
 	printf("hints: %u clients now, %llu registrations (%llu refused, %llu dropped); %llu ring "
-	       "records (%llu rejected), %llu overflows, %llu resyncs\n"
+	       "records (%llu rejected), %llu overflows, %llu resyncs; %llu lines (%llu KiB) not "
+	       "moved\n"
 	       "resolver: %llu written pages, %llu attributed to a client (%.1f%%), %llu shared, "
 	       "%llu left whole at the hold time; %llu pagemap entries read; a write waited "
 	       "%.1f ms (p50), %.1f ms (p99)\n",
 	       LOAD(h->nclients), (unsigned long long)LOAD(h->registrations),
 	       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
 	       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
-	       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs), slots,
-	       resolved, rate, (unsigned long long)LOAD(h->shared),
-	       (unsigned long long)LOAD(h->late), (unsigned long long)LOAD(h->scanned),
-	       (double)wait_percentile(h, 500) / 1e6, (double)wait_percentile(h, 990) / 1e6);
+	       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs),
+	       (unsigned long long)LOAD(h->lines_saved),
+	       (unsigned long long)(LOAD(h->lines_saved) * 64 >> 10), slots, resolved, rate,
+	       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
+	       (unsigned long long)LOAD(h->scanned), (double)wait_percentile(h, 500) / 1e6,
+	       (double)wait_percentile(h, 990) / 1e6);
 }
 
 static const char *client_state(uint32_t flags)

@@ -130,6 +130,7 @@ static void publish_stats(struct hint_service *s)
 	struct hint_server *srv = &s->server;
 	uint64_t records = srv->gone.records, rejected = srv->gone.rejected;
 	uint64_t overflows = srv->gone.overflows, resyncs = srv->gone.resyncs;
+	uint64_t lines_saved = srv->gone.lines_saved;
 	unsigned shown =
 		srv->nclients < UBLK_HINT_CLIENTS_SHOWN ? srv->nclients : UBLK_HINT_CLIENTS_SHOWN;
 
@@ -161,6 +162,7 @@ static void publish_stats(struct hint_service *s)
 		rejected += c->stats.rejected;
 		overflows += c->stats.overflows;
 		resyncs += c->stats.resyncs;
+		lines_saved += c->stats.lines_saved;
 	}
 	STORE(st->nclients, shown);
 	STORE(st->registrations, srv->registrations);
@@ -171,6 +173,7 @@ static void publish_stats(struct hint_service *s)
 	STORE(st->rejected, st->left_rejected + rejected);
 	STORE(st->overflows, st->left_overflows + overflows);
 	STORE(st->resyncs, st->left_resyncs + resyncs);
+	STORE(st->lines_saved, st->left_lines_saved + lines_saved);
 	STORE(st->slots, s->resolve.slots);
 	STORE(st->resolved, s->resolve.resolved);
 	STORE(st->shared, s->resolve.shared);
@@ -251,6 +254,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 	st->left_rejected = st->rejected;
 	st->left_overflows = st->overflows;
 	st->left_resyncs = st->resyncs;
+	st->left_lines_saved = st->lines_saved;
 	st->nclients = 0;
 	st->enabled = 1;
 	ret = -pthread_create(&s->thread, NULL, run, s);

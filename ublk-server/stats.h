@@ -69,13 +69,14 @@ struct ublk_hint_stats {
 	uint32_t nclients;
 	uint64_t registrations, refused, dropped;
 	uint64_t records, rejected, overflows, resyncs;
+	uint64_t lines_saved; /* lines that writes attributed to clients did not move */
 	/* the resolver: slots asked, resolved to one page, shared by several, left whole at
 	 * the deadline, pagemap entries read; rounds and their latency */
 	uint64_t slots, resolved, shared, late, scanned;
 	uint64_t rounds;
 	uint64_t round_lat[UBLK_HINT_RESOLVE_BUCKETS]; /* a write's wait for its masks */
 	/* totals of the clients of earlier daemons (recovery) */
-	uint64_t left_records, left_rejected, left_overflows, left_resyncs;
+	uint64_t left_records, left_rejected, left_overflows, left_resyncs, left_lines_saved;
 	struct ublk_hint_client_stats client[UBLK_HINT_CLIENTS_SHOWN];
 };
 
