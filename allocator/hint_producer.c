@@ -35,7 +35,7 @@ _Atomic(uint32_t) _mi_hint_generation;
 
 static struct hint_client client = { .sock = -1 };
 static struct hint_ring *_Atomic ring;
-static uint32_t registrations;
+static _Atomic uint32_t registrations; /* before `ring` changes: see publish */
 static _Atomic uint64_t retry_at_ns;
 static atomic_flag registering = ATOMIC_FLAG_INIT;
 static bool failure_logged;
@@ -63,7 +63,7 @@ static void log_line(const char *a, const char *b)
 
 static uint32_t generation_of(uint16_t epoch)
 {
-	return registrations << 16 | epoch;
+	return atomic_load_explicit(&registrations, memory_order_relaxed) << 16 | epoch;
 }
 
 /* Under `registering`: try once to register; on success hints are on in a new generation. */
@@ -85,7 +85,7 @@ static void try_register(void)
 	if (client.sock >= 0)
 		close(client.sock); /* the old ring stays mapped: see MAX_REGISTRATIONS */
 	client = c;
-	registrations++;
+	atomic_fetch_add_explicit(&registrations, 1, memory_order_release);
 	atomic_store_explicit(&ring, c.ring, memory_order_release);
 	atomic_store_explicit(&_mi_hint_generation, generation_of(hint_ring_epoch(c.ring)),
 			      memory_order_release);
@@ -101,18 +101,21 @@ static void server_gone(void)
 	log_line("the hint server went away; registering again when it is back", NULL);
 }
 
-/* Publishes one page record. On a full ring, starts a new epoch (so the server forgets all it
+/* Publishes one page record on behalf of an owner whose masks are of `generation`: the record
+ * carries that generation's epoch, so the server can never take a record made before a resync
+ * for one made after it (the owner would believe the page whole while the server did not). A
+ * record of an earlier registration is not published at all: that server is gone, and the new
+ * one sees the page whole. On a full ring, starts a new epoch (so the server forgets all it
  * knew of this process) and a new generation (so every owner thread forgets its masks) before
  * returning false: either way the caller may go on. */
-static bool publish(uint64_t vpage, uint64_t mask)
+static bool publish(uint64_t vpage, uint64_t mask, uint32_t generation)
 {
 	struct hint_ring *r = atomic_load_explicit(&ring, memory_order_acquire);
-	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire);
-	uint16_t epoch;
+	uint16_t epoch = (uint16_t)generation;
 
-	if (r == NULL || generation == 0)
+	if (r == NULL || generation == 0 ||
+	    generation >> 16 != atomic_load_explicit(&registrations, memory_order_acquire))
 		return false;
-	epoch = hint_ring_epoch(r);
 	if (hint_ring_publish(r, HINT_KEY(epoch, HINT_PAGE, vpage), mask))
 		return true;
 	epoch = hint_ring_next_epoch(r, epoch);
@@ -143,12 +146,13 @@ static void adopt(mi_page_t *page, mi_segment_t *segment, uint32_t generation)
 	page->hint_dirty = UINT16_MAX; /* its dead lines are yet to be published */
 }
 
-/* Publishes that the 4 KiB page `index` of the segment has live lines `mask`. */
-static void publish_mask(mi_segment_t *segment, size_t index, uint64_t mask)
+/* Publishes that the 4 KiB page `index` of the segment, whose owner page is of `generation`,
+ * has live lines `mask`. */
+static void publish_mask(mi_segment_t *segment, size_t index, uint64_t mask, uint32_t generation)
 {
 	uintptr_t addr = (uintptr_t)segment + (index << MI_HINT_OS_PAGE_SHIFT);
 
-	if (publish(addr >> MI_HINT_OS_PAGE_SHIFT, mask))
+	if (publish(addr >> MI_HINT_OS_PAGE_SHIFT, mask, generation))
 		segment->hint_masks[index] = mask;
 }
 
@@ -172,7 +176,8 @@ void _mi_hint_revive(mi_page_t *page, const mi_block_t *block)
 		if ((last >> MI_HINT_OS_PAGE_SHIFT) == index)
 			need &= _mi_hint_lines_upto(last);
 		if ((segment->hint_masks[index] & need) != need)
-			publish_mask(segment, index, segment->hint_masks[index] | need);
+			publish_mask(segment, index, segment->hint_masks[index] | need,
+				     page->hint_generation);
 	}
 }
 
@@ -192,7 +197,7 @@ static void flush_page(mi_page_t *page, uint32_t generation)
 		uint64_t live =
 			_mi_hint_lines(page, area + i * MI_HINT_OS_PAGE_SIZE, page->capacity);
 		if (live != segment->hint_masks[first + i])
-			publish_mask(segment, first + i, live);
+			publish_mask(segment, first + i, live, page->hint_generation);
 	}
 	page->hint_dirty = 0;
 	page->hint_frees = 0;
@@ -237,7 +242,7 @@ void _mi_hint_page_clear(mi_page_t *page)
 	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
 	for (size_t i = first; i < first + PAGES_PER_PAGE; i++)
 		if (segment->hint_masks[i] != MI_HINT_ALL_LIVE)
-			publish_mask(segment, i, MI_HINT_ALL_LIVE);
+			publish_mask(segment, i, MI_HINT_ALL_LIVE, page->hint_generation);
 	page->hint_generation = 0;
 }
 

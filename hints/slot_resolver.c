@@ -2,6 +2,8 @@
 #include "slot_resolver.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +18,6 @@ struct wanted {
 	uint64_t slot;
 	size_t index; /* into the caller's arrays */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_wanted(const void *a, const void *b)
 {
@@ -79,38 +73,194 @@ static void claim(struct scan *sc, int client, const struct page_view *view, uin
 	}
 }
 
-/* Reads the pagemap entries of pages[0..n) (ascending) of client c. False at the deadline. */
-static bool scan_client(struct scan *sc, int client, struct hint_client_conn *c,
-			const uint64_t *pages, size_t n, unsigned type, uint64_t deadline_ns)
+/* The reader thread: pagemap reads take the client's mmap_lock, which a client thread can hold
+ * while it waits, in reclaim, for the very writes the server is resolving. So the reads run
+ * here, and the hint thread waits for them only until its deadline: a read stuck behind such a
+ * lock never holds a write back (its batch moves whole) and finishes once the writes have. */
+struct pagemap_job {
+	int fd;
+	uint64_t *pages;
+	size_t n;
+	uint64_t *entries; /* 0 where nothing was read */
+	uint64_t scanned;
+	bool done, abandoned;
+};
+
+struct pagemap_reader {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pagemap_job *job; /* posted, running, or abandoned and still running */
+	bool stop;
+};
+
+static void read_entries(struct pagemap_job *j)
 {
 	uint64_t buf[CHUNK];
 
-	for (size_t i = 0; i < n;) {
-		if (now_ns() > deadline_ns)
-			return false;
+	for (size_t i = 0; i < j->n;) {
 		/* One read from pages[i] through later pages no further than GAP_READ apart. */
-		size_t j = i + 1;
+		size_t k = i + 1;
 
-		while (j < n && pages[j] - pages[j - 1] <= GAP_READ && pages[j] - pages[i] < CHUNK)
-			j++;
-		size_t span = pages[j - 1] - pages[i] + 1;
-		ssize_t got = pread(c->pagemap_fd, buf, span * sizeof(uint64_t),
-				    (off_t)(pages[i] * sizeof(uint64_t)));
+		while (k < j->n && j->pages[k] - j->pages[k - 1] <= GAP_READ &&
+		       j->pages[k] - j->pages[i] < CHUNK)
+			k++;
+		size_t span = j->pages[k - 1] - j->pages[i] + 1;
+		ssize_t got = pread(j->fd, buf, span * sizeof(uint64_t),
+				    (off_t)(j->pages[i] * sizeof(uint64_t)));
 
 		if (got <= 0)
-			return true; /* the process is gone (or the range unmapped): nothing here */
-		size_t entries = (size_t)got / sizeof(uint64_t);
+			return; /* the process is gone (or the range unmapped): nothing here */
+		size_t read = (size_t)got / sizeof(uint64_t);
 
-		sc->st->scanned += entries;
-		for (size_t k = i; k < j && pages[k] - pages[i] < entries; k++)
-			claim(sc, client, &c->view, pages[k], buf[pages[k] - pages[i]], type);
-		i = j;
+		j->scanned += read;
+		for (size_t m = i; m < k && j->pages[m] - j->pages[i] < read; m++)
+			j->entries[m] = buf[j->pages[m] - j->pages[i]];
+		i = k;
 	}
-	return true;
 }
 
-void slot_resolve(struct hint_server *s, int swap_type, const uint64_t *slots, size_t n,
-		  uint64_t *masks, int *owner, uint64_t deadline_ns, struct slot_resolve_stats *st)
+static void free_job(struct pagemap_job *j)
+{
+	close(j->fd);
+	free(j->pages);
+	free(j->entries);
+	free(j);
+}
+
+static void *reader_main(void *arg)
+{
+	struct pagemap_reader *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->stop && (!r->job || r->job->done))
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->stop)
+			break;
+		struct pagemap_job *j = r->job;
+
+		pthread_mutex_unlock(&r->lock);
+		read_entries(j);
+		pthread_mutex_lock(&r->lock);
+		j->done = true;
+		if (j->abandoned) {
+			free_job(j);
+			r->job = NULL;
+		}
+		pthread_cond_broadcast(&r->cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int pagemap_reader_start(struct pagemap_reader **out)
+{
+	struct pagemap_reader *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	ret = -pthread_create(&r->thread, NULL, reader_main, r);
+	if (ret < 0) {
+		free(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+void pagemap_reader_stop(struct pagemap_reader *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	bool stuck = r->job && !r->job->done;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (stuck) {
+		pthread_detach(r->thread); /* it frees its job when the read returns; r is leaked */
+		return;
+	}
+	pthread_join(r->thread, NULL);
+	if (r->job)
+		free_job(r->job);
+	free(r);
+}
+
+/* Reads the entries of pages[0..n) (ascending) through fd into entries, waiting until
+ * deadline_ns at most. False (entries unset) if the reader is still busy with an earlier read
+ * or this one did not finish in time. */
+static bool read_by(struct pagemap_reader *r, int fd, const uint64_t *pages, size_t n,
+		    uint64_t *entries, uint64_t deadline_ns, uint64_t *scanned)
+{
+	struct pagemap_job *j = calloc(1, sizeof(*j));
+	struct timespec until = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
+				  .tv_nsec = (long)(deadline_ns % 1000000000u) };
+	bool ok = false;
+
+	if (!j)
+		return false;
+	j->fd = dup(fd);
+	j->n = n;
+	j->pages = malloc(n * sizeof(*pages));
+	j->entries = calloc(n, sizeof(*entries));
+	if (j->fd < 0 || !j->pages || !j->entries) {
+		if (j->fd >= 0)
+			close(j->fd);
+		free(j->pages);
+		free(j->entries);
+		free(j);
+		return false;
+	}
+	memcpy(j->pages, pages, n * sizeof(*pages));
+	pthread_mutex_lock(&r->lock);
+	if (r->job) { /* an abandoned read is still stuck */
+		pthread_mutex_unlock(&r->lock);
+		free_job(j);
+		return false;
+	}
+	r->job = j;
+	pthread_cond_broadcast(&r->cond);
+	while (!j->done && pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
+		;
+	if (j->done) {
+		memcpy(entries, j->entries, n * sizeof(*entries));
+		*scanned += j->scanned;
+		free_job(j);
+		r->job = NULL;
+		ok = true;
+	} else {
+		j->abandoned = true; /* the reader frees it */
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}
+
+/* Reads the pagemap entries of pages[0..n) (ascending) of client c and claims what they hold.
+ * False at the deadline. */
+static bool scan_client(struct scan *sc, struct pagemap_reader *r, int client,
+			struct hint_client_conn *c, const uint64_t *pages, size_t n, unsigned type,
+			uint64_t deadline_ns)
+{
+	uint64_t *entries = malloc(n * sizeof(*entries));
+	bool ok = entries &&
+		  read_by(r, c->pagemap_fd, pages, n, entries, deadline_ns, &sc->st->scanned);
+
+	for (size_t k = 0; ok && k < n; k++)
+		claim(sc, client, &c->view, pages[k], entries[k], type);
+	free(entries);
+	return ok;
+}
+
+void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,
+		  const uint64_t *slots, size_t n, uint64_t *masks, int *owner,
+		  uint64_t deadline_ns, struct slot_resolve_stats *st)
 {
 	struct wanted *want = NULL;
 	uint64_t *found = NULL, *pages = NULL;
@@ -142,7 +292,8 @@ void slot_resolve(struct hint_server *s, int swap_type, const uint64_t *slots, s
 			break;
 		pages = p;
 		size_t np = page_view_pages(&c->view, pages);
-		late = !scan_client(&sc, (int)ci, c, pages, np, (unsigned)swap_type, deadline_ns);
+		late = !scan_client(&sc, r, (int)ci, c, pages, np, (unsigned)swap_type,
+				    deadline_ns);
 	}
 	/* A scan cut short may have missed a second holder of a slot it found: all whole. */
 	for (size_t i = 0; i < n; i++) {

@@ -31,12 +31,22 @@ struct slot_resolve_stats {
 	uint64_t scanned;  /* pagemap entries read */
 };
 
+/* The thread that reads page maps. Reading /proc/PID/pagemap takes the process's mmap_lock,
+ * which one of its threads may hold while it waits, in reclaim, for the writes being resolved:
+ * the resolver waits for a read only until its deadline, and while a read is stuck it resolves
+ * nothing (everything moves whole) rather than wait. */
+struct pagemap_reader;
+int pagemap_reader_start(struct pagemap_reader **out);
+/* Ends the thread (or, if a read is stuck, leaves it to end by itself). */
+void pagemap_reader_stop(struct pagemap_reader *r);
+
 /* For each of the n slots, sets masks[i] to the live lines of the page it holds, or
  * PAGE_VIEW_WHOLE, and owner[i] to the index of the client it resolved to (or -1).
- * swap_type is the device's swap type (-1: not a swap area: all whole). Gives up resolving at
- * deadline_ns (CLOCK_MONOTONIC). */
-void slot_resolve(struct hint_server *s, int swap_type, const uint64_t *slots, size_t n,
-		  uint64_t *masks, int *owner, uint64_t deadline_ns, struct slot_resolve_stats *st);
+ * swap_type is the device's swap type (-1: not a swap area: all whole). Page maps are read
+ * through r; gives up resolving at deadline_ns (CLOCK_MONOTONIC). */
+void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,
+		  const uint64_t *slots, size_t n, uint64_t *masks, int *owner,
+		  uint64_t deadline_ns, struct slot_resolve_stats *st);
 
 /* The swap type of the block device rdev if it is an active swap area, else -1. Types are
  * /proc/swaps's order, which is the kernel's type order as long as no area of a lower type was

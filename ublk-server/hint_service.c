@@ -32,6 +32,7 @@ struct hint_service {
 	int swap_type;
 	uint64_t swap_checked_ns;
 	struct slot_resolve_stats resolve;
+	struct pagemap_reader *reader;
 };
 
 static uint64_t now_ns(void)
@@ -92,7 +93,7 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 		for (struct hint_batch *b = list; b; b = b->next)
 			for (uint32_t i = 0; i < b->nr_pages; i++)
 				slots[at++] = b->first_page + i;
-		slot_resolve(&s->server, swap_type(s), slots, n, masks, owner,
+		slot_resolve(&s->server, s->reader, swap_type(s), slots, n, masks, owner,
 			     oldest + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
 	} else {
 		for (size_t i = 0; masks && i < n; i++)
@@ -240,6 +241,14 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&s->lock, NULL);
 	ret = s->wake_fd < 0 ? -errno : hint_server_open(&s->server, &sc, err, errlen);
+	if (ret == 0) {
+		ret = pagemap_reader_start(&s->reader);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot start the page-map reader: %s",
+				 strerror(-ret));
+			hint_server_close(&s->server);
+		}
+	}
 	if (ret < 0) {
 		if (s->wake_fd < 0)
 			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
@@ -260,6 +269,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 	ret = -pthread_create(&s->thread, NULL, run, s);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot start the hint thread: %s", strerror(-ret));
+		pagemap_reader_stop(s->reader);
 		hint_server_close(&s->server);
 		close(s->wake_fd);
 		free(s);
@@ -278,6 +288,7 @@ void hint_service_stop(struct hint_service *s)
 	pthread_mutex_unlock(&s->lock);
 	(void)!write(s->wake_fd, &one, sizeof(one));
 	pthread_join(s->thread, NULL);
+	pagemap_reader_stop(s->reader);
 	STORE(s->conf.stats->nclients, 0);
 	hint_server_close(&s->server);
 	close(s->wake_fd);
