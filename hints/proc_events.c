@@ -58,11 +58,13 @@ int proc_events_read(int fd,
 		for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, (size_t)n);
 		     nl = NLMSG_NEXT(nl, n)) {
 			struct cn_msg *cn = NLMSG_DATA(nl);
-			struct proc_event *ev = (struct proc_event *)cn->data;
+			struct proc_event event, *ev = &event;
 
-			if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(*ev)) ||
+			if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(event)) ||
 			    cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
 				continue;
+			/* the event follows a 20-byte header: copy it out to align it */
+			memcpy(&event, cn->data, sizeof(event));
 			switch (ev->what) {
 			case PROC_EVENT_FORK:
 				if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)

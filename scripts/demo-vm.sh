@@ -35,7 +35,7 @@ echo "  pages swapped out: $(( $(vm_vmstat pswpout) - out0 )), swapped in: $(( $
 	"OOM kills: $(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")"
 "$ctl" stats -n 0 | grep -A1 "^moved"
 
-# moved: "put_bytes get_bytes" so far
+# moved: "BYTES PAGES" moved to and from the node so far
 moved() {
 	"$ctl" stats -n 0 --json | python3 -c "import json,sys
 m = json.load(sys.stdin)['moved']
