@@ -58,26 +58,26 @@ int proc_events_read(int fd,
 		for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, (size_t)n);
 		     nl = NLMSG_NEXT(nl, n)) {
 			struct cn_msg *cn = NLMSG_DATA(nl);
-			struct proc_event event, *ev = &event;
+			struct proc_event ev;
 
-			if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(event)) ||
+			if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(ev)) ||
 			    cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
 				continue;
 			/* the event follows a 20-byte header: copy it out to align it */
-			memcpy(&event, cn->data, sizeof(event));
-			switch (ev->what) {
+			memcpy(&ev, cn->data, sizeof(ev));
+			switch (ev.what) {
 			case PROC_EVENT_FORK:
-				if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)
-					fn(arg, PROC_EV_FORK, ev->event_data.fork.child_tgid,
-					   ev->event_data.fork.parent_tgid);
+				if (ev.event_data.fork.child_pid == ev.event_data.fork.child_tgid)
+					fn(arg, PROC_EV_FORK, ev.event_data.fork.child_tgid,
+					   ev.event_data.fork.parent_tgid);
 				break;
 			case PROC_EVENT_EXEC:
-				fn(arg, PROC_EV_EXEC, ev->event_data.exec.process_tgid, 0);
+				fn(arg, PROC_EV_EXEC, ev.event_data.exec.process_tgid, 0);
 				break;
 			case PROC_EVENT_EXIT:
-				if (ev->event_data.exit.process_pid ==
-				    ev->event_data.exit.process_tgid)
-					fn(arg, PROC_EV_EXIT, ev->event_data.exit.process_tgid, 0);
+				if (ev.event_data.exit.process_pid ==
+				    ev.event_data.exit.process_tgid)
+					fn(arg, PROC_EV_EXIT, ev.event_data.exit.process_tgid, 0);
 				break;
 			default:
 				break;

@@ -1,4 +1,5 @@
 /* The daemon's hint thread (hint_service.h). */
+#include "clock.h"
 #include "hint_service.h"
 
 #include <errno.h>
@@ -35,20 +36,12 @@ struct hint_service {
 	struct pagemap_reader *reader;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* The device's swap type, looked up again at most once a second (swapon, swapoff). */
 static int swap_type(struct hint_service *s)
 {
-	uint64_t now = now_ns();
+	uint64_t now = monotonic_ns();
 	char path[64];
 	struct stat st;
 
@@ -100,7 +93,7 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 			masks[i] = PAGE_VIEW_WHOLE;
 	}
 	at = 0;
-	uint64_t now = now_ns();
+	uint64_t now = monotonic_ns();
 	while (list) {
 		struct hint_batch *b = list;
 
@@ -314,7 +307,7 @@ void hint_service_submit(struct hint_service *s, struct hint_batch *b)
 {
 	uint64_t one = 1;
 
-	b->submit_ns = now_ns();
+	b->submit_ns = monotonic_ns();
 	b->done->outstanding++;
 	pthread_mutex_lock(&s->lock);
 	b->next = s->pending;

@@ -3,6 +3,7 @@
  * Swap safety: the thread marks itself PR_SET_IO_FLUSHER, so memory it allocates in the kernel
  * (page faults, pread into the target's pages) never waits for I/O to this very device, and it
  * allocates nothing in user space once started. */
+#include "clock.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -18,14 +19,6 @@
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
 #endif
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static size_t desc_map_size(uint16_t depth)
 {
@@ -162,7 +155,8 @@ void ublk_req_done(struct ublk_req *req, int res)
 	uint64_t bytes = (uint64_t)req->nr_pages << UBLK_PAGE_SHIFT;
 	int result = res < 0 ? res : (int)bytes;
 
-	ublk_stats_record(q->stats, stat_op(req->op), bytes, res < 0, now_ns() - req->start_ns);
+	ublk_stats_record(q->stats, stat_op(req->op), bytes, res < 0,
+			  monotonic_ns() - req->start_ns);
 	q->inflight--;
 	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELAXED);
 	queue_cmd(q, req->tag, true, result);
@@ -200,7 +194,7 @@ static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 			q->error = cqe->res < 0 ? cqe->res : -EPROTO;
 		return;
 	}
-	req->start_ns = now_ns();
+	req->start_ns = monotonic_ns();
 	q->inflight++;
 	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELAXED);
 	if (q->inflight > q->stats->max_inflight)

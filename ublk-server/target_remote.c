@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hint_service.h"
 #include "page_store.h"
 #include "sg_plan.h"
@@ -76,14 +77,6 @@ struct remote_target {
 	struct hint_service *hints; /* NULL: every page moves whole */
 	char hint_socket[PATH_MAX];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int hex_region(const char *hex, uint8_t out[PROTO_REGION_ID])
 {
@@ -480,7 +473,7 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 {
 	struct page_store_conf c;
 	char err[256];
-	uint64_t now = now_ns();
+	uint64_t now = monotonic_ns();
 
 	if (now < rq->next_reconnect_ns)
 		return;
@@ -561,7 +554,7 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 		rq->ps->ops->close(rq->ps);
 		rq->ps = NULL;
 		watch_store(rq);
-		rq->next_reconnect_ns = now_ns() + RECONNECT_EVERY_NS;
+		rq->next_reconnect_ns = monotonic_ns() + RECONNECT_EVERY_NS;
 	}
 }
 
