@@ -118,6 +118,8 @@ static bool publish(uint64_t vpage, uint64_t mask, uint32_t generation)
 		return false;
 	if (hint_ring_publish(r, HINT_KEY(epoch, HINT_PAGE, vpage), mask))
 		return true;
+	if (atomic_load_explicit(&_mi_hint_generation, memory_order_acquire) == 0)
+		return false; /* the server went away: nobody drains the ring any more */
 	epoch = hint_ring_next_epoch(r, epoch);
 	atomic_compare_exchange_strong_explicit(&_mi_hint_generation, &generation,
 						generation_of(epoch), memory_order_acq_rel,
@@ -206,10 +208,9 @@ static void flush_page(mi_page_t *page, uint32_t generation)
 /* Publishes the dead lines of every dirty page of a heap of this thread, at most once every
  * SWEEP_NS: pages with fewer than MI_HINT_FLUSH_FREES frees since they were last published
  * (say, the cold ones of a phase that only frees) are not left out for long. */
-static void sweep(mi_heap_t *heap, uint32_t generation)
+static void sweep(mi_heap_t *heap, uint32_t generation, uint64_t now)
 {
 	static __thread uint64_t last_ns;
-	uint64_t now = now_ns();
 
 	if (now - last_ns < SWEEP_NS)
 		return;
@@ -229,7 +230,7 @@ void _mi_hint_flush(mi_page_t *page)
 	flush_page(page, generation);
 	/* A page of an abandoned segment being reclaimed has no heap (yet). */
 	if (mi_page_heap(page) != NULL)
-		sweep(mi_page_heap(page), generation);
+		sweep(mi_page_heap(page), generation, now_ns());
 }
 
 void _mi_hint_page_clear(mi_page_t *page)
@@ -246,20 +247,20 @@ void _mi_hint_page_clear(mi_page_t *page)
 	page->hint_generation = 0;
 }
 
-/* mimalloc's heartbeat (deferred free, on the allocation slow path): sweep the thread's dirty
- * pages now and then; every RETRY_NS, check that the server is still there (a recovered
- * daemon is a new server: register again) or retry registering. */
+/* mimalloc's heartbeat (deferred free, on every allocation slow path): sweep the thread's
+ * dirty pages now and then; every RETRY_NS, check that the server is still there (a recovered
+ * daemon is a new server: register again) or retry registering. Paced by the clock, not by
+ * beats: a thread may take the slow path rarely, and must still find a recovered server. */
 static void heartbeat(bool force, unsigned long long beat, void *arg)
 {
 	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed);
+	uint64_t now = now_ns();
 
 	(void)force;
+	(void)beat;
 	(void)arg;
-	if ((beat & 63) != 0)
-		return;
 	if (generation != 0)
-		sweep(mi_heap_get_default(), generation);
-	uint64_t now = now_ns();
+		sweep(mi_heap_get_default(), generation, now);
 	if (now < atomic_load_explicit(&retry_at_ns, memory_order_relaxed))
 		return;
 	if (atomic_flag_test_and_set_explicit(&registering, memory_order_acquire))
