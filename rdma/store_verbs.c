@@ -52,7 +52,8 @@ struct verbs_store {
 	unsigned posted_head, posted_count;
 };
 
-#define VERBS_BATCH 16 /* post at least this often, whatever the caller flushes */
+#define VERBS_BATCH        16 /* post at least this often, whatever the caller flushes */
+#define ACCEPT_WAIT_MIN_MS 30000
 
 static struct verbs_store *vs(struct page_store *ps)
 {
@@ -254,6 +255,13 @@ static const struct page_store_ops verbs_ops = {
 	.close = verbs_close,
 };
 
+/* How long to wait for the node to accept: before it does, it registers (pins) the region's
+ * memory if it is new, which takes seconds for large regions (many under emulation). */
+static unsigned accept_wait_ms(const struct page_store_conf *conf)
+{
+	return conf->timeout_ms > ACCEPT_WAIT_MIN_MS ? conf->timeout_ms : ACCEPT_WAIT_MIN_MS;
+}
+
 /* Waits (bounded) for the next rdma_cm event; returns its type, or -1. */
 static int next_event(struct verbs_store *v, unsigned timeout_ms, struct rdma_cm_event **ev)
 {
@@ -375,7 +383,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	fcntl(v->cc->fd, F_SETFL, fcntl(v->cc->fd, F_GETFL) | O_NONBLOCK);
 	ibv_req_notify_cq(v->cq, 0);
 	if (rdma_connect(v->id, &param) ||
-	    (ret = expect_event(v, conf->timeout_ms, RDMA_CM_EVENT_ESTABLISHED, &rep)) < 0) {
+	    (ret = expect_event(v, accept_wait_ms(conf), RDMA_CM_EVENT_ESTABLISHED, &rep)) < 0) {
 		snprintf(err, errlen, "the memory node at %s:%s %s the RDMA connection", host, port,
 			 ret == -ECONNREFUSED ? "refused" : "did not accept");
 		ret = ret < 0 ? ret : -ECONNREFUSED;
