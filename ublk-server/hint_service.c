@@ -34,6 +34,7 @@ struct hint_service {
 	uint64_t swap_checked_ns;
 	struct slot_resolve_stats resolve;
 	struct pagemap_reader *reader;
+	bool reduced; /* some client has a reduced page (read by the queues) */
 };
 
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -175,6 +176,15 @@ static void publish_stats(struct hint_service *s)
 	STORE(st->scanned, s->resolve.scanned);
 }
 
+/* Whether a write may find a page of some client that is not whole. */
+static bool any_reduced(struct hint_server *srv)
+{
+	for (unsigned i = 0; i < srv->nclients; i++)
+		if (hint_client_resolvable(srv, srv->client[i]) && srv->client[i]->view.count)
+			return true;
+	return false;
+}
+
 static void *run(void *arg)
 {
 	struct hint_service *s = arg;
@@ -207,6 +217,7 @@ static void *run(void *arg)
 		}
 		/* The batches' data was in hand before they were taken: drain after. */
 		hint_server_drain(&s->server);
+		__atomic_store_n(&s->reduced, any_reduced(&s->server), __ATOMIC_RELEASE);
 		if (list)
 			resolve(s, list);
 		publish_stats(s);
@@ -314,6 +325,11 @@ void hint_service_submit(struct hint_service *s, struct hint_batch *b)
 	s->pending = b;
 	pthread_mutex_unlock(&s->lock);
 	(void)!write(s->wake_fd, &one, sizeof(one));
+}
+
+bool hint_service_all_whole(const struct hint_service *s)
+{
+	return !__atomic_load_n(&s->reduced, __ATOMIC_ACQUIRE);
 }
 
 struct hint_batch *hint_done_take(struct hint_done *d)

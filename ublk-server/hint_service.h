@@ -53,6 +53,9 @@ int hint_done_init(struct hint_done *d);
 void hint_done_free(struct hint_done *d);
 /* Queue thread: submit a batch; it comes back on b->done. */
 void hint_service_submit(struct hint_service *s, struct hint_batch *b);
+/* Queue thread: true when, as of the last drain, no client had a page it was told is not
+ * whole: a write may then go whole at once (whole is always safe). */
+bool hint_service_all_whole(const struct hint_service *s);
 /* Queue thread: the batches that came back, oldest first (clears the eventfd). */
 struct hint_batch *hint_done_take(struct hint_done *d);
 

@@ -422,7 +422,8 @@ static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
 
 	if (ret < 0)
 		return ret;
-	if (!r->hints)
+	/* Whole is always safe, so a write need not wait while no client has a reduced page. */
+	if (!r->hints || hint_service_all_whole(r->hints))
 		return put_pages(rq, req, NULL); /* every page whole */
 	/* The data is in hand: only now may the hint service read the rings for its masks. */
 	ts->batch = (struct hint_batch){
