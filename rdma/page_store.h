@@ -5,7 +5,8 @@
  * places and fills every byte the plan does not move with zeros. The caller must pass the same
  * `live` to get as to the put that stored the page (lineswap's per-page entry), and the plan
  * parameters (max_segs, seg_cost) must stay the same for the life of the remote data: they fix
- * the packing. A whole page is the all-ones mask.
+ * the packing. A whole page is the all-ones mask. Both return the bytes the plan moves (the
+ * page's bytes on the wire), or -errno.
  *
  * Requests complete asynchronously: reap() returns finished ones (never blocks); fd() becomes
  * readable when there may be some. Call reap() also after submitting (a request can fail at

@@ -93,7 +93,7 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 			iov[iovcnt++] = (struct iovec){ buf + plan.seg[i].off, plan.seg[i].len };
 	/* A failed send fails the request (and all others) through the next reap. */
 	send_all(t, iov, iovcnt);
-	return 0;
+	return (int)plan.bytes;
 }
 
 static int tcp_put(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,

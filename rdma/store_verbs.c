@@ -118,7 +118,7 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	v->chain_tail = index;
 	if (++v->chained >= VERBS_BATCH)
 		verbs_flush(ps);
-	return 0;
+	return (int)plan.bytes;
 }
 
 static int verbs_put(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,

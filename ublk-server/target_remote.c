@@ -318,19 +318,13 @@ static void finish(struct ublk_queue *q, struct remote_queue *rq, struct ublk_re
 	ublk_req_done(req, err);
 }
 
-/* Counts one page moved by entry on the queue's statistics. */
-static void count_move(struct ublk_queue *q, bool put, uint64_t entry)
+/* Counts one page moved by entry, `bytes` on the wire, on the queue's statistics. */
+static void count_move(struct ublk_queue *q, bool put, uint64_t entry, unsigned bytes)
 {
 	struct ublk_move_stats *m = put ? &q->stats->put : &q->stats->get;
-	unsigned bytes = UBLK_PAGE_SIZE;
 
-	if (entry != ENTRY_WHOLE) {
-		struct sg_plan plan;
-
-		sg_plan_page(entry, MAX_SEGS, 0, &plan);
-		bytes = plan.bytes;
+	if (entry != ENTRY_WHOLE)
 		__atomic_store_n(&m->hinted_pages, m->hinted_pages + 1, __ATOMIC_RELAXED);
-	}
 	__atomic_store_n(&m->pages, m->pages + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->bytes, m->bytes + bytes, __ATOMIC_RELAXED);
 }
@@ -363,7 +357,7 @@ static void issue(struct remote_queue *rq, struct ublk_req *req, uint32_t i, uin
 		return;
 	}
 	ts->pending++;
-	count_move(req->q, req->op == UBLK_IO_OP_WRITE, entry);
+	count_move(req->q, req->op == UBLK_IO_OP_WRITE, entry, (unsigned)ret);
 }
 
 static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)

@@ -147,6 +147,15 @@ static void wait_for(struct page_store *ps, int n, int want_status)
 
 /* Puts random pages with random masks, gets them back: the lines the plan moves (all live ones
  * among them) are byte-exact, every other byte is zero. */
+/* The bytes a page of mask `live` moves with the tests' plan parameters (max_segs 30). */
+static int plan_bytes(uint64_t live)
+{
+	struct sg_plan plan;
+
+	sg_plan_page(live, 30, 0, &plan);
+	return (int)plan.bytes;
+}
+
 static void test_round_trips(void **state)
 {
 	static uint8_t pages[PAGES][4096], back[PAGES][4096];
@@ -164,7 +173,7 @@ static void test_round_trips(void **state)
 			for (int k = 0; k < 16; k++)
 				assert_int_equal(ps->ops->put(ps, (uint64_t)(p + k), masks[p + k],
 							      pages[p + k], (uint64_t)(p + k)),
-						 0);
+						 plan_bytes(masks[p + k]));
 			wait_for(ps, 16, 0);
 		}
 		memset(back, 0xee, sizeof(back));
@@ -172,7 +181,7 @@ static void test_round_trips(void **state)
 			for (int k = 0; k < 16; k++)
 				assert_int_equal(ps->ops->get(ps, (uint64_t)(p + k), masks[p + k],
 							      back[p + k], 0),
-						 0);
+						 plan_bytes(masks[p + k]));
 			wait_for(ps, 16, 0);
 		}
 		for (int p = 0; p < PAGES; p++) {
@@ -209,7 +218,7 @@ static void test_region_lifetime(void **state)
 
 	(void)state;
 	memset(page, 0x5a, sizeof(page));
-	assert_int_equal(ps->ops->put(ps, 3, ~0ull, page, 1), 0);
+	assert_int_equal(ps->ops->put(ps, 3, ~0ull, page, 1), 4096);
 	wait_for(ps, 1, 0);
 	ps->ops->close(ps);
 
@@ -222,7 +231,7 @@ static void test_region_lifetime(void **state)
 	assert_non_null(strstr(err, "no such region"));
 
 	ps = open_ok("keep", 0, 16 * 4096);
-	assert_int_equal(ps->ops->get(ps, 3, ~0ull, back, 2), 0);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, back, 2), 4096);
 	wait_for(ps, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	/* Outside the region: refused before anything is sent. */
@@ -299,7 +308,7 @@ static void test_hostile_clients(void **state)
 
 	(void)state;
 	memset(page, 0x77, sizeof(page));
-	assert_int_equal(good->ops->put(good, 1, ~0ull, page, 1), 0);
+	assert_int_equal(good->ops->put(good, 1, ~0ull, page, 1), 4096);
 	wait_for(good, 1, 0);
 
 	/* Random bytes instead of a hello. */
@@ -361,7 +370,7 @@ static void test_hostile_clients(void **state)
 	expect_hangup(fd);
 
 	/* The good client never noticed. */
-	assert_int_equal(good->ops->get(good, 1, ~0ull, back, 2), 0);
+	assert_int_equal(good->ops->get(good, 1, ~0ull, back, 2), 4096);
 	wait_for(good, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(good->ops->release(good), 0);
@@ -384,7 +393,7 @@ static void test_node_death(void **state)
 		kill(node_pid, SIGSTOP); /* answers nothing from now on */
 	}
 	for (int k = 0; k < 4; k++)
-		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, page, (uint64_t)k), 0);
+		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, page, (uint64_t)k), 4096);
 	wait_for(ps, 4, -EIO); /* after the 2 s request timeout */
 	assert_int_equal(ps->ops->put(ps, 0, ~0ull, page, 9), -ENOTCONN);
 	ps->ops->close(ps);
