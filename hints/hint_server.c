@@ -232,6 +232,11 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 		return false;
 	}
 	c->ring = mmap(NULL, c->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* Faulted in and locked here, the ring is the server's memory: it is charged to the
+	 * daemon's cgroup rather than the client's, and never swapped out (perhaps through this
+	 * very device). Without the privilege to lock it still works, only pageable. */
+	if (c->ring != MAP_FAILED)
+		(void)!mlock(c->ring, c->ring_bytes);
 	if (c->ring == MAP_FAILED || page_view_init(&c->view, s->conf.max_pages) < 0) {
 		if (c->ring == MAP_FAILED)
 			c->ring = NULL;
