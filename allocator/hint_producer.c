@@ -19,9 +19,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hint_client.h"
 #include "hint_lines.h"
 #include "mimalloc-hint.h"
@@ -39,14 +39,6 @@ static _Atomic uint32_t registrations; /* before `ring` changes: see publish */
 static _Atomic uint64_t retry_at_ns;
 static atomic_flag registering = ATOMIC_FLAG_INIT;
 static bool failure_logged;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void log_line(const char *a, const char *b)
 {
@@ -97,7 +89,7 @@ static void try_register(void)
 static void server_gone(void)
 {
 	atomic_store_explicit(&_mi_hint_generation, 0, memory_order_release);
-	atomic_store_explicit(&retry_at_ns, now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&retry_at_ns, monotonic_ns(), memory_order_relaxed);
 	log_line("the hint server went away; registering again when it is back", NULL);
 }
 
@@ -230,7 +222,7 @@ void _mi_hint_flush(mi_page_t *page)
 	flush_page(page, generation);
 	/* A page of an abandoned segment being reclaimed has no heap (yet). */
 	if (mi_page_heap(page) != NULL)
-		sweep(mi_page_heap(page), generation, now_ns());
+		sweep(mi_page_heap(page), generation, monotonic_ns());
 }
 
 void _mi_hint_page_clear(mi_page_t *page)
@@ -254,7 +246,7 @@ void _mi_hint_page_clear(mi_page_t *page)
 static void heartbeat(bool force, unsigned long long beat, void *arg)
 {
 	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed);
-	uint64_t now = now_ns();
+	uint64_t now = monotonic_ns();
 
 	(void)force;
 	(void)beat;
@@ -309,7 +301,7 @@ __attribute__((constructor)) static void hint_producer_init(void)
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	mi_register_deferred_free(heartbeat, NULL);
 	atomic_flag_test_and_set(&registering);
-	atomic_store_explicit(&retry_at_ns, now_ns() + RETRY_NS, memory_order_relaxed);
+	atomic_store_explicit(&retry_at_ns, monotonic_ns() + RETRY_NS, memory_order_relaxed);
 	try_register();
 	atomic_flag_clear(&registering);
 }

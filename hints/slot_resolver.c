@@ -122,7 +122,8 @@ static void read_entries(struct pagemap_job *j)
 
 static void free_job(struct pagemap_job *j)
 {
-	close(j->fd);
+	if (j->fd >= 0)
+		close(j->fd);
 	free(j->pages);
 	free(j->entries);
 	free(j);
@@ -193,53 +194,45 @@ void pagemap_reader_stop(struct pagemap_reader *r)
 	free(r);
 }
 
-/* Reads the entries of pages[0..n) (ascending) through fd into entries, waiting until
- * deadline_ns at most. False (entries unset) if the reader is still busy with an earlier read
- * or this one did not finish in time. */
-static bool read_by(struct pagemap_reader *r, int fd, const uint64_t *pages, size_t n,
-		    uint64_t *entries, uint64_t deadline_ns, uint64_t *scanned)
+/* Reads the entries of pages[0..n) (ascending) through fd, waiting until deadline_ns at most.
+ * The finished job, or NULL if the reader is still busy with an earlier read or this one did
+ * not finish in time (the reader then frees it). */
+static struct pagemap_job *read_by(struct pagemap_reader *r, int fd, const uint64_t *pages,
+				   size_t n, uint64_t deadline_ns)
 {
 	struct pagemap_job *j = calloc(1, sizeof(*j));
 	struct timespec until = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
 				  .tv_nsec = (long)(deadline_ns % 1000000000u) };
-	bool ok = false;
 
 	if (!j)
-		return false;
+		return NULL;
 	j->fd = dup(fd);
 	j->n = n;
-	j->pages = malloc(n * sizeof(*pages));
-	j->entries = calloc(n, sizeof(*entries));
+	j->pages = malloc(n * sizeof(*pages)); /* the caller's may be gone before the read ends */
+	j->entries = calloc(n, sizeof(*j->entries));
 	if (j->fd < 0 || !j->pages || !j->entries) {
-		if (j->fd >= 0)
-			close(j->fd);
-		free(j->pages);
-		free(j->entries);
-		free(j);
-		return false;
+		free_job(j);
+		return NULL;
 	}
 	memcpy(j->pages, pages, n * sizeof(*pages));
 	pthread_mutex_lock(&r->lock);
 	if (r->job) { /* an abandoned read is still stuck */
 		pthread_mutex_unlock(&r->lock);
 		free_job(j);
-		return false;
+		return NULL;
 	}
 	r->job = j;
 	pthread_cond_broadcast(&r->cond);
 	while (!j->done && pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
 		;
 	if (j->done) {
-		memcpy(entries, j->entries, n * sizeof(*entries));
-		*scanned += j->scanned;
-		free_job(j);
 		r->job = NULL;
-		ok = true;
 	} else {
-		j->abandoned = true; /* the reader frees it */
+		j->abandoned = true;
+		j = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
-	return ok;
+	return j;
 }
 
 /* Reads the pagemap entries of pages[0..n) (ascending) of client c and claims what they hold.
@@ -248,14 +241,15 @@ static bool scan_client(struct scan *sc, struct pagemap_reader *r, int client,
 			struct hint_client_conn *c, const uint64_t *pages, size_t n, unsigned type,
 			uint64_t deadline_ns)
 {
-	uint64_t *entries = malloc(n * sizeof(*entries));
-	bool ok = entries &&
-		  read_by(r, c->pagemap_fd, pages, n, entries, deadline_ns, &sc->st->scanned);
+	struct pagemap_job *j = read_by(r, c->pagemap_fd, pages, n, deadline_ns);
 
-	for (size_t k = 0; ok && k < n; k++)
-		claim(sc, client, &c->view, pages[k], entries[k], type);
-	free(entries);
-	return ok;
+	if (!j)
+		return false;
+	sc->st->scanned += j->scanned;
+	for (size_t k = 0; k < n; k++)
+		claim(sc, client, &c->view, pages[k], j->entries[k], type);
+	free_job(j);
+	return true;
 }
 
 void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,

@@ -145,8 +145,6 @@ static void wait_for(struct page_store *ps, int n, int want_status)
 	assert_int_equal(n, 0);
 }
 
-/* Puts random pages with random masks, gets them back: the lines the plan moves (all live ones
- * among them) are byte-exact, every other byte is zero. */
 /* The bytes a page of mask `live` moves with the tests' plan parameters (max_segs 30). */
 static int plan_bytes(uint64_t live)
 {
@@ -156,6 +154,9 @@ static int plan_bytes(uint64_t live)
 	return (int)plan.bytes;
 }
 
+/* Puts random pages with random masks, gets them back: the lines the plan moves (all live ones
+ * among them) are byte-exact, every other byte is zero. The put and the get each return the
+ * plan's bytes. */
 static void test_round_trips(void **state)
 {
 	static uint8_t pages[PAGES][4096], back[PAGES][4096];
