@@ -4,14 +4,15 @@
 Per program and allocator, summed over repetitions: pages and bytes moved to the node (PUT,
 swap-out) and from it (GET, swap-in), bytes per page, the ratio to whole pages, and the hint
 allocator's ratios to stock mimalloc (bytes, run time) and to the physical limit: the live
-lines (+128 B) of the pages holding the data, as the program measured them after its deletes."""
+lines (+128 B) of the pages holding the data, as the program measured them after its reads, over
+those pages and (for the reads' swap-ins) weighted by how often reads touch each page."""
 import json
 import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 sums = defaultdict(lambda: defaultdict(float))
-limit = {}
+limit, read_limit = {}, {}
 for r in rows:
     keys = {(r["program"], r["alloc"], r["phase"]), (r["program"], r["alloc"], "all")}
     for key in keys:
@@ -20,6 +21,8 @@ for r in rows:
             s[f] += r[f]
     if r.get("live_fraction", -1) > 0:
         limit[r["program"]] = r["live_fraction"]
+    if r.get("read_live_fraction", -1) > 0:
+        read_limit[r["program"]] = r["read_live_fraction"]
 
 def per_page(b, p):
     return b / p if p else 0.0
@@ -37,8 +40,8 @@ for (prog, alloc, phase), s in sorted(sums.items()):
 
 print()
 print("| program | phase | hint bytes / stock bytes | hint bytes per page / limit | "
-      "hint time / stock time |")
-print("|---|---|---:|---:|---:|")
+      "hint bytes per swap-in / read-weighted limit | hint time / stock time |")
+print("|---|---|---:|---:|---:|---:|")
 for (prog, alloc, phase), h in sorted(sums.items()):
     if alloc != "hint" or (prog, "stock", phase) not in sums:
         continue
@@ -47,10 +50,17 @@ for (prog, alloc, phase), h in sorted(sums.items()):
     hp = h["put_pages"] + h["get_pages"]
     lim = limit.get(prog)
     vs_limit = f"{per_page(hb, hp) / (lim * 4096):.2f}x" if lim and hp else "-"
-    print(f"| {prog} | {phase} | {per_page(hb, sb):.3f}x | {vs_limit} | "
+    rlim = read_limit.get(prog) if phase == "read" else None
+    vs_read = (f"{per_page(h['get_bytes'], h['get_pages']) / (rlim * 4096):.2f}x"
+               if rlim and h["get_pages"] else "-")
+    print(f"| {prog} | {phase} | {per_page(hb, sb):.3f}x | {vs_limit} | {vs_read} | "
           f"{per_page(h['seconds'], st['seconds']):.2f}x |")
 if limit:
     print()
     for prog, lim in sorted(limit.items()):
         print(f"Physical limit for {prog}: the live lines (+128 B) of the pages holding its "
-              f"data after the deletes are {lim:.3f} of those pages.")
+              f"data after the deletes are {lim:.3f} of those pages", end="")
+        if prog in read_limit:
+            print(f"; weighted by how often random reads touch each page, "
+                  f"{read_limit[prog]:.3f}", end="")
+        print(".")

@@ -7,7 +7,7 @@
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 keys=${LINESWAP_BENCH_KEYS:-200000}
-reads=${LINESWAP_BENCH_READS:-250000}
+reads=${LINESWAP_BENCH_READS:-500000}
 py_keys=${LINESWAP_BENCH_PY_KEYS:-100000}
 py_reads=${LINESWAP_BENCH_PY_READS:-20000}
 py_limit=${LINESWAP_BENCH_PY_LIMIT:-24M}
@@ -58,8 +58,7 @@ kv_run() { # ALLOC
 		extra=""
 		if [ "$phase" = read ]; then
 			read -r line <&"${KV[0]}"
-			extra="\"live_fraction\": $(echo "$line" |
-				sed -n 's/.*"live_fraction": \([-0-9.]*\).*/\1/p')"
+			extra=$(echo "$line" | sed -n 's/.*\("live_fraction": [-0-9.]*\), \("read_live_fraction": [-0-9.]*\).*/\1, \2/p')
 		fi
 		emit "$1" kvstore "$phase" "$secs" "$before" "$after" "$extra"
 		before=$after

@@ -6,9 +6,10 @@
  * one JSON line on stdout; with --stepped the program then waits for a line on stdin before the
  * next phase (so a harness can read the device's counters between phases). Last, with --limit and
  * the hint allocator preloaded, a "limit" line gives the live lines of the pages that hold the
- * remaining entries (mi_hint_page_mask): the physical limit of what a swap of them must move. It is
- * measured after the reads (which change no page's live lines) because finding the entries touches
- * their pages.
+ * remaining entries (mi_hint_page_mask): the physical limit of what a swap of them must move, as
+ * a fraction of those pages (live_fraction) and of the pages reads touch (read_live_fraction,
+ * weighted by how often random reads touch each page). It is measured after the reads (which
+ * change no page's live lines) because finding the entries touches their pages.
  *
  * Exit status: 0 every value read back intact, 1 a damaged value, 2 bad arguments. */
 #include <dlfcn.h>
@@ -110,37 +111,53 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The pages holding the remaining entries and their live lines (lines 0 and 1 always move),
- * from the hint allocator; -1 when it is not preloaded. */
-static double live_limit(const uint64_t *keys, size_t n, uint64_t *pages_out)
+/* The physical limit of the remaining entries' swaps, from the hint allocator's live lines (lines 0
+ * and 1 always move): over the distinct pages holding them (fraction of those pages), and per page
+ * a read touches (a page holding more live entries is read, so swapped in, more often); -1 when
+ * the hint allocator is not preloaded. */
+struct limit {
+	uint64_t pages;
+	double per_page, per_read;
+};
+
+static uint64_t live_bytes(uint64_t (*mask_of)(const void *), uint64_t page)
+{
+	return 64 * (uint64_t)__builtin_popcountll(mask_of((void *)(page << 12)) | 3);
+}
+
+static struct limit live_limit(const uint64_t *keys, size_t n)
 {
 	uint64_t (*mask_of)(const void *) =
 		(uint64_t(*)(const void *))dlsym(RTLD_DEFAULT, "mi_hint_page_mask");
-	uint64_t *pages = malloc(n * 2 * sizeof(*pages)), bytes = 0;
+	uint64_t *pages = malloc(n * 2 * sizeof(*pages)), bytes = 0, read_bytes = 0;
+	struct limit l = { 0, -1, -1 };
 	size_t np = 0;
 
 	if (!mask_of || !pages) {
 		free(pages);
-		return -1;
+		return l;
 	}
 	for (size_t i = 0; i < n; i++) {
 		uintptr_t p = (uintptr_t)get(keys[i]);
 
 		pages[np++] = p >> 12;
-		if (((p + sizeof(struct entry) - 1) >> 12) != p >> 12)
+		read_bytes += live_bytes(mask_of, p >> 12);
+		if (((p + sizeof(struct entry) - 1) >> 12) != p >> 12) {
 			pages[np++] = (p + sizeof(struct entry) - 1) >> 12;
+			read_bytes += live_bytes(mask_of, pages[np - 1]);
+		}
 	}
+	l.per_read = np ? (double)read_bytes / ((double)np * 4096) : 0;
 	qsort(pages, np, sizeof(*pages), cmp_u64);
-	size_t distinct = 0;
 	for (size_t i = 0; i < np; i++) {
 		if (i && pages[i] == pages[i - 1])
 			continue;
-		distinct++;
-		bytes += 64 * (uint64_t)__builtin_popcountll(mask_of((void *)(pages[i] << 12)) | 3);
+		l.pages++;
+		bytes += live_bytes(mask_of, pages[i]);
 	}
 	free(pages);
-	*pages_out = distinct;
-	return distinct ? (double)bytes / ((double)distinct * 4096) : 0;
+	l.per_page = l.pages ? (double)bytes / ((double)l.pages * 4096) : 0;
+	return l;
 }
 
 static void end_phase(bool stepped)
@@ -262,10 +279,10 @@ int main(int argc, char **argv)
 		return damaged ? 1 : 0;
 	end_phase(stepped);
 
-	uint64_t pages = 0;
-	double limit = live_limit(order, left, &pages);
-	printf("{\"phase\": \"limit\", \"entry_pages\": %llu, \"live_fraction\": %.4f}\n",
-	       (unsigned long long)pages, limit);
+	struct limit limit = live_limit(order, left);
+	printf("{\"phase\": \"limit\", \"entry_pages\": %llu, \"live_fraction\": %.4f, "
+	       "\"read_live_fraction\": %.4f}\n",
+	       (unsigned long long)limit.pages, limit.per_page, limit.per_read);
 	end_phase(false);
 	return damaged ? 1 : 0;
 }
