@@ -8,12 +8,16 @@ lines (+128 B) of the pages holding the data, as the program measured them after
 those pages and (for the reads' swap-ins) weighted by how often reads touch each page."""
 import json
 import sys
-from collections import defaultdict
+from collections import defaultdict, OrderedDict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 sums = defaultdict(lambda: defaultdict(float))
 limit, read_limit = {}, {}
+# (program, repetition) -> allocator -> bytes, allocators in the order they ran
+per_rep = defaultdict(OrderedDict)
 for r in rows:
+    by_alloc = per_rep[(r["program"], r.get("rep", 1))]
+    by_alloc[r["alloc"]] = by_alloc.get(r["alloc"], 0) + r["put_bytes"] + r["get_bytes"]
     keys = {(r["program"], r["alloc"], r["phase"]), (r["program"], r["alloc"], "all")}
     for key in keys:
         s = sums[key]
@@ -53,8 +57,16 @@ for (prog, alloc, phase), h in sorted(sums.items()):
     rlim = read_limit.get(prog) if phase == "read" else None
     vs_read = (f"{per_page(h['get_bytes'], h['get_pages']) / (rlim * 4096):.2f}x"
                if rlim and h["get_pages"] else "-")
-    print(f"| {prog} | {phase} | {per_page(hb, sb):.3f}x | {vs_limit} | {vs_read} | "
+    vs_stock = f"{hb / sb:.3f}x" if sb else "-"
+    print(f"| {prog} | {phase} | {vs_stock} | {vs_limit} | {vs_read} | "
           f"{per_page(h['seconds'], st['seconds']):.2f}x |")
+reps = [(key, b) for key, b in sorted(per_rep.items()) if b.get("stock") and "hint" in b]
+if reps:
+    print()
+    for (prog, rep), b in reps:
+        print(f"{prog}, repetition {rep} ({' first, '.join(b)} second): hint bytes / stock "
+              f"bytes {b['hint'] / b['stock']:.3f}x ({b['hint'] / 1e6:.0f} MB vs "
+              f"{b['stock'] / 1e6:.0f} MB)")
 if limit:
     print()
     for prog, lim in sorted(limit.items()):

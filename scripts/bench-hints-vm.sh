@@ -34,7 +34,7 @@ print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes']
 # emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
 emit() {
 	local b=($5) a=($6)
-	echo "{\"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
+	echo "{\"rep\": $rep, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
 		"\"put_pages\": $((a[0] - b[0])), \"put_bytes\": $((a[1] - b[1]))," \
 		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))${7:+, $7}}"
 }
@@ -100,6 +100,7 @@ for rep in $(seq "$reps"); do
 	((rep % 2)) || allocs=($(printf '%s\n' "${allocs[@]}" | tac))
 	for alloc in "${allocs[@]}"; do
 		for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
+			echo "bench: repetition $rep of $reps, $prog under $alloc ($(date +%T))" >&2
 			${prog}_run $alloc
 		done
 	done
