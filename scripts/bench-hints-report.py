@@ -8,13 +8,13 @@ lines (+128 B) of the pages holding the data, as the program measured them after
 those pages and (for the reads' swap-ins) weighted by how often reads touch each page."""
 import json
 import sys
-from collections import defaultdict, OrderedDict
+from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 sums = defaultdict(lambda: defaultdict(float))
 limit, read_limit = {}, {}
 # (program, repetition) -> allocator -> bytes, allocators in the order they ran
-per_rep = defaultdict(OrderedDict)
+per_rep = defaultdict(dict)
 for r in rows:
     by_alloc = per_rep[(r["program"], r.get("rep", 1))]
     by_alloc[r["alloc"]] = by_alloc.get(r["alloc"], 0) + r["put_bytes"] + r["get_bytes"]

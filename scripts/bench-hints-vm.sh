@@ -24,12 +24,7 @@ swapon /dev/ublkb0
 cg=$(vm_memcg bench "$limit")
 pycg=$(vm_memcg benchpy "$py_limit")
 
-# The device's moved counters as "put_pages put_bytes get_pages get_bytes".
-moved() {
-	"$ctl" stats -n 0 --json | python3 -c "import json,sys
-m = json.load(sys.stdin)['moved']
-print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes'])"
-}
+moved() { vm_moved "$ctl" 0; }
 
 # emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
 emit() {

@@ -35,12 +35,7 @@ echo "  pages swapped out: $(( $(vm_vmstat pswpout) - out0 )), swapped in: $(( $
 	"OOM kills: $(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")"
 "$ctl" stats -n 0 | grep -A1 "^moved"
 
-# moved: "PUT_PAGES PUT_BYTES GET_PAGES GET_BYTES" moved to and from the node so far
-moved() {
-	"$ctl" stats -n 0 --json | python3 -c "import json,sys
-m = json.load(sys.stdin)['moved']
-print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes'])"
-}
+moved() { vm_moved "$ctl" 0; }
 # per_page BYTES PAGES: bytes per page, or - when nothing moved
 per_page() { [ "$2" -gt 0 ] && echo $(($1 / $2)) || echo -; }
 # kv ALLOC: the key-value store (200k keys, 128-byte values; delete 73 %, 50k random reads)

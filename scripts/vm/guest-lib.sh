@@ -76,6 +76,13 @@ vm_vmstat() {
 	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
 }
 
+# vm_moved CTL ID: device ID's moved counters, "PUT_PAGES PUT_BYTES GET_PAGES GET_BYTES"
+vm_moved() {
+	"$1" stats -n "$2" --json | python3 -c "import json,sys
+m = json.load(sys.stdin)['moved']
+print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes'])"
+}
+
 vm_swap_check() {
 	local dev=$1 limit=$2 mib=$3 passes=$4 min_out=$5 min_in=$6 cg out0 in0 out in oom rc=0
 	mkswap "$dev" >/dev/null && swapon --discard "$dev" || vm_fail "cannot swap on $dev" || return 1

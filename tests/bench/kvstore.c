@@ -141,20 +141,20 @@ static struct limit live_limit(const uint64_t *keys, size_t n)
 		uintptr_t p = (uintptr_t)get(keys[i]);
 
 		pages[np++] = p >> 12;
-		read_bytes += live_bytes(mask_of, p >> 12);
-		if (((p + sizeof(struct entry) - 1) >> 12) != p >> 12) {
+		if (((p + sizeof(struct entry) - 1) >> 12) != p >> 12)
 			pages[np++] = (p + sizeof(struct entry) - 1) >> 12;
-			read_bytes += live_bytes(mask_of, pages[np - 1]);
+	}
+	qsort(pages, np, sizeof(*pages), cmp_u64);
+	uint64_t b = 0; /* the live bytes of pages[i], counted as often as reads touch it */
+	for (size_t i = 0; i < np; i++) {
+		if (!i || pages[i] != pages[i - 1]) {
+			b = live_bytes(mask_of, pages[i]);
+			l.pages++;
+			bytes += b;
 		}
+		read_bytes += b;
 	}
 	l.per_read = np ? (double)read_bytes / ((double)np * 4096) : 0;
-	qsort(pages, np, sizeof(*pages), cmp_u64);
-	for (size_t i = 0; i < np; i++) {
-		if (i && pages[i] == pages[i - 1])
-			continue;
-		l.pages++;
-		bytes += live_bytes(mask_of, pages[i]);
-	}
 	free(pages);
 	l.per_page = l.pages ? (double)bytes / ((double)l.pages * 4096) : 0;
 	return l;
