@@ -16,7 +16,13 @@ for cmd in add list del recover stats hints; do
 done
 expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
 expect add_no_size 2 "add: no size given" "$ctl" add -t mem
-expect add_bad_target 2 "add: unknown target 'disk' \(targets: mem, remote\)" "$ctl" add -t disk --size 1G
+expect add_bad_target 2 "add: unknown target 'disk' \(targets: mem, remote, fault\)" "$ctl" add -t disk --size 1G
+# add --help lists every target of the table, with each one's own options.
+for target in mem remote fault; do
+	expect "add_help_lists_$target" 0 "^  $target  " "$ctl" add --help
+done
+expect add_help_remote_options 0 "^Options of the remote target:" "$ctl" add --help
+expect add_help_fault_options 0 "--fail-queue Q" "$ctl" add --help
 expect add_bad_size 2 "add: bad --size '1.5G'" "$ctl" add -t mem --size 1.5G
 expect add_unaligned_size 2 "add: bad --size '4097'" "$ctl" add -t mem --size 4097
 expect add_zero_size 2 "add: bad --size '0'" "$ctl" add -t mem --size 0
@@ -30,8 +36,11 @@ expect remote_bad_node 2 "bad --node 'rdma:x'" "$ctl" add -t remote --size 1G --
 expect remote_bad_timeout 2 "bad --io-timeout '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --io-timeout 0
 expect remote_no_secret 2 "add: no secret: give --secret-file" env -u LINESWAP_SECRET "$ctl" add -t remote --size 1G --node tcp://h:1
 expect remote_missing_secret_file 1 "cannot read --secret-file /nonexistent" "$ctl" add -t remote --size 1G --node tcp://h:1 --secret-file /nonexistent
-expect mem_with_node 2 "are for the remote target" "$ctl" add -t mem --size 1G --node tcp://h:1
-expect mem_with_hints 2 "hint options are for the remote target" "$ctl" add -t mem --size 1G --hint-uid any
+expect mem_with_node 2 "add: --node is not an option of the mem target \(it is of: remote\)" "$ctl" add -t mem --size 1G --node tcp://h:1
+expect mem_with_hints 2 "add: --hint-uid is not an option of the mem target \(it is of: remote\)" "$ctl" add -t mem --size 1G --hint-uid any
+expect node_before_target 2 "remote target needs --node" "$ctl" add --io-timeout 5 -t remote --size 1G
+expect remote_with_fault_option 2 "add: --fail-open is not an option of the remote target \(it is of: fault\)" "$ctl" add --fail-open -t remote --size 1G --node tcp://h:1
+expect fault_bad_queue 2 "bad --fail-queue 'x'" "$ctl" add -t fault --size 1G --fail-queue x
 expect remote_bad_hint_uid 2 "bad --hint-uid 'bob'" "$ctl" add -t remote --size 1G --node tcp://h:1 --hint-uid bob
 expect remote_bad_hint_hold 2 "bad --hint-hold '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --hint-hold 0
 expect del_nothing 2 "del: give exactly one of -n ID and --all" "$ctl" del

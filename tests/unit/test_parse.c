@@ -1,4 +1,4 @@
-/* Unit tests: command-line number parsing (ublk-server/parse.c). */
+/* Unit tests: command-line number parsing (common/parse.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

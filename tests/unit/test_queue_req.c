@@ -1,4 +1,5 @@
-/* Unit tests: turning the driver's request descriptors into page runs (ublk-server/queue.c). */
+/* Unit tests: turning the driver's request descriptors into page runs (ublk-server/core/queue.c).
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

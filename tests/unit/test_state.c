@@ -1,4 +1,4 @@
-/* Unit tests: the device record and its files (ublk-server/state.c). */
+/* Unit tests: the device record and its files (ublk-server/core/state.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include "remote.h"
 #include "state.h"
+#include "targets.h"
 
 static const struct ublk_dev_conf example = {
 	.dev_id = 3,
@@ -21,6 +23,7 @@ static const struct ublk_dev_conf example = {
 	.max_io_bytes = 131072,
 	.user_copy = true,
 	.store = "/dev/shm/lineswap-ublk3.pages",
+	.ops = &ublk_target_mem,
 };
 
 static void test_round_trip(void **state)
@@ -30,8 +33,37 @@ static void test_round_trip(void **state)
 
 	(void)state;
 	assert_true(ublk_conf_format(&example, text, sizeof(text)) > 0);
-	assert_true(ublk_conf_parse(text, &back));
+	assert_true(ublk_conf_parse(text, &back, ublk_targets));
 	assert_memory_equal(&back, &example, sizeof(back));
+}
+
+/* The target's part of the record goes through the target's own keys and comes back equal;
+ * what is not in the record (the secret) comes back empty. */
+static void test_target_part_round_trip(void **state)
+{
+	struct ublk_dev_conf c = example, back;
+	struct remote_conf *rc = remote_conf(&c);
+	char text[8192];
+
+	(void)state;
+	strcpy(c.target, "remote");
+	c.ops = &ublk_target_remote;
+	c.ops->init_conf(&c);
+	strcpy(rc->node, "rdma://10.0.0.1:7370");
+	strcpy(rc->region, "00112233445566778899aabbccddeeff");
+	rc->timeout_ms = 7000;
+	rc->hint_uid = 1000;
+	rc->hint_hold_ms = 300;
+	assert_true(ublk_conf_format(&c, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "\nnode=rdma://10.0.0.1:7370\n"));
+	assert_true(ublk_conf_parse(text, &back, ublk_targets));
+	assert_ptr_equal(back.ops, &ublk_target_remote);
+	assert_memory_equal(&back, &c, sizeof(back));
+
+	rc->secret_len = 3;
+	memcpy(rc->secret, "abc", 3);
+	assert_true(ublk_conf_format(&c, text, sizeof(text)) > 0);
+	assert_null(strstr(text, "abc"));
 }
 
 /* Each malformed record is refused as a whole. */
@@ -53,12 +85,23 @@ static void test_malformed(void **state)
 		"dev_id=3\ntarget=averyveryverylongname\nsize=4096\nqueues=1\ndepth=1\nmax_io="
 		"4096\n"
 		"user_copy=1\nstore=/x\n", /* target name too long */
+		"dev_id=3\ntarget=floppy\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\n", /* no such target */
+		"dev_id=3\nnode=tcp://"
+		"a:1\ntarget=remote\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\n"
+		"user_copy=1\nstore=/x\n", /* a target's key before the target */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\nnode=tcp://a:1\n", /* another target's key */
+		"dev_id=3\ntarget=remote\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\nregion=xyz\n", /* a bad value of the target's */
+		"dev_id=3\ndev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\n"
+		"user_copy=1\nstore=/x\n", /* a key twice */
 	};
 	struct ublk_dev_conf c;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_false(ublk_conf_parse(bad[i], &c));
+		assert_false(ublk_conf_parse(bad[i], &c, ublk_targets));
 }
 
 static void test_save_load_remove(void **state)
@@ -72,9 +115,9 @@ static void test_save_load_remove(void **state)
 	setenv("LINESWAP_RUN_DIR", dir, 1);
 	snprintf(c.store, sizeof(c.store), "%s/pages", dir);
 	assert_int_equal(ublk_conf_save(&c), 0);
-	assert_int_equal(ublk_conf_load(3, &back), 0);
+	assert_int_equal(ublk_conf_load(3, &back, ublk_targets), 0);
 	assert_memory_equal(&back, &c, sizeof(c));
-	assert_int_equal(ublk_conf_load(4, &back), -2 /* ENOENT */);
+	assert_int_equal(ublk_conf_load(4, &back, ublk_targets), -2 /* ENOENT */);
 
 	/* A record under another device's name is refused. */
 	assert_true(ublk_state_path(path, sizeof(path), 5, "conf"));
@@ -83,7 +126,7 @@ static void test_save_load_remove(void **state)
 	fprintf(f, "dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\n"
 		   "user_copy=1\nstore=/x\n");
 	fclose(f);
-	assert_int_equal(ublk_conf_load(5, &back), -22 /* EINVAL */);
+	assert_int_equal(ublk_conf_load(5, &back, ublk_targets), -22 /* EINVAL */);
 	unlink(path);
 
 	f = fopen(c.store, "w");
@@ -100,6 +143,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_target_part_round_trip),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_save_load_remove),
 	};

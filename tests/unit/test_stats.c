@@ -1,4 +1,4 @@
-/* Unit tests: latency histogram and percentiles (ublk-server/stats.c). */
+/* Unit tests: latency histogram and percentiles (ublk-server/core/stats.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

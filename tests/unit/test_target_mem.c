@@ -1,4 +1,4 @@
-/* Unit tests: the mem target (ublk-server/target_mem.c), driven the way a queue drives it, with
+/* Unit tests: the mem target (ublk-server/targets/mem.c), driven the way a queue drives it, with
  * per-tag buffers standing in for the kernel's request data. */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "queue.h"
+#include "targets.h"
 
 #define PAGES  256
 #define MAX_IO (32 * UBLK_PAGE_SIZE)

@@ -1,4 +1,4 @@
-/* Unit tests: encoding of ublk control commands into io_uring SQEs (ublk-server/ctrl.c). */
+/* Unit tests: encoding of ublk control commands into io_uring SQEs (ublk-server/core/control.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "ctrl.h"
+#include "control.h"
 
 /* The ioctl encoding of GET_FEATURES: _IOR('u', 0x13, 32-byte struct ublksrv_ctrl_cmd). */
 static void test_get_features_opcode(void **state)

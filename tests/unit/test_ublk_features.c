@@ -1,4 +1,4 @@
-/* Unit tests: naming of ublk feature bits (ublk-server/ublk_features.c). */
+/* Unit tests: naming of ublk feature bits (ublk-server/core/ublk_features.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* ctl_hints.c — what hints saved: the bytes moved to and from the memory node against whole
+/* hints.c — what hints saved: the bytes moved to and from the memory node against whole
  * pages (part of `ublk-ctl stats`), the hint service's totals, and `ublk-ctl hints`. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* ctrl.c — ublk's control device driven by io_uring passthrough commands. */
-#include "ctrl.h"
+#include "control.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,8 @@
 
 #include "state.h"
 
-/* Brings a device up and serves it until it is stopped; then exits the process.
+/* Brings a device up and serves it until it is stopped; then exits the process. conf->ops is
+ * the device's target.
  *
  * New device (recover false): ADD_DEV (conf->dev_id may be UBLK_DEV_ID_NONE), SET_PARAMS,
  * target open, queues, START_DEV. Recovery: START_USER_RECOVERY on conf->dev_id, the target

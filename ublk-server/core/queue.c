@@ -1,8 +1,9 @@
 /* queue.c — one hardware queue: FETCH_REQ, then a COMMIT_AND_FETCH_REQ loop over every tag.
  *
  * Swap safety: the thread marks itself PR_SET_IO_FLUSHER, so memory it allocates in the kernel
- * (page faults, pread into the target's pages) never waits for I/O to this very device, and it
- * allocates nothing in user space once started. */
+ * (page faults, pread into the target's pages) never waits for I/O to this very device. The
+ * queue allocates nothing in user space once started; what a target does from its callbacks
+ * is the target's to say (target.h). */
 #include "clock.h"
 #include "queue.h"
 
@@ -106,18 +107,22 @@ int ublk_req_copy_out(const struct ublk_req *req, const void *buf, size_t len, s
 	return req_copy(req, (uint8_t *)(uintptr_t)buf, len, off, false);
 }
 
+/* A free SQE. The ring has one per tag and one each for the target's watch and tick, so it is
+ * short only while the kernel has not consumed earlier ones: hand them over, take the slot. */
+static struct io_uring_sqe *queue_sqe(struct ublk_queue *q)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&q->ring)))
+		io_uring_submit(&q->ring);
+	return sqe;
+}
+
 /* Queues FETCH_REQ, or COMMIT_AND_FETCH_REQ with `result`, for `tag`. */
 static void queue_cmd(struct ublk_queue *q, uint16_t tag, bool commit, int result)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_sqe *sqe = queue_sqe(q);
 	unsigned nr = commit ? UBLK_IO_COMMIT_AND_FETCH_REQ : UBLK_IO_FETCH_REQ;
-
-	/* The ring has an SQE per tag, so this only happens if the kernel has not consumed
-	 * earlier ones yet: hand them over and take the freed slot. */
-	while (!sqe) {
-		io_uring_submit(&q->ring);
-		sqe = io_uring_get_sqe(&q->ring);
-	}
 	struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)sqe->cmd;
 
 	memset(sqe, 0, 2 * sizeof(*sqe));
@@ -213,12 +218,8 @@ static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 
 static void arm_watch(struct ublk_queue *q)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_sqe *sqe = queue_sqe(q);
 
-	while (!sqe) {
-		io_uring_submit(&q->ring);
-		sqe = io_uring_get_sqe(&q->ring);
-	}
 	io_uring_prep_poll_add(sqe, q->watch_fd, POLLIN);
 	sqe->user_data = WATCH_DATA + q->watch_gen;
 	q->watch_armed = true;
@@ -228,14 +229,21 @@ static void arm_watch(struct ublk_queue *q)
 static void arm_tick(struct ublk_queue *q)
 {
 	static struct __kernel_timespec tick = { .tv_nsec = UBLK_QUEUE_TICK_MS * 1000000ll };
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct io_uring_sqe *sqe = queue_sqe(q);
 
-	while (!sqe) {
-		io_uring_submit(&q->ring);
-		sqe = io_uring_get_sqe(&q->ring);
-	}
 	io_uring_prep_timeout(sqe, &tick, 0, 0);
 	sqe->user_data = TICK_DATA;
+}
+
+/* Ends the thread before it served: says why, and tells the daemon it will not start. */
+static void *fail_start(struct ublk_queue *q, int err, const char *what)
+{
+	if (!q->why[0])
+		snprintf(q->why, sizeof(q->why), "%s: %s", what, strerror(-err));
+	q->error = err;
+	__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
+	sem_post(q->started);
+	return NULL;
 }
 
 static void *queue_thread(void *arg)
@@ -251,19 +259,16 @@ static void *queue_thread(void *arg)
 	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
 	/* One SQE per tag, and two for the target's fd and tick. */
 	ret = io_uring_queue_init(q->depth + 2u, &q->ring, IORING_SETUP_SQE128);
-	if (ret < 0) {
-		q->error = ret;
-		__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
-		return NULL;
-	}
+	if (ret < 0)
+		return fail_start(q, ret, "io_uring_queue_init");
 	q->watch_fd = -1;
 	if (q->target->ops->queue_open) {
 		ret = q->target->ops->queue_open(q->target, q);
 		if (ret < -1) {
-			q->error = ret;
+			if (q->target->ops->queue_close)
+				q->target->ops->queue_close(q->target, q);
 			io_uring_queue_exit(&q->ring);
-			__atomic_store_n(&q->stopped, true, __ATOMIC_RELEASE);
-			return NULL;
+			return fail_start(q, ret, "the target's queue set-up");
 		}
 		q->watch_fd = ret;
 		if (q->watch_fd >= 0)
@@ -272,6 +277,15 @@ static void *queue_thread(void *arg)
 	}
 	for (uint16_t tag = 0; tag < q->depth; tag++)
 		queue_cmd(q, tag, false, 0);
+	ret = io_uring_submit(&q->ring);
+	if (ret < 0) {
+		/* Nothing reached the driver (a partial submit does not happen on a fresh ring). */
+		if (q->target->ops->queue_close)
+			q->target->ops->queue_close(q->target, q);
+		io_uring_queue_exit(&q->ring);
+		return fail_start(q, ret, "submitting the fetch commands");
+	}
+	sem_post(q->started);
 	/* Requests the target still holds are finished even after the driver aborted the rest:
 	 * the driver waits for them. */
 	while (q->cmds_in_driver > 0 || q->inflight > 0) {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ctrl.h"
+#include "control.h"
 
 #define EXIT_USAGE 2
 
@@ -42,7 +42,7 @@ int ctl_parse_view_args(int argc, char **argv, const char *cmd, const char *usag
 struct ublk_stats_shm;
 /* Maps a device's statistics read-only (explaining a failure); NULL on failure. */
 const struct ublk_stats_shm *ctl_map_stats(const char *cmd, uint32_t dev_id, size_t *size);
-/* Parts of `ublk-ctl stats` (ctl_hints.c): with json, each adds `, "key": {...}`. */
+/* Parts of `ublk-ctl stats` (hints.c): with json, each adds `, "key": {...}`. */
 void ctl_print_moved(const struct ublk_stats_shm *s, bool json);
 void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json);
 

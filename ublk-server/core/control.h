@@ -1,6 +1,6 @@
 /* ctrl.h — ublk's control device (/dev/ublk-control) driven by io_uring passthrough commands. */
-#ifndef LINESWAP_UBLK_CTRL_H
-#define LINESWAP_UBLK_CTRL_H
+#ifndef LINESWAP_UBLK_CONTROL_H
+#define LINESWAP_UBLK_CONTROL_H
 
 #include <liburing.h>
 #include <stdbool.h>

@@ -3,8 +3,9 @@
  * Swap safety: the daemon may serve the very swap device the kernel is writing to under memory
  * pressure, so it must never wait for that device to get memory. It locks all its memory
  * (mlockall: current and future mappings, the target's pages as they are faulted in), the
- * queue threads run with PR_SET_IO_FLUSHER, and everything the I/O path uses is allocated
- * before the device starts. */
+ * queue threads run with PR_SET_IO_FLUSHER, and the queues allocate nothing per request once
+ * the device starts. Targets may still allocate on their own paths (the remote target while
+ * it reconnects a lost link and its hint thread per round of resolution; see targets/). */
 #include "daemon.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctrl.h"
+#include "control.h"
 #include "log.h"
 #include "queue.h"
 #include "stats.h"
@@ -41,6 +43,7 @@ struct daemon {
 	struct ublk_stats_shm *stats;
 	struct ublk_queue *queues;
 	unsigned queues_started;
+	sem_t queue_started;
 };
 
 static void notify(struct daemon *d, const char *fmt, ...)
@@ -214,8 +217,6 @@ static int add_device(struct daemon *d)
 		return ret;
 	}
 	ret = ublk_conf_save(c);
-	if (ret == 0 && c->secret_len)
-		ret = ublk_secret_save(c);
 	if (ret < 0)
 		notify(d, "error cannot save the device record: %s", strerror(-ret));
 	return ret;
@@ -247,15 +248,20 @@ static int begin_recovery(struct daemon *d)
 	return ret;
 }
 
+/* Starts every queue and waits until each has its fetches in the driver, so START_DEV (which
+ * waits for all of them) cannot wait for a queue that died. Returns 0 or -errno after telling
+ * ublk-ctl which queue failed and why. */
 static int start_queues(struct daemon *d)
 {
 	const struct ublk_dev_conf *c = d->conf;
-	int ret;
+	int ret = 0;
 
 	d->queues = calloc(c->nr_queues, sizeof(*d->queues));
-	if (!d->queues)
-		return -ENOMEM;
-	for (uint16_t i = 0; i < c->nr_queues; i++) {
+	if (!d->queues || sem_init(&d->queue_started, 0, 0) < 0) {
+		notify(d, "error cannot start the queues: %s", strerror(errno));
+		return -errno;
+	}
+	for (uint16_t i = 0; i < c->nr_queues && !ret; i++) {
 		struct ublk_queue *q = &d->queues[i];
 
 		*q = (struct ublk_queue){
@@ -268,18 +274,31 @@ static int start_queues(struct daemon *d)
 			.ioctl_encode = d->ctrl.ioctl_encode,
 			.target = &d->target,
 			.stats = &d->stats->q[i],
+			.started = &d->queue_started,
 		};
 		ret = ublk_queue_init(q);
-		if (ret < 0)
-			return ret;
-		ret = ublk_queue_start(q);
-		if (ret < 0) {
-			ublk_queue_free(q);
-			return ret;
+		if (ret == 0) {
+			ret = ublk_queue_start(q);
+			if (ret < 0)
+				ublk_queue_free(q);
 		}
-		d->queues_started++;
+		if (ret < 0)
+			notify(d, "error cannot start queue %u: %s", i, strerror(-ret));
+		else
+			d->queues_started++;
 	}
-	return 0;
+	for (unsigned i = 0; i < d->queues_started; i++)
+		while (sem_wait(&d->queue_started) < 0 && errno == EINTR)
+			;
+	for (unsigned i = 0; i < d->queues_started && !ret; i++) {
+		struct ublk_queue *q = &d->queues[i];
+
+		if (__atomic_load_n(&q->stopped, __ATOMIC_ACQUIRE)) {
+			ret = q->error ? q->error : -EIO;
+			notify(d, "error queue %u did not start: %s", i, q->why);
+		}
+	}
+	return ret;
 }
 
 static int stop_queues(struct daemon *d)
@@ -293,6 +312,8 @@ static int stop_queues(struct daemon *d)
 			err = ret;
 		ublk_queue_free(&d->queues[i]);
 	}
+	if (d->queues)
+		sem_destroy(&d->queue_started);
 	d->queues_started = 0;
 	free(d->queues);
 	d->queues = NULL;
@@ -359,15 +380,10 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		notify(&d, "error cannot open /dev/ublkc%u: %s", conf->dev_id, strerror(-ret));
 		goto out;
 	}
-	d.target.ops = ublk_target_find(conf->target);
+	d.target.ops = conf->ops;
 	d.target.conf = conf;
 	d.target.nr_pages = conf->size >> UBLK_PAGE_SHIFT;
 	d.target.store_path = conf->store;
-	if (!d.target.ops) {
-		ret = -EINVAL;
-		notify(&d, "error unknown target '%s'", conf->target);
-		goto out;
-	}
 	ret = map_stats(&d);
 	if (ret < 0) {
 		notify(&d, "error cannot create the statistics file: %s", strerror(-ret));
@@ -381,10 +397,8 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 	}
 	d.target_open = true;
 	ret = start_queues(&d);
-	if (ret < 0) {
-		notify(&d, "error cannot start the queues: %s", strerror(-ret));
+	if (ret < 0)
 		goto out;
-	}
 	/* START_DEV / END_USER_RECOVERY return once every queue has fetched all its tags. */
 	ret = recover ? ublk_ctrl_end_recovery(&d.ctrl, conf->dev_id, getpid())
 		      : ublk_ctrl_start_dev(&d.ctrl, conf->dev_id, getpid());

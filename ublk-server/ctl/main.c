@@ -1,4 +1,4 @@
-/* ublk-ctl — manage lineswap's ublk devices: command dispatch.
+/* main.c — ublk-ctl, managing lineswap's ublk devices: command dispatch.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad arguments. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* target_mem.c — the `mem` target: device pages held by the server in shared memory.
+/* mem.c — the `mem` target: device pages held by the server in shared memory.
  *
  * The pages live in a tmpfs file (t->store_path, under /dev/shm) mapped into the daemon, so a
  * daemon that dies leaves them behind for `ublk-ctl recover`. Memory is allocated lazily: a
@@ -21,7 +21,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "target.h"
+#include "targets.h"
 
 struct mem_target {
 	int fd;
@@ -117,46 +117,25 @@ static int mem_open(struct ublk_target *t, bool recovering)
 {
 	uint64_t bytes = t->nr_pages << UBLK_PAGE_SHIFT;
 	struct mem_target *m = calloc(1, sizeof(*m));
-	struct stat st;
+	void *map;
 	int ret;
 
 	if (!m)
 		return -ENOMEM;
-	if (!recovering && (ret = check_capacity(t, bytes)) < 0) {
-		free(m);
-		return ret;
-	}
+	m->fd = -1;
 	t->priv = m;
 	m->bitmap_words = (t->nr_pages + 63) / 64;
 	m->written = calloc(m->bitmap_words, sizeof(uint64_t));
-	m->fd = open(t->store_path, O_RDWR | O_CLOEXEC | (recovering ? 0 : O_CREAT | O_EXCL), 0600);
-	if (!m->written || m->fd < 0) {
-		ret = m->written ? -errno : -ENOMEM;
-		snprintf(t->error, sizeof(t->error), "mem: cannot %s %s: %s",
-			 recovering ? "open" : "create", t->store_path, strerror(-ret));
+	if (!m->written) {
+		ret = -ENOMEM;
 		goto fail;
 	}
-	if (recovering) {
-		if (fstat(m->fd, &st) < 0 || (uint64_t)st.st_size != bytes) {
-			ret = -EINVAL;
-			snprintf(t->error, sizeof(t->error), "mem: %s is not %llu bytes",
-				 t->store_path, (unsigned long long)bytes);
-			goto fail;
-		}
-	} else if (ftruncate(m->fd, (off_t)bytes) < 0) {
-		ret = -errno;
-		snprintf(t->error, sizeof(t->error), "mem: cannot size %s: %s", t->store_path,
-			 strerror(errno));
+	if (!recovering && (ret = check_capacity(t, bytes)) < 0)
 		goto fail;
-	}
-	m->map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
-	if (m->map == MAP_FAILED) {
-		m->map = NULL;
-		ret = -errno;
-		snprintf(t->error, sizeof(t->error), "mem: cannot map %s: %s", t->store_path,
-			 strerror(errno));
+	ret = ublk_backing_open(t, "mem", t->store_path, bytes, recovering, &m->fd, &map);
+	if (ret < 0)
 		goto fail;
-	}
+	m->map = map;
 	if (recovering && (ret = rebuild_bitmap(m, t->nr_pages)) < 0) {
 		snprintf(t->error, sizeof(t->error), "mem: cannot scan %s: %s", t->store_path,
 			 strerror(-ret));
@@ -165,7 +144,7 @@ static int mem_open(struct ublk_target *t, bool recovering)
 	return 0;
 fail:
 	/* A store this call did not create is kept, whatever went wrong. */
-	mem_close(t, recovering || ret == -EEXIST);
+	mem_close(t, true);
 	return ret;
 }
 
@@ -244,6 +223,8 @@ static uint64_t mem_resident_bytes(struct ublk_target *t)
 
 const struct ublk_target_ops ublk_target_mem = {
 	.name = "mem",
+	.summary = "pages held by the daemon in shared memory (/dev/shm), allocated as they are\n"
+		   "written and freed by discard; they outlive the daemon for 'recover'",
 	.open = mem_open,
 	.read_pages = mem_read_pages,
 	.write_pages = mem_write_pages,

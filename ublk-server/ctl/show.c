@@ -1,4 +1,4 @@
-/* ctl_show.c — `ublk-ctl list` and `ublk-ctl stats`: read-only views of devices. */
+/* show.c — `ublk-ctl list` and `ublk-ctl stats`: read-only views of devices. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "state.h"
 #include "stats.h"
+#include "targets.h"
 
 static const char list_usage[] = "Usage: ublk-ctl list [-n ID] [--json]\n"
 				 "\n"
@@ -82,7 +83,7 @@ int ctl_parse_view_args(int argc, char **argv, const char *cmd, const char *usag
 static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bool first)
 {
 	struct ublk_dev_conf conf;
-	bool have_conf = ublk_conf_load(info->dev_id, &conf) == 0;
+	bool have_conf = ublk_conf_load(info->dev_id, &conf, ublk_targets) == 0;
 	bool alive = ctl_pid_alive(info->ublksrv_pid);
 	bool swap = ctl_swap_active(info->dev_id);
 

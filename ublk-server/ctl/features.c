@@ -1,4 +1,4 @@
-/* ctl_features.c — `ublk-ctl features`: what this kernel's ublk driver supports. */
+/* features.c — `ublk-ctl features`: what this kernel's ublk driver supports. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>

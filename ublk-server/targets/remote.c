@@ -1,7 +1,7 @@
-/* target_remote.c — the `remote` target: device pages live on a memory node (rdma/memnode).
+/* remote.c — the `remote` target: device pages live on a memory node (rdma/memnode).
  *
  * Each page write becomes one page-store PUT and each read one GET, moving the lines its entry
- * says are live (see ../shared/notes/design.md, "Per-page entry"). The entry used to store a
+ * says are live (docs/design.md, "The per-page entry"). The entry used to store a
  * page is the one used to fetch it, because the remote copy is packed by it: an entry is
  * written only once its PUT has completed. Entry 0 means "nothing stored": such a page reads as
  * zeros without asking the node.
@@ -36,13 +36,12 @@
 #include "page_store.h"
 #include "sg_plan.h"
 #include "queue.h"
-#include "state.h"
-#include "target.h"
+#include "remote.h"
+#include "targets.h"
 
 #define ENTRY_WHOLE        (~0ull)
 #define ENTRY_LOST         0x2ull /* stored on a node that lost it: reads fail */
 #define ENTRY_HINTED       0x1ull
-#define MAX_SEGS           30 /* fixed for the life of the data: fits rxe (32) and mlx5 READ (30) */
 #define RECONNECT_EVERY_NS 1000000000ull
 #define CONNECT_TIMEOUT_MS 3000
 
@@ -64,74 +63,33 @@ struct remote_queue {
 	uint8_t *tags; /* depth x tag_size */
 	size_t tag_size;
 	struct ps_completion done[64];
+	struct remote_queue *next_retired;
 };
 
 struct remote_target {
+	struct remote_conf rc;     /* the device's options, with its secret */
 	pthread_mutex_t lost_lock; /* one queue at a time decides that the region is gone */
 	int fd;
 	uint64_t *entries;
-	uint8_t secret[PROTO_SECRET_MAX];
-	size_t secret_len;
 	struct page_store **stores; /* opened at target open, one per queue, taken by queue_open */
 	unsigned nstores;
 	struct hint_service *hints; /* NULL: every page moves whole */
 	char hint_socket[PATH_MAX];
+	/* Queues' state, freed only after the hint service has stopped: a closed queue's
+	 * requests may still be in a batch the hint thread holds (see remote_queue_close). */
+	pthread_mutex_t retired_lock;
+	struct remote_queue *retired;
 };
 
-static int hex_region(const char *hex, uint8_t out[PROTO_REGION_ID])
+static void free_queue(struct remote_queue *rq)
 {
-	for (unsigned i = 0; i < PROTO_REGION_ID; i++) {
-		unsigned v;
-
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
-
-static int store_conf(struct ublk_target *t, int create, struct page_store_conf *c)
-{
-	struct remote_target *r = t->priv;
-	const struct ublk_dev_conf *dc = t->conf;
-
-	*c = (struct page_store_conf){
-		.url = dc->node,
-		.secret = r->secret,
-		.secret_len = r->secret_len,
-		.bytes = t->nr_pages << UBLK_PAGE_SHIFT,
-		.create = create,
-		.max_inflight = dc->depth * (dc->max_io_bytes >> UBLK_PAGE_SHIFT),
-		.max_segs = MAX_SEGS,
-		.seg_cost = 0,
-		.timeout_ms = dc->timeout_ms ? dc->timeout_ms : CONNECT_TIMEOUT_MS,
-	};
-	return hex_region(dc->region, c->region);
-}
-
-static int read_secret(struct ublk_target *t)
-{
-	struct remote_target *r = t->priv;
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	if (!ublk_state_path(path, sizeof(path), t->conf->dev_id, "secret"))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(t->error, sizeof(t->error), "remote: cannot read %.200s: %s", path,
-			 strerror(errno));
-		return -errno;
-	}
-	n = read(fd, r->secret, sizeof(r->secret));
-	close(fd);
-	if (n <= 0) {
-		snprintf(t->error, sizeof(t->error), "remote: %.200s is empty", path);
-		return -EINVAL;
-	}
-	r->secret_len = (size_t)n;
-	return 0;
+	if (rq->has_done)
+		hint_done_free(&rq->resolved);
+	if (rq->epfd >= 0)
+		close(rq->epfd);
+	free(rq->bufs);
+	free(rq->tags);
+	free(rq);
 }
 
 static void remote_close(struct ublk_target *t, bool keep)
@@ -140,8 +98,15 @@ static void remote_close(struct ublk_target *t, bool keep)
 
 	if (!r)
 		return;
+	/* Every batch comes back (whole) before this returns; then no one holds a queue's tags. */
 	if (r->hints)
 		hint_service_stop(r->hints);
+	while (r->retired) {
+		struct remote_queue *rq = r->retired;
+
+		r->retired = rq->next_retired;
+		free_queue(rq);
+	}
 	/* Deleting the device frees its region on the node through one live link. */
 	bool released = keep;
 
@@ -157,8 +122,10 @@ static void remote_close(struct ublk_target *t, bool keep)
 		munmap(r->entries, t->nr_pages * sizeof(uint64_t));
 	if (r->fd >= 0)
 		close(r->fd);
-	if (!keep)
+	if (!keep) {
 		unlink(t->store_path);
+		remote_secret_remove(t->conf->dev_id);
+	}
 	free(r->stores);
 	free(r);
 	t->priv = NULL;
@@ -166,39 +133,36 @@ static void remote_close(struct ublk_target *t, bool keep)
 
 static int remote_open(struct ublk_target *t, bool recovering)
 {
-	uint64_t bytes = t->nr_pages * sizeof(uint64_t);
 	struct remote_target *r = calloc(1, sizeof(*r));
 	struct page_store_conf c;
+	char err[240];
+	void *map;
 	int ret;
 
 	if (!r)
 		return -ENOMEM;
 	t->priv = r;
 	r->fd = -1;
+	r->rc = *remote_conf(t->conf);
 	pthread_mutex_init(&r->lost_lock, NULL);
-	if (!t->conf->node[0] || strlen(t->conf->region) != 32) {
+	pthread_mutex_init(&r->retired_lock, NULL);
+	if (!r->rc.node[0] || strlen(r->rc.region) != 32) {
 		snprintf(t->error, sizeof(t->error), "remote: the device record names no node");
 		ret = -EINVAL;
 		goto fail;
 	}
-	ret = read_secret(t);
+	/* ublk-ctl add handed the secret over; a recovering daemon finds it where we left it. */
+	ret = recovering ? remote_secret_load(t->conf->dev_id, &r->rc, err, sizeof(err))
+			 : remote_secret_save(t->conf->dev_id, &r->rc, err, sizeof(err));
+	if (ret < 0) {
+		snprintf(t->error, sizeof(t->error), "remote: %s", err);
+		goto fail;
+	}
+	ret = ublk_backing_open(t, "remote", t->store_path, t->nr_pages * sizeof(uint64_t),
+				recovering, &r->fd, &map);
 	if (ret < 0)
 		goto fail;
-	r->fd = open(t->store_path, O_RDWR | O_CLOEXEC | (recovering ? 0 : O_CREAT | O_EXCL), 0600);
-	if (r->fd < 0 || (!recovering && ftruncate(r->fd, (off_t)bytes) < 0)) {
-		ret = -errno;
-		snprintf(t->error, sizeof(t->error), "remote: cannot %s %s: %s",
-			 recovering ? "open" : "create", t->store_path, strerror(errno));
-		goto fail;
-	}
-	r->entries = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-	if (r->entries == MAP_FAILED) {
-		r->entries = NULL;
-		ret = -errno;
-		snprintf(t->error, sizeof(t->error), "remote: cannot map %s: %s", t->store_path,
-			 strerror(errno));
-		goto fail;
-	}
+	r->entries = map;
 	r->nstores = t->conf->nr_queues;
 	r->stores = calloc(r->nstores, sizeof(*r->stores));
 	if (!r->stores) {
@@ -208,24 +172,21 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	/* Connect now, so an unreachable node fails `add` at once. The first link creates the
 	 * region (a new device) or finds it (recovery); the others attach to it. */
 	for (unsigned i = 0; i < r->nstores; i++) {
-		char err[256];
-
-		store_conf(t, !recovering && i == 0, &c);
+		remote_store_conf(t->conf, &r->rc, !recovering && i == 0, &c);
 		ret = page_store_open(&c, &r->stores[i], err, sizeof(err));
 		if (ret < 0) {
-			snprintf(t->error, sizeof(t->error), "remote: %.240s", err);
+			snprintf(t->error, sizeof(t->error), "remote: %s", err);
 			goto fail;
 		}
 	}
-	if (t->conf->hints) {
+	if (r->rc.hints) {
 		struct hint_service_conf hc = {
 			.dev_id = t->conf->dev_id,
 			.socket_path = r->hint_socket,
-			.allow_uid = (long)t->conf->hint_uid,
-			.hold_ms = t->conf->hint_hold_ms,
+			.allow_uid = (long)r->rc.hint_uid,
+			.hold_ms = r->rc.hint_hold_ms,
 			.stats = &t->stats->hints,
 		};
-		char err[200];
 
 		if (!ublk_state_path(r->hint_socket, sizeof(r->hint_socket), t->conf->dev_id,
 				     "hints")) {
@@ -273,37 +234,40 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	struct remote_target *r = t->priv;
 	struct remote_queue *rq = calloc(1, sizeof(*rq));
 	unsigned pages = q->max_io_bytes >> UBLK_PAGE_SHIFT;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
 
 	if (!rq)
 		return -ENOMEM;
+	rq->epfd = -1;
+	rq->store_fd = -1;
+	q->target_ctx = rq;
+	rq->ps = r->stores[q->id];
+	r->stores[q->id] = NULL; /* the queue thread owns it now */
 	rq->tag_size = sizeof(struct tag_state) + pages * sizeof(uint64_t);
 	rq->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
 	rq->tags = calloc(q->depth, rq->tag_size);
 	if (!rq->bufs || !rq->tags) {
-		free(rq->bufs);
-		free(rq->tags);
-		free(rq);
+		snprintf(q->why, sizeof(q->why), "remote: no memory for %u requests", q->depth);
 		return -ENOMEM;
 	}
-	rq->ps = r->stores[q->id];
-	r->stores[q->id] = NULL; /* the queue thread owns it now */
-	q->target_ctx = rq;
 	rq->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (rq->epfd < 0)
-		return -errno;
-	rq->store_fd = -1;
+		goto fail;
 	watch_store(rq);
 	if (r->hints) {
-		int ret = hint_done_init(&rq->resolved);
-
-		if (ret < 0)
-			return ret;
+		if (hint_done_init(&rq->resolved) < 0)
+			goto fail;
 		rq->has_done = true;
-		struct epoll_event ev = { .events = EPOLLIN };
 		if (epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->resolved.efd, &ev) < 0)
-			return -errno;
+			goto fail;
 	}
 	return rq->epfd;
+fail:
+	ret = -errno;
+	snprintf(q->why, sizeof(q->why), "remote: cannot set up the queue's watch: %s",
+		 strerror(-ret));
+	return ret;
 }
 
 /* Finishes a request whose pages are all done. */
@@ -466,6 +430,7 @@ static int remote_flush(struct ublk_target *t, struct ublk_req *req)
 
 static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote_queue *rq)
 {
+	struct remote_target *r = t->priv;
 	struct page_store_conf c;
 	char err[256];
 	uint64_t now = monotonic_ns();
@@ -473,13 +438,11 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 	if (now < rq->next_reconnect_ns)
 		return;
 	rq->next_reconnect_ns = now + RECONNECT_EVERY_NS;
-	store_conf(t, 0, &c);
+	remote_store_conf(t->conf, &r->rc, 0, &c);
 	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
 	int ret = page_store_open(&c, &rq->ps, err, sizeof(err));
 
 	if (ret == -ENOENT) {
-		struct remote_target *r = t->priv;
-
 		/* Another queue may be recreating it right now: decide under the lock. */
 		pthread_mutex_lock(&r->lost_lock);
 		ret = page_store_open(&c, &rq->ps, err, sizeof(err));
@@ -499,7 +462,7 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 				"queue %u: the memory node %s lost this device's region: %llu "
 				"stored pages are gone (reading them fails with EIO); region "
 				"created anew%s\n",
-				q->id, t->conf->node, (unsigned long long)lost,
+				q->id, r->rc.node, (unsigned long long)lost,
 				ret < 0 ? ", but that failed" : "");
 		}
 		pthread_mutex_unlock(&r->lost_lock);
@@ -508,7 +471,7 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 		rq->ps = NULL;
 		return;
 	}
-	fprintf(stderr, "queue %u: reconnected to %s\n", q->id, t->conf->node);
+	fprintf(stderr, "queue %u: reconnected to %s\n", q->id, r->rc.node);
 	watch_store(rq);
 }
 
@@ -545,7 +508,7 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 		fprintf(stderr,
 			"queue %u: lost the memory node %s; requests fail until it is "
 			"back\n",
-			q->id, t->conf->node);
+			q->id, r->rc.node);
 		rq->ps->ops->close(rq->ps);
 		rq->ps = NULL;
 		watch_store(rq);
@@ -560,23 +523,20 @@ static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
 
 	if (!rq)
 		return;
-	if (rq->has_done) {
-		/* The hint service still holds pointers into our tags: wait for them. */
-		for (int i = 0; i < 10000 && rq->resolved.outstanding; i++) {
-			usleep(1000);
-			hint_done_take(&rq->resolved);
-		}
-		hint_done_free(&rq->resolved);
-	}
-	if (rq->epfd >= 0)
-		close(rq->epfd);
 	/* Hand the link back, so close() can release the region through it. */
 	if (rq->ps)
 		r->stores[q->id] = rq->ps;
-	free(rq->bufs);
-	free(rq->tags);
-	free(rq);
 	q->target_ctx = NULL;
+	if (!rq->has_done || !rq->resolved.outstanding) {
+		free_queue(rq);
+		return;
+	}
+	/* The hint thread still holds batches that point into our tags; it hands every one back
+	 * by the time hint_service_stop returns, so the tags are freed in remote_close. */
+	pthread_mutex_lock(&r->retired_lock);
+	rq->next_retired = r->retired;
+	r->retired = rq;
+	pthread_mutex_unlock(&r->retired_lock);
 }
 
 static uint64_t remote_resident_bytes(struct ublk_target *t)
@@ -587,6 +547,16 @@ static uint64_t remote_resident_bytes(struct ublk_target *t)
 
 const struct ublk_target_ops ublk_target_remote = {
 	.name = "remote",
+	.summary = "pages on a memory node (memnode), reached over RDMA verbs or TCP; only the\n"
+		   "live lines of hinted pages move",
+	.usage = remote_usage,
+	.options = remote_options,
+	.init_conf = remote_init_conf,
+	.parse_option = remote_parse_option,
+	.finish_conf = remote_finish_conf,
+	.conf_format = remote_conf_format,
+	.conf_parse = remote_conf_parse,
+	.release = remote_release,
 	.open = remote_open,
 	.read_pages = remote_read_pages,
 	.write_pages = remote_write_pages,
@@ -598,24 +568,3 @@ const struct ublk_target_ops ublk_target_remote = {
 	.resident_bytes = remote_resident_bytes,
 	.close = remote_close,
 };
-
-int ublk_remote_release(const struct ublk_dev_conf *conf, char *err, size_t errlen)
-{
-	struct ublk_target t = { .conf = conf, .nr_pages = conf->size >> UBLK_PAGE_SHIFT };
-	struct remote_target r = { .fd = -1 };
-	struct page_store_conf c;
-	struct page_store *ps;
-	int ret;
-
-	t.priv = &r;
-	ret = read_secret(&t);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s", t.error);
-		return ret;
-	}
-	store_conf(&t, 0, &c);
-	ret = page_store_open(&c, &ps, err, errlen);
-	if (ret < 0)
-		return ret;
-	return ps->ops->release(ps);
-}

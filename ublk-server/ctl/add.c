@@ -1,4 +1,4 @@
-/* ctl_add.c — `ublk-ctl add` and `ublk-ctl recover`: start a device's server daemon.
+/* add.c — `ublk-ctl add` and `ublk-ctl recover`: start a device's server daemon.
  *
  * The daemon is a child of ublk-ctl that leaves the session; it reports "ok <id>" or
  * "error <message>" through a pipe once the device is live or has failed, and ublk-ctl returns
@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,30 +17,23 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "parse.h"
-#include "secret.h"
-#include "target.h"
+#include "targets.h"
 
-#define DEFAULT_QUEUES       1
-#define DEFAULT_DEPTH        64
-#define DEFAULT_MAX_IO       (128 * 1024)
-#define MAX_QUEUES           64
-#define MAX_DEPTH            1024
-#define START_TIMEOUT        60 /* seconds; start-up is slow under emulation */
-#define DEFAULT_HINT_HOLD_MS 200
+#define DEFAULT_QUEUES 1
+#define DEFAULT_DEPTH  64
+#define DEFAULT_MAX_IO (128 * 1024)
+#define MAX_QUEUES     64
+#define MAX_DEPTH      1024
+#define START_TIMEOUT  60 /* seconds; start-up is slow under emulation */
 
-static const char add_usage[] =
-	"Usage: ublk-ctl add -t TARGET --size SIZE [OPTIONS]\n"
+static const char add_usage_head[] =
+	"Usage: ublk-ctl add -t TARGET --size SIZE [OPTIONS] [TARGET OPTIONS]\n"
 	"\n"
 	"Creates a ublk block device, /dev/ublkb<ID>, served by a new daemon process, and returns\n"
 	"once the device is live. Prints the device id and path.\n"
 	"\n"
-	"Targets:\n"
-	"  mem         pages held by the daemon in shared memory (/dev/shm), allocated as they "
-	"are\n"
-	"              written and freed by discard; they outlive the daemon for 'recover'\n"
-	"\n"
 	"Options:\n"
-	"  -t, --target TARGET  where the pages live (see above); required\n"
+	"  -t, --target TARGET  where the pages live (see Targets); required\n"
 	"  -s, --size SIZE      device size: bytes or with K, M, G, T (binary), a multiple of 4 "
 	"KiB;\n"
 	"                       required\n"
@@ -54,25 +46,9 @@ static const char add_usage[] =
 	"      --json           print {\"id\": N, \"device\": \"/dev/ublkbN\", \"pid\": P}\n"
 	"  -h, --help           this text\n"
 	"\n"
-	"Remote target:\n"
-	"      --node URL       the memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
-	"                       the node runs with --rdma) or tcp://HOST:PORT; required\n"
-	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
-	"                       environment variable LINESWAP_SECRET\n"
-	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
-	"                       error (1-600, default 5); the daemon reconnects when the node is\n"
-	"                       back\n"
-	"\n"
-	"Hints (remote target): processes running with the hint allocator preloaded\n"
-	"(LD_PRELOAD=libmimalloc-hint.so) register on the unix socket\n"
-	"/run/lineswap/ublk<ID>.hints and tell the daemon which 64-byte lines of their heap pages\n"
-	"are live; when such a page is swapped out to this device only those lines (and the\n"
-	"first 128 bytes) move to the node. Pages the daemon cannot attribute move whole.\n"
-	"      --no-hints       do not serve the hint socket: every page moves whole\n"
-	"      --hint-uid UID   let processes of UID register too ('any': every uid); by default\n"
-	"                       only root and the daemon's own uid may\n"
-	"      --hint-hold MS   longest a page write waits to be attributed to a registered\n"
-	"                       process before it moves whole (1-60000, default 200)\n"
+	"Targets:\n";
+
+static const char add_usage_tail[] =
 	"\n"
 	"The daemon logs to /run/lineswap/ublk<ID>.log; its record (for recover) is\n"
 	"/run/lineswap/ublk<ID>.conf. Exit status: 0 added, 1 failed (nothing is left behind),\n"
@@ -171,34 +147,129 @@ static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, bool json)
 	return 0;
 }
 
-/* The memory node's secret: the first line of `file`, or $LINESWAP_SECRET. */
-static int read_secret(const char *file, struct ublk_dev_conf *conf)
+/* Prints text with every line after the first indented by `indent` spaces. */
+static void print_indented(const char *text, int indent)
 {
-	char err[256];
-	size_t len;
-
-	if (secret_read(file, conf->secret, &len, err, sizeof(err)) < 0)
-		return file && strstr(err, "cannot read") ? ctl_error("add: %s", err)
-							  : ctl_usage_error("add: %s", err);
-	conf->secret_len = (uint32_t)len;
-	return 0;
+	for (const char *nl; (nl = strchr(text, '\n')); text = nl + 1)
+		printf("%.*s\n%*s", (int)(nl - text), text, indent, "");
+	printf("%s\n", text);
 }
 
-/* A fresh name for the device's region on the node: 16 random bytes in hex. */
-static int new_region(char hex[33])
+static void print_add_usage(void)
 {
-	uint8_t id[16];
+	fputs(add_usage_head, stdout);
+	for (const struct ublk_target_ops *const *t = ublk_targets; *t; t++) {
+		printf("  %-10s  ", (*t)->name);
+		print_indented((*t)->summary, 14);
+	}
+	for (const struct ublk_target_ops *const *t = ublk_targets; *t; t++)
+		if ((*t)->usage)
+			printf("\nOptions of the %s target:\n%s", (*t)->name, (*t)->usage);
+	fputs(add_usage_tail, stdout);
+}
 
-	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
-		return -1;
-	for (unsigned i = 0; i < sizeof(id); i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+/* "mem, remote, ..." */
+static const char *target_names(void)
+{
+	static char names[256];
+	size_t n = 0;
+
+	for (const struct ublk_target_ops *const *t = ublk_targets; *t; t++)
+		n += (size_t)snprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0, "%s%s",
+				      n ? ", " : "", (*t)->name);
+	return names;
+}
+
+#define CORE_OPTS   16
+#define MAX_OPTS    64
+#define TARGET_OPT  0x1000 /* + index in the merged table of a target's option */
+#define MAX_PENDING 32
+
+/* `add`'s long options: core's, then every target's (each name once), whose val is
+ * TARGET_OPT + its index in the merged table. Returns how many. */
+static int merge_options(const struct option *core, struct option *all)
+{
+	int n = 0;
+
+	while (core[n].name) {
+		all[n] = core[n];
+		n++;
+	}
+	for (const struct ublk_target_ops *const *t = ublk_targets; *t; t++) {
+		for (const struct option *o = (*t)->options; o && o->name; o++) {
+			int k = 0;
+
+			while (k < n && strcmp(all[k].name, o->name))
+				k++;
+			if (k == n && n < MAX_OPTS - 1) {
+				all[n] = *o;
+				all[n].flag = NULL;
+				all[n].val = TARGET_OPT + n;
+				n++;
+			}
+		}
+	}
+	all[n] = (struct option){ 0 };
+	return n;
+}
+
+/* The option of target t named `name`, or NULL. */
+static const struct option *target_option(const struct ublk_target_ops *t, const char *name)
+{
+	for (const struct option *o = t->options; o && o->name; o++)
+		if (!strcmp(o->name, name))
+			return o;
+	return NULL;
+}
+
+/* Maps a target's error to ublk-ctl's exit status: -EINVAL is bad arguments. */
+static int target_error(int ret, const char *err)
+{
+	return ret == -EINVAL ? ctl_usage_error("add: %s", err) : ctl_error("add: %s", err);
+}
+
+/* Hands the target options seen on the command line to the chosen target. */
+static int parse_target_options(struct ublk_dev_conf *conf, const struct option *all,
+				const int *pending, char *const *args, int npending)
+{
+	const struct ublk_target_ops *ops = conf->ops;
+	char err[256];
+
+	if (ops->init_conf)
+		ops->init_conf(conf);
+	for (int i = 0; i < npending; i++) {
+		const char *name = all[pending[i]].name;
+		const struct option *o = target_option(ops, name);
+
+		if (!o || !ops->parse_option) {
+			char owners[128] = "";
+			size_t n = 0;
+
+			for (const struct ublk_target_ops *const *t = ublk_targets; *t; t++)
+				if (target_option(*t, name) && n < sizeof(owners))
+					n += (size_t)snprintf(owners + n, sizeof(owners) - n,
+							      "%s%s", n ? ", " : "", (*t)->name);
+			return ctl_usage_error("add: --%s is not an option of the %s target "
+					       "(it is of: %s)",
+					       name, ops->name, owners);
+		}
+		int ret = ops->parse_option(conf, o->val, args[i], err, sizeof(err));
+
+		if (ret < 0)
+			return target_error(ret, err);
+	}
+	if (ops->finish_conf) {
+		int ret = ops->finish_conf(conf, err, sizeof(err));
+
+		if (ret < 0)
+			return target_error(ret, err);
+	}
 	return 0;
 }
 
 int cmd_add(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static const struct option core_opts[CORE_OPTS] = {
 		{ "target", required_argument, NULL, 't' },
 		{ "size", required_argument, NULL, 's' },
 		{ "queues", required_argument, NULL, 'q' },
@@ -206,40 +277,34 @@ int cmd_add(int argc, char **argv)
 		{ "number", required_argument, NULL, 'n' },
 		{ "max-io", required_argument, NULL, 'm' },
 		{ "no-user-copy", no_argument, NULL, 'U' },
-		{ "node", required_argument, NULL, 'N' },
-		{ "secret-file", required_argument, NULL, 'S' },
-		{ "io-timeout", required_argument, NULL, 'T' },
-		{ "no-hints", no_argument, NULL, 'H' },
-		{ "hint-uid", required_argument, NULL, 'u' },
-		{ "hint-hold", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct option opts[MAX_OPTS];
 	struct ublk_dev_conf conf = {
 		.dev_id = UBLK_DEV_ID_NONE,
 		.nr_queues = DEFAULT_QUEUES,
 		.depth = DEFAULT_DEPTH,
 		.max_io_bytes = DEFAULT_MAX_IO,
 		.user_copy = true,
-		.hints = true,
-		.hint_uid = -1,
-		.hint_hold_ms = DEFAULT_HINT_HOLD_MS,
 	};
-	bool hint_opts = false;
+	int pending[MAX_PENDING], npending = 0;
+	char *pending_args[MAX_PENDING];
 	struct ublk_ctrl ctrl;
-	const char *secret_file = NULL;
 	bool json = false;
 	uint64_t v;
-	int c;
+	int c, ret;
 
+	merge_options(core_opts, opts);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:s:q:d:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (!ublk_target_find(optarg))
+			conf.ops = ublk_target_find(ublk_targets, optarg);
+			if (!conf.ops)
 				return ctl_usage_error("add: unknown target '%s' (targets: %s)",
-						       optarg, ublk_target_names());
+						       optarg, target_names());
 			snprintf(conf.target, sizeof(conf.target), "%s", optarg);
 			break;
 		case 's':
@@ -276,84 +341,36 @@ int cmd_add(int argc, char **argv)
 		case 'U':
 			conf.user_copy = false;
 			break;
-		case 'N':
-			if ((strncmp(optarg, "tcp://", 6) && strncmp(optarg, "rdma://", 7)) ||
-			    strlen(optarg) >= sizeof(conf.node))
-				return ctl_usage_error(
-					"add: bad --node '%s' (want rdma://HOST:PORT "
-					"or tcp://HOST:PORT)",
-					optarg);
-			snprintf(conf.node, sizeof(conf.node), "%s", optarg);
-			break;
-		case 'S':
-			secret_file = optarg;
-			break;
-		case 'T':
-			if (!parse_uint(optarg, 1, 600, &v))
-				return ctl_usage_error("add: bad --io-timeout '%s' (1-600 seconds)",
-						       optarg);
-			conf.timeout_ms = (uint32_t)v * 1000;
-			break;
-		case 'H':
-			conf.hints = false;
-			hint_opts = true;
-			break;
-		case 'u':
-			if (!strcmp(optarg, "any"))
-				conf.hint_uid = -2;
-			else if (parse_uint(optarg, 0, UINT32_MAX - 1, &v))
-				conf.hint_uid = (int64_t)v;
-			else
-				return ctl_usage_error("add: bad --hint-uid '%s' (a uid or 'any')",
-						       optarg);
-			hint_opts = true;
-			break;
-		case 'o':
-			if (!parse_uint(optarg, 1, 60000, &v))
-				return ctl_usage_error("add: bad --hint-hold '%s' (1-60000 ms)",
-						       optarg);
-			conf.hint_hold_ms = (uint32_t)v;
-			hint_opts = true;
-			break;
 		case 'j':
 			json = true;
 			break;
 		case 'h':
-			fputs(add_usage, stdout);
+			print_add_usage();
 			return 0;
 		default:
-			return ctl_usage_error(
-				"add: unknown or incomplete option '%s' (see --help)",
-				argv[optind - 1]);
+			if (c < TARGET_OPT)
+				return ctl_usage_error(
+					"add: unknown or incomplete option '%s' (see --help)",
+					argv[optind - 1]);
+			/* A target's option: its target may come later on the line. */
+			if (npending == MAX_PENDING)
+				return ctl_usage_error("add: too many options");
+			pending[npending] = c - TARGET_OPT;
+			pending_args[npending++] = optarg;
 		}
 	}
 	if (optind < argc)
 		return ctl_usage_error("add: unexpected argument '%s'", argv[optind]);
-	if (!conf.target[0])
-		return ctl_usage_error("add: no target given (-t %s)", ublk_target_names());
+	if (!conf.ops)
+		return ctl_usage_error("add: no target given (-t TARGET; targets: %s)",
+				       target_names());
 	if (!conf.size)
 		return ctl_usage_error("add: no size given (--size, e.g. 2G)");
 	if (conf.size >> 9 > UINT32_MAX * 512ull)
 		return ctl_usage_error("add: --size is too large");
-	if (!strcmp(conf.target, "remote")) {
-		if (!conf.node[0])
-			return ctl_usage_error("add: the remote target needs --node "
-					       "rdma://HOST:PORT or tcp://HOST:PORT");
-		if (!conf.timeout_ms)
-			conf.timeout_ms = 5000;
-		int ret = read_secret(secret_file, &conf);
-
-		if (ret)
-			return ret;
-		if (new_region(conf.region) < 0)
-			return ctl_error("add: no randomness for the region name: %s",
-					 strerror(errno));
-	} else if (conf.node[0] || secret_file || conf.timeout_ms || hint_opts) {
-		return ctl_usage_error("add: --node, --secret-file, --io-timeout and the hint "
-				       "options are for the remote target");
-	} else {
-		conf.hints = false;
-	}
+	ret = parse_target_options(&conf, opts, pending, pending_args, npending);
+	if (ret)
+		return ret;
 
 	/* Say what is wrong here, not from a daemon's log. */
 	if (ctl_open(&ctrl) < 0)
@@ -450,7 +467,7 @@ int cmd_recover(int argc, char **argv)
 			dev_id, ctl_state_name(info.state), info.ublksrv_pid);
 	if (ret < 0)
 		return ctl_error("recover: device %u: %s", dev_id, strerror(-ret));
-	ret = ublk_conf_load(dev_id, &conf);
+	ret = ublk_conf_load(dev_id, &conf, ublk_targets);
 	if (ret < 0)
 		return ctl_error("recover: no usable record of device %u in %s (%s): it was not "
 				 "created by ublk-ctl, or its files were removed",

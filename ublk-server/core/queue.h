@@ -5,6 +5,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,8 +36,10 @@ struct ublk_queue {
 	unsigned cmds_in_driver; /* FETCH / COMMIT_AND_FETCH commands the driver holds */
 	uint64_t inflight;       /* requests the server holds */
 	pthread_t thread;
-	int error;    /* why the thread stopped, 0 for an orderly abort */
-	bool stopped; /* set (release) when the thread has ended */
+	sem_t *started; /* posted once: the fetches are in the driver, or the thread stopped */
+	int error;      /* why the thread stopped, 0 for an orderly abort */
+	char why[160];  /* a failed start, in words (a target's queue_open may fill it) */
+	bool stopped;   /* set (release) when the thread has ended */
 };
 
 /* The USER_COPY file offset of byte `off` of request (q, tag). */
@@ -51,10 +54,12 @@ static inline uint64_t ublk_user_copy_offset(uint16_t q, uint16_t tag, uint64_t 
 int ublk_req_from_desc(struct ublk_req *req, const struct ublksrv_io_desc *iod, uint64_t nr_pages,
 		       uint32_t max_io_bytes);
 
-/* Maps the descriptors and allocates per-tag state (all before the I/O starts: nothing is
- * allocated on the I/O path). Returns 0 or -errno. */
+/* Maps the descriptors and allocates per-tag state (before the I/O starts: the queue allocates
+ * nothing per request). Returns 0 or -errno. */
 int ublk_queue_init(struct ublk_queue *q);
-/* Starts the queue thread; it fetches every tag, then serves until the driver aborts. */
+/* Starts the queue thread; it fetches every tag, posts q->started, then serves until the
+ * driver aborts. A thread that cannot start posts q->started too, with q->stopped set and
+ * q->error and q->why saying why. */
 int ublk_queue_start(struct ublk_queue *q);
 /* Waits for the thread and frees what init took; returns the thread's error (0 or -errno). */
 int ublk_queue_join(struct ublk_queue *q);

@@ -1,4 +1,4 @@
-/* ctl_del.c — `ublk-ctl del`: stop and remove devices. */
+/* del.c — `ublk-ctl del`: stop and remove devices. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -9,7 +9,7 @@
 
 #include "ctl.h"
 #include "state.h"
-#include "target.h"
+#include "targets.h"
 
 static const char del_usage[] =
 	"Usage: ublk-ctl del -n ID | --all [--force]\n"
@@ -72,19 +72,20 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 	ret = ublk_ctrl_del_dev(ctrl, dev_id, !ctl_swap_active(dev_id));
 	if (ret < 0)
 		return ctl_error("del: DEL_DEV %u: %s", dev_id, strerror(-ret));
-	if (ublk_conf_load(dev_id, &conf) < 0) {
+	if (ublk_conf_load(dev_id, &conf, ublk_targets) < 0) {
 		/* No record: remove what the defaults would have created. */
 		memset(&conf, 0, sizeof(conf));
 		conf.dev_id = dev_id;
 		ublk_store_path(conf.store, sizeof(conf.store), dev_id);
-	} else if (!strcmp(conf.target, "remote")) {
+	} else if (conf.ops->release) {
+		/* The daemon is gone: what its target holds elsewhere is ours to free. */
 		char err[256];
 
-		if (ublk_remote_release(&conf, err, sizeof(err)) < 0)
+		if (conf.ops->release(&conf, err, sizeof(err)) < 0)
 			fprintf(stderr,
-				"ublk-ctl: del: device %u deleted, but its region on %s "
-				"was not freed: %s\n",
-				dev_id, conf.node, err);
+				"ublk-ctl: del: device %u deleted, but its %s target could not "
+				"free what it holds: %s\n",
+				dev_id, conf.target, err);
 	}
 	ublk_state_remove(&conf);
 	printf("deleted /dev/ublkb%u\n", dev_id);

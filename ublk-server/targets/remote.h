@@ -1,0 +1,59 @@
+/* remote.h — the remote target's part of the device record, shared by its data path
+ * (remote.c) and its options, record keys and release (remote_conf.c). */
+#ifndef LINESWAP_UBLK_REMOTE_H
+#define LINESWAP_UBLK_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "page_store.h"
+#include "secret.h"
+#include "state.h"
+
+/* SG elements a page's work request may carry, fixed for the life of the data: fits rxe (32)
+ * and mlx5's RDMA READ (30). */
+#define REMOTE_MAX_SEGS 30
+
+struct remote_conf {
+	char node[256];        /* rdma://HOST:PORT or tcp://HOST:PORT */
+	char region[33];       /* the region's name on the node, 32 hex digits */
+	uint32_t timeout_ms;   /* a page request unanswered this long fails with EIO */
+	bool hints;            /* serve the hint socket ublk<ID>.hints */
+	int64_t hint_uid;      /* may register besides root and the daemon's uid: -1 none, -2 any */
+	uint32_t hint_hold_ms; /* longest a write waits for its page to be resolved */
+	/* Not in the record: read by `ublk-ctl add`, saved by the new daemon in ublk<ID>.secret
+	 * (mode 0600), where a recovering daemon and `del` find it. */
+	const char *secret_file;
+	uint8_t secret[SECRET_MAX];
+	uint32_t secret_len;
+};
+
+static inline struct remote_conf *remote_conf(const struct ublk_dev_conf *c)
+{
+	return ublk_tgt_conf((struct ublk_dev_conf *)c, struct remote_conf);
+}
+
+/* Saves rc's secret in, or reads it into rc from, device dev_id's secret file. Return 0 or
+ * -errno with a message in err. */
+int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err, size_t errlen);
+int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen);
+void remote_secret_remove(uint32_t dev_id);
+
+/* The page-store settings of device c's region, with the secret of rc; `create` makes the
+ * region on the node. */
+int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *rc, int create,
+		      struct page_store_conf *out);
+
+/* The target-ops entries of remote_conf.c. */
+extern const char remote_usage[];
+extern const struct option remote_options[];
+void remote_init_conf(struct ublk_dev_conf *c);
+int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char *err,
+			size_t errlen);
+int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen);
+int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len);
+bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val);
+int remote_release(const struct ublk_dev_conf *c, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,282 @@
+/* remote_conf.c — the remote target's options, its keys in the device record, its secret file,
+ * and the release of its region for a device whose daemon is gone. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "parse.h"
+#include "remote.h"
+
+#define DEFAULT_TIMEOUT_MS   5000
+#define DEFAULT_HINT_HOLD_MS 200
+
+const char remote_usage[] =
+	"      --node URL       the memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
+	"                       the node runs with --rdma) or tcp://HOST:PORT; required\n"
+	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
+	"                       environment variable LINESWAP_SECRET\n"
+	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
+	"                       error (1-600, default 5); the daemon reconnects when the node is\n"
+	"                       back\n"
+	"\n"
+	"    Hints: processes running with the hint allocator preloaded\n"
+	"    (LD_PRELOAD=libmimalloc-hint.so) register on the unix socket\n"
+	"    /run/lineswap/ublk<ID>.hints and tell the daemon which 64-byte lines of their heap\n"
+	"    pages are live; when such a page is swapped out to this device only those lines (and\n"
+	"    the first 128 bytes) move to the node. Pages the daemon cannot attribute move whole.\n"
+	"      --no-hints       do not serve the hint socket: every page moves whole\n"
+	"      --hint-uid UID   let processes of UID register too ('any': every uid); by default\n"
+	"                       only root and the daemon's own uid may\n"
+	"      --hint-hold MS   longest a page write waits to be attributed to a registered\n"
+	"                       process before it moves whole (1-60000, default 200)\n";
+
+enum { OPT_NODE = 1, OPT_SECRET_FILE, OPT_IO_TIMEOUT, OPT_NO_HINTS, OPT_HINT_UID, OPT_HINT_HOLD };
+
+const struct option remote_options[] = {
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
+	{ "no-hints", no_argument, NULL, OPT_NO_HINTS },
+	{ "hint-uid", required_argument, NULL, OPT_HINT_UID },
+	{ "hint-hold", required_argument, NULL, OPT_HINT_HOLD },
+	{ 0 },
+};
+
+void remote_init_conf(struct ublk_dev_conf *c)
+{
+	*remote_conf(c) = (struct remote_conf){
+		.timeout_ms = DEFAULT_TIMEOUT_MS,
+		.hints = true,
+		.hint_uid = -1,
+		.hint_hold_ms = DEFAULT_HINT_HOLD_MS,
+	};
+}
+
+int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char *err, size_t errlen)
+{
+	struct remote_conf *rc = remote_conf(c);
+	uint64_t v;
+
+	switch (val) {
+	case OPT_NODE:
+		if ((strncmp(arg, "tcp://", 6) && strncmp(arg, "rdma://", 7)) ||
+		    strlen(arg) >= sizeof(rc->node)) {
+			snprintf(err, errlen,
+				 "bad --node '%s' (want rdma://HOST:PORT or "
+				 "tcp://HOST:PORT)",
+				 arg);
+			return -EINVAL;
+		}
+		strcpy(rc->node, arg);
+		return 0;
+	case OPT_SECRET_FILE:
+		rc->secret_file = arg;
+		return 0;
+	case OPT_IO_TIMEOUT:
+		if (!parse_uint(arg, 1, 600, &v)) {
+			snprintf(err, errlen, "bad --io-timeout '%s' (1-600 seconds)", arg);
+			return -EINVAL;
+		}
+		rc->timeout_ms = (uint32_t)v * 1000;
+		return 0;
+	case OPT_NO_HINTS:
+		rc->hints = false;
+		return 0;
+	case OPT_HINT_UID:
+		if (!strcmp(arg, "any")) {
+			rc->hint_uid = -2;
+		} else if (parse_uint(arg, 0, UINT32_MAX - 1, &v)) {
+			rc->hint_uid = (int64_t)v;
+		} else {
+			snprintf(err, errlen, "bad --hint-uid '%s' (a uid or 'any')", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HINT_HOLD:
+		if (!parse_uint(arg, 1, 60000, &v)) {
+			snprintf(err, errlen, "bad --hint-hold '%s' (1-60000 ms)", arg);
+			return -EINVAL;
+		}
+		rc->hint_hold_ms = (uint32_t)v;
+		return 0;
+	}
+	snprintf(err, errlen, "option %d is not the remote target's", val);
+	return -EINVAL;
+}
+
+/* A fresh name for the device's region on the node: 16 random bytes in hex. */
+static int new_region(char hex[33])
+{
+	uint8_t id[16];
+
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
+		return -errno;
+	for (unsigned i = 0; i < sizeof(id); i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	return 0;
+}
+
+int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen)
+{
+	struct remote_conf *rc = remote_conf(c);
+	size_t len;
+	int ret;
+
+	if (!rc->node[0]) {
+		snprintf(err, errlen,
+			 "the remote target needs --node rdma://HOST:PORT or tcp://HOST:PORT");
+		return -EINVAL;
+	}
+	if (secret_read(rc->secret_file, rc->secret, &len, err, errlen) < 0)
+		return rc->secret_file && strstr(err, "cannot read") ? -EIO : -EINVAL;
+	rc->secret_len = (uint32_t)len;
+	ret = new_region(rc->region);
+	if (ret < 0)
+		snprintf(err, errlen, "no randomness for the region name: %s", strerror(-ret));
+	return ret;
+}
+
+int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
+{
+	const struct remote_conf *rc = remote_conf(c);
+
+	return snprintf(buf, len,
+			"node=%s\nregion=%s\ntimeout_ms=%u\nhints=%d\nhint_uid=%lld\n"
+			"hint_hold_ms=%u\n",
+			rc->node, rc->region, rc->timeout_ms, rc->hints, (long long)rc->hint_uid,
+			rc->hint_hold_ms);
+}
+
+bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val)
+{
+	struct remote_conf *rc = remote_conf(c);
+	uint64_t v;
+
+	if (!strcmp(key, "node") && strlen(val) < sizeof(rc->node))
+		strcpy(rc->node, val);
+	else if (!strcmp(key, "region") && strlen(val) == 32 &&
+		 strspn(val, "0123456789abcdef") == 32)
+		strcpy(rc->region, val);
+	else if (!strcmp(key, "timeout_ms") && parse_uint(val, 1, 3600000, &v))
+		rc->timeout_ms = (uint32_t)v;
+	else if (!strcmp(key, "hints") && parse_uint(val, 0, 1, &v))
+		rc->hints = v;
+	else if (!strcmp(key, "hint_uid") && (!strcmp(val, "-1") || !strcmp(val, "-2")))
+		rc->hint_uid = -(val[1] - '0');
+	else if (!strcmp(key, "hint_uid") && parse_uint(val, 0, UINT32_MAX - 1, &v))
+		rc->hint_uid = (int64_t)v;
+	else if (!strcmp(key, "hint_hold_ms") && parse_uint(val, 1, 60000, &v))
+		rc->hint_hold_ms = (uint32_t)v;
+	else
+		return false;
+	return true;
+}
+
+static bool secret_path(uint32_t dev_id, char *path, size_t len)
+{
+	return ublk_state_path(path, len, dev_id, "secret");
+}
+
+int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd, ret = 0;
+
+	if (!secret_path(dev_id, path, sizeof(path))) {
+		snprintf(err, errlen, "the secret file's path is too long");
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		ret = -errno;
+	else if (write(fd, rc->secret, rc->secret_len) != (ssize_t)rc->secret_len)
+		ret = -EIO;
+	if (fd >= 0 && close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret < 0)
+		snprintf(err, errlen, "cannot save %.200s: %s", path, strerror(-ret));
+	return ret;
+}
+
+int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (!secret_path(dev_id, path, sizeof(path))) {
+		snprintf(err, errlen, "the secret file's path is too long");
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read %.200s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = read(fd, rc->secret, sizeof(rc->secret));
+	close(fd);
+	if (n <= 0) {
+		snprintf(err, errlen, "%.200s is empty", path);
+		return -EINVAL;
+	}
+	rc->secret_len = (uint32_t)n;
+	return 0;
+}
+
+void remote_secret_remove(uint32_t dev_id)
+{
+	char path[PATH_MAX];
+
+	if (secret_path(dev_id, path, sizeof(path)))
+		unlink(path);
+}
+
+static int hex_region(const char *hex, uint8_t out[PROTO_REGION_ID])
+{
+	for (unsigned i = 0; i < PROTO_REGION_ID; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *rc, int create,
+		      struct page_store_conf *out)
+{
+	*out = (struct page_store_conf){
+		.url = rc->node,
+		.secret = rc->secret,
+		.secret_len = rc->secret_len,
+		.bytes = c->size,
+		.create = create,
+		.max_inflight = c->depth * (c->max_io_bytes >> UBLK_PAGE_SHIFT),
+		.max_segs = REMOTE_MAX_SEGS,
+		.seg_cost = 0,
+		.timeout_ms = rc->timeout_ms,
+	};
+	return hex_region(rc->region, out->region);
+}
+
+int remote_release(const struct ublk_dev_conf *c, char *err, size_t errlen)
+{
+	struct remote_conf rc = *remote_conf(c);
+	struct page_store_conf psc;
+	struct page_store *ps;
+	int ret = remote_secret_load(c->dev_id, &rc, err, errlen);
+
+	if (ret == 0)
+		ret = remote_store_conf(c, &rc, 0, &psc);
+	if (ret == 0)
+		ret = page_store_open(&psc, &ps, err, errlen);
+	if (ret == 0 && (ret = ps->ops->release(ps)) < 0)
+		snprintf(err, errlen, "the node did not free the region: %s", strerror(-ret));
+	remote_secret_remove(c->dev_id);
+	return ret;
+}
