@@ -4,7 +4,7 @@
  * One thread (the daemon's hint service) owns a hint_server: it polls the descriptors
  * hint_server_pollfds gives, calls hint_server_handle with what was ready, and drains the
  * rings (hint_server_drain) whenever it needs current masks — always after the data of the
- * writes it resolves is in hand (see ../../shared/notes/design.md, "The one invariant").
+ * writes it resolves is in hand (docs/design.md, "The one invariant").
  *
  * A client is dropped — its ring unmapped, its view forgotten, its socket closed — when it
  * hangs up, sends anything after its hello, or corrupts its ring; other clients never notice.

@@ -8,10 +8,11 @@
  * connections attached to it, so a restarted client (ublk-ctl recover) finds its pages again,
  * and several connections (one per queue) can share one. Only RELEASE frees it.
  *
- * The remote layout is the one RDMA imposes (../shared/notes/design.md): a page's slot holds
- * the page's moved bytes packed at its start. A PUT carries `len` packed bytes for slot `page`;
- * a GET asks for the first `len` bytes of slot `page`. Which lines those bytes belong to is the
- * client's business (its per-page entry), so the node never sees a mask. */
+ * The remote layout is the one RDMA imposes (docs/design.md, "The remote layout: one work
+ * request per page"): a page's slot holds the page's moved bytes packed at its start. A PUT
+ * carries `len` packed bytes for slot `page`; a GET asks for the first `len` bytes of slot
+ * `page`. Which lines those bytes belong to is the client's business (its per-page entry), so
+ * the node never sees a mask. */
 #ifndef LINESWAP_PROTO_H
 #define LINESWAP_PROTO_H
 

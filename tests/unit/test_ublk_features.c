@@ -10,7 +10,7 @@
 #include "ublk_features.h"
 #include "ublk_abi.h"
 
-/* What the bookworm-backports 6.12 kernel reports (../shared/notes/vm.md). */
+/* What the bookworm-backports 6.12 kernel reports (docs/test-vm.md, "Kernel"). */
 static void test_format_6_12_kernel(void **state)
 {
 	char buf[512];

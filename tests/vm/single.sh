@@ -10,7 +10,7 @@ ublk_features() {
 	echo "$out"
 	mask=$(sed -n 's/.*"features": \([0-9]*\).*/\1/p' <<<"$out")
 	[ -n "$mask" ] || vm_fail "no feature mask in: $out"
-	# This project's data plane relies on these (../shared/notes/vm.md: 6.12 reports 0x1fe).
+	# This project's data plane relies on these (docs/test-vm.md: 6.12 reports 0x1fe).
 	for f in CMD_IOCTL_ENCODE USER_COPY USER_RECOVERY; do
 		grep -q "\"$f\"" <<<"$out" || vm_fail "ublk lacks $f"
 	done
