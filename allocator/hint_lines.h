@@ -8,6 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lines.h"
+
+/* Patch 0004's geometry inside mimalloc is the project's. */
+_Static_assert(MI_HINT_LINE_SHIFT == LINE_SHIFT, "mimalloc's hint lines are lineswap's lines");
+_Static_assert((1u << MI_HINT_OS_PAGE_SHIFT) == LINE_SIZE * PAGE_LINES,
+	       "mimalloc's hint pages are lineswap's pages");
+
 /* The live lines of the 4 KiB page at base, which lies in bitmap page `page`, counting blocks
  * [0, blocks) of it: a block that is allocated (clear in the free bitmap) makes every line it
  * overlaps live. Reads the bitmap with relaxed atomics. */

@@ -135,13 +135,14 @@ static void adopt(mi_page_t *page, mi_segment_t *segment, uint32_t generation)
 	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
 
 	for (size_t i = 0; i < PAGES_PER_PAGE; i++)
-		segment->hint_masks[first + i] = MI_HINT_ALL_LIVE;
+		segment->hint_masks[first + i] = LINES_WHOLE;
 	page->hint_generation = generation;
 	page->hint_dirty = UINT16_MAX; /* its dead lines are yet to be published */
 }
 
 /* Publishes that the 4 KiB page `index` of the segment, whose owner page is of `generation`,
- * has live lines `mask`. */
+ * has live lines `mask`. A revival is published before its block is returned, so the server
+ * never evicts by a mask older than a line in use (docs/design.md, "The one invariant"). */
 static void publish_mask(mi_segment_t *segment, size_t index, uint64_t mask, uint32_t generation)
 {
 	uintptr_t addr = (uintptr_t)segment + (index << MI_HINT_OS_PAGE_SHIFT);
@@ -234,8 +235,8 @@ void _mi_hint_page_clear(mi_page_t *page)
 		return; /* the server sees the page whole already */
 	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
 	for (size_t i = first; i < first + PAGES_PER_PAGE; i++)
-		if (segment->hint_masks[i] != MI_HINT_ALL_LIVE)
-			publish_mask(segment, i, MI_HINT_ALL_LIVE, page->hint_generation);
+		if (segment->hint_masks[i] != LINES_WHOLE)
+			publish_mask(segment, i, LINES_WHOLE, page->hint_generation);
 	page->hint_generation = 0;
 }
 

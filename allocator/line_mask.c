@@ -48,6 +48,8 @@ static inline uint64_t bytes_lines(uintptr_t base, uintptr_t from, uintptr_t to)
 	return line_range((from - base) >> LINE_SHIFT, (to - 1 - base) >> LINE_SHIFT);
 }
 
+/* The invariant (docs/design.md, "The one invariant"): every line an allocated block touches is
+ * live; a block freed by another thread stays allocated in the bitmap until collected. */
 uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 {
 	_Atomic(uintptr_t) *words = page->freemap;
@@ -55,7 +57,7 @@ uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 	size_t bsize = __atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED);
 
 	if (bsize == 0 || blocks > MI_FREEMAP_MAX_BLOCKS || blocks * bsize > MI_SMALL_PAGE_SIZE)
-		return MI_HINT_ALL_LIVE;
+		return LINES_WHOLE;
 	uintptr_t lo = base > start ? base : start;
 	uintptr_t hi = start + blocks * bsize;
 	if (hi > base + MI_HINT_PAGE_SIZE)
@@ -83,17 +85,19 @@ uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 	return mask;
 }
 
+/* Unsure (not a bitmap page, not mimalloc's) is LINES_WHOLE (docs/design.md, "The one
+ * invariant"). */
 uint64_t mi_hint_page_mask(const void *addr)
 {
 	uintptr_t base = (uintptr_t)addr & ~(uintptr_t)(MI_HINT_PAGE_SIZE - 1);
 	/* not _mi_ptr_segment: it maps a segment's first byte to the segment before */
 	mi_segment_t *segment = (mi_segment_t *)(base & ~(uintptr_t)MI_SEGMENT_MASK);
 	if (!_mi_segment_map_is_segment(segment))
-		return MI_HINT_ALL_LIVE;
+		return LINES_WHOLE;
 	size_t idx = (base - (uintptr_t)segment) >> MI_SEGMENT_SLICE_SHIFT;
 	const mi_page_t *page = bitmap_page_of(segment, idx);
 	if (page == NULL)
-		return MI_HINT_ALL_LIVE;
+		return LINES_WHOLE;
 	/* Blocks up to `reserved`: another thread may be extending the capacity meanwhile. */
 	return _mi_hint_lines(page, base, __atomic_load_n(&page->reserved, __ATOMIC_RELAXED));
 }

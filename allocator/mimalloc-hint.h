@@ -5,9 +5,10 @@
 
 #include <stdint.h>
 
+#include "lines.h"
+
 #define MI_HINT_PAGE_SIZE 4096
-#define MI_HINT_LINE_SIZE 64
-#define MI_HINT_ALL_LIVE  UINT64_MAX
+_Static_assert(MI_HINT_PAGE_SIZE == LINE_SIZE * PAGE_LINES, "one mask covers one page");
 
 #define MI_HINT_API __attribute__((visibility("default")))
 
@@ -15,7 +16,7 @@
  * the page may be read later. A line is live if an allocated block, a block freed by another
  * thread but not yet collected, or allocator metadata overlaps it. Every page that is not
  * made of blocks with a free bitmap (other size classes, mimalloc's headers, memory mimalloc
- * does not own) is MI_HINT_ALL_LIVE.
+ * does not own) is LINES_WHOLE.
  *
  * Any thread may ask, without locks. The answer is exact for a page whose owning thread is
  * not allocating or freeing in it meanwhile; otherwise it is a snapshot that a concurrent

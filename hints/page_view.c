@@ -85,13 +85,13 @@ void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 	size_t i = find(v, key);
 
 	if (v->slot[i].vpage == key) {
-		if (mask == PAGE_VIEW_WHOLE)
+		if (mask == LINES_WHOLE)
 			remove_at(v, i);
 		else
 			v->slot[i].mask = mask;
 		return;
 	}
-	if (mask == PAGE_VIEW_WHOLE)
+	if (mask == LINES_WHOLE)
 		return;
 	/* kept at most two thirds full, so probes stay short */
 	if (v->count >= v->max_count || (3 * (v->count + 1) > 2 * v->capacity && !grow(v))) {
@@ -107,7 +107,7 @@ uint64_t page_view_get(const struct page_view *v, uint64_t vpage)
 {
 	size_t i = find(v, vpage + 1);
 
-	return v->slot[i].vpage ? v->slot[i].mask : PAGE_VIEW_WHOLE;
+	return v->slot[i].vpage ? v->slot[i].mask : LINES_WHOLE;
 }
 
 static int cmp_u64(const void *a, const void *b)

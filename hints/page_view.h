@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PAGE_VIEW_WHOLE UINT64_MAX
+#include "lines.h"
 
 struct page_view_slot {
 	uint64_t vpage; /* + 1, so that 0 marks an empty slot */
@@ -30,9 +30,9 @@ int page_view_init(struct page_view *v, size_t max_pages);
 void page_view_free(struct page_view *v);
 /* Forgets every page: all are whole again. */
 void page_view_clear(struct page_view *v);
-/* Records that vpage's live lines are mask (PAGE_VIEW_WHOLE removes it). */
+/* Records that vpage's live lines are mask (LINES_WHOLE removes it). */
 void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask);
-/* The live lines of vpage as far as the view knows: PAGE_VIEW_WHOLE when it does not. */
+/* The live lines of vpage as far as the view knows: LINES_WHOLE when it does not. */
 uint64_t page_view_get(const struct page_view *v, uint64_t vpage);
 /* Writes the view's pages in ascending order into out (room for v->count). Returns how many. */
 size_t page_view_pages(const struct page_view *v, uint64_t *out);

@@ -68,7 +68,7 @@ static void claim(struct scan *sc, int client, const struct page_view *view, uin
 		} else if (sc->owner[i] >= 0 &&
 			   (sc->owner[i] != client || sc->found_page[i] != vpage)) {
 			sc->owner[i] = -2; /* two pages hold it: shared */
-			sc->masks[i] = PAGE_VIEW_WHOLE;
+			sc->masks[i] = LINES_WHOLE;
 		}
 	}
 }
@@ -262,7 +262,7 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 
 	st->slots += n;
 	for (size_t i = 0; i < n; i++) {
-		masks[i] = PAGE_VIEW_WHOLE;
+		masks[i] = LINES_WHOLE;
 		owner[i] = -1;
 	}
 	if (swap_type < 0 || n == 0)
@@ -292,7 +292,7 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 	/* A scan cut short may have missed a second holder of a slot it found: all whole. */
 	for (size_t i = 0; i < n; i++) {
 		if (late) {
-			masks[i] = PAGE_VIEW_WHOLE;
+			masks[i] = LINES_WHOLE;
 			owner[i] = -1;
 			st->late++;
 		} else if (owner[i] == -2) {

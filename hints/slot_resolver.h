@@ -41,7 +41,8 @@ int pagemap_reader_start(struct pagemap_reader **out);
 void pagemap_reader_stop(struct pagemap_reader *r);
 
 /* For each of the n slots, sets masks[i] to the live lines of the page it holds, or
- * PAGE_VIEW_WHOLE, and owner[i] to the index of the client it resolved to (or -1).
+ * LINES_WHOLE when it is unsure (docs/design.md, "The one invariant"), and owner[i] to the
+ * index of the client it resolved to (or -1).
  * swap_type is the device's swap type (-1: not a swap area: all whole). Page maps are read
  * through r; gives up resolving at deadline_ns (CLOCK_MONOTONIC). */
 void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,

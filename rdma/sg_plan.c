@@ -22,7 +22,7 @@ void sg_plan_lines(uint64_t live, unsigned nlines, unsigned max_segs, unsigned s
 	uint64_t merge = 0;             /* bit i: gap i is moved */
 	unsigned nruns = 0, i = 0;
 
-	if (nlines < SG_PAGE_LINES)
+	if (nlines < PAGE_LINES)
 		live &= (1ull << nlines) - 1;
 	plan->nsegs = 0;
 	plan->bytes = 0;
@@ -53,7 +53,7 @@ void sg_plan_lines(uint64_t live, unsigned nlines, unsigned max_segs, unsigned s
 		for (unsigned g = 0; g < nruns - 1; g++)
 			if (!(merge >> g & 1) && (best == nruns || gap_lines[g] < gap_lines[best]))
 				best = g;
-		if (chosen >= need && gap_lines[best] * SG_LINE_SIZE >= seg_cost)
+		if (chosen >= need && gap_lines[best] * LINE_SIZE >= seg_cost)
 			break;
 		merge |= 1ull << best;
 	}
@@ -66,15 +66,15 @@ void sg_plan_lines(uint64_t live, unsigned nlines, unsigned max_segs, unsigned s
 			last = runs[r].first + runs[r].lines;
 		}
 		plan->seg[plan->nsegs++] =
-			(struct sg_seg){ (uint16_t)(first * SG_LINE_SIZE),
-					 (uint16_t)((last - first) * SG_LINE_SIZE) };
-		plan->bytes += (last - first) * SG_LINE_SIZE;
+			(struct sg_seg){ (uint16_t)(first * LINE_SIZE),
+					 (uint16_t)((last - first) * LINE_SIZE) };
+		plan->bytes += (last - first) * LINE_SIZE;
 	}
 }
 
 void sg_plan_page(uint64_t live, unsigned max_segs, unsigned seg_cost, struct sg_plan *plan)
 {
-	sg_plan_lines(live | SG_ALWAYS_MASK, SG_PAGE_LINES, max_segs, seg_cost, plan);
+	sg_plan_lines(live | LINES_ALWAYS, PAGE_LINES, max_segs, seg_cost, plan);
 }
 
 void sg_plan_unpack(const struct sg_plan *plan, uint8_t *page, const uint8_t *src, bool packed)
@@ -89,5 +89,5 @@ void sg_plan_unpack(const struct sg_plan *plan, uint8_t *page, const uint8_t *sr
 		from += seg->len;
 		at = seg->off + seg->len;
 	}
-	memset(page + at, 0, SG_PAGE_LINES * SG_LINE_SIZE - at);
+	memset(page + at, 0, PAGE_LINES * LINE_SIZE - at);
 }

@@ -17,10 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SG_LINE_SIZE   64u
-#define SG_PAGE_LINES  64u
-#define SG_ALWAYS_MASK 0x3ull /* lines 0 and 1 */
-#define SG_MAX_SEGS    (SG_PAGE_LINES / 2)
+#include "lines.h"
+
+#define SG_MAX_SEGS (PAGE_LINES / 2)
 
 struct sg_seg {
 	uint16_t off; /* bytes into the page */

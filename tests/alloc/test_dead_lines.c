@@ -29,7 +29,7 @@ struct poison {
  * poisoned for ASan): the writes are the pager's, not the program's. */
 __attribute__((no_sanitize("address"))) static void poison_line(uint8_t *line, struct poison *z)
 {
-	for (size_t i = 0; i < MI_HINT_LINE_SIZE; i += 8) {
+	for (size_t i = 0; i < LINE_SIZE; i += 8) {
 		uint64_t v = z->zeros ? 0 : xorshift64(&z->rng);
 		for (size_t b = 0; b < 8; b++)
 			((volatile uint8_t *)line)[i + b] = (uint8_t)(v >> (8 * b));
@@ -46,13 +46,13 @@ static void poison_pages(struct world *w, struct poison *z)
 		if (pages.page[j] == 0 || xorshift64(&z->rng) % 2)
 			continue;
 		uint64_t mask = mi_hint_page_mask((void *)pages.page[j]);
-		if (mask == MI_HINT_ALL_LIVE)
+		if (mask == LINES_WHOLE)
 			continue;
 		z->pages++;
 		for (unsigned l = 0; l < 64; l++) {
 			if (mask >> l & 1)
 				continue;
-			poison_line((uint8_t *)pages.page[j] + l * MI_HINT_LINE_SIZE, z);
+			poison_line((uint8_t *)pages.page[j] + l * LINE_SIZE, z);
 			z->lines++;
 		}
 	}

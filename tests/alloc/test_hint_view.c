@@ -87,7 +87,7 @@ static void check_view(struct world *w, struct hint_client_conn *c, struct tally
 		uint64_t view = page_view_get(&c->view, live.page[j] >> 12);
 		t->checks++;
 		t->lost_lines += __builtin_popcountll(live.lines[j] & ~view);
-		if (view != PAGE_VIEW_WHOLE) {
+		if (view != LINES_WHOLE) {
 			t->reduced_pages++;
 			t->dead_lines += 64 - __builtin_popcountll(view);
 		}

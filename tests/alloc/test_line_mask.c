@@ -40,11 +40,11 @@ static void test_foreign_memory_is_all_live(void **state)
 	void *libc = malloc(100); /* not overridden in the tests: glibc's heap */
 
 	assert_true(mapped != MAP_FAILED);
-	assert_int_equal(mi_hint_page_mask(&local), MI_HINT_ALL_LIVE);
-	assert_int_equal(mi_hint_page_mask(&global_word), MI_HINT_ALL_LIVE);
-	assert_int_equal(mi_hint_page_mask(mapped), MI_HINT_ALL_LIVE);
-	assert_int_equal(mi_hint_page_mask(libc), MI_HINT_ALL_LIVE);
-	assert_int_equal(mi_hint_page_mask(NULL), MI_HINT_ALL_LIVE);
+	assert_int_equal(mi_hint_page_mask(&local), LINES_WHOLE);
+	assert_int_equal(mi_hint_page_mask(&global_word), LINES_WHOLE);
+	assert_int_equal(mi_hint_page_mask(mapped), LINES_WHOLE);
+	assert_int_equal(mi_hint_page_mask(libc), LINES_WHOLE);
+	assert_int_equal(mi_hint_page_mask(NULL), LINES_WHOLE);
 	munmap(mapped, 4096);
 	free(libc);
 }
@@ -59,7 +59,7 @@ static void test_other_sizes_are_all_live(void **state)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		void *p = mi_malloc(sizes[i]);
 		assert_non_null(p);
-		assert_int_equal(mi_hint_page_mask(p), MI_HINT_ALL_LIVE);
+		assert_int_equal(mi_hint_page_mask(p), LINES_WHOLE);
 		mi_free(p);
 	}
 }
@@ -104,7 +104,7 @@ static void check_one_class(size_t size)
 	for (size_t j = 0; j < shadow.cap; j++) {
 		uint64_t mask = shadow.page[j] ? mi_hint_page_mask((void *)shadow.page[j]) : 0;
 		/* nothing live: no line, or the page went back to its segment (all live) */
-		assert_true(mask == 0 || mask == MI_HINT_ALL_LIVE);
+		assert_true(mask == 0 || mask == LINES_WHOLE);
 	}
 	page_lines_free(&shadow);
 	mi_heap_delete(heap);
@@ -128,13 +128,13 @@ static void test_option_turns_bitmap_off(void **state)
 	mi_option_set(mi_option_bitmap_max_size, 0);
 	heap = mi_heap_new();
 	p = mi_heap_malloc(heap, 64);
-	assert_int_equal(mi_hint_page_mask(p), MI_HINT_ALL_LIVE);
+	assert_int_equal(mi_hint_page_mask(p), LINES_WHOLE);
 	mi_free(p);
 	mi_heap_delete(heap);
 	mi_option_set(mi_option_bitmap_max_size, max);
 	heap = mi_heap_new();
 	p = mi_heap_malloc(heap, 64);
-	assert_int_not_equal(mi_hint_page_mask(p), MI_HINT_ALL_LIVE);
+	assert_int_not_equal(mi_hint_page_mask(p), LINES_WHOLE);
 	mi_free(p);
 	mi_heap_delete(heap);
 }
@@ -168,7 +168,7 @@ static void compare(struct world *w, struct tally *t)
 		t->pages++;
 		t->live_lines += __builtin_popcountll(want);
 		t->false_negatives += __builtin_popcountll(want & ~mask);
-		if (mask != MI_HINT_ALL_LIVE) {
+		if (mask != LINES_WHOLE) {
 			t->bitmap_pages++;
 			t->false_positives += __builtin_popcountll(mask & ~want);
 		}

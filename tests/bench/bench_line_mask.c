@@ -33,7 +33,7 @@ int main(void)
 			pages[npages++] = pg;
 	}
 	for (size_t i = 0; i < npages; i++)
-		bitmap += mi_hint_page_mask((void *)pages[i]) != MI_HINT_ALL_LIVE;
+		bitmap += mi_hint_page_mask((void *)pages[i]) != LINES_WHOLE;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int pass = 0; pass < PASSES; pass++)
 		for (size_t i = 0; i < npages; i++)

@@ -71,7 +71,7 @@ static void row(const char *name, uint64_t (*gen)(unsigned), unsigned percent)
 	for (int i = 0; i < PAGES; i++) {
 		sg_plan_page(masks[i], 3, 0, &p);
 		ls3 += p.bytes;
-		limit += __builtin_popcountll(masks[i] | SG_ALWAYS_MASK) * SG_LINE_SIZE;
+		limit += __builtin_popcountll(masks[i] | LINES_ALWAYS) * LINE_SIZE;
 		dilos += dilos_bytes(masks[i]);
 	}
 	printf("| %s %u%% | %.0f | %.0f (%.2fx) | %.1f | %.0f (%.2fx) | %.0f (%.2fx) | %.2f | %.0f "

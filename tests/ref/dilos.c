@@ -7,17 +7,17 @@ unsigned dilos_bytes(uint64_t live)
 {
 	unsigned h1 = 0, h2 = 0; /* the two largest holes, in lines */
 
-	live |= SG_ALWAYS_MASK;
+	live |= LINES_ALWAYS;
 	if (__builtin_popcountll(live) > 32)
-		return SG_PAGE_LINES * SG_LINE_SIZE;
-	for (unsigned i = 0; i < SG_PAGE_LINES;) {
+		return PAGE_LINES * LINE_SIZE;
+	for (unsigned i = 0; i < PAGE_LINES;) {
 		if (live >> i & 1) {
 			i++;
 			continue;
 		}
 		unsigned start = i;
 
-		while (i < SG_PAGE_LINES && !(live >> i & 1))
+		while (i < PAGE_LINES && !(live >> i & 1))
 			i++;
 		unsigned len = i - start;
 
@@ -28,5 +28,5 @@ unsigned dilos_bytes(uint64_t live)
 			h2 = len;
 		}
 	}
-	return (SG_PAGE_LINES - h1 - h2) * SG_LINE_SIZE;
+	return (PAGE_LINES - h1 - h2) * LINE_SIZE;
 }

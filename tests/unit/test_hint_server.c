@@ -156,7 +156,7 @@ static void test_good_client(void **state)
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, 7, 1), 0)); /* no such kind */
 	hint_server_drain(s);
 	assert_int_equal(page_view_get(&conn->view, 0x12345), 0xff00ff);
-	assert_int_equal(page_view_get(&conn->view, 0x777), PAGE_VIEW_WHOLE); /* whole again */
+	assert_int_equal(page_view_get(&conn->view, 0x777), LINES_WHOLE); /* whole again */
 	assert_int_equal(conn->stats.records, 3);
 	assert_int_equal(conn->stats.rejected, 1);
 	assert_true(hint_client_resolvable(s, conn) || s->events_fd < 0);
@@ -263,8 +263,8 @@ static void test_epochs_and_forks(void **state)
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, HINT_PAGE, 11), 0x1));
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(1, HINT_PAGE, 12), 0x2));
 	hint_server_drain(s);
-	assert_int_equal(page_view_get(&conn->view, 10), PAGE_VIEW_WHOLE);
-	assert_int_equal(page_view_get(&conn->view, 11), PAGE_VIEW_WHOLE);
+	assert_int_equal(page_view_get(&conn->view, 10), LINES_WHOLE);
+	assert_int_equal(page_view_get(&conn->view, 11), LINES_WHOLE);
 	assert_int_equal(page_view_get(&conn->view, 12), 0x2);
 	assert_int_equal(conn->stats.resyncs, 1);
 	assert_int_equal(conn->stats.rejected, 1);

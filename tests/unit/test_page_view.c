@@ -24,15 +24,15 @@ static void test_matches_model(void **state)
 
 	assert_int_equal(page_view_init(&v, SPACE), 0);
 	for (size_t i = 0; i < SPACE; i++)
-		model[i] = PAGE_VIEW_WHOLE;
+		model[i] = LINES_WHOLE;
 	for (int op = 0; op < 400000; op++) {
 		uint64_t page = xorshift64(&rng) % SPACE;
 		/* clustered keys too: neighbours collide in the table */
-		uint64_t mask = xorshift64(&rng) % 3 == 0 ? PAGE_VIEW_WHOLE : xorshift64(&rng);
+		uint64_t mask = xorshift64(&rng) % 3 == 0 ? LINES_WHOLE : xorshift64(&rng);
 
-		if (mask == PAGE_VIEW_WHOLE && model[page] != PAGE_VIEW_WHOLE)
+		if (mask == LINES_WHOLE && model[page] != LINES_WHOLE)
 			count--;
-		else if (mask != PAGE_VIEW_WHOLE && model[page] == PAGE_VIEW_WHOLE)
+		else if (mask != LINES_WHOLE && model[page] == LINES_WHOLE)
 			count++;
 		model[page] = mask;
 		page_view_set(&v, page * 4096 + 7, mask); /* spread like real pages */
@@ -43,11 +43,11 @@ static void test_matches_model(void **state)
 	size_t n = page_view_pages(&v, pages), k = 0;
 	assert_int_equal(n, count);
 	for (size_t i = 0; i < SPACE; i++)
-		if (model[i] != PAGE_VIEW_WHOLE)
+		if (model[i] != LINES_WHOLE)
 			assert_int_equal(pages[k++], i * 4096 + 7); /* ascending, all of them */
 	page_view_clear(&v);
 	assert_int_equal(v.count, 0);
-	assert_int_equal(page_view_get(&v, pages[0]), PAGE_VIEW_WHOLE);
+	assert_int_equal(page_view_get(&v, pages[0]), LINES_WHOLE);
 	page_view_free(&v);
 }
 
@@ -61,10 +61,10 @@ static void test_bounded(void **state)
 		page_view_set(&v, p, 1);
 	assert_int_equal(v.count, 10);
 	assert_int_equal(v.dropped, 10);
-	assert_int_equal(page_view_get(&v, 15), PAGE_VIEW_WHOLE); /* not kept: whole, safe */
-	page_view_set(&v, 3, 7);                                  /* an update needs no room */
+	assert_int_equal(page_view_get(&v, 15), LINES_WHOLE); /* not kept: whole, safe */
+	page_view_set(&v, 3, 7);                              /* an update needs no room */
 	assert_int_equal(page_view_get(&v, 3), 7);
-	page_view_set(&v, 3, PAGE_VIEW_WHOLE);
+	page_view_set(&v, 3, LINES_WHOLE);
 	page_view_set(&v, 15, 5); /* room again */
 	assert_int_equal(page_view_get(&v, 15), 5);
 	page_view_free(&v);

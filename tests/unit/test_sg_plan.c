@@ -34,13 +34,13 @@ static void check_valid(uint64_t live, unsigned nlines, unsigned max_segs, const
 	assert_true(p->nsegs <= max_segs);
 	assert_true(live == 0 || p->nsegs >= 1);
 	for (unsigned s = 0; s < p->nsegs; s++) {
-		assert_int_equal(p->seg[s].off % SG_LINE_SIZE, 0);
-		assert_int_equal(p->seg[s].len % SG_LINE_SIZE, 0);
+		assert_int_equal(p->seg[s].off % LINE_SIZE, 0);
+		assert_int_equal(p->seg[s].len % LINE_SIZE, 0);
 		assert_true(p->seg[s].len > 0);
 		assert_true(s == 0 || p->seg[s].off > end); /* disjoint, not even adjacent */
 		end = p->seg[s].off + p->seg[s].len;
-		assert_true(end <= nlines * SG_LINE_SIZE);
-		for (unsigned l = p->seg[s].off / SG_LINE_SIZE; l < end / SG_LINE_SIZE; l++)
+		assert_true(end <= nlines * LINE_SIZE);
+		for (unsigned l = p->seg[s].off / LINE_SIZE; l < end / LINE_SIZE; l++)
 			covered |= 1ull << l;
 		bytes += p->seg[s].len;
 	}
@@ -81,10 +81,10 @@ static uint64_t brute_force(uint64_t live, unsigned nlines, unsigned max_segs, u
 		if (segs > max_segs)
 			continue;
 		for (unsigned r = 0; r < n; r++)
-			bytes += (end[r] - first[r]) * SG_LINE_SIZE;
+			bytes += (end[r] - first[r]) * LINE_SIZE;
 		for (unsigned g = 0; g + 1 < n; g++)
 			if (s >> g & 1)
-				bytes += (first[g + 1] - end[g]) * SG_LINE_SIZE;
+				bytes += (first[g + 1] - end[g]) * LINE_SIZE;
 		if (bytes + (uint64_t)cost * segs < best)
 			best = bytes + (uint64_t)cost * segs;
 	}
@@ -105,7 +105,7 @@ static uint64_t dynamic_program(uint64_t live, unsigned max_segs, unsigned cost)
 			best[r][k] = UINT64_MAX;
 		/* The last segment spans runs j..r. */
 		for (unsigned j = 0; j <= r; j++) {
-			uint64_t seg = (end[r] - first[j]) * SG_LINE_SIZE;
+			uint64_t seg = (end[r] - first[j]) * LINE_SIZE;
 
 			if (j == 0) {
 				best[r][1] = seg < best[r][1] ? seg : best[r][1];
@@ -212,9 +212,9 @@ static void test_random_full_pages(void **state)
 		unsigned cost = costs[rng() % (sizeof(costs) / sizeof(costs[0]))];
 
 		sg_plan_page(live, max, cost, &p);
-		check_valid(live | SG_ALWAYS_MASK, 64, max, &p);
+		check_valid(live | LINES_ALWAYS, 64, max, &p);
 		assert_int_equal(p.bytes + (uint64_t)cost * p.nsegs,
-				 dynamic_program(live | SG_ALWAYS_MASK, max, cost));
+				 dynamic_program(live | LINES_ALWAYS, max, cost));
 	}
 }
 

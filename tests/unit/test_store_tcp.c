@@ -194,7 +194,7 @@ static void test_round_trips(void **state)
 				for (unsigned l = plan.seg[s].off / 64;
 				     l < (plan.seg[s].off + plan.seg[s].len) / 64u; l++)
 					moved |= 1ull << l;
-			assert_int_equal((masks[p] | SG_ALWAYS_MASK) & ~moved, 0);
+			assert_int_equal((masks[p] | LINES_ALWAYS) & ~moved, 0);
 			for (int l = 0; l < 64; l++) {
 				if (moved >> l & 1) {
 					assert_memory_equal(back[p] + l * 64, pages[p] + l * 64,

@@ -67,7 +67,8 @@ static void give_back(struct hint_batch *b)
 	(void)!write(d->efd, &one, sizeof(one));
 }
 
-/* Fills the masks of every batch in the list and gives them back. */
+/* Fills the masks of every batch in the list and gives them back: the resolver's masks, or
+ * LINES_WHOLE when it could not run (docs/design.md, "The one invariant"). */
 static void resolve(struct hint_service *s, struct hint_batch *list)
 {
 	struct ublk_hint_stats *st = s->conf.stats;
@@ -91,7 +92,7 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 			     oldest + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
 	} else {
 		for (size_t i = 0; masks && i < n; i++)
-			masks[i] = PAGE_VIEW_WHOLE;
+			masks[i] = LINES_WHOLE;
 	}
 	at = 0;
 	uint64_t now = monotonic_ns();
@@ -100,7 +101,7 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 
 		list = b->next;
 		for (uint32_t i = 0; i < b->nr_pages; i++, at++) {
-			b->masks[i] = masks ? masks[at] : PAGE_VIEW_WHOLE;
+			b->masks[i] = masks ? masks[at] : LINES_WHOLE;
 			if (owner && masks && owner[at] >= 0) {
 				struct hint_client_conn *c = s->server.client[owner[at]];
 
@@ -210,7 +211,7 @@ static void *run(void *arg)
 			for (struct hint_batch *b = list, *next; b; b = next) {
 				next = b->next;
 				for (uint32_t i = 0; i < b->nr_pages; i++)
-					b->masks[i] = PAGE_VIEW_WHOLE;
+					b->masks[i] = LINES_WHOLE;
 				give_back(b);
 			}
 			return NULL;

@@ -8,7 +8,7 @@
  *
  * With hints on, a write's pages go to the hint service once their data is in hand; it comes
  * back with each page's live lines (hint_service.h), and the PUTs move only those (and lines 0
- * and 1). Entries: 0 nothing stored, ENTRY_WHOLE all lines, ENTRY_LOST lost; otherwise bit 0
+ * and 1). Entries: 0 nothing stored, LINES_WHOLE all lines, ENTRY_LOST lost; otherwise bit 0
  * (ENTRY_HINTED) is set and bits 2..63 are the lines the PUT moved.
  *
  * The entries live in a shared-memory file (t->store_path) so a recovered daemon keeps them;
@@ -39,9 +39,14 @@
 #include "remote.h"
 #include "targets.h"
 
-#define ENTRY_WHOLE        (~0ull)
-#define ENTRY_LOST         0x2ull /* stored on a node that lost it: reads fail */
-#define ENTRY_HINTED       0x1ull
+#define ENTRY_LOST   0x2ull /* stored on a node that lost it: reads fail */
+#define ENTRY_HINTED 0x1ull
+
+/* The flags take the bits of lines 0 and 1, which every plan moves whatever the mask says: an
+ * entry plans the same transfer as the live lines it was made from. */
+_Static_assert(((ENTRY_HINTED | ENTRY_LOST) & ~LINES_ALWAYS) == 0,
+	       "the entry's flags are the always-moved lines' bits");
+_Static_assert((ENTRY_HINTED & ENTRY_LOST) == 0, "a lost entry is never a hinted one");
 #define RECONNECT_EVERY_NS 1000000000ull
 #define CONNECT_TIMEOUT_MS 3000
 
@@ -287,17 +292,18 @@ static void count_move(struct ublk_queue *q, bool put, uint64_t entry, unsigned 
 {
 	struct ublk_move_stats *m = put ? &q->stats->put : &q->stats->get;
 
-	if (entry != ENTRY_WHOLE)
+	if (entry != LINES_WHOLE)
 		__atomic_store_n(&m->hinted_pages, m->hinted_pages + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->pages, m->pages + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&m->bytes, m->bytes + bytes, __ATOMIC_RELAXED);
 }
 
-/* The entry a page is stored by, from its live lines (all ones: whole). */
+/* The entry a page is stored by, from its live lines (all ones: whole). Every live line stays
+ * in it (docs/design.md, "The one invariant"); only the always-moved lines' bits change. */
 static uint64_t entry_of(uint64_t live)
 {
-	return (live | SG_ALWAYS_MASK) == ENTRY_WHOLE ? ENTRY_WHOLE
-						      : (live & ~SG_ALWAYS_MASK) | ENTRY_HINTED;
+	return (live | LINES_ALWAYS) == LINES_WHOLE ? LINES_WHOLE
+						    : (live & ~LINES_ALWAYS) | ENTRY_HINTED;
 }
 
 /* Issues one page; on failure records -EIO for the request. */
@@ -362,7 +368,7 @@ static int put_pages(struct remote_queue *rq, struct ublk_req *req, const uint64
 	ts->pending = 0;
 	ts->error = 0;
 	for (uint32_t i = 0; i < req->nr_pages; i++)
-		issue(rq, req, i, live ? entry_of(live[i]) : ENTRY_WHOLE,
+		issue(rq, req, i, live ? entry_of(live[i]) : LINES_WHOLE,
 		      buf + ((size_t)i << UBLK_PAGE_SHIFT));
 	if (rq->ps)
 		rq->ps->ops->flush(rq->ps);
