@@ -124,14 +124,16 @@ static int mem_open(struct ublk_target *t, bool recovering)
 		return -ENOMEM;
 	m->fd = -1;
 	t->priv = m;
+	if (!recovering && (ret = check_capacity(t, bytes)) < 0)
+		goto fail;
 	m->bitmap_words = (t->nr_pages + 63) / 64;
 	m->written = calloc(m->bitmap_words, sizeof(uint64_t));
 	if (!m->written) {
 		ret = -ENOMEM;
+		snprintf(t->error, sizeof(t->error), "mem: no memory for the bitmap of %llu pages",
+			 (unsigned long long)t->nr_pages);
 		goto fail;
 	}
-	if (!recovering && (ret = check_capacity(t, bytes)) < 0)
-		goto fail;
 	ret = ublk_backing_open(t, "mem", t->store_path, bytes, recovering, &m->fd, &map);
 	if (ret < 0)
 		goto fail;

@@ -1,0 +1,416 @@
+/* Unit tests: the remote target (ublk-server/targets/remote.c) against a real memnode over TCP
+ * on 127.0.0.1, driven the way a queue thread drives it: requests with per-tag buffers, the
+ * queue's watch polled until they complete. Unit-level stand-ins, through the linker's --wrap:
+ * ublk_req_done (no driver here: the result is recorded), hint_service_all_whole and
+ * slot_resolve (a test decides which pages are hinted, with which masks, and when the hint
+ * thread's resolution finishes). The memnode binary comes from $LINESWAP_MEMNODE. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "queue.h"
+#include "remote.h"
+#include "slot_resolver.h"
+#include "targets.h"
+
+#define SECRET "s3cret-for-target-tests"
+#define PAGES  64
+#define DEPTH  4
+#define MAX_IO (8 * UBLK_PAGE_SIZE)
+#define NO_RES 1000 /* not a request result */
+
+static pid_t node_pid;
+static int node_port;
+static char run_dir[64];
+
+/* The stand-ins' state. */
+static int req_res[DEPTH];
+static bool force_batches;        /* writes wait for the hint thread even with no client */
+static uint64_t hint_mask[PAGES]; /* what the "resolver" says of each slot */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static bool hold_resolution, in_resolution;
+
+void __wrap_ublk_req_done(struct ublk_req *req, int res)
+{
+	req->q->inflight--;
+	req_res[req->tag] = res;
+}
+
+bool __real_hint_service_all_whole(const void *s);
+bool __wrap_hint_service_all_whole(const void *s)
+{
+	return !force_batches && __real_hint_service_all_whole(s);
+}
+
+void __wrap_slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,
+			 const uint64_t *slots, size_t n, uint64_t *masks, int *owner,
+			 uint64_t deadline_ns, struct slot_resolve_stats *st)
+{
+	(void)s, (void)r, (void)swap_type, (void)deadline_ns, (void)st;
+	pthread_mutex_lock(&hold_lock);
+	in_resolution = true;
+	pthread_cond_broadcast(&hold_cond);
+	while (hold_resolution)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	in_resolution = false;
+	pthread_mutex_unlock(&hold_lock);
+	for (size_t i = 0; i < n; i++) {
+		masks[i] = slots[i] < PAGES ? hint_mask[slots[i]] : LINES_WHOLE;
+		owner[i] = -1;
+	}
+}
+
+/* Starts memnode on 127.0.0.1:node_port (0: any port, remembered for a restart). */
+static void start_node(void)
+{
+	const char *bin = getenv("LINESWAP_MEMNODE");
+	char line[256] = "", listen[64];
+	int out[2];
+
+	assert_non_null(bin);
+	assert_int_equal(pipe(out), 0);
+	snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", node_port);
+	node_pid = fork();
+	assert_true(node_pid >= 0);
+	if (node_pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		setenv("LINESWAP_SECRET", SECRET, 1);
+		execl(bin, bin, "--size", "4M", "--listen", listen, "--json", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	FILE *f = fdopen(out[0], "r");
+
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	char *p = strstr(line, "\"listening\": \"tcp://127.0.0.1:");
+
+	assert_non_null(p);
+	node_port = atoi(p + strlen("\"listening\": \"tcp://127.0.0.1:"));
+	assert_true(node_port > 0);
+}
+
+static void stop_node(void)
+{
+	kill(node_pid, SIGTERM);
+	waitpid(node_pid, NULL, 0);
+}
+
+struct fixture {
+	struct ublk_dev_conf conf;
+	struct ublk_stats_shm *stats;
+	struct ublk_target t;
+	struct ublk_queue q;
+	struct ublk_req req[DEPTH];
+};
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(run_dir, sizeof(run_dir), "/tmp/lineswap-remote-XXXXXX");
+	assert_non_null(mkdtemp(run_dir));
+	setenv("LINESWAP_RUN_DIR", run_dir, 1);
+	setenv("LINESWAP_SECRET", SECRET, 1);
+	start_node();
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	stop_node();
+	return rmdir(run_dir); /* every test left nothing behind */
+}
+
+/* A device as `ublk-ctl add -t remote --node tcp://127.0.0.1:PORT` makes it. */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const struct ublk_target_ops *ops = &ublk_target_remote;
+	char node[64], err[256];
+
+	f->conf = (struct ublk_dev_conf){ .dev_id = 7,
+					  .target = "remote",
+					  .ops = ops,
+					  .size = PAGES * UBLK_PAGE_SIZE,
+					  .nr_queues = 1,
+					  .depth = DEPTH,
+					  .max_io_bytes = MAX_IO };
+	snprintf(f->conf.store, sizeof(f->conf.store), "%s/entries", run_dir);
+	ops->init_conf(&f->conf);
+	snprintf(node, sizeof(node), "tcp://127.0.0.1:%d", node_port);
+	for (const struct option *o = ops->options; o->name; o++)
+		if (!strcmp(o->name, "node"))
+			assert_int_equal(
+				ops->parse_option(&f->conf, o->val, node, err, sizeof(err)), 0);
+	assert_int_equal(ops->finish_conf(&f->conf, err, sizeof(err)), 0);
+	f->stats = calloc(1, ublk_stats_size(1));
+	f->t = (struct ublk_target){ .ops = ops,
+				     .conf = &f->conf,
+				     .nr_pages = PAGES,
+				     .store_path = f->conf.store,
+				     .stats = f->stats };
+	f->q = (struct ublk_queue){ .depth = DEPTH,
+				    .max_io_bytes = MAX_IO,
+				    .nr_pages = PAGES,
+				    .target = &f->t,
+				    .stats = &f->stats->q[0] };
+	f->q.bufs = aligned_alloc(UBLK_PAGE_SIZE, DEPTH * MAX_IO);
+	f->q.reqs = f->req;
+	for (uint16_t tag = 0; tag < DEPTH; tag++)
+		f->req[tag] = (struct ublk_req){ .q = &f->q, .tag = tag };
+	force_batches = false;
+	for (unsigned i = 0; i < PAGES; i++)
+		hint_mask[i] = LINES_WHOLE;
+	*state = f;
+	if (ops->open(&f->t, false) < 0) {
+		fprintf(stderr, "open: %s\n", f->t.error);
+		return -1;
+	}
+	return f->t.ops->queue_open(&f->t, &f->q) >= 0 ? 0 : -1;
+}
+
+static void close_target(struct fixture *f, bool keep)
+{
+	if (f->q.target_ctx)
+		f->t.ops->queue_close(&f->t, &f->q);
+	if (f->t.priv)
+		f->t.ops->close(&f->t, keep);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+
+	close_target(f, false);
+	/* Deleting frees everything: the entries and the secret file are gone. */
+	assert_int_equal(access(f->conf.store, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/ublk7.secret", run_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	free(f->q.bufs);
+	free(f->stats);
+	free(f);
+	return 0;
+}
+
+static uint8_t *tag_buf(struct fixture *f, uint16_t tag)
+{
+	return f->q.bufs + (size_t)tag * MAX_IO;
+}
+
+/* Issues one request on `tag` and polls the queue's watch until it is done; its result. */
+static int io(struct fixture *f, uint16_t tag, uint8_t op, uint64_t page, uint32_t n)
+{
+	struct ublk_req *req = &f->req[tag];
+	uint64_t deadline = monotonic_ns() + 10000000000ull;
+	int ret;
+
+	req->op = op;
+	req->page = page;
+	req->nr_pages = n;
+	req_res[tag] = NO_RES;
+	f->q.inflight++;
+	ret = op == UBLK_IO_OP_READ ? f->t.ops->read_pages(&f->t, req)
+				    : f->t.ops->write_pages(&f->t, req);
+	if (ret != UBLK_REQ_QUEUED) {
+		f->q.inflight--;
+		return ret;
+	}
+	while (req_res[tag] == NO_RES) {
+		assert_true(monotonic_ns() < deadline);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(1000);
+	}
+	return req_res[tag];
+}
+
+static void fill(uint8_t *buf, uint64_t page, uint32_t n, uint8_t salt)
+{
+	for (uint32_t p = 0; p < n; p++)
+		for (size_t i = 0; i < UBLK_PAGE_SIZE; i++)
+			buf[p * UBLK_PAGE_SIZE + i] = (uint8_t)((page + p) * 131 + i * 7 + salt);
+}
+
+/* An entry of 0 (never written) reads as zeros without asking the node. */
+static void test_unwritten_reads_zeros(void **state)
+{
+	struct fixture *f = *state;
+
+	memset(tag_buf(f, 0), 0xee, MAX_IO);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_READ, 3, 8), 0);
+	for (size_t i = 0; i < MAX_IO; i++)
+		assert_int_equal(tag_buf(f, 0)[i], 0);
+	assert_int_equal(f->q.stats->get.pages, 0);
+}
+
+static void test_whole_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[MAX_IO];
+
+	fill(tag_buf(f, 1), 20, 8, 5);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_WRITE, 20, 8), 0);
+	memset(tag_buf(f, 2), 0xee, MAX_IO);
+	assert_int_equal(io(f, 2, UBLK_IO_OP_READ, 20, 8), 0);
+	fill(want, 20, 8, 5);
+	assert_memory_equal(tag_buf(f, 2), want, MAX_IO);
+	assert_int_equal(f->q.stats->put.pages, 8);
+	assert_int_equal(f->q.stats->put.hinted_pages, 0);
+	assert_int_equal(f->q.stats->put.bytes, 8 * UBLK_PAGE_SIZE);
+}
+
+/* A hinted page moves its live lines and lines 0 and 1, and reads back with those lines and
+ * zeros elsewhere; the node saw only those bytes. */
+static void test_hinted_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t mask = 0xf0f0000000000f30ull; /* lines 4, 5, 8-11, ... ; not 0 and 1 */
+	uint8_t want[UBLK_PAGE_SIZE];
+
+	force_batches = true;
+	hint_mask[9] = mask;
+	fill(tag_buf(f, 0), 9, 1, 3);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 9, 1), 0);
+	fill(want, 9, 1, 3);
+	for (unsigned line = 0; line < PAGE_LINES; line++)
+		if (!((mask | LINES_ALWAYS) >> line & 1))
+			memset(want + line * LINE_SIZE, 0, LINE_SIZE);
+	memset(tag_buf(f, 1), 0xee, MAX_IO);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 9, 1), 0);
+	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
+	assert_int_equal(f->q.stats->put.hinted_pages, 1);
+	assert_int_equal(f->q.stats->put.bytes,
+			 __builtin_popcountll(mask | LINES_ALWAYS) * LINE_SIZE);
+	assert_int_equal(f->q.stats->get.bytes, f->q.stats->put.bytes);
+}
+
+/* A node that restarts has lost the device's region: the pages stored before read as an error
+ * (never as zeros), and pages written after the reconnection are served again. */
+static void test_node_restart_loses_pages(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[UBLK_PAGE_SIZE];
+	uint64_t deadline;
+
+	fill(tag_buf(f, 0), 1, 1, 7);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 1, 1), 0);
+	stop_node();
+	start_node(); /* same port */
+	/* Until the queue has noticed and reconnected, requests fail with EIO. */
+	deadline = monotonic_ns() + 20000000000ull;
+	fill(tag_buf(f, 1), 5, 1, 8);
+	while (io(f, 1, UBLK_IO_OP_WRITE, 5, 1) != 0) {
+		assert_true(monotonic_ns() < deadline);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(100 * 1000);
+		fill(tag_buf(f, 1), 5, 1, 8);
+	}
+	assert_int_equal(io(f, 2, UBLK_IO_OP_READ, 1, 1), -EIO);
+	assert_int_equal(io(f, 2, UBLK_IO_OP_READ, 5, 1), 0);
+	fill(want, 5, 1, 8);
+	assert_memory_equal(tag_buf(f, 2), want, UBLK_PAGE_SIZE);
+	/* Written again, the lost page is served again. */
+	fill(tag_buf(f, 0), 1, 1, 9);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 1, 1), 0);
+	assert_int_equal(io(f, 2, UBLK_IO_OP_READ, 1, 1), 0);
+	fill(want, 1, 1, 9);
+	assert_memory_equal(tag_buf(f, 2), want, UBLK_PAGE_SIZE);
+}
+
+/* Recovery of a truncated entries file is refused with a message (mapping it would kill the
+ * daemon with SIGBUS at the first entry past its end); at its right size it recovers, pages
+ * and all. */
+static void test_recover_truncated_entries(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[UBLK_PAGE_SIZE];
+
+	fill(tag_buf(f, 0), PAGES - 1, 1, 2);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, PAGES - 1, 1), 0);
+	close_target(f, true);
+	assert_int_equal(truncate(f->conf.store, PAGES * sizeof(uint64_t) / 2), 0);
+	assert_int_equal(f->t.ops->open(&f->t, true), -EINVAL);
+	assert_non_null(strstr(f->t.error, "truncated"));
+	assert_null(f->t.priv);
+	/* Left as it was, and nothing else was touched: the region is still on the node. */
+	assert_int_equal(truncate(f->conf.store, PAGES * sizeof(uint64_t)), 0);
+	uint64_t entry = LINES_WHOLE;
+	FILE *file = fopen(f->conf.store, "r+");
+
+	assert_non_null(file);
+	assert_int_equal(fseek(file, (PAGES - 1) * sizeof(uint64_t), SEEK_SET), 0);
+	assert_int_equal(fwrite(&entry, sizeof(entry), 1, file), 1); /* the lost half */
+	fclose(file);
+	assert_int_equal(f->t.ops->open(&f->t, true), 0);
+	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, PAGES - 1, 1), 0);
+	fill(want, PAGES - 1, 1, 2);
+	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
+}
+
+/* A queue closed while the hint thread holds one of its writes returns at once, and its
+ * requests' memory stays valid until the hint thread has handed the write back (ASan sees a
+ * use after free otherwise). */
+static void test_queue_close_while_hint_thread_holds(void **state)
+{
+	struct fixture *f = *state;
+
+	force_batches = true;
+	pthread_mutex_lock(&hold_lock);
+	hold_resolution = true;
+	pthread_mutex_unlock(&hold_lock);
+	fill(tag_buf(f, 0), 2, 4, 1);
+	f->req[0] = (struct ublk_req){
+		.q = &f->q, .tag = 0, .op = UBLK_IO_OP_WRITE, .page = 2, .nr_pages = 4
+	};
+	assert_int_equal(f->t.ops->write_pages(&f->t, &f->req[0]), UBLK_REQ_QUEUED);
+	pthread_mutex_lock(&hold_lock);
+	while (!in_resolution)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+
+	uint64_t start = monotonic_ns();
+
+	f->t.ops->queue_close(&f->t, &f->q);
+	assert_true(monotonic_ns() - start < 1000000000ull);
+	assert_null(f->q.target_ctx);
+	usleep(100 * 1000);
+	pthread_mutex_lock(&hold_lock);
+	hold_resolution = false;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+	/* Close waits for the hint thread, which hands the batch back into the queue's state. */
+	f->t.ops->close(&f->t, false);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_unwritten_reads_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hinted_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_restart_loses_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_truncated_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_close_while_hint_thread_holds, setup,
+						teardown),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("target_remote", tests, group_setup, group_teardown);
+}
