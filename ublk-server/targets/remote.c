@@ -17,7 +17,11 @@
  * re-established (ATTACH) from the queue's tick about once a second. A node that comes back
  * without the region (it was restarted) has lost the pages: every stored page is marked
  * ENTRY_LOST, so reading it fails with EIO until it is written again, never returns zeros
- * silently, and the region is created anew for new writes. */
+ * silently, and the region is created anew for new writes.
+ *
+ * Memory: each queue's buffers and request state are allocated at queue_open. Re-establishing
+ * a link allocates (page_store_open) on the queue thread, while that queue's requests fail
+ * anyway; the hint thread allocates per round (hint_service.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
