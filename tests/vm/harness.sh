@@ -2,12 +2,21 @@
 # Host-side test of the VM harness itself (scripts/vm/run): a guest script's exit status comes
 # back faithfully, arguments and the share reach the guest, the guest's writes to its root stay
 # in its overlay (the host's / is untouched), and a hung guest is killed within its
-# timeout with no QEMU left behind.
+# timeout with none of its processes left behind (counted by the pids its runs recorded: other
+# guests on the machine, another checkout's for one, are not this test's business).
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
+. "$src/scripts/lib/common.sh"
 run="$src/scripts/vm/run"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# This test's run folders, inside scripts/test's when it runs there (its safety net covers them).
+runs=$(mktemp -d "${LINESWAP_VM_RUNS:-/tmp}/lineswap-harness.XXXXXX")
+chmod 0755 "$runs"
+export LINESWAP_VM_RUNS=$runs
+trap 'lineswap_kill_guests "$runs"; rm -rf "$tmp" "$runs"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 passed=0 failed=0
 
 check() { # NAME CONDITION-MESSAGE, then status of the last test command in $?
@@ -63,9 +72,11 @@ fi
 
 echo 'echo hanging; sleep 600' >"$tmp/hang.sh"
 start=$(date +%s)
-"$run" -q --timeout 20 "$tmp/hang.sh" >"$tmp/hang.out" 2>&1
+"$run" -q --timeout 20 --keep "$tmp/hang" "$tmp/hang.sh" >"$tmp/hang.out" 2>&1
 rc=$? elapsed=$(($(date +%s) - start))
-left=$(pgrep -f "qemu-system-x86_64 -name lineswap-vm" | wc -l)
+# The hung run's QEMU and timeout, by the pids it recorded (kept), and any run folder of this
+# test that its run left behind.
+left=$({ lineswap_guests "$tmp/hang" "$runs/"; lineswap_guests "$runs"; } | wc -l)
 if [ "$rc" = 124 ] && [ "$elapsed" -le 35 ] && [ "$left" = 0 ] && grep -q "timed out" "$tmp/hang.out"; then
 	check hung_guest_killed ok
 else
