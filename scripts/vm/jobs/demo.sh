@@ -1,4 +1,4 @@
-# The demo's guest side (run by scripts/demo through scripts/vm/run).
+# Guest side of `scripts/demo` (run through scripts/vm/run).
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
