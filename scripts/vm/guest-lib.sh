@@ -15,6 +15,8 @@
 #   vm_fail MESSAGE            fail the current test with MESSAGE
 #   vm_wait_for SECONDS CMD... retry CMD every 0.2 s until it succeeds or SECONDS pass
 
+vm_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
 vm_fail() {
 	echo "FAILED: $*" >&2
 	return 1
@@ -78,9 +80,8 @@ vm_vmstat() {
 
 # vm_moved CTL ID: device ID's moved counters, "PUT_PAGES PUT_BYTES GET_PAGES GET_BYTES"
 vm_moved() {
-	"$1" stats -n "$2" --json | python3 -c "import json,sys
-m = json.load(sys.stdin)['moved']
-print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes'])"
+	"$1" stats -n "$2" --json | python3 "$vm_lib/json-values.py" \
+		moved.put.pages moved.put.bytes moved.get.pages moved.get.bytes
 }
 
 vm_swap_check() {
