@@ -10,12 +10,17 @@
 #                              swap on DEV; memhog (MIB MiB, PASSES verified passes) in a
 #                              memory cgroup of LIMIT; no OOM kill, at least MIN-OUT pages
 #                              swapped out and MIN-IN in; swapoff
+#   vm_behaviours FUNCTION...  run each behaviour (a function, named by it) that
+#                              LINESWAP_VM_ONLY picks, as vm_test; print "skipped (filter)"
+#                              for the others (scripts/lib/behaviours.sh has the rules)
 #   vm_test NAME FUNCTION      run FUNCTION as one test (errexit on), print PASS/FAIL and time
-#   vm_summary                 print "N passed, N failed"; return non-zero if any failed
+#   vm_summary                 print "N passed, N failed"; return non-zero if any failed, or
+#                              if nothing ran (a filter that picked nothing fails loudly)
 #   vm_fail MESSAGE            fail the current test with MESSAGE
 #   vm_wait_for SECONDS CMD... retry CMD every 0.2 s until it succeeds or SECONDS pass
 
 vm_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$vm_lib/../lib/behaviours.sh"
 
 vm_fail() {
 	echo "FAILED: $*" >&2
@@ -103,10 +108,12 @@ vm_swap_check() {
 
 vm_passed=0
 vm_failed=0
+vm_skipped=0
+vm_names=()
 vm_test() {
 	local name=$1 fn=$2 start rc=0
 	start=$(date +%s.%N)
-	echo "--- $name"
+	echo "== behaviour $name"
 	# In the background so errexit holds inside (bash ignores set -e in a subshell that is
 	# itself the left side of || or &&).
 	(set -eo pipefail && "$fn") &
@@ -122,7 +129,31 @@ vm_test() {
 	fi
 }
 
+vm_behaviours() {
+	local fn
+	for fn in "$@"; do
+		vm_names+=("$fn")
+		if ! declare -F "$fn" >/dev/null; then
+			echo "== behaviour $fn"
+			vm_failed=$((vm_failed + 1))
+			echo "FAIL $fn (no such function)"
+		elif vm_only_match "$fn"; then
+			vm_test "$fn" "$fn"
+		else
+			echo "== behaviour $fn"
+			echo "skipped (filter)"
+			vm_skipped=$((vm_skipped + 1))
+		fi
+	done
+}
+
 vm_summary() {
-	echo "vm: $vm_passed passed, $vm_failed failed"
+	local skipped=""
+	[ "$vm_skipped" = 0 ] || skipped=", $vm_skipped skipped (filter)"
+	echo "vm: $vm_passed passed, $vm_failed failed$skipped"
+	if [ $((vm_passed + vm_failed)) = 0 ] && [ "$vm_skipped" -gt 0 ]; then
+		echo "FAILED: LINESWAP_VM_ONLY='${LINESWAP_VM_ONLY:-}' picks none of this script's" \
+			"behaviours: ${vm_names[*]}"
+	fi
 	[ "$vm_failed" = 0 ] && [ "$vm_passed" -gt 0 ]
 }

@@ -134,9 +134,5 @@ crash_recover() {
 	[ "$rc" = 0 ] || vm_fail "churn found damage across the crash (status $rc)"
 }
 
-vm_test "integrity under pressure over RDMA" integrity_rdma
-vm_test "integrity under pressure over TCP" integrity_tcp
-vm_test "revival during eviction" revive_race
-vm_test "fork: the child's copy-on-write view" fork_shared
-vm_test "kill -9 and recover under the app" crash_recover
+vm_behaviours integrity_rdma integrity_tcp revive_race fork_shared crash_recover
 vm_summary
