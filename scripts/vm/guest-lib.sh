@@ -6,6 +6,8 @@
 #   vm_memcg NAME LIMIT        a memory cgroup with memory.max=LIMIT; prints its folder
 #   vm_in_cgroup DIR CMD...    run CMD inside cgroup DIR
 #   vm_vmstat NAME             a counter from /proc/vmstat
+#   vm_moved CTL ID            device ID's pages and bytes moved (PUT, GET) by ublk-ctl CTL
+#   vm_hinted CTL ID           device ID's pages moved by hints (PUT, GET)
 #   vm_swap_check DEV LIMIT MIB PASSES MIN-OUT MIN-IN
 #                              swap on DEV; memhog (MIB MiB, PASSES verified passes) in a
 #                              memory cgroup of LIMIT; no OOM kill, at least MIN-OUT pages
@@ -81,6 +83,12 @@ vm_in_cgroup() {
 
 vm_vmstat() {
 	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
+}
+
+# vm_hinted CTL ID: device ID's pages moved by hints (with less than every line), "PUT GET"
+vm_hinted() {
+	"$1" stats -n "$2" --json | python3 "$vm_lib/json-values.py" \
+		moved.put.hinted_pages moved.get.hinted_pages
 }
 
 # vm_moved CTL ID: device ID's moved counters, "PUT_PAGES PUT_BYTES GET_PAGES GET_BYTES"
