@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The tables of `scripts/bench hints` from the guest's JSON lines (scripts/bench-hints-vm.sh).
+"""The tables of `scripts/bench hints` from the guest's JSON lines
+(scripts/vm/jobs/bench-hints.sh).
 
 Per program and allocator, summed over repetitions: pages and bytes moved to the node (PUT,
 swap-out) and from it (GET, swap-in), bytes per page, the ratio to whole pages, and the hint

@@ -36,3 +36,43 @@ lineswap_build() {
 		die "build of $dir failed"
 	}
 }
+
+# lineswap_pid_names PID MARK: whether process PID is alive with MARK in its command line.
+lineswap_pid_names() {
+	tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF -- "$2"
+}
+
+# lineswap_guests DIR [MARK]: the guests that scripts/vm/run recorded under DIR (each run
+# folder's ROLE.qemu.pid, written by QEMU, and ROLE.group.pid, the `timeout` that runs it and
+# leads its process group) and that are still alive, one "KIND PID" line each (KIND qemu or
+# group). A pid counts only while its command line names MARK (default DIR/), the folder the
+# guest was started for: a pid since reused by another process is never listed.
+lineswap_guests() {
+	local dir=$1 mark=${2:-$1/} f pid kind
+	[ -d "$dir" ] || return 0
+	while IFS= read -r f; do
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[[ "$pid" =~ ^[1-9][0-9]*$ ]] || continue
+		lineswap_pid_names "$pid" "$mark" || continue
+		kind=${f##*/}
+		kind=${kind%.pid}
+		echo "${kind##*.} $pid"
+	done < <(find "$dir" -maxdepth 3 \( -name '*.qemu.pid' -o -name '*.group.pid' \) 2>/dev/null)
+}
+
+# lineswap_kill_guests DIR [MARK]: SIGKILL what lineswap_guests lists: each process group (the
+# timeout and its QEMU), then any QEMU still alive. Nothing else on the machine is touched.
+lineswap_kill_guests() {
+	local kind pid
+	while read -r kind pid; do
+		if [ "$kind" = group ]; then
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done < <(lineswap_guests "$@")
+	while read -r kind pid; do
+		if [ "$kind" = qemu ]; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done < <(lineswap_guests "$@")
+	return 0
+}

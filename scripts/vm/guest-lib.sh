@@ -6,14 +6,23 @@
 #   vm_memcg NAME LIMIT        a memory cgroup with memory.max=LIMIT; prints its folder
 #   vm_in_cgroup DIR CMD...    run CMD inside cgroup DIR
 #   vm_vmstat NAME             a counter from /proc/vmstat
+#   vm_moved CTL ID            device ID's pages and bytes moved (PUT, GET) by ublk-ctl CTL
+#   vm_hinted CTL ID           device ID's pages moved by hints (PUT, GET)
 #   vm_swap_check DEV LIMIT MIB PASSES MIN-OUT MIN-IN
 #                              swap on DEV; memhog (MIB MiB, PASSES verified passes) in a
 #                              memory cgroup of LIMIT; no OOM kill, at least MIN-OUT pages
 #                              swapped out and MIN-IN in; swapoff
+#   vm_behaviours FUNCTION...  run each behaviour (a function, named by it) that
+#                              LINESWAP_VM_ONLY picks, as vm_test; print "skipped (filter)"
+#                              for the others (scripts/lib/behaviours.sh has the rules)
 #   vm_test NAME FUNCTION      run FUNCTION as one test (errexit on), print PASS/FAIL and time
-#   vm_summary                 print "N passed, N failed"; return non-zero if any failed
+#   vm_summary                 print "N passed, N failed"; return non-zero if any failed, or
+#                              if nothing ran (a filter that picked nothing fails loudly)
 #   vm_fail MESSAGE            fail the current test with MESSAGE
 #   vm_wait_for SECONDS CMD... retry CMD every 0.2 s until it succeeds or SECONDS pass
+
+vm_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$vm_lib/../lib/behaviours.sh"
 
 vm_fail() {
 	echo "FAILED: $*" >&2
@@ -76,11 +85,16 @@ vm_vmstat() {
 	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
 }
 
+# vm_hinted CTL ID: device ID's pages moved by hints (with less than every line), "PUT GET"
+vm_hinted() {
+	"$1" stats -n "$2" --json | python3 "$vm_lib/json-values.py" \
+		moved.put.hinted_pages moved.get.hinted_pages
+}
+
 # vm_moved CTL ID: device ID's moved counters, "PUT_PAGES PUT_BYTES GET_PAGES GET_BYTES"
 vm_moved() {
-	"$1" stats -n "$2" --json | python3 -c "import json,sys
-m = json.load(sys.stdin)['moved']
-print(m['put']['pages'], m['put']['bytes'], m['get']['pages'], m['get']['bytes'])"
+	"$1" stats -n "$2" --json | python3 "$vm_lib/json-values.py" \
+		moved.put.pages moved.put.bytes moved.get.pages moved.get.bytes
 }
 
 vm_swap_check() {
@@ -102,10 +116,12 @@ vm_swap_check() {
 
 vm_passed=0
 vm_failed=0
+vm_skipped=0
+vm_names=()
 vm_test() {
 	local name=$1 fn=$2 start rc=0
 	start=$(date +%s.%N)
-	echo "--- $name"
+	echo "== behaviour $name"
 	# In the background so errexit holds inside (bash ignores set -e in a subshell that is
 	# itself the left side of || or &&).
 	(set -eo pipefail && "$fn") &
@@ -121,7 +137,31 @@ vm_test() {
 	fi
 }
 
+vm_behaviours() {
+	local fn
+	for fn in "$@"; do
+		vm_names+=("$fn")
+		if ! declare -F "$fn" >/dev/null; then
+			echo "== behaviour $fn"
+			vm_failed=$((vm_failed + 1))
+			echo "FAIL $fn (no such function)"
+		elif vm_only_match "$fn"; then
+			vm_test "$fn" "$fn"
+		else
+			echo "== behaviour $fn"
+			echo "skipped (filter)"
+			vm_skipped=$((vm_skipped + 1))
+		fi
+	done
+}
+
 vm_summary() {
-	echo "vm: $vm_passed passed, $vm_failed failed"
+	local skipped=""
+	[ "$vm_skipped" = 0 ] || skipped=", $vm_skipped skipped (filter)"
+	echo "vm: $vm_passed passed, $vm_failed failed$skipped"
+	if [ $((vm_passed + vm_failed)) = 0 ] && [ "$vm_skipped" -gt 0 ]; then
+		echo "FAILED: LINESWAP_VM_ONLY='${LINESWAP_VM_ONLY:-}' picks none of this script's" \
+			"behaviours: ${vm_names[*]}"
+	fi
 	[ "$vm_failed" = 0 ] && [ "$vm_passed" -gt 0 ]
 }

@@ -21,8 +21,20 @@ vm_wait_for 10 grep -q serving /tmp/node.log || { echo "memnode did not start"; 
 # json FILE EXPR: a value from ublk-ctl's JSON (EXPR indexes the object j).
 json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# hinted ID: pages of device ID that moved by hints (its stats in /tmp/statsID.json): there
+# must be some, or an integrity check proved nothing about hints (whole pages are always safe).
+hinted() {
+	local put get
+	put=$(json /tmp/stats$1.json "j['moved']['put']['hinted_pages']")
+	get=$(json /tmp/stats$1.json "j['moved']['get']['hinted_pages']")
+	echo "pages moved by hints: $put swapped out, $get swapped in"
+	((put > 0)) || vm_fail "no page was swapped out by hints (moved.put.hinted_pages is 0):" \
+		"every page moved whole, so this run did not test hints"
+}
+
 # hinted_swap ID NODE LIMIT CHURN-ARGS...: device ID on NODE as the only swap, churn under the
-# hint allocator in a memory cgroup of LIMIT; churn must find no damage, register, and swap.
+# hint allocator in a memory cgroup of LIMIT; churn must find no damage, register, swap, and
+# move pages by hints.
 hinted_swap() {
 	local id=$1 url=$2 limit=$3 cg rc=0 out0 in0
 	shift 3
@@ -41,6 +53,7 @@ hinted_swap() {
 	[ "$rc" = 0 ] || vm_fail "churn found damage or failed (status $rc)"
 	(($(json /tmp/stats$id.json "j['hints']['registrations']") >= 1)) || vm_fail "no registration"
 	(($(json /tmp/stats$id.json "j['moved']['put']['pages']") >= 2000)) || vm_fail "too little swap-out"
+	hinted "$id"
 }
 
 # The bytes moved by PUT must be well below whole pages: at most RATIO of them.
@@ -95,6 +108,7 @@ fork_shared() {
 	kill $watcher
 	swapoff /dev/ublkb3
 	rmdir "$cg"
+	"$ctl" stats -n 3 --json >/tmp/stats3.json
 	"$ctl" stats -n 3 | tail -4
 	"$ctl" del -n 3
 	[ "$rc" = 0 ] || vm_fail "the child or the parent found damage (status $rc)"
@@ -103,6 +117,7 @@ fork_shared() {
 	# after the child: ok again, and pages resolved after that
 	awk '$1 == "sharing" { s = 1; r = $3 } s && $1 == "ok" && $3 > r { found = 1 }
 		END { exit !found }' /tmp/states3 || vm_fail "the sharing never ended"
+	hinted 3
 }
 
 # kill -9 of the daemon while the app swaps through it; recover; the app completes intact and
@@ -132,11 +147,8 @@ crash_recover() {
 	rmdir "$cg"
 	"$ctl" del -n 4
 	[ "$rc" = 0 ] || vm_fail "churn found damage across the crash (status $rc)"
+	hinted 4
 }
 
-vm_test "integrity under pressure over RDMA" integrity_rdma
-vm_test "integrity under pressure over TCP" integrity_tcp
-vm_test "revival during eviction" revive_race
-vm_test "fork: the child's copy-on-write view" fork_shared
-vm_test "kill -9 and recover under the app" crash_recover
+vm_behaviours integrity_rdma integrity_tcp revive_race fork_shared crash_recover
 vm_summary

@@ -5,10 +5,15 @@
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 export LINESWAP_SECRET=pair-secret
 
-two_guest_rdma_cm() {
-	vm_rxe_eth0
+# link_up: rxe on eth0 (once), and the node answers pings (each behaviour can run alone).
+link_up() {
+	[ -e /sys/class/infiniband/rxe0 ] || vm_rxe_eth0 || return 1
 	vm_wait_for 30 ping -c 1 -W 1 "$LINESWAP_NODE_ADDR" >/dev/null ||
 		vm_fail "node $LINESWAP_NODE_ADDR unreachable over eth0"
+}
+
+two_guest_rdma_cm() {
+	link_up
 	# The node's server may not listen yet: retry for up to 60 s.
 	vm_wait_for 60 timeout 60 rping -c -a "$LINESWAP_NODE_ADDR" -C 5 -S 64 -v >/tmp/rping.log 2>&1 ||
 		{ cat /tmp/rping.log; vm_fail "rping to the node failed"; }
@@ -18,6 +23,7 @@ two_guest_rdma_cm() {
 }
 
 two_guest_remote_swap() {
+	link_up
 	vm_load ublk_drv
 	node=rdma://$LINESWAP_NODE_ADDR:7370
 	vm_wait_for 30 "$ctl" add -t remote --node "$node" --size 256M --queues 1 -n 0 >/dev/null ||
@@ -34,6 +40,5 @@ two_guest_remote_swap() {
 	"$ctl" del -n 0
 }
 
-vm_test two_guest_rdma_cm two_guest_rdma_cm
-vm_test two_guest_remote_swap two_guest_remote_swap
+vm_behaviours two_guest_rdma_cm two_guest_remote_swap
 vm_summary

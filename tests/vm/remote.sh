@@ -11,7 +11,8 @@ addr=$(vm_rxe_veth) || exit 1
 node=tcp://$addr:7370
 rnode=rdma://$addr:7370
 
-# The node's pid is kept in a file: tests run in subshells.
+# The node's pid is kept in a file: tests run in subshells. A behaviour that needs the node
+# starts with node_up, which starts it unless it runs (so each behaviour can run alone).
 start_node() {
 	: >/tmp/node.log
 	"$memnode" --size 768M --listen $node --rdma >>/tmp/node.log 2>&1 &
@@ -19,6 +20,7 @@ start_node() {
 	vm_wait_for 10 grep -q serving /tmp/node.log || vm_fail "memnode did not start"
 }
 node_pid() { cat /tmp/node.pid; }
+node_up() { { [ -s /tmp/node.pid ] && kill -0 "$(node_pid)" 2>/dev/null; } || start_node; }
 
 fio_verify() { # DEV QD SIZE
 	fio --name=verify --filename="$1" --direct=1 --ioengine=io_uring --iodepth="$2" \
@@ -35,6 +37,7 @@ verbs_round_trips() {
 }
 
 remote_fio() {
+	node_up
 	for shape in "$node 1 1" "$rnode 1 1" "$rnode 2 32"; do
 		set -- $shape
 		"$ctl" add -t remote --node "$1" --size 256M --queues "$2" --depth "$3" -n 0 >/dev/null
@@ -50,6 +53,7 @@ remote_fio() {
 }
 
 remote_swap() {
+	node_up
 	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 1 >/dev/null
 	# 128 MiB working set, a quarter of it allowed in memory.
 	vm_swap_check /dev/ublkb1 32M 128 2 20000 15000
@@ -58,6 +62,7 @@ remote_swap() {
 }
 
 remote_recovery() {
+	node_up
 	# Refusals at add time: nothing listening, wrong secret; nothing is left behind.
 	rc=0; "$ctl" add -t remote --node "rdma://$addr:7399" --size 16M 2>/tmp/err || rc=$?
 	[ "$rc" = 1 ] && grep -q "cannot connect" /tmp/err || vm_fail "unreachable node: $rc $(cat /tmp/err)"
@@ -81,6 +86,7 @@ remote_recovery() {
 }
 
 foreign_rdma_client() {
+	node_up
 	# rping speaks rdma_cm but carries no lineswap ticket: refused, and the node goes on.
 	rping -c -a "$addr" -p 7370 -C 1 >/tmp/rping.out 2>&1 && vm_fail "a foreign RDMA client was accepted"
 	grep -q "RDMA connection refused: no lineswap ticket" /tmp/node.log || vm_fail "refusal not logged"
@@ -92,6 +98,7 @@ foreign_rdma_client() {
 }
 
 node_failure() {
+	node_up
 	"$ctl" add -t remote --node $node --size 64M --io-timeout 3 -n 2 >/dev/null
 	head -c 16M /dev/urandom >/tmp/data
 	dd if=/tmp/data of=/dev/ublkb2 bs=1M oflag=direct status=none
@@ -129,12 +136,8 @@ node_failure() {
 	"$ctl" del -n 2
 }
 
-vm_test verbs_round_trips verbs_round_trips
-start_node
-vm_test remote_fio remote_fio
-vm_test remote_swap remote_swap
-vm_test remote_recovery remote_recovery
-vm_test foreign_rdma_client foreign_rdma_client
-vm_test node_failure node_failure
-kill "$(node_pid)" 2>/dev/null
+# verbs_round_trips runs memnodes of its own, before the shared node starts.
+vm_behaviours verbs_round_trips remote_fio remote_swap remote_recovery foreign_rdma_client \
+	node_failure
+[ -s /tmp/node.pid ] && kill "$(node_pid)" 2>/dev/null
 vm_summary

@@ -41,7 +41,5 @@ zram_swap_memcg() {
 	vm_swap_check /dev/zram0 64M 200 2 30000 20000
 }
 
-vm_test ublk_features ublk_features
-vm_test rxe_rdma_cm rxe_rdma_cm
-vm_test zram_swap_memcg zram_swap_memcg
+vm_behaviours ublk_features rxe_rdma_cm zram_swap_memcg
 vm_summary

@@ -18,7 +18,7 @@ fio_verify() {
 		{ cat /tmp/fio.out; vm_fail "fio verify on $1 failed"; }
 }
 
-fio_shapes() {
+fio_verify_shapes() {
 	for shape in "1 1 user" "2 32 user" "2 16 buffer"; do
 		set -- $shape
 		opt=""
@@ -133,9 +133,5 @@ bad_input() {
 	[ "$(daemons)" = 0 ] || vm_fail "daemons left"
 }
 
-vm_test fio_verify_shapes fio_shapes
-vm_test ext4_remount ext4_remount
-vm_test swap_memcg swap_memcg
-vm_test crash_recovery crash_recovery
-vm_test bad_input bad_input
+vm_behaviours fio_verify_shapes ext4_remount swap_memcg crash_recovery bad_input
 vm_summary

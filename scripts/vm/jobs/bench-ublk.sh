@@ -27,15 +27,8 @@ for rw in randread randwrite; do
 				--rw=$rw --bs=4k --iodepth=$qd --time_based --runtime="$runtime" \
 				--ramp_time=2 --norandommap --randrepeat=0 --output-format=json \
 				>/tmp/fio.json
-			python3 - "$name" "$rw" "$qd" /tmp/fio.json >>"$LINESWAP_SHARE/results.json" <<'PY'
-import json, sys
-name, rw, qd, path = sys.argv[1:]
-job = json.load(open(path))["jobs"][0]
-side = job["read" if rw == "randread" else "write"]
-p99 = side["clat_ns"]["percentile"]["99.000000"]
-print(json.dumps({"device": name, "rw": rw, "iodepth": int(qd),
-                  "iops": round(side["iops"]), "p99_us": round(p99 / 1000, 1)}))
-PY
+			python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-ublk-fio.py" "$name" "$rw" "$qd" \
+				/tmp/fio.json >>"$LINESWAP_SHARE/results.json"
 			tail -n1 "$LINESWAP_SHARE/results.json"
 		done
 	done

@@ -1,4 +1,4 @@
-# The demo's guest side (run by scripts/demo through scripts/vm/run).
+# Guest side of `scripts/demo` (run through scripts/vm/run).
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
@@ -70,7 +70,16 @@ echo "== hints: a key-value store with 128-byte values, 73 % of keys deleted, in
 echo "   once with stock mimalloc (whole pages), once with the hint allocator preloaded"
 echo 8M >"$cg/memory.max"
 kv stock
+h0=($(vm_hinted "$ctl" 0))
 kv hint
+h1=($(vm_hinted "$ctl" 0))
+echo "  the hinted run: $((h1[0] - h0[0])) swap-outs and $((h1[1] - h0[1])) swap-ins moved" \
+	"by hints (only their live lines)"
+if ((h1[0] <= h0[0])); then
+	echo "demo: no page of the hinted run was swapped out by hints (moved.put.hinted_pages did" \
+		"not grow): the allocator's masks never reached the device" >&2
+	exit 1
+fi
 ratio() { awk -v h="$1" -v s="$2" 'BEGIN { printf "%.2fx", h / s }'; }
 echo "  serving phase (50k reads): hint $((serve_bytes[hint] >> 20)) MiB vs stock" \
 	"$((serve_bytes[stock] >> 20)) MiB moved = $(ratio ${serve_bytes[hint]} ${serve_bytes[stock]})"

@@ -61,27 +61,15 @@ kv_run() { # ALLOC
 	wait "$pid"
 }
 
-# python3 (Debian's, unmodified) with its small objects from malloc (PYTHONMALLOC=malloc): a
-# dict of 128-byte values, 73 % deleted, the rest read back and checked.
+# python3 (Debian's, unmodified) with its small objects from malloc (PYTHONMALLOC=malloc) running
+# bench-hints-dict.py: a dict of 128-byte values, 73 % deleted, the rest read back and checked.
 py_run() { # ALLOC
 	local before after t0 t1
 	before=$(moved)
 	t0=$(date +%s.%N)
 	LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" PYTHONMALLOC=malloc \
-		vm_in_cgroup "$pycg" python3 -c "
-import random
-random.seed(1)
-n = $py_keys
-d = {k: bytes([k % 251]) * 128 for k in range(n)}
-keys = list(d)
-random.shuffle(keys)
-for k in keys[: n * 73 // 100]:
-    del d[k]
-left = keys[n * 73 // 100 :]
-for i in range($py_reads):
-    k = random.choice(left)
-    assert d[k] == bytes([k % 251]) * 128
-"
+		vm_in_cgroup "$pycg" python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-hints-dict.py" \
+		"$py_keys" "$py_reads"
 	t1=$(date +%s.%N)
 	after=$(moved)
 	emit "$1" python3 all "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
