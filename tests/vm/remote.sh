@@ -136,8 +136,32 @@ node_failure() {
 	"$ctl" del -n 2
 }
 
+# Recovery with a truncated entries file is refused with a clear error (mapping it would kill
+# the new daemon with SIGBUS at the first entry past its end); put right, it recovers.
+recover_truncated_entries() {
+	local rc entries=/dev/shm/lineswap-ublk5.pages
+	node_up
+	"$ctl" add -t remote --node $rnode --size 64M -n 5 >/dev/null
+	head -c 4M /dev/urandom >/tmp/data5
+	dd if=/tmp/data5 of=/dev/ublkb5 bs=1M oflag=direct status=none
+	kill -9 "$("$ctl" list -n 5 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')"
+	truncate -s 4096 "$entries"
+	rc=0; "$ctl" recover -n 5 2>/tmp/err || rc=$?
+	cat /tmp/err
+	[ "$rc" = 1 ] && grep -q "remote: $entries is 4096 bytes, not the device's 131072" /tmp/err ||
+		vm_fail "recover with truncated entries: exit $rc"
+	dmesg | grep -q "ublk-ctl.*segfault\|SIGBUS" && vm_fail "a daemon crashed"
+	# The entries past 4096 bytes are gone: put back as zeros, those pages read as zeros; the
+	# first 512 pages (2 MiB) are intact.
+	truncate -s 131072 "$entries"
+	"$ctl" recover -n 5 >/dev/null || vm_fail "recover after the entries were put right failed"
+	cmp <(dd if=/dev/ublkb5 bs=1M count=2 iflag=direct status=none) <(head -c 2M /tmp/data5) ||
+		vm_fail "data differs after recovery"
+	"$ctl" del -n 5
+}
+
 # verbs_round_trips runs memnodes of its own, before the shared node starts.
 vm_behaviours verbs_round_trips remote_fio remote_swap remote_recovery foreign_rdma_client \
-	node_failure
+	node_failure recover_truncated_entries
 [ -s /tmp/node.pid ] && kill "$(node_pid)" 2>/dev/null
 vm_summary

@@ -133,5 +133,56 @@ bad_input() {
 	[ "$(daemons)" = 0 ] || vm_fail "daemons left"
 }
 
-vm_behaviours fio_verify_shapes ext4_remount swap_memcg crash_recovery bad_input
+# A queue that cannot start makes add fail within seconds with that queue's own message, and
+# leaves nothing behind (the daemon used to wait in START_DEV until add killed it at 60 s).
+queue_start_failure() {
+	local rc start took
+	start=$(date +%s)
+	rc=0; "$ctl" add -t fault --size 64M --queues 2 --fail-queue 1 -n 12 2>/tmp/err || rc=$?
+	took=$(($(date +%s) - start))
+	cat /tmp/err
+	[ "$rc" = 1 ] || vm_fail "add with a queue that cannot start: exit $rc, want 1"
+	grep -q "queue 1 did not start: fault: queue 1 fails as told" /tmp/err ||
+		vm_fail "the error does not say which queue and why"
+	((took <= 10)) || vm_fail "add took ${took} s to fail"
+	[ "$("$ctl" list --json)" = "[]" ] || vm_fail "a device was left: $("$ctl" list)"
+	[ ! -e /dev/ublkb12 ] && [ ! -e /run/lineswap/ublk12.conf ] || vm_fail "files were left"
+	pgrep -f "fail-queue" && vm_fail "a daemon was left"
+	# The target's open failing is reported the same way.
+	rc=0; "$ctl" add -t fault --size 64M --fail-open -n 12 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "fault: failing open as told" /tmp/err ||
+		vm_fail "failing open: exit $rc: $(cat /tmp/err)"
+	[ "$("$ctl" list --json)" = "[]" ] || vm_fail "a device was left: $("$ctl" list)"
+	# Told nothing, the fault target is a device that reads zeros and drops writes.
+	"$ctl" add -t fault --size 64M --queues 2 -n 12 >/dev/null
+	dd if=/dev/urandom of=/dev/ublkb12 bs=1M count=2 oflag=direct status=none
+	[ "$(dd if=/dev/ublkb12 bs=1M count=2 iflag=direct status=none | tr -d '\0' | wc -c)" = 0 ] ||
+		vm_fail "the fault target returned data"
+	"$ctl" del -n 12
+}
+
+# Recovery with a page store that is not the device's size (truncated, or another device's)
+# is refused with a clear error and the device still waits for a recovery; put right, it
+# recovers with its data.
+recover_truncated_store() {
+	local rc store=/dev/shm/lineswap-ublk13.pages
+	"$ctl" add -t mem --size 64M -n 13 >/dev/null
+	head -c 4M /dev/urandom >/tmp/data13
+	dd if=/tmp/data13 of=/dev/ublkb13 bs=1M oflag=direct status=none
+	kill -9 "$(daemon_pid 13)"
+	truncate -s 32M "$store"
+	rc=0; "$ctl" recover -n 13 2>/tmp/err || rc=$?
+	cat /tmp/err
+	[ "$rc" = 1 ] && grep -q "is 33554432 bytes, not the device's 67108864" /tmp/err ||
+		vm_fail "recover with a truncated store: exit $rc"
+	"$ctl" list -n 13 | grep -q " quiesced " || vm_fail "the device no longer waits: $("$ctl" list -n 13)"
+	truncate -s 64M "$store"
+	"$ctl" recover -n 13 >/dev/null || vm_fail "recover after the store was put right failed"
+	cmp <(dd if=/dev/ublkb13 bs=1M count=4 iflag=direct status=none) /tmp/data13 ||
+		vm_fail "data differs after recovery"
+	"$ctl" del -n 13
+}
+
+vm_behaviours fio_verify_shapes ext4_remount swap_memcg crash_recovery bad_input \
+	queue_start_failure recover_truncated_store
 vm_summary
