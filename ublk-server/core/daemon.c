@@ -36,7 +36,8 @@ struct daemon {
 	bool recover;
 	int notify_fd;
 	struct ublk_ctrl ctrl;
-	bool added; /* this daemon created the device: delete it again on failure */
+	bool added;            /* this daemon created the device: delete it again on failure */
+	bool recovery_started; /* START_USER_RECOVERY succeeded */
 	int cdev_fd;
 	struct ublk_target target;
 	bool target_open;
@@ -117,8 +118,6 @@ static int map_stats(struct daemon *d)
 		d->stats->depth = d->conf->depth;
 		__atomic_store_n(&d->stats->magic, UBLK_STATS_MAGIC, __ATOMIC_RELEASE);
 	}
-	if (d->recover)
-		d->stats->recoveries++;
 	return 0;
 }
 
@@ -222,7 +221,7 @@ static int add_device(struct daemon *d)
 	return ret;
 }
 
-static int begin_recovery(struct daemon *d)
+static int find_device(struct daemon *d)
 {
 	struct ublksrv_ctrl_dev_info info;
 	int ret = ublk_ctrl_get_dev_info(&d->ctrl, d->conf->dev_id, &info);
@@ -233,6 +232,16 @@ static int begin_recovery(struct daemon *d)
 	}
 	open_log(d->conf->dev_id);
 	log_msg("recovering /dev/ublkb%u (old daemon %d)", d->conf->dev_id, info.ublksrv_pid);
+	return 0;
+}
+
+/* START_USER_RECOVERY. On 6.12 the driver accepts it again only once a daemon's queues have
+ * fetched, so whatever may fail for want of the device's files (the target's open) comes
+ * before it: a recovery that fails there leaves the device recoverable. */
+static int start_recovery(struct daemon *d)
+{
+	int ret = 0;
+
 	/* The old daemon's /dev/ublkcN is released asynchronously, after its io_uring is torn
 	 * down; until then the driver answers -EBUSY. */
 	for (int i = 0; i < 200; i++) {
@@ -245,6 +254,7 @@ static int begin_recovery(struct daemon *d)
 		notify(d, "error START_USER_RECOVERY failed: %s%s", strerror(-ret),
 		       ret == -EBUSY ? " (the old daemon's device file is still open after 20 s)"
 				     : "");
+	d->recovery_started = ret == 0;
 	return ret;
 }
 
@@ -372,14 +382,9 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		notify(&d, "error cannot open %s: %s", UBLK_CONTROL_PATH, strerror(-ret));
 		goto out;
 	}
-	ret = recover ? begin_recovery(&d) : add_device(&d);
+	ret = recover ? find_device(&d) : add_device(&d);
 	if (ret < 0)
 		goto out;
-	ret = open_cdev(&d);
-	if (ret < 0) {
-		notify(&d, "error cannot open /dev/ublkc%u: %s", conf->dev_id, strerror(-ret));
-		goto out;
-	}
 	d.target.ops = conf->ops;
 	d.target.conf = conf;
 	d.target.nr_pages = conf->size >> UBLK_PAGE_SHIFT;
@@ -396,6 +401,13 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		goto out;
 	}
 	d.target_open = true;
+	if (recover && (ret = start_recovery(&d)) < 0)
+		goto out;
+	ret = open_cdev(&d);
+	if (ret < 0) {
+		notify(&d, "error cannot open /dev/ublkc%u: %s", conf->dev_id, strerror(-ret));
+		goto out;
+	}
 	ret = start_queues(&d);
 	if (ret < 0)
 		goto out;
@@ -407,6 +419,8 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		       strerror(-ret));
 		goto out;
 	}
+	if (recover)
+		d.stats->recoveries++;
 	log_msg("serving /dev/ublkb%u (%s copy)", conf->dev_id,
 		conf->user_copy ? "user" : "per-tag buffer");
 	notify(&d, "ok %u", conf->dev_id);
@@ -415,7 +429,12 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 out:
 	if (recover && ret < 0) {
 		/* Leave the device waiting for another recovery: exiting releases the queues. */
-		log_msg("recovery failed; the device still waits for a daemon");
+		log_msg(d.recovery_started
+				? "recovery failed after START_USER_RECOVERY; the driver may "
+				  "refuse "
+				  "another until a daemon's queues are ready: 'ublk-ctl del' it if "
+				  "so"
+				: "recovery failed; the device still waits for a daemon");
 		exit(EXIT_FAILURE);
 	}
 	if (d.queues_started > 0 || delete) {

@@ -174,9 +174,9 @@ static const char *target_names(void)
 	static char names[256];
 	size_t n = 0;
 
-	for (const struct ublk_target_ops *const *t = ublk_targets; *t; t++)
-		n += (size_t)snprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0, "%s%s",
-				      n ? ", " : "", (*t)->name);
+	for (const struct ublk_target_ops *const *t = ublk_targets; *t && n < sizeof(names); t++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "",
+				      (*t)->name);
 	return names;
 }
 
