@@ -2,8 +2,8 @@
 # Host-side test of the VM harness itself (scripts/vm/run): a guest script's exit status comes
 # back faithfully, arguments and the share reach the guest, the guest's writes to its root stay
 # in its overlay (the host's / is untouched), a failing behaviour fails its script, the
-# behaviour filter runs only what it picks, and a hung guest is killed within its timeout with
-# none of its processes left behind (counted by the pids its runs recorded: other guests on
+# behaviour filter runs only what it picks, and a hung guest writes out what it was doing
+# (tests/vm/hangdump.c) and is killed within its timeout with none of its processes left behind (counted by the pids its runs recorded: other guests on
 # the machine, another checkout's for one, are not this test's business). Each check is a
 # behaviour, run here on the host by guest-lib's runner (LINESWAP_VM_ONLY picks them too).
 set -uo pipefail
@@ -100,6 +100,16 @@ hung_guest_killed() {
 		grep -q "timed out" "$tmp/hang.out" || {
 		cat "$tmp/hang.out"
 		vm_fail "status $rc (want 124) after ${elapsed}s (limit 35), $left of its processes left"
+	}
+	# Before it was killed, the guest wrote what it was doing into the job's output: the
+	# kernel's view (sysrq), memory, and every task, the job's sleep among them.
+	[ -x "${LINESWAP_BUILD:-}/tests/hangdump" ] || vm_fail "no hangdump in LINESWAP_BUILD"
+	out=$tmp/hang/compute/output
+	grep -q "=== hangdump: the job still runs after" "$out" && grep -q "^MemFree:" "$out" &&
+		grep -q "^pswpout " "$out" && grep -q "^process [0-9]* sleep state S" "$out" &&
+		grep -q "Show Blocked State" "$out" || {
+		cat "$out"
+		vm_fail "the hung guest's output has no complete dump of its state"
 	}
 }
 
