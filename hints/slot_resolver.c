@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io_thread.h"
+
 #define CHUNK    512 /* pagemap entries per read */
 #define GAP_READ 16  /* read through gaps this small rather than seek */
 
@@ -133,6 +135,8 @@ static void *reader_main(void *arg)
 {
 	struct pagemap_reader *r = arg;
 
+	/* Part of a write's path: the write waits for its reads (until the hold time). */
+	io_thread_init("ublk-pagemap");
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		while (!r->stop && (!r->job || r->job->done))

@@ -160,8 +160,42 @@ recover_truncated_entries() {
 	"$ctl" del -n 5
 }
 
+# Every thread that serves I/O is an I/O flusher (PR_SET_IO_FLUSHER sets PF_MEMALLOC_NOIO
+# 0x80000 and PF_LOCAL_THROTTLE 0x100000 in the flags of /proc/PID/task/TID/stat), and every
+# mapping of the daemon that mlock can lock is locked (VmFlags "lo"), none of it swapped: the
+# daemon never waits for memory from the device it serves.
+daemon_threads_locked() {
+	local pid task comm flags flushers=0
+	node_up
+	"$ctl" add -t remote --node $rnode --size 64M --queues 2 -n 6 >/dev/null
+	pid=$("$ctl" list -n 6 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	for task in /proc/"$pid"/task/*; do
+		comm=$(cat "$task/comm")
+		flags=$(sed 's/^.*) //' "$task/stat" | cut -d' ' -f7)
+		echo "thread $(basename "$task") $comm flags $(printf 0x%x "$flags")"
+		case "$comm" in
+		ublk-queue* | ublk-hints | ublk-pagemap)
+			((flags & 0x180000)) && (((flags & 0x180000) == 0x180000)) ||
+				vm_fail "$comm is not an I/O flusher (flags $(printf 0x%x "$flags"))"
+			flushers=$((flushers + 1))
+			;;
+		esac
+	done
+	# Two queues (the guest has two CPUs), the hint thread and the page-map reader.
+	[ "$flushers" = 4 ] || vm_fail "$flushers I/O threads found, want 4"
+	# Mappings mlock skips (io, pfnmap, dontexpand, mixedmap: the driver's descriptors, vdso)
+	# aside, every mapping is locked.
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { range = $1; name = $6 }
+		/^VmFlags:/ && !/ lo( |$)/ && !/ (io|pf|de|mm)( |$)/ { print range, name, $0 }' \
+		/proc/"$pid"/smaps >/tmp/unlocked
+	[ ! -s /tmp/unlocked ] || { cat /tmp/unlocked; vm_fail "mappings of the daemon are not locked"; }
+	grep -q "^Swap: *0 kB" /proc/"$pid"/smaps_rollup || vm_fail "the daemon has swapped pages"
+	grep "^Locked:" /proc/"$pid"/smaps_rollup
+	"$ctl" del -n 6
+}
+
 # verbs_round_trips runs memnodes of its own, before the shared node starts.
 vm_behaviours verbs_round_trips remote_fio remote_swap remote_recovery foreign_rdma_client \
-	node_failure recover_truncated_entries
+	node_failure recover_truncated_entries daemon_threads_locked
 [ -s /tmp/node.pid ] && kill "$(node_pid)" 2>/dev/null
 vm_summary

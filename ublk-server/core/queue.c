@@ -5,6 +5,7 @@
  * queue allocates nothing in user space once started; what a target does from its callbacks
  * is the target's to say (target.h). */
 #include "clock.h"
+#include "io_thread.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -13,13 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef PR_SET_IO_FLUSHER
-#define PR_SET_IO_FLUSHER 57
-#endif
 
 static size_t desc_map_size(uint16_t depth)
 {
@@ -253,9 +249,13 @@ static void *queue_thread(void *arg)
 	unsigned head, seen;
 	int ret;
 
-	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+	char name[16];
+
+	snprintf(name, sizeof(name), "ublk-queue%u", q->id);
+	ret = io_thread_init(name);
+	if (ret < 0)
 		fprintf(stderr, "queue %u: PR_SET_IO_FLUSHER: %s (swap on this device may stall)\n",
-			q->id, strerror(errno));
+			q->id, strerror(-ret));
 	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
 	/* One SQE per tag, and two for the target's fd and tick. */
 	ret = io_uring_queue_init(q->depth + 2u, &q->ring, IORING_SETUP_SQE128);

@@ -1,5 +1,6 @@
 /* The daemon's hint thread (hint_service.h). */
 #include "clock.h"
+#include "io_thread.h"
 #include "hint_service.h"
 
 #include <errno.h>
@@ -190,6 +191,12 @@ static void *run(void *arg)
 {
 	struct hint_service *s = arg;
 	struct pollfd fds[HINT_SERVER_MAX_FDS + 1];
+	int ret = io_thread_init("ublk-hints");
+
+	if (ret < 0)
+		fprintf(stderr,
+			"hint thread: PR_SET_IO_FLUSHER: %s (swap on this device may stall)\n",
+			strerror(-ret));
 
 	for (;;) {
 		unsigned n = hint_server_pollfds(&s->server, fds);
