@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <netinet/in.h>
@@ -68,6 +69,10 @@ struct node {
 	int rdma_fd;
 };
 
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
+
 static const char usage_text[] =
 	"Usage: memnode --size SIZE [--listen tcp://ADDR:PORT] [--secret-file FILE] [OPTIONS]\n"
 	"\n"
@@ -89,6 +94,9 @@ static const char usage_text[] =
 	"                         port; clients then move pages with one-sided RDMA WRITE and\n"
 	"                         READ (ublk-ctl add -t remote --node rdma://ADDR:PORT)\n"
 	"      --max-clients N    connections at once (1-1024, default 64)\n"
+	"      --lock             allocate and lock all SIZE bytes at start, and lock the rest of\n"
+	"                         the process: nothing is ever swapped out (a node that has\n"
+	"                         swap, or shares its machine with a lineswap device)\n"
 	"      --json             print the start-up line as JSON\n"
 	"  -h, --help             this text\n"
 	"\n"
@@ -466,6 +474,7 @@ int main(int argc, char **argv)
 		{ "secret-file", required_argument, NULL, 'f' },
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "rdma", no_argument, NULL, 'r' },
+		{ "lock", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -476,7 +485,7 @@ int main(int argc, char **argv)
 	bool json = false;
 	char bound[300];
 	struct sockaddr_storage bound_addr;
-	bool rdma = false;
+	bool rdma = false, lock = false;
 	int c, ret;
 
 	opterr = 0;
@@ -511,6 +520,9 @@ int main(int argc, char **argv)
 		case 'r':
 			rdma = true;
 			break;
+		case 'L':
+			lock = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -530,13 +542,23 @@ int main(int argc, char **argv)
 	}
 	char err[256];
 
+	/* The served memory is populated and locked at once (node_memory_init), the rest of the
+	 * process as it is touched: never swapped out, not even to a device this very machine
+	 * serves from it. */
+	if (lock && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0) {
+		fprintf(stderr,
+			"memnode: --lock: mlockall: %s (needs CAP_IPC_LOCK or a large "
+			"RLIMIT_MEMLOCK)\n",
+			strerror(errno));
+		return 1;
+	}
 	if (secret_read(secret_file, n.secret, &n.secret_len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "memnode: %s\n", err);
 		return 2;
 	}
 	n.clients = calloc(n.max_clients, sizeof(*n.clients));
 	n.graveyard = calloc(n.max_clients, sizeof(*n.graveyard));
-	ret = node_memory_init(&n.mem, size);
+	ret = node_memory_init(&n.mem, size, lock);
 	if (!n.clients || !n.graveyard || ret < 0) {
 		fprintf(stderr, "memnode: cannot map %llu bytes: %s\n", (unsigned long long)size,
 			strerror(ret < 0 ? -ret : ENOMEM));

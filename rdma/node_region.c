@@ -5,26 +5,40 @@
 #include <string.h>
 #include <sys/mman.h>
 
-int node_memory_init(struct node_memory *m, uint64_t bytes)
+int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock)
 {
+	int locked = lock ? MAP_LOCKED | MAP_POPULATE : 0;
+
 	memset(m, 0, sizeof(*m));
 	m->bytes = bytes;
+	m->locked = lock;
 	/* Hugepages only if reserved (vm.nr_hugepages) and the size is a 2 MiB multiple; without
 	 * MAP_NORESERVE the mapping fails unless all of them are there, rather than faulting with
 	 * SIGBUS later. */
 	if (bytes % (2u << 20) == 0) {
 		m->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | locked, -1, 0);
 		m->hugepages = m->base != MAP_FAILED;
 	}
 	if (!m->hugepages)
-		m->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		m->base =
+			mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | (lock ? locked : MAP_NORESERVE), -1, 0);
 	if (m->base == MAP_FAILED) {
 		m->base = NULL;
 		return -errno;
 	}
 	return 0;
+}
+
+/* Zeros bytes at `at`: by giving the pages back (they read as zeros when next touched), or, in
+ * locked memory that keeps its pages, by writing zeros. */
+static void zero(struct node_memory *m, uint64_t at, uint64_t bytes)
+{
+	if (m->locked)
+		memset(m->base + at, 0, bytes);
+	else
+		madvise(m->base + at, bytes, MADV_DONTNEED);
 }
 
 void node_memory_free(struct node_memory *m)
@@ -100,7 +114,7 @@ unsigned node_region_open(struct node_memory *m, const uint8_t id[PROTO_REGION_I
 	*free_slot = (struct node_region){ .offset = at, .bytes = bytes, .users = 1, .used = true };
 	memcpy(free_slot->id, id, PROTO_REGION_ID);
 	/* A new region reads as zeros, whatever an earlier one left there. */
-	madvise(m->base + at, bytes, MADV_DONTNEED);
+	zero(m, at, bytes);
 	*out = free_slot;
 	return PROTO_OK;
 }
@@ -113,6 +127,6 @@ void node_region_close(struct node_region *r)
 
 void node_region_release(struct node_memory *m, struct node_region *r)
 {
-	madvise(m->base + r->offset, r->bytes, MADV_DONTNEED);
+	zero(m, r->offset, r->bytes);
 	memset(r, 0, sizeof(*r));
 }

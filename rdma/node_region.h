@@ -1,8 +1,8 @@
 /* node_region.h — the memory node's memory and the regions it hands out to clients.
  *
  * One large mapping (hugepages when the kernel has them reserved, else normal pages, populated
- * lazily) is carved into named regions by first fit. A region lives until released, whatever
- * happens to the connections using it. */
+ * lazily, or all at once and locked) is carved into named regions by first fit. A region lives
+ * until released, whatever happens to the connections using it. */
 #ifndef LINESWAP_NODE_REGION_H
 #define LINESWAP_NODE_REGION_H
 
@@ -25,11 +25,12 @@ struct node_memory {
 	uint8_t *base;
 	uint64_t bytes;
 	bool hugepages;
+	bool locked; /* populated and locked at init: never swapped out */
 	struct node_region regions[NODE_MAX_REGIONS];
 };
 
-/* Maps `bytes` of memory. Returns 0 or -errno. */
-int node_memory_init(struct node_memory *m, uint64_t bytes);
+/* Maps `bytes` of memory; `lock`: all of it resident and locked now. Returns 0 or -errno. */
+int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock);
 void node_memory_free(struct node_memory *m);
 uint64_t node_memory_unused(const struct node_memory *m);
 

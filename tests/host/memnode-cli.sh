@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Host test: memnode's command-line contract — help, bad arguments (exit 2), no secret, a
-# listen address it cannot use, and a clean shutdown on SIGTERM (exit 0).
+# listen address it cannot use, a clean shutdown on SIGTERM (exit 0), and --lock's memory
+# locked from the start.
 set -uo pipefail
 node=$1
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +30,23 @@ if [ "$rc" = 0 ] && grep -q '"listening": "tcp://127.0.0.1:[1-9]' "$out"; then
 else
 	failed=$((failed + 1))
 	echo "FAIL sigterm_clean: status $rc, output: $(cat "$out")"
+fi
+
+# --lock: all of --size is resident and locked from the start (VmLck covers it), not only what
+# clients have written.
+LINESWAP_SECRET=x "$node" --size 8M --lock --listen tcp://127.0.0.1:0 --json >"$out" 2>&1 &
+pid=$!
+for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
+locked=$(awk '$1 == "VmLck:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" = 0 ] && [ "${locked:-0}" -ge 8192 ]; then
+	passed=$((passed + 1))
+	echo "PASS lock_all_memory ($locked kB locked)"
+else
+	failed=$((failed + 1))
+	echo "FAIL lock_all_memory: status $rc, VmLck ${locked:-none} kB (want >= 8192), output: $(cat "$out")"
 fi
 rm -f "$out"
 
