@@ -8,8 +8,9 @@
  *
  * It must work when the machine has run out of memory and swap is stuck, so everything it
  * needs is in place before it sleeps: its memory is locked (mlockall), its buffers are static,
- * the files it reads at start are open already, and it reads directories with getdents64 into
- * a static buffer (no malloc, no fork, no exec). */
+ * it reads directories with getdents64 into a static buffer (no malloc, no fork, no exec), and
+ * as an I/O flusher its kernel allocations never wait for swap writes. The task list comes
+ * last: reading /proc of a task stuck in reclaim may still block. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -269,6 +271,10 @@ int main(int argc, char **argv)
 	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
 		fprintf(stderr, "hangdump: mlockall: %s (the dump may not come)\n",
 			strerror(errno));
+	/* What the kernel allocates for it (proc dentries, tty buffers) must not wait for swap
+	 * writes: those may be what hangs. */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		fprintf(stderr, "hangdump: PR_SET_IO_FLUSHER: %s\n", strerror(errno));
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (kmsg >= 0)
 		lseek(kmsg, 0, SEEK_END);
