@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hint_proto.h"
+#include "log.h"
 #include "proc_events.h"
 
 /* User-space addresses end below 2^47 (2^56 with 5-level paging). */
@@ -110,9 +111,8 @@ int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf,
 	if (ret >= 0)
 		s->events_fd = ret;
 	else
-		fprintf(stderr,
-			"hints: no process events (%s): a client's child is assumed to share "
-			"its pages until it exits\n",
+		log_msg("hints: no process events (%s): a client's child is assumed to share "
+			"its pages until it exits",
 			strerror(-ret));
 	return 0;
 fail:
@@ -406,8 +406,8 @@ void hint_server_drain(struct hint_server *s)
 		c->stats.rejected += st.rejected;
 		c->stats.overflows += st.overflows;
 		if (end == HINT_CORRUPT) {
-			fprintf(stderr, "hints: client %u (pid %d) corrupted its ring: dropped\n",
-				c->id, (int)c->pid);
+			log_msg("hints: client %u (pid %d) corrupted its ring: dropped", c->id,
+				(int)c->pid);
 			s->dropped++;
 			remove_client(s, i--);
 			continue;
@@ -426,8 +426,8 @@ void hint_server_drain(struct hint_server *s)
 	if (s->events_fd >= 0 && proc_events_read(s->events_fd, on_event, s) == -ENOBUFS &&
 	    !s->events_lost) {
 		s->events_lost = true;
-		fprintf(stderr, "hints: process events were lost: every client's pages move "
-				"whole from now on\n");
+		log_msg("hints: process events were lost: every client's pages move whole from "
+			"now on");
 	}
 }
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "node_link.h"
 #include "page_store.h"
 #include "ps_slots.h"
@@ -157,7 +158,7 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 		long used = one_reply(t, &out[n]);
 
 		if (used < 0) {
-			fprintf(stderr, "page store: malformed reply from the memory node\n");
+			log_msg("page store: malformed reply from the memory node");
 			ps_slots_fail_all(&t->ps, &t->slots);
 			break;
 		}
@@ -182,7 +183,7 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 	}
 	/* Requests the node never answered in time: the link is presumed dead. */
 	if (!t->ps.down && ps->inflight > 0 && ps_slots_expired(&t->slots)) {
-		fprintf(stderr, "page store: no reply within %u ms\n", ps->conf.timeout_ms);
+		log_msg("page store: no reply within %u ms", ps->conf.timeout_ms);
 		shutdown(t->fd, SHUT_RDWR);
 		ps_slots_fail_all(&t->ps, &t->slots);
 	}

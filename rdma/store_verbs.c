@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "node_link.h"
 #include "page_store.h"
 #include "ps_slots.h"
@@ -167,7 +168,7 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 			break;
 		for (int i = 0; i < k && !ps->down; i++) {
 			if (wc[i].status != IBV_WC_SUCCESS) {
-				fprintf(stderr, "page store: RDMA %s failed: %s\n",
+				log_msg("page store: RDMA %s failed: %s",
 					wc[i].opcode == IBV_WC_RDMA_READ ? "READ" : "WRITE",
 					ibv_wc_status_str(wc[i].status));
 				ps_slots_fail_all(ps, &v->slots);
@@ -193,8 +194,7 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 	}
 	ps_slots_drain(&v->slots, out, &n, max);
 	if (!ps->down && ps->inflight > 0 && ps_slots_expired(&v->slots)) {
-		fprintf(stderr, "page store: no RDMA completion within %u ms\n",
-			ps->conf.timeout_ms);
+		log_msg("page store: no RDMA completion within %u ms", ps->conf.timeout_ms);
 		ps_slots_fail_all(&v->ps, &v->slots);
 	}
 	ps_slots_drain(&v->slots, out, &n, max);

@@ -95,6 +95,9 @@ static void open_log(uint32_t dev_id)
 	dup2(fd, STDERR_FILENO);
 	close(fd);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* The log is a file on tmpfs, whose pages can be swapped out to the very device this
+	 * daemon serves: its threads only buffer lines, and serve() writes them out. */
+	log_defer();
 }
 
 static int map_stats(struct daemon *d)
@@ -349,6 +352,7 @@ static bool serve(struct daemon *d, const sigset_t *stop_signals)
 	for (;;) {
 		int sig = sigtimedwait(stop_signals, NULL, &tick);
 
+		log_flush();
 		if (sig > 0) {
 			log_msg("signal %d: stopping and deleting the device", sig);
 			return true;
@@ -444,12 +448,13 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 out:
 	if (recover && ret < 0) {
 		/* Leave the device waiting for another recovery: exiting releases the queues. */
-		log_msg(d.recovery_started
-				? "recovery failed after START_USER_RECOVERY; the driver may "
-				  "refuse "
-				  "another until a daemon's queues are ready: 'ublk-ctl del' it if "
-				  "so"
-				: "recovery failed; the device still waits for a daemon");
+		if (d.recovery_started)
+			log_msg("recovery failed after START_USER_RECOVERY; the driver may refuse "
+				"another until a daemon's queues are ready ('ublk-ctl del' it "
+				"then)");
+		else
+			log_msg("recovery failed; the device still waits for a daemon");
+		log_flush();
 		exit(EXIT_FAILURE);
 	}
 	if (d.queues_started > 0 || delete) {
@@ -475,5 +480,6 @@ out:
 	}
 	if (d.ctrl.fd >= 0)
 		ublk_ctrl_close(&d.ctrl);
+	log_flush();
 	exit(ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
 }

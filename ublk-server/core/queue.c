@@ -6,6 +6,7 @@
  * is the target's to say (target.h). */
 #include "clock.h"
 #include "io_thread.h"
+#include "log.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -189,8 +190,7 @@ static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 	if (cqe->res == UBLK_IO_RES_ABORT)
 		return; /* the device is stopping: this tag is not fetched again */
 	if (cqe->res != UBLK_IO_RES_OK) {
-		fprintf(stderr, "queue %u tag %u: command failed: %s\n", q->id, tag,
-			strerror(-cqe->res));
+		log_msg("queue %u tag %u: command failed: %s", q->id, tag, strerror(-cqe->res));
 		if (!q->error)
 			q->error = cqe->res < 0 ? cqe->res : -EPROTO;
 		return;
@@ -254,8 +254,8 @@ static void *queue_thread(void *arg)
 	snprintf(name, sizeof(name), "ublk-queue%u", q->id);
 	ret = io_thread_init(name);
 	if (ret < 0)
-		fprintf(stderr, "queue %u: PR_SET_IO_FLUSHER: %s (swap on this device may stall)\n",
-			q->id, strerror(-ret));
+		log_msg("queue %u: PR_SET_IO_FLUSHER: %s (swap on this device may stall)", q->id,
+			strerror(-ret));
 	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
 	/* One SQE per tag, and two for the target's fd and tick. */
 	ret = io_uring_queue_init(q->depth + 2u, &q->ring, IORING_SETUP_SQE128);

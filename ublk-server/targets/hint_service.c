@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hint_server.h"
+#include "log.h"
 #include "slot_resolver.h"
 
 #define DRAIN_EVERY_MS  10 /* rings are read this often even with no write to resolve */
@@ -194,8 +195,7 @@ static void *run(void *arg)
 	int ret = io_thread_init("ublk-hints");
 
 	if (ret < 0)
-		fprintf(stderr,
-			"hint thread: PR_SET_IO_FLUSHER: %s (swap on this device may stall)\n",
+		log_msg("hint thread: PR_SET_IO_FLUSHER: %s (swap on this device may stall)",
 			strerror(-ret));
 
 	for (;;) {

@@ -37,10 +37,11 @@
 
 #include "clock.h"
 #include "hint_service.h"
+#include "log.h"
 #include "page_store.h"
-#include "sg_plan.h"
 #include "queue.h"
 #include "remote.h"
+#include "sg_plan.h"
 #include "targets.h"
 
 #define ENTRY_LOST   0x2ull /* stored on a node that lost it: reads fail */
@@ -468,10 +469,9 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 				}
 			c.create = 1;
 			ret = page_store_open(&c, &rq->ps, err, sizeof(err));
-			fprintf(stderr,
-				"queue %u: the memory node %s lost this device's region: %llu "
+			log_msg("queue %u: the memory node %s lost this device's region: %llu "
 				"stored pages are gone (reading them fails with EIO); region "
-				"created anew%s\n",
+				"created anew%s",
 				q->id, r->rc.node, (unsigned long long)lost,
 				ret < 0 ? ", but that failed" : "");
 		}
@@ -481,7 +481,7 @@ static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote
 		rq->ps = NULL;
 		return;
 	}
-	fprintf(stderr, "queue %u: reconnected to %s\n", q->id, r->rc.node);
+	log_msg("queue %u: reconnected to %s", q->id, r->rc.node);
 	watch_store(rq);
 }
 
@@ -515,10 +515,8 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 		}
 	}
 	if (rq->ps->down) {
-		fprintf(stderr,
-			"queue %u: lost the memory node %s; requests fail until it is "
-			"back\n",
-			q->id, r->rc.node);
+		log_msg("queue %u: lost the memory node %s; requests fail until it is back", q->id,
+			r->rc.node);
 		rq->ps->ops->close(rq->ps);
 		rq->ps = NULL;
 		watch_store(rq);
