@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 uint64_t ps_now_ns(void)
@@ -19,8 +20,12 @@ int ps_slots_init(struct ps_slots *s, unsigned n)
 	s->ready = calloc(n, sizeof(*s->ready));
 	s->n = n;
 	s->nready = 0;
-	if (s->slot && s->ready)
+	if (s->slot && s->ready) {
+		/* Faulted in now (calloc may hand out untouched pages): none on the I/O path. */
+		memset(s->slot, 0, n * sizeof(*s->slot));
+		memset(s->ready, 0, n * sizeof(*s->ready));
 		return 0;
+	}
 	ps_slots_free(s);
 	return -ENOMEM;
 }

@@ -246,6 +246,8 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* Written once now, so a daemon's mlockall holds its pages before any request. */
+	memset(t->rbuf, 0, sizeof(t->rbuf));
 	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf };
 	t->ps.conf.secret = NULL; /* not kept */
 	t->fd = fd;

@@ -345,6 +345,8 @@ int ublk_queue_init(struct ublk_queue *q)
 		q->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
 		if (!q->bufs)
 			goto nomem;
+		/* Faulted in (and so locked by the daemon's mlockall) before the first request. */
+		memset(q->bufs, 0, (size_t)q->depth * q->max_io_bytes);
 	}
 	return 0;
 nomem:

@@ -36,7 +36,9 @@ struct hint_service {
 	uint64_t swap_checked_ns;
 	struct slot_resolve_stats resolve;
 	struct pagemap_reader *reader;
-	bool reduced; /* some client has a reduced page (read by the queues) */
+	bool reduced;            /* some client has a reduced page (read by the queues) */
+	uint64_t *slots, *masks; /* a round's pages: conf.max_pages each */
+	int *owner;
 };
 
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -69,46 +71,39 @@ static void give_back(struct hint_batch *b)
 	(void)!write(d->efd, &one, sizeof(one));
 }
 
-/* Fills the masks of every batch in the list and gives them back: the resolver's masks, or
- * LINES_WHOLE when it could not run (docs/design.md, "The one invariant"). */
+/* Fills the masks of every batch in the list and gives them back: the resolver's masks
+ * (whole where it is unsure: docs/design.md, "The one invariant"). A round never holds more
+ * pages than all queues can have in flight (conf.max_pages), so its arrays are the service's
+ * own, allocated at start. */
 static void resolve(struct hint_service *s, struct hint_batch *list)
 {
 	struct ublk_hint_stats *st = s->conf.stats;
-	uint64_t oldest = UINT64_MAX, *slots = NULL, *masks = NULL;
-	int *owner = NULL;
-	size_t n = 0, at = 0;
+	uint64_t oldest = UINT64_MAX;
+	size_t n = 0;
 
 	for (struct hint_batch *b = list; b; b = b->next) {
-		n += b->nr_pages;
+		for (uint32_t i = 0; i < b->nr_pages && n < s->conf.max_pages; i++)
+			s->slots[n++] = b->first_page + i;
 		if (b->submit_ns < oldest)
 			oldest = b->submit_ns;
 	}
-	slots = malloc(n * sizeof(*slots));
-	masks = malloc(n * sizeof(*masks));
-	owner = malloc(n * sizeof(*owner));
-	if (slots && masks && owner) {
-		for (struct hint_batch *b = list; b; b = b->next)
-			for (uint32_t i = 0; i < b->nr_pages; i++)
-				slots[at++] = b->first_page + i;
-		slot_resolve(&s->server, s->reader, swap_type(s), slots, n, masks, owner,
-			     oldest + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
-	} else {
-		for (size_t i = 0; masks && i < n; i++)
-			masks[i] = LINES_WHOLE;
-	}
-	at = 0;
+	slot_resolve(&s->server, s->reader, swap_type(s), s->slots, n, s->masks, s->owner,
+		     oldest + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
+	size_t at = 0;
 	uint64_t now = monotonic_ns();
+
 	while (list) {
 		struct hint_batch *b = list;
 
 		list = b->next;
 		for (uint32_t i = 0; i < b->nr_pages; i++, at++) {
-			b->masks[i] = masks ? masks[at] : LINES_WHOLE;
-			if (owner && masks && owner[at] >= 0) {
-				struct hint_client_conn *c = s->server.client[owner[at]];
+			/* Past max_pages (a queue bug, not a client's doing): whole. */
+			b->masks[i] = at < n ? s->masks[at] : LINES_WHOLE;
+			if (at < n && s->owner[at] >= 0) {
+				struct hint_client_conn *c = s->server.client[s->owner[at]];
 
 				c->stats.pages_resolved++;
-				c->stats.lines_saved += 64 - __builtin_popcountll(masks[at] | 3);
+				c->stats.lines_saved += 64 - __builtin_popcountll(s->masks[at] | 3);
 			}
 		}
 		STORE(st->round_lat[ublk_stats_bucket(now - b->submit_ns)],
@@ -116,9 +111,6 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 		give_back(b);
 	}
 	STORE(st->rounds, st->rounds + 1);
-	free(slots);
-	free(masks);
-	free(owner);
 }
 
 /* Copies the server's state into the shared statistics for ublk-ctl. */
@@ -232,6 +224,29 @@ static void *run(void *arg)
 	}
 }
 
+static void free_round(struct hint_service *s)
+{
+	free(s->slots);
+	free(s->masks);
+	free(s->owner);
+}
+
+/* A round's arrays, faulted in now (under the daemon's mlockall): none on the write path. */
+static int alloc_round(struct hint_service *s)
+{
+	size_t n = s->conf.max_pages;
+
+	s->slots = malloc(n * sizeof(*s->slots));
+	s->masks = malloc(n * sizeof(*s->masks));
+	s->owner = malloc(n * sizeof(*s->owner));
+	if (!s->slots || !s->masks || !s->owner)
+		return -ENOMEM;
+	memset(s->slots, 0, n * sizeof(*s->slots));
+	memset(s->masks, 0, n * sizeof(*s->masks));
+	memset(s->owner, 0, n * sizeof(*s->owner));
+	return 0;
+}
+
 int hint_service_start(const struct hint_service_conf *conf, struct hint_service **out, char *err,
 		       size_t errlen)
 {
@@ -250,6 +265,12 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		return -ENOMEM;
 	s->conf = *conf;
 	s->swap_type = -1;
+	if (alloc_round(s) < 0) {
+		snprintf(err, errlen, "no memory for rounds of %u pages", conf->max_pages);
+		free_round(s);
+		free(s);
+		return -ENOMEM;
+	}
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&s->lock, NULL);
 	ret = s->wake_fd < 0 ? -errno : hint_server_open(&s->server, &sc, err, errlen);
@@ -266,6 +287,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
 		else
 			close(s->wake_fd);
+		free_round(s);
 		free(s);
 		return ret;
 	}
@@ -284,6 +306,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		pagemap_reader_stop(s->reader);
 		hint_server_close(&s->server);
 		close(s->wake_fd);
+		free_round(s);
 		free(s);
 		return ret;
 	}
@@ -304,6 +327,7 @@ void hint_service_stop(struct hint_service *s)
 	STORE(s->conf.stats->nclients, 0);
 	hint_server_close(&s->server);
 	close(s->wake_fd);
+	free_round(s);
 	free(s);
 }
 

@@ -38,6 +38,7 @@ struct hint_service_conf {
 	const char *socket_path;
 	long allow_uid; /* see hint_server_conf */
 	uint32_t hold_ms;
+	uint32_t max_pages; /* pages all queues can have in flight: a round's most */
 	struct ublk_hint_stats *stats;
 };
 

@@ -173,6 +173,11 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	if (ret < 0)
 		goto fail;
 	r->entries = map;
+	/* Every entry's page faulted in now (tmpfs allocates on first write), so that storing an
+	 * entry never needs memory; the values stay as they are. */
+	for (uint64_t i = 0; i < t->nr_pages; i += UBLK_PAGE_SIZE / sizeof(uint64_t))
+		__atomic_store_n(&r->entries[i], __atomic_load_n(&r->entries[i], __ATOMIC_RELAXED),
+				 __ATOMIC_RELAXED);
 	r->nstores = t->conf->nr_queues;
 	r->stores = calloc(r->nstores, sizeof(*r->stores));
 	if (!r->stores) {
@@ -195,6 +200,8 @@ static int remote_open(struct ublk_target *t, bool recovering)
 			.socket_path = r->hint_socket,
 			.allow_uid = (long)r->rc.hint_uid,
 			.hold_ms = r->rc.hint_hold_ms,
+			.max_pages = t->conf->nr_queues * t->conf->depth *
+				     (t->conf->max_io_bytes >> UBLK_PAGE_SHIFT),
 			.stats = &t->stats->hints,
 		};
 
@@ -261,6 +268,9 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 		snprintf(q->why, sizeof(q->why), "remote: no memory for %u requests", q->depth);
 		return -ENOMEM;
 	}
+	/* Faulted in now, under the daemon's mlockall: no page fault on the I/O path. */
+	memset(rq->bufs, 0, (size_t)q->depth * q->max_io_bytes);
+	memset(rq->tags, 0, (size_t)q->depth * rq->tag_size);
 	rq->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (rq->epfd < 0)
 		goto fail;
