@@ -107,6 +107,9 @@ static void sysrq(char key, int kmsg)
 {
 	int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
 
+	/* Only what this key prints: the log may hold many hung-task reports by now. */
+	lseek(kmsg, 0, SEEK_END);
+
 	if (fd < 0 || write(fd, &key, 1) != 1)
 		outf("(sysrq %c: %s)\n", key, strerror(errno));
 	if (fd >= 0)
@@ -193,16 +196,20 @@ static void visit_thread(const char *dir, const char *tid, void *arg)
 		dump_thread(p->pid, tid, comm, state);
 }
 
+/* arg points to true: only the watched programs (every thread); false: every process, with
+ * its blocked and running threads. */
 static void visit_process(const char *dir, const char *pid, void *arg)
 {
 	struct proc p = { .pid = pid };
+	bool only_watched = *(bool *)arg;
 	char path[64], state;
 
-	(void)arg;
 	snprintf(path, sizeof(path), "%s/%s/stat", dir, pid);
 	if (slurp(path) <= 0 || !parse_stat(&state, p.comm, sizeof(p.comm)))
 		return;
 	p.watched = watched(p.comm);
+	if (only_watched != p.watched)
+		return;
 	outf("process %s %s state %c\n", pid, p.comm, state);
 	snprintf(path, sizeof(path), "%s/%s/task", dir, pid);
 	each_number(path, visit_thread, &p);
@@ -281,13 +288,16 @@ int main(int argc, char **argv)
 	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &wake, &wake) == EINTR)
 		;
 	outf("=== hangdump: the job still runs after %ld s: what the machine is doing\n", after);
+	/* The watched programs first, then the kernel's view: a slow console may not take it all
+	 * before the guest is killed. */
+	each_number("/proc", visit_process, &(bool){ true });
 	if (kmsg >= 0) {
 		sysrq('w', kmsg);
 		sysrq('m', kmsg);
 	}
 	dump_file("/proc/meminfo");
 	dump_file("/proc/vmstat");
-	each_number("/proc", visit_process, NULL);
+	each_number("/proc", visit_process, &(bool){ false });
 	outf("=== hangdump: end\n");
 	return 0;
 }

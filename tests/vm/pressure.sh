@@ -12,6 +12,12 @@ export LINESWAP_SECRET=vm-pressure-secret
 vm_load ublk_drv || exit 1
 addr=$(vm_rxe_veth) || exit 1
 LIMIT=${LINESWAP_PRESSURE_LIMIT:-420} # seconds a run may take
+# Reclaim settings to try (sysctl NAME=VALUE ...), e.g. a larger reserve for the network stack.
+for setting in ${LINESWAP_PRESSURE_SYSCTL:-}; do
+	sysctl -q -w "$setting" || exit 1
+done
+echo "vm.min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)" \
+	"vm.watermark_scale_factor=$(cat /proc/sys/vm/watermark_scale_factor)"
 
 node_up() {
 	[ -s /tmp/node.pid ] && kill -0 "$(cat /tmp/node.pid)" 2>/dev/null && return
@@ -33,7 +39,15 @@ whole_machine() {
 	echo "available ${avail} MiB: memhog of ${mib} MiB, two passes, at most ${LIMIT} s"
 	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
 	start=$(date +%s)
+	# Halfway through the limit, what every thread is doing (it exits with the job otherwise).
+	"$LINESWAP_BUILD/tests/hangdump" --after $((LIMIT / 2)) --watch ublk-ctl --watch memnode \
+		--watch memhog >/tmp/halfway.dump &
+	dump=$!
 	timeout -s KILL "$LIMIT" "$LINESWAP_BUILD/tests/memhog" --mib "$mib" --passes 2 || rc=$?
+	if ! kill "$dump" 2>/dev/null; then
+		echo "--- the state halfway through the limit:"
+		cat /tmp/halfway.dump
+	fi
 	echo "memhog status $rc after $(($(date +%s) - start)) s: pswpout +$(($(vm_vmstat pswpout) - out0)), pswpin +$(($(vm_vmstat pswpin) - in0)), oom_kill $(vm_vmstat oom_kill)"
 	"$ctl" stats -n 0 | head -4
 	[ "$rc" = 0 ] || vm_fail "memhog did not finish with every page verified (status $rc)"
