@@ -288,13 +288,14 @@ int main(int argc, char **argv)
 	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &wake, &wake) == EINTR)
 		;
 	outf("=== hangdump: the job still runs after %ld s: what the machine is doing\n", after);
-	/* The watched programs first, then the kernel's view: a slow console may not take it all
-	 * before the guest is killed. */
-	each_number("/proc", visit_process, &(bool){ true });
-	if (kmsg >= 0) {
+	/* Most telling first, as a slow console may not take it all before the guest is killed:
+	 * the blocked tasks (the kernel prints them: nothing to allocate here), the watched
+	 * programs' threads (reading /proc may itself wait on reclaim), then the rest. */
+	if (kmsg >= 0)
 		sysrq('w', kmsg);
+	each_number("/proc", visit_process, &(bool){ true });
+	if (kmsg >= 0)
 		sysrq('m', kmsg);
-	}
 	dump_file("/proc/meminfo");
 	dump_file("/proc/vmstat");
 	each_number("/proc", visit_process, &(bool){ false });
