@@ -86,9 +86,21 @@ static void dump_file(const char *path)
 		out(buf, (size_t)n);
 }
 
-/* Records the kernel wrote since kmsg was opened (its read position), as text lines. */
-static void copy_kmsg(int kmsg)
+/* Whether a task's command starts with one of the --watch names. */
+static bool watched(const char *comm)
 {
+	for (int i = 0; i < nwatch; i++)
+		if (!strncmp(comm, watch[i], strlen(watch[i])))
+			return true;
+	return false;
+}
+
+/* Copies the records the kernel wrote since kmsg's read position as text lines: all of them,
+ * or (watched_only) from a task dump only the watched tasks, each from its "task:" line on. */
+static void copy_kmsg(int kmsg, bool watched_only)
+{
+	bool keep = !watched_only;
+
 	for (;;) {
 		ssize_t n = read(kmsg, buf, sizeof(buf) - 1);
 
@@ -98,31 +110,29 @@ static void copy_kmsg(int kmsg)
 			return;
 		char *text = memchr(buf, ';', (size_t)n);
 
-		if (text)
-			out(text + 1, (size_t)(buf + n - text - 1));
+		if (!text++)
+			continue;
+		if (watched_only && !strncmp(text, "task:", 5)) {
+			char comm[64];
+
+			snprintf(comm, sizeof(comm), "%.*s", (int)strcspn(text + 5, " \n"),
+				 text + 5);
+			keep = watched(comm);
+		}
+		if (keep)
+			out(text, (size_t)(buf + n - text));
 	}
 }
 
-static void sysrq(char key, int kmsg)
+/* Writes key to /proc/sysrq-trigger (opened at start: no path lookup now) and copies what the
+ * kernel printed for it. */
+static void sysrq(int trigger, char key, int kmsg, bool watched_only)
 {
-	int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
-
 	/* Only what this key prints: the log may hold many hung-task reports by now. */
 	lseek(kmsg, 0, SEEK_END);
-
-	if (fd < 0 || write(fd, &key, 1) != 1)
+	if (write(trigger, &key, 1) != 1)
 		outf("(sysrq %c: %s)\n", key, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	copy_kmsg(kmsg);
-}
-
-static bool watched(const char *comm)
-{
-	for (int i = 0; i < nwatch; i++)
-		if (!strcmp(comm, watch[i]))
-			return true;
-	return false;
+	copy_kmsg(kmsg, watched_only);
 }
 
 /* The state letter and command of /proc/PID[/task/TID]/stat in buf. */
@@ -231,7 +241,8 @@ static int usage(FILE *f, int status)
 	      "Sleeps SECONDS with its memory locked, then writes to stdout what every task of\n"
 	      "the machine is doing (sysrq w and m, /proc/meminfo, /proc/vmstat, the wchan and\n"
 	      "stack of blocked, running and watched threads), for the log of a test that hung.\n"
-	      "--watch (up to 16) names programs whose every thread is shown.\n",
+	      "--watch (up to 16) names the start of the commands of tasks whose every thread\n"
+	      "is shown.\n",
 	      f);
 	return status;
 }
@@ -247,7 +258,7 @@ int main(int argc, char **argv)
 	struct timespec wake = { 0 };
 	long after = 0;
 	char *end;
-	int c, kmsg;
+	int c, kmsg, trigger;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -283,21 +294,26 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
 		fprintf(stderr, "hangdump: PR_SET_IO_FLUSHER: %s\n", strerror(errno));
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	trigger = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+	if (trigger < 0)
+		kmsg = -1; /* nothing to read back */
 	if (kmsg >= 0)
 		lseek(kmsg, 0, SEEK_END);
 	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &wake, &wake) == EINTR)
 		;
 	outf("=== hangdump: the job still runs after %ld s: what the machine is doing\n", after);
-	/* Most telling first, as a slow console may not take it all before the guest is killed:
-	 * the blocked tasks (the kernel prints them: nothing to allocate here), the watched
-	 * programs' threads (reading /proc may itself wait on reclaim), then the rest. */
-	if (kmsg >= 0)
-		sysrq('w', kmsg);
-	each_number("/proc", visit_process, &(bool){ true });
-	if (kmsg >= 0)
-		sysrq('m', kmsg);
+	/* Most telling first, as a slow console may not take it all before the guest is killed,
+	 * and from the kernel's own dumps (read back from its log: nothing to allocate), as
+	 * reading /proc may itself wait on reclaim: the blocked tasks, every thread of the
+	 * watched programs whatever its state, memory; then /proc. */
+	if (kmsg >= 0) {
+		sysrq(trigger, 'w', kmsg, false);
+		sysrq(trigger, 't', kmsg, true);
+		sysrq(trigger, 'm', kmsg, false);
+	}
 	dump_file("/proc/meminfo");
 	dump_file("/proc/vmstat");
+	each_number("/proc", visit_process, &(bool){ true });
 	each_number("/proc", visit_process, &(bool){ false });
 	outf("=== hangdump: end\n");
 	return 0;

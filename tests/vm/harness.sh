@@ -88,7 +88,8 @@ G
 
 hung_guest_killed() {
 	local rc=0 start elapsed left
-	echo 'echo hanging; sleep 600' >"$tmp/hang.sh"
+	# The job's sleep runs as "memhog", a program the guest's dump watches.
+	echo 'echo hanging; ln -s "$(command -v sleep)" /tmp/memhog && /tmp/memhog 600' >"$tmp/hang.sh"
 	start=$(date +%s)
 	run -q --timeout 20 --keep "$tmp/hang" "$tmp/hang.sh" >"$tmp/hang.out" 2>&1 || rc=$?
 	elapsed=$(($(date +%s) - start))
@@ -102,12 +103,13 @@ hung_guest_killed() {
 		vm_fail "status $rc (want 124) after ${elapsed}s (limit 35), $left of its processes left"
 	}
 	# Before it was killed, the guest wrote what it was doing into the job's output: the
-	# kernel's view (sysrq), memory, and every task, the job's sleep among them.
+	# kernel's view (blocked tasks, the watched programs' threads from sysrq t), memory, and
+	# every task, the job's "memhog" among them.
 	[ -x "${LINESWAP_BUILD:-}/tests/hangdump" ] || vm_fail "no hangdump in LINESWAP_BUILD"
 	out=$tmp/hang/compute/output
 	grep -q "=== hangdump: the job still runs after" "$out" && grep -q "^MemFree:" "$out" &&
-		grep -q "^pswpout " "$out" && grep -q "^process [0-9]* sleep state S" "$out" &&
-		grep -q "Show Blocked State" "$out" || {
+		grep -q "^pswpout " "$out" && grep -q "^process [0-9]* memhog state S" "$out" &&
+		grep -q "Show Blocked State" "$out" && grep -q "^task:memhog .*state:S" "$out" || {
 		cat "$out"
 		vm_fail "the hung guest's output has no complete dump of its state"
 	}

@@ -40,7 +40,7 @@ whole_machine() {
 	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
 	start=$(date +%s)
 	# Halfway through the limit, what every thread is doing (it exits with the job otherwise).
-	"$LINESWAP_BUILD/tests/hangdump" --after $((LIMIT / 2)) --watch ublk-ctl --watch memnode \
+	"$LINESWAP_BUILD/tests/hangdump" --after $((LIMIT / 2)) --watch ublk- --watch memnode \
 		--watch memhog >/tmp/halfway.dump &
 	dump=$!
 	timeout -s KILL "$LIMIT" "$LINESWAP_BUILD/tests/memhog" --mib "$mib" --passes 2 || rc=$?
