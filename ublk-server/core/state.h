@@ -45,7 +45,7 @@ struct ublk_dev_conf {
 const char *ublk_run_dir(void);
 /* "<run dir>/ublk<ID>.<suffix>"; false if it does not fit. */
 bool ublk_state_path(char *buf, size_t len, uint32_t dev_id, const char *suffix);
-/* The default page store of a mem device. */
+/* The default page store of device dev_id (what it holds is its target's business). */
 bool ublk_store_path(char *buf, size_t len, uint32_t dev_id);
 
 /* The record as text ("key=value" lines: core's, then the target's), and back. parse looks the
