@@ -135,8 +135,9 @@ static void *reader_main(void *arg)
 {
 	struct pagemap_reader *r = arg;
 
-	/* Part of a write's path: the write waits for its reads (until the hold time). */
-	io_thread_init("ublk-pagemap");
+	/* Part of a write's path, but the write waits for its reads only until the hold time:
+	 * not realtime, so a client with a large heap cannot make it hog a CPU. */
+	io_thread_init("ublk-pagemap", false);
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		while (!r->stop && (!r->job || r->job->done))

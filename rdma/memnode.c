@@ -28,6 +28,7 @@
 
 #include "node_rdma.h"
 #include "node_region.h"
+#include "io_thread.h"
 #include "log.h"
 #include "parse.h"
 #include "secret.h"
@@ -94,9 +95,12 @@ static const char usage_text[] =
 	"                         port; clients then move pages with one-sided RDMA WRITE and\n"
 	"                         READ (ublk-ctl add -t remote --node rdma://ADDR:PORT)\n"
 	"      --max-clients N    connections at once (1-1024, default 64)\n"
-	"      --lock             allocate and lock all SIZE bytes at start, and lock the rest of\n"
-	"                         the process: nothing is ever swapped out (a node that has\n"
-	"                         swap, or shares its machine with a lineswap device)\n"
+	"      --lock             allocate and lock all SIZE bytes at start, lock the rest of the\n"
+	"                         process, and serve as an I/O flusher at realtime priority\n"
+	"                         (SCHED_FIFO 1): nothing is ever swapped out, and replies take\n"
+	"                         the kernel's reserve rather than wait for this machine's\n"
+	"                         reclaim (a node that has swap, or shares its machine with a\n"
+	"                         lineswap device)\n"
 	"      --json             print the start-up line as JSON\n"
 	"  -h, --help             this text\n"
 	"\n"
@@ -552,6 +556,10 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
+	/* A reply's socket buffers must not wait for reclaim that may wait for this very node
+	 * (io_thread.h); what is refused is logged, and serving goes on. */
+	if (lock)
+		io_thread_init("memnode", true);
 	if (secret_read(secret_file, n.secret, &n.secret_len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "memnode: %s\n", err);
 		return 2;

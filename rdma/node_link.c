@@ -10,6 +10,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The FORCE options pass over net.core.[rw]mem_max (root, as the daemon runs); otherwise the
+ * size is capped there. Set before connect, so the window is scaled for it. */
+static void fix_buffers(int fd)
+{
+	int size = NODE_LINK_SOCKBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
 static int connect_to(const char *host, const char *port, unsigned timeout_ms, char *err,
 		      size_t errlen)
 {
@@ -32,6 +44,7 @@ static int connect_to(const char *host, const char *port, unsigned timeout_ms, c
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		fix_buffers(fd);
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
 			break;
 		last = errno == EINPROGRESS ? ETIMEDOUT : errno;

@@ -7,6 +7,13 @@
 
 #include "page_store.h"
 
+/* Each direction of a link's socket is fixed at this size (the kernel doubles it for its own
+ * bookkeeping), not left to autotuning: what a queue's connection can hold in socket memory
+ * is known, and so is the reserve swap over TCP needs under whole-machine pressure
+ * (io_thread.h; README, "Swap under memory pressure"). 512 KiB is several times a LAN's
+ * bandwidth-delay product. */
+#define NODE_LINK_SOCKBUF (512 * 1024)
+
 /* Connects (bounded by conf->timeout_ms) and says hello with conf's region and secret, plus
  * extra_flags (PROTO_TICKET). Returns the connected socket with *w filled, or -errno with a
  * message in err (see page_store_open for the values). */

@@ -22,9 +22,11 @@ echo "vm.min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)" \
 node_up() {
 	[ -s /tmp/node.pid ] && kill -0 "$(cat /tmp/node.pid)" 2>/dev/null && return
 	: >/tmp/node.log
-	"$memnode" --size 384M --listen "tcp://$addr:7370" --rdma --lock >>/tmp/node.log 2>&1 &
+	$LINESWAP_PRESSURE_PREFIX "$memnode" --size 384M --listen "tcp://$addr:7370" --rdma --lock >>/tmp/node.log 2>&1 &
 	echo $! >/tmp/node.pid
-	vm_wait_for 10 grep -q serving /tmp/node.log || vm_fail "memnode did not start"
+	vm_wait_for 30 grep -q serving /tmp/node.log && return
+	cat /tmp/node.log
+	vm_fail "memnode did not start"
 }
 
 # whole_machine URL: a remote device on URL as the only swap; memhog of 1.3x the available
@@ -32,7 +34,7 @@ node_up() {
 whole_machine() {
 	local url=$1 avail mib out0 in0 rc=0 start
 	node_up
-	"$ctl" add -t remote --node "$url" --size 384M --queues 1 -n 0 >/dev/null
+	$LINESWAP_PRESSURE_PREFIX "$ctl" add -t remote --node "$url" --size 384M --queues 1 -n 0 >/dev/null
 	mkswap /dev/ublkb0 >/dev/null && swapon /dev/ublkb0
 	avail=$(awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo)
 	mib=$((avail * 13 / 10))

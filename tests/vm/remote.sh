@@ -165,18 +165,27 @@ recover_truncated_entries() {
 # mapping of the daemon that mlock can lock is locked (VmFlags "lo"), none of it swapped: the
 # daemon never waits for memory from the device it serves.
 daemon_threads_locked() {
-	local pid task comm flags flushers=0
+	local pid task comm stat flags policy want flushers=0
 	node_up
 	"$ctl" add -t remote --node $rnode --size 64M --queues 2 -n 6 >/dev/null
 	pid=$("$ctl" list -n 6 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 	for task in /proc/"$pid"/task/*; do
 		comm=$(cat "$task/comm")
-		flags=$(sed 's/^.*) //' "$task/stat" | cut -d' ' -f7)
-		echo "thread $(basename "$task") $comm flags $(printf 0x%x "$flags")"
+		# Fields after "pid (comm) ": 9 (flags) is the 7th, 41 (policy) the 39th.
+		stat=$(sed 's/^.*) //' "$task/stat")
+		flags=$(echo "$stat" | cut -d' ' -f7)
+		policy=$(echo "$stat" | cut -d' ' -f39)
+		echo "thread $(basename "$task") $comm flags $(printf 0x%x "$flags") policy $policy"
 		case "$comm" in
 		ublk-queue* | ublk-hints | ublk-pagemap)
-			((flags & 0x180000)) && (((flags & 0x180000) == 0x180000)) ||
+			# PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE: what PR_SET_IO_FLUSHER sets.
+			(((flags & 0x180000) == 0x180000)) ||
 				vm_fail "$comm is not an I/O flusher (flags $(printf 0x%x "$flags"))"
+			# SCHED_FIFO (1) for the threads every write waits for; the page-map reader,
+			# waited for only until the hold time, stays SCHED_OTHER (0).
+			want=1
+			[ "$comm" = ublk-pagemap ] && want=0
+			[ "$policy" = "$want" ] || vm_fail "$comm has scheduling policy $policy, want $want"
 			flushers=$((flushers + 1))
 			;;
 		esac

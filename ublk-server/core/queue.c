@@ -252,10 +252,7 @@ static void *queue_thread(void *arg)
 	char name[16];
 
 	snprintf(name, sizeof(name), "ublk-queue%u", q->id);
-	ret = io_thread_init(name);
-	if (ret < 0)
-		log_msg("queue %u: PR_SET_IO_FLUSHER: %s (swap on this device may stall)", q->id,
-			strerror(-ret));
+	io_thread_init(name, true);
 	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
 	/* One SQE per tag, and two for the target's fd and tick. */
 	ret = io_uring_queue_init(q->depth + 2u, &q->ring, IORING_SETUP_SQE128);

@@ -184,12 +184,9 @@ static void *run(void *arg)
 {
 	struct hint_service *s = arg;
 	struct pollfd fds[HINT_SERVER_MAX_FDS + 1];
-	int ret = io_thread_init("ublk-hints");
 
-	if (ret < 0)
-		log_msg("hint thread: PR_SET_IO_FLUSHER: %s (swap on this device may stall)",
-			strerror(-ret));
-
+	/* Every hinted write waits for this thread: it is realtime, as the queues are. */
+	io_thread_init("ublk-hints", true);
 	for (;;) {
 		unsigned n = hint_server_pollfds(&s->server, fds);
 		uint64_t wakes;
