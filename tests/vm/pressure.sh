@@ -1,18 +1,21 @@
 # Swap under whole-machine memory pressure: no memory cgroup, the guest simply runs out of
-# memory, and reclaim must write to a remote device whose daemon needs memory to serve it. The
-# memory node runs in the same guest with its memory locked (memnode --lock; over RDMA its
-# regions are pinned anyway), so only the compute side can swap; a writer-verifier of 1.3x
-# the memory left over must finish both passes with every page intact, over TCP and over RDMA.
+# memory, and reclaim must write to a remote device whose daemon needs memory to serve it.
+# The memory node runs in the same guest (a second guest's emulated link is ~50 ms a request:
+# too slow to swap hundreds of MiB), with its memory locked and serving at realtime priority
+# (memnode --lock), so only the compute side can swap. Each behaviour runs programs of 1.3x the
+# memory left over, with every page or block checked, over TCP and over RDMA: a plain
+# writer-verifier, the churning heap under the hint allocator, and both at once.
 # Each run has a hard limit: finishing, not only not crashing, is the test.
-# Run by: scripts/vm/run --mem 1024 tests/vm/pressure.sh
+# Run by: scripts/vm/run --mem 768 tests/vm/pressure.sh
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 memnode="$LINESWAP_BUILD/rdma/memnode"
+hintlib="$LINESWAP_BUILD/allocator/libmimalloc-hint.so"
 export LINESWAP_SECRET=vm-pressure-secret
 vm_load ublk_drv || exit 1
 addr=$(vm_rxe_veth) || exit 1
-LIMIT=${LINESWAP_PRESSURE_LIMIT:-420} # seconds a run may take
-# Reclaim settings to try (sysctl NAME=VALUE ...), e.g. a larger reserve for the network stack.
+LIMIT=${LINESWAP_PRESSURE_LIMIT:-360} # seconds a behaviour's programs may take
+# Reclaim settings to try (sysctl NAME=VALUE ...), e.g. a smaller reserve.
 for setting in ${LINESWAP_PRESSURE_SYSCTL:-}; do
 	sysctl -q -w "$setting" || exit 1
 done
@@ -22,44 +25,132 @@ echo "vm.min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)" \
 node_up() {
 	[ -s /tmp/node.pid ] && kill -0 "$(cat /tmp/node.pid)" 2>/dev/null && return
 	: >/tmp/node.log
-	$LINESWAP_PRESSURE_PREFIX "$memnode" --size 384M --listen "tcp://$addr:7370" --rdma --lock >>/tmp/node.log 2>&1 &
+	"$memnode" --size 384M --listen "tcp://$addr:7370" --rdma --lock >>/tmp/node.log 2>&1 &
 	echo $! >/tmp/node.pid
 	vm_wait_for 30 grep -q serving /tmp/node.log && return
 	cat /tmp/node.log
 	vm_fail "memnode did not start"
 }
 
-# whole_machine URL: a remote device on URL as the only swap; memhog of 1.3x the available
-# memory, two passes, within LIMIT seconds.
-whole_machine() {
-	local url=$1 avail mib out0 in0 rc=0 start
-	node_up
-	$LINESWAP_PRESSURE_PREFIX "$ctl" add -t remote --node "$url" --size 384M --queues 1 -n 0 >/dev/null
-	mkswap /dev/ublkb0 >/dev/null && swapon /dev/ublkb0
-	avail=$(awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo)
-	mib=$((avail * 13 / 10))
-	echo "available ${avail} MiB: memhog of ${mib} MiB, two passes, at most ${LIMIT} s"
-	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-	start=$(date +%s)
-	# Halfway through the limit, what every thread is doing (it exits with the job otherwise).
+# swap_up URL: device 0 on URL, the only swap; prints the MiB a program of 1.3x the memory
+# available then must have.
+swap_up() {
+	node_up || return 1
+	"$ctl" add -t remote --node "$1" --size 384M --queues 1 -n 0 >/dev/null || return 1
+	mkswap /dev/ublkb0 >/dev/null && swapon /dev/ublkb0 || return 1
+	awk '$1 == "MemAvailable:" { print int($2 / 1024 * 13 / 10) }' /proc/meminfo
+}
+
+# run_bounded NAME CMD...: CMD, killed at LIMIT s; its status is run_bounded's. What every
+# watched thread does halfway through the limit is printed if CMD still ran then.
+run_bounded() {
+	local name=$1 dump rc=0
+	shift
 	"$LINESWAP_BUILD/tests/hangdump" --after $((LIMIT / 2)) --watch ublk- --watch memnode \
-		--watch memhog >/tmp/halfway.dump &
+		--watch memhog --watch churn >/tmp/halfway.$name 2>&1 &
 	dump=$!
-	timeout -s KILL "$LIMIT" "$LINESWAP_BUILD/tests/memhog" --mib "$mib" --passes 2 || rc=$?
+	timeout -s KILL "$LIMIT" "$@" || rc=$?
 	if ! kill "$dump" 2>/dev/null; then
-		echo "--- the state halfway through the limit:"
-		cat /tmp/halfway.dump
+		echo "--- $name: the state halfway through the limit:"
+		cat /tmp/halfway.$name
 	fi
-	echo "memhog status $rc after $(($(date +%s) - start)) s: pswpout +$(($(vm_vmstat pswpout) - out0)), pswpin +$(($(vm_vmstat pswpin) - in0)), oom_kill $(vm_vmstat oom_kill)"
+	return $rc
+}
+
+# swap_down: the device's figures, then swapoff and delete.
+swap_down() {
+	echo "pswpout +$(($(vm_vmstat pswpout) - out0)), pswpin +$(($(vm_vmstat pswpin) - in0))," \
+		"oom_kill $(vm_vmstat oom_kill)"
+	"$ctl" stats -n 0 --json >/tmp/stats.json
 	"$ctl" stats -n 0 | head -4
-	[ "$rc" = 0 ] || vm_fail "memhog did not finish with every page verified (status $rc)"
 	swapoff /dev/ublkb0
 	"$ctl" del -n 0
 }
 
-whole_machine_tcp() { whole_machine "tcp://$addr:7370"; }
-whole_machine_rdma() { whole_machine "rdma://$addr:7370"; }
+# writer URL: memhog of 1.3x the available memory, two passes, every page verified.
+writer() {
+	local mib rc=0 start=$SECONDS
+	mib=$(swap_up "$1") || vm_fail "no swap on $1" || return 1
+	echo "memhog of $mib MiB, two passes, at most $LIMIT s"
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	run_bounded memhog "$LINESWAP_BUILD/tests/memhog" --mib "$mib" --passes 2 || rc=$?
+	echo "memhog status $rc after $((SECONDS - start)) s"
+	swap_down
+	[ "$rc" = 0 ] || vm_fail "memhog did not finish with every page verified (status $rc)"
+}
 
-vm_behaviours whole_machine_tcp whole_machine_rdma
+# hinted_churn MIB SECONDS: the churning heap under the hint allocator (registered with
+# device 0), every block checked; a status file says how it ended.
+hinted_churn() {
+	local rc=0
+	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=0 run_bounded churn "$LINESWAP_BUILD/tests/churn" \
+		--mib "$1" --threads 2 --seconds "$2" --dead 50 --verify 10 || rc=$?
+	echo "$rc" >/tmp/churn.status
+}
+
+# heap_built MIB: churn holds (in memory or in swap) at least 90 % of its MIB.
+heap_built() {
+	local pid kb
+	pid=$(pgrep -x churn) || return 1
+	kb=$(awk '$1 == "VmRSS:" || $1 == "VmSwap:" { s += $2 } END { print s + 0 }' \
+		/proc/"$pid"/status) || return 1
+	((kb >= $1 * 1024 * 9 / 10))
+}
+
+# Some pages must have moved by hints, or the run proved nothing about them.
+moved_by_hints() {
+	local put
+	put=$(python3 "$vm_lib/json-values.py" moved.put.hinted_pages </tmp/stats.json)
+	echo "pages swapped out by hints: $put"
+	((put > 0)) || vm_fail "no page was swapped out by hints: this run did not test them"
+}
+
+# hinted URL: the churning heap of 1.3x the available memory under the hint allocator.
+hinted() {
+	local mib rc start=$SECONDS
+	mib=$(swap_up "$1") || vm_fail "no swap on $1" || return 1
+	echo "hinted churn of $mib MiB, at most $LIMIT s"
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	hinted_churn "$mib" 30
+	rc=$(cat /tmp/churn.status)
+	echo "churn status $rc after $((SECONDS - start)) s"
+	swap_down
+	[ "$rc" = 0 ] || vm_fail "churn did not finish with every block intact (status $rc)" ||
+		return 1
+	moved_by_hints
+}
+
+# competing URL: a hinted churning heap and a plain memhog, each of 0.65x the available
+# memory, at once: both finish, every page and block intact.
+competing() {
+	local mib rc_hog=0 rc_churn start=$SECONDS churn
+	mib=$(swap_up "$1") || vm_fail "no swap on $1" || return 1
+	mib=$((mib / 2))
+	echo "hinted churn and memhog of $mib MiB each, at most $LIMIT s"
+	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	hinted_churn "$mib" 60 &
+	churn=$!
+	# memhog starts once the heap is built, so that the two compete for memory.
+	vm_wait_for 120 heap_built "$mib" || vm_fail "churn did not build its heap in 120 s"
+	run_bounded memhog "$LINESWAP_BUILD/tests/memhog" --mib "$mib" --passes 2 || rc_hog=$?
+	wait "$churn"
+	rc_churn=$(cat /tmp/churn.status)
+	echo "memhog status $rc_hog, churn status $rc_churn after $((SECONDS - start)) s"
+	swap_down
+	[ "$rc_hog" = 0 ] || vm_fail "memhog did not finish with every page verified (status $rc_hog)"
+	[ "$rc_churn" = 0 ] ||
+		vm_fail "churn did not finish with every block intact (status $rc_churn)" || return 1
+	moved_by_hints
+}
+
+whole_machine_tcp() { writer "tcp://$addr:7370"; }
+whole_machine_rdma() { writer "rdma://$addr:7370"; }
+hinted_whole_machine_tcp() { hinted "tcp://$addr:7370"; }
+hinted_whole_machine_rdma() { hinted "rdma://$addr:7370"; }
+competing_tcp() { competing "tcp://$addr:7370"; }
+competing_rdma() { competing "rdma://$addr:7370"; }
+
+vm_behaviours whole_machine_tcp whole_machine_rdma hinted_whole_machine_tcp \
+	hinted_whole_machine_rdma competing_tcp competing_rdma
 [ -s /tmp/node.pid ] && kill "$(cat /tmp/node.pid)" 2>/dev/null
 vm_summary

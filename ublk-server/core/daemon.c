@@ -3,8 +3,9 @@
  * Swap safety: the daemon may serve the very swap device the kernel is writing to under memory
  * pressure, so it must never wait for that device to get memory. It locks all its memory
  * (mlockall: current and future mappings, the target's pages as they are faulted in), the
- * queue threads run with PR_SET_IO_FLUSHER, and the queues allocate nothing per request once
- * the device starts. Targets may still allocate on their own paths (the remote target while
+ * queue threads run as realtime I/O flushers (io_thread.h), and the queues allocate nothing
+ * per request once the device starts. The main thread watches that the queues move
+ * (watchdog.h). Targets may still allocate on their own paths (the remote target while
  * it reconnects a lost link and its hint thread per round of resolution; see targets/). */
 #include "daemon.h"
 
@@ -21,11 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "control.h"
 #include "log.h"
 #include "queue.h"
 #include "stats.h"
 #include "target.h"
+#include "watchdog.h"
 
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT 4
@@ -45,6 +48,7 @@ struct daemon {
 	struct ublk_queue *queues;
 	unsigned queues_started;
 	sem_t queue_started;
+	struct ublk_watchdog watchdog;
 };
 
 static void notify(struct daemon *d, const char *fmt, ...)
@@ -352,6 +356,8 @@ static bool serve(struct daemon *d, const sigset_t *stop_signals)
 	for (;;) {
 		int sig = sigtimedwait(stop_signals, NULL, &tick);
 
+		/* Before the log is written out: that write may itself wait on a stalled device. */
+		ublk_watchdog_check(&d->watchdog, d->stats, monotonic_ns());
 		log_flush();
 		if (sig > 0) {
 			log_msg("signal %d: stopping and deleting the device", sig);
@@ -440,10 +446,12 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 	}
 	if (recover)
 		d.stats->recoveries++;
+	ublk_watchdog_init(&d.watchdog, conf->dev_id);
 	log_msg("serving /dev/ublkb%u (%s copy)", conf->dev_id,
 		conf->user_copy ? "user" : "per-tag buffer");
 	notify(&d, "ok %u", conf->dev_id);
 	delete = serve(&d, &stop_signals);
+	ublk_watchdog_close(&d.watchdog);
 	ret = 0;
 out:
 	if (recover && ret < 0) {

@@ -157,10 +157,12 @@ void ublk_req_done(struct ublk_req *req, int res)
 	uint64_t bytes = (uint64_t)req->nr_pages << UBLK_PAGE_SHIFT;
 	int result = res < 0 ? res : (int)bytes;
 
-	ublk_stats_record(q->stats, stat_op(req->op), bytes, res < 0,
-			  monotonic_ns() - req->start_ns);
+	uint64_t now = monotonic_ns();
+
+	ublk_stats_record(q->stats, stat_op(req->op), bytes, res < 0, now - req->start_ns);
+	__atomic_store_n(&q->stats->progress_ns, now, __ATOMIC_RELAXED);
 	q->inflight--;
-	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELEASE);
 	queue_cmd(q, req->tag, true, result);
 }
 
@@ -196,8 +198,11 @@ static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 		return;
 	}
 	req->start_ns = monotonic_ns();
+	/* A busy spell starts: the watchdog counts from here (daemon.c, watch_queues). */
+	if (q->inflight == 0)
+		__atomic_store_n(&q->stats->progress_ns, req->start_ns, __ATOMIC_RELAXED);
 	q->inflight++;
-	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELEASE);
 	if (q->inflight > q->stats->max_inflight)
 		__atomic_store_n(&q->stats->max_inflight, q->inflight, __ATOMIC_RELAXED);
 	ret = ublk_req_from_desc(req, &q->descs[tag], q->nr_pages, q->max_io_bytes);

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 2
+#define UBLK_STATS_VERSION 3
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -39,8 +39,10 @@ struct ublk_move_stats {
 
 struct ublk_queue_stats {
 	struct ublk_op_stats op[UBLK_STAT_OPS];
-	uint64_t inflight;     /* requests the server holds right now */
+	uint64_t inflight;     /* requests the server holds right now (stored with release) */
 	uint64_t max_inflight; /* the most it ever held at once */
+	uint64_t progress_ns;  /* CLOCK_MONOTONIC: a request last finished, or the first of a
+				* busy spell arrived (stored before inflight) */
 	struct ublk_move_stats put, get;
 } __attribute__((aligned(64)));
 
@@ -87,6 +89,12 @@ struct ublk_stats_shm {
 	uint32_t depth;
 	uint64_t target_bytes; /* memory the target holds for device pages */
 	uint64_t recoveries;   /* times a new daemon took the device over */
+	/* The watchdog (the daemon's main thread): stalls found so far, and the current one's
+	 * queue and length (0: none). */
+	uint64_t stalls;
+	uint64_t stalled_ns;
+	uint32_t stalled_queue;
+	uint32_t stalled_inflight;
 	struct ublk_hint_stats hints;
 	struct ublk_queue_stats q[];
 };

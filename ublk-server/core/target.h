@@ -64,6 +64,11 @@ struct ublk_target_ops {
 	/* Frees what the target holds for a device whose daemon is gone (`ublk-ctl del`), besides
 	 * the page store file core removes. Optional. Returns 0 or -errno with a message. */
 	int (*release)(const struct ublk_dev_conf *c, char *err, size_t errlen);
+	/* Kernel memory a device's I/O path may need while the machine is out of memory (its
+	 * sockets' buffers), which its realtime threads take from the kernel's reserve
+	 * (io_thread.h); `ublk-ctl add` warns when vm.min_free_kbytes leaves too little.
+	 * Optional: NULL or 0 for none. */
+	uint64_t (*reserve_bytes)(const struct ublk_dev_conf *c);
 
 	/* Attaches to the device's backing store; `recovering` when a new daemon takes over a
 	 * device whose pages must be kept. Returns 0 or -errno (with a message in t->error). */

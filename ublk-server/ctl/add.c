@@ -138,6 +138,7 @@ static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, bool json)
 	close(fds[0]);
 	if (ret)
 		return ret;
+	ctl_check_pressure(conf, dev_id, pid);
 	if (json)
 		printf("{\"id\": %u, \"device\": \"/dev/ublkb%u\", \"pid\": %d}\n", dev_id, dev_id,
 		       pid);

@@ -5,8 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "control.h"
+#include "state.h"
 
 #define EXIT_USAGE 2
 
@@ -26,6 +28,12 @@ int ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_open(struct ublk_ctrl *ctrl);
 /* Parses a device id argument. */
 bool ctl_parse_id(const char *s, uint32_t *id);
+/* The vm.min_free_kbytes a device whose I/O path needs reserve_bytes of the kernel's reserve
+ * wants (pressure.c). */
+uint64_t ctl_min_free_kbytes_for(uint64_t reserve_bytes);
+/* Warns (stderr) when swap on device dev_id, served by daemon pid, could stall once the machine
+ * runs out of memory: queue threads that are not realtime, too small a reserve. */
+void ctl_check_pressure(const struct ublk_dev_conf *conf, uint32_t dev_id, pid_t pid);
 /* Whether /dev/ublkb<id> is an active swap device (/proc/swaps). */
 bool ctl_swap_active(uint32_t dev_id);
 /* Whether process pid exists. */

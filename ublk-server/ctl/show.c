@@ -33,7 +33,9 @@ static const char stats_usage[] =
 	"Shows a device's I/O since it was added (recoveries included): per operation the number\n"
 	"of requests, bytes moved, errors, and the server's service time at the 50th, 99th and\n"
 	"99.9th percentiles (from receiving a request to committing its result); requests in\n"
-	"flight now and at most; the memory the target holds for pages.\n"
+	"flight now and at most; the memory the target holds for pages; the daemon's watchdog:\n"
+	"a queue that holds requests and has finished none for 10 s is STALLED (also said in the\n"
+	"kernel log), and the stalls so far are counted.\n"
 	"\n"
 	"Remote target: the pages moved to (PUT) and from (GET) the memory node and their bytes,\n"
 	"against the whole-page baseline (4096 bytes a page), and the hints: registered clients,\n"
@@ -193,6 +195,30 @@ const struct ublk_stats_shm *ctl_map_stats(const char *cmd, uint32_t dev_id, siz
 	return s;
 }
 
+/* The daemon's watchdog (watchdog.h): stalls so far, and the one going on. */
+static void print_watchdog(const struct ublk_stats_shm *s, bool json)
+{
+	uint64_t stalls = __atomic_load_n(&s->stalls, __ATOMIC_RELAXED);
+	uint64_t stalled_ns = __atomic_load_n(&s->stalled_ns, __ATOMIC_RELAXED);
+	unsigned queue = __atomic_load_n(&s->stalled_queue, __ATOMIC_RELAXED);
+	unsigned inflight = __atomic_load_n(&s->stalled_inflight, __ATOMIC_RELAXED);
+
+	if (json) {
+		printf(", \"stalls\": %llu, \"stalled\": ", (unsigned long long)stalls);
+		if (stalled_ns)
+			printf("{\"queue\": %u, \"ns\": %llu, \"inflight\": %u}", queue,
+			       (unsigned long long)stalled_ns, inflight);
+		else
+			printf("null");
+	} else if (stalled_ns) {
+		printf("STALLED: queue %u has finished no request for %.0f s with %u in flight "
+		       "(%llu stalls so far; see README, \"Swap under memory pressure\")\n",
+		       queue, (double)stalled_ns / 1e9, inflight, (unsigned long long)stalls);
+	} else if (stalls) {
+		printf("stalls: %llu so far, none now\n", (unsigned long long)stalls);
+	}
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	uint32_t dev_id = UBLK_DEV_ID_NONE;
@@ -252,6 +278,7 @@ int cmd_stats(int argc, char **argv)
 	}
 	if (json)
 		printf("}");
+	print_watchdog(s, json);
 	ctl_print_moved(s, json);
 	ctl_print_hint_totals(s, json);
 	if (json)

@@ -575,6 +575,7 @@ const struct ublk_target_ops ublk_target_remote = {
 	.conf_format = remote_conf_format,
 	.conf_parse = remote_conf_parse,
 	.release = remote_release,
+	.reserve_bytes = remote_reserve_bytes,
 	.open = remote_open,
 	.read_pages = remote_read_pages,
 	.write_pages = remote_write_pages,

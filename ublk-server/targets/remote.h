@@ -55,5 +55,6 @@ int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen);
 int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len);
 bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val);
 int remote_release(const struct ublk_dev_conf *c, char *err, size_t errlen);
+uint64_t remote_reserve_bytes(const struct ublk_dev_conf *c);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "parse.h"
+#include "node_link.h"
 #include "remote.h"
 
 #define DEFAULT_TIMEOUT_MS   5000
@@ -118,6 +119,16 @@ static int new_region(char hex[33])
 	for (unsigned i = 0; i < sizeof(id); i++)
 		snprintf(hex + 2 * i, 3, "%02x", id[i]);
 	return 0;
+}
+
+/* Over TCP each queue's link holds up to its two socket buffers, which the kernel sizes at
+ * twice what was set (node_link.h). Over RDMA the data moves without the daemon's sockets
+ * (Soft-RoCE's packets are atomic allocations, which have a reserve of their own). */
+uint64_t remote_reserve_bytes(const struct ublk_dev_conf *c)
+{
+	if (strncmp(remote_conf(c)->node, "tcp://", 6))
+		return 0;
+	return (uint64_t)c->nr_queues * 2 * (2 * NODE_LINK_SOCKBUF);
 }
 
 int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen)
