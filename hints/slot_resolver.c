@@ -78,23 +78,52 @@ static void claim(struct scan *sc, int client, const struct page_view *view, uin
 /* The reader thread: pagemap reads take the client's mmap_lock, which a client thread can hold
  * while it waits, in reclaim, for the very writes the server is resolving. So the reads run
  * here, and the hint thread waits for them only until its deadline: a read stuck behind such a
- * lock never holds a write back (its batch moves whole) and finishes once the writes have. */
+ * lock never holds a write back (its batch moves whole) and finishes once the writes have.
+ *
+ * Memory: the job and every array a round uses belong to the reader and are reused; they grow
+ * (doubling, faulted in at once) only when a round needs more than any before, which happens as
+ * the clients' heaps grow, and never while a read may still use them. */
 struct pagemap_job {
 	int fd;
 	uint64_t *pages;
 	size_t n;
 	uint64_t *entries; /* 0 where nothing was read */
 	uint64_t scanned;
-	bool done, abandoned;
+	bool done;
 };
 
 struct pagemap_reader {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct pagemap_job *job; /* posted, running, or abandoned and still running */
+	struct pagemap_job job;
+	bool busy; /* job posted and not yet done: its arrays are the reader's */
 	bool stop;
+	/* the job's arrays (capacity job_cap), and the hint thread's own for a round */
+	size_t job_cap;
+	uint64_t *scan_pages; /* a client's reduced pages (capacity scan_cap) */
+	size_t scan_cap;
+	struct wanted *want;
+	uint64_t *found;
+	size_t want_cap;
 };
+
+/* Makes *buf hold at least n elements of size elem (capacity *cap), keeping its contents;
+ * new memory is touched now (locked by the daemon's mlockall). False when out of memory. */
+static bool reserve(void **buf, size_t *cap, size_t n, size_t elem)
+{
+	if (n <= *cap)
+		return true;
+	size_t want = n > 2 * *cap ? n : 2 * *cap;
+	void *p = realloc(*buf, want * elem);
+
+	if (!p)
+		return false;
+	memset((char *)p + *cap * elem, 0, (want - *cap) * elem);
+	*buf = p;
+	*cap = want;
+	return true;
+}
 
 static void read_entries(struct pagemap_job *j)
 {
@@ -122,13 +151,18 @@ static void read_entries(struct pagemap_job *j)
 	}
 }
 
-static void free_job(struct pagemap_job *j)
+/* The hint thread's arrays for a round of n slots. */
+static bool reserve_round(struct pagemap_reader *r, size_t n)
 {
-	if (j->fd >= 0)
-		close(j->fd);
-	free(j->pages);
-	free(j->entries);
-	free(j);
+	size_t cap = r->want_cap;
+
+	if (!reserve((void **)&r->want, &cap, n, sizeof(*r->want)))
+		return false;
+	cap = r->want_cap;
+	if (!reserve((void **)&r->found, &cap, n, sizeof(*r->found)))
+		return false;
+	r->want_cap = cap;
+	return true;
 }
 
 static void *reader_main(void *arg)
@@ -140,24 +174,31 @@ static void *reader_main(void *arg)
 	io_thread_init("ublk-pagemap", false);
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (!r->stop && (!r->job || r->job->done))
+		while (!r->stop && (!r->busy || r->job.done))
 			pthread_cond_wait(&r->cond, &r->lock);
 		if (r->stop)
 			break;
-		struct pagemap_job *j = r->job;
-
 		pthread_mutex_unlock(&r->lock);
-		read_entries(j);
+		read_entries(&r->job);
 		pthread_mutex_lock(&r->lock);
-		j->done = true;
-		if (j->abandoned) {
-			free_job(j);
-			r->job = NULL;
-		}
+		/* The fd was dup'ed for this read: the client may have gone meanwhile. */
+		close(r->job.fd);
+		r->job.fd = -1;
+		r->job.done = true;
 		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
+}
+
+static void free_reader(struct pagemap_reader *r)
+{
+	free(r->job.pages);
+	free(r->job.entries);
+	free(r->scan_pages);
+	free(r->want);
+	free(r->found);
+	free(r);
 }
 
 int pagemap_reader_start(struct pagemap_reader **out)
@@ -167,6 +208,7 @@ int pagemap_reader_start(struct pagemap_reader **out)
 
 	if (!r)
 		return -ENOMEM;
+	r->job.fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
@@ -186,58 +228,62 @@ void pagemap_reader_stop(struct pagemap_reader *r)
 {
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
-	bool stuck = r->job && !r->job->done;
+	bool stuck = r->busy && !r->job.done;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	if (stuck) {
-		pthread_detach(r->thread); /* it frees its job when the read returns; r is leaked */
+		/* It ends once the read returns; r, which it still uses, is leaked. */
+		pthread_detach(r->thread);
 		return;
 	}
 	pthread_join(r->thread, NULL);
-	if (r->job)
-		free_job(r->job);
-	free(r);
+	free_reader(r);
 }
 
 /* Reads the entries of pages[0..n) (ascending) through fd, waiting until deadline_ns at most.
- * The finished job, or NULL if the reader is still busy with an earlier read or this one did
- * not finish in time (the reader then frees it). */
+ * The finished job (valid until the next call), or NULL if the reader is still busy with an
+ * earlier read, or this one did not finish in time (it goes on; the next call sees it busy). */
 static struct pagemap_job *read_by(struct pagemap_reader *r, int fd, const uint64_t *pages,
 				   size_t n, uint64_t deadline_ns)
 {
-	struct pagemap_job *j = calloc(1, sizeof(*j));
 	struct timespec until = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
 				  .tv_nsec = (long)(deadline_ns % 1000000000u) };
+	struct pagemap_job *j = &r->job;
+	bool ok;
 
-	if (!j)
+	pthread_mutex_lock(&r->lock);
+	if (r->busy && !j->done) { /* an abandoned read is still stuck */
+		pthread_mutex_unlock(&r->lock);
 		return NULL;
-	j->fd = dup(fd);
-	j->n = n;
-	j->pages = malloc(n * sizeof(*pages)); /* the caller's may be gone before the read ends */
-	j->entries = calloc(n, sizeof(*j->entries));
-	if (j->fd < 0 || !j->pages || !j->entries) {
-		free_job(j);
+	}
+	r->busy = false;
+	/* The arrays are ours now: no read uses them. */
+	size_t cap = r->job_cap;
+
+	ok = reserve((void **)&j->pages, &cap, n, sizeof(*j->pages));
+	cap = r->job_cap;
+	ok = ok && reserve((void **)&j->entries, &cap, n, sizeof(*j->entries));
+	if (ok)
+		r->job_cap = cap;
+	j->fd = ok ? dup(fd) : -1;
+	if (j->fd < 0) {
+		pthread_mutex_unlock(&r->lock);
 		return NULL;
 	}
 	memcpy(j->pages, pages, n * sizeof(*pages));
-	pthread_mutex_lock(&r->lock);
-	if (r->job) { /* an abandoned read is still stuck */
-		pthread_mutex_unlock(&r->lock);
-		free_job(j);
-		return NULL;
-	}
-	r->job = j;
+	memset(j->entries, 0, n * sizeof(*j->entries));
+	j->n = n;
+	j->scanned = 0;
+	j->done = false;
+	r->busy = true;
 	pthread_cond_broadcast(&r->cond);
 	while (!j->done && pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
 		;
-	if (j->done) {
-		r->job = NULL;
-	} else {
-		j->abandoned = true;
-		j = NULL;
-	}
+	ok = j->done;
+	if (ok)
+		r->busy = false;
 	pthread_mutex_unlock(&r->lock);
-	return j;
+	return ok ? j : NULL;
 }
 
 /* Reads the pagemap entries of pages[0..n) (ascending) of client c and claims what they hold.
@@ -253,7 +299,6 @@ static bool scan_client(struct scan *sc, struct pagemap_reader *r, int client,
 	sc->st->scanned += j->scanned;
 	for (size_t k = 0; k < n; k++)
 		claim(sc, client, &c->view, pages[k], j->entries[k], type);
-	free_job(j);
 	return true;
 }
 
@@ -261,8 +306,6 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 		  const uint64_t *slots, size_t n, uint64_t *masks, int *owner,
 		  uint64_t deadline_ns, struct slot_resolve_stats *st)
 {
-	struct wanted *want = NULL;
-	uint64_t *found = NULL, *pages = NULL;
 	bool late = false;
 
 	st->slots += n;
@@ -270,28 +313,25 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 		masks[i] = LINES_WHOLE;
 		owner[i] = -1;
 	}
-	if (swap_type < 0 || n == 0)
+	if (swap_type < 0 || n == 0 || !reserve_round(r, n))
 		return;
-	want = malloc(n * sizeof(*want));
-	found = malloc(n * sizeof(*found));
-	if (!want || !found)
-		goto out;
 	for (size_t i = 0; i < n; i++)
-		want[i] = (struct wanted){ .slot = slots[i], .index = i };
-	qsort(want, n, sizeof(*want), cmp_wanted);
+		r->want[i] = (struct wanted){ .slot = slots[i], .index = i };
+	qsort(r->want, n, sizeof(*r->want), cmp_wanted);
 
-	struct scan sc = { want, n, masks, owner, found, st };
+	struct scan sc = { r->want, n, masks, owner, r->found, st };
 	for (unsigned ci = 0; ci < s->nclients && !late; ci++) {
 		struct hint_client_conn *c = s->client[ci];
 
 		if (!hint_client_resolvable(s, c) || c->view.count == 0)
 			continue;
-		uint64_t *p = realloc(pages, c->view.count * sizeof(*pages));
-		if (!p)
+		if (!reserve((void **)&r->scan_pages, &r->scan_cap, c->view.count,
+			     sizeof(*r->scan_pages))) {
+			late = true; /* unread clients may hold a slot found elsewhere: all whole */
 			break;
-		pages = p;
-		size_t np = page_view_pages(&c->view, pages);
-		late = !scan_client(&sc, r, (int)ci, c, pages, np, (unsigned)swap_type,
+		}
+		size_t np = page_view_pages(&c->view, r->scan_pages);
+		late = !scan_client(&sc, r, (int)ci, c, r->scan_pages, np, (unsigned)swap_type,
 				    deadline_ns);
 	}
 	/* A scan cut short may have missed a second holder of a slot it found: all whole. */
@@ -307,10 +347,6 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 			st->resolved++;
 		}
 	}
-out:
-	free(want);
-	free(found);
-	free(pages);
 }
 
 int swap_area_type(dev_t rdev)

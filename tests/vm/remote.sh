@@ -203,8 +203,44 @@ daemon_threads_locked() {
 	"$ctl" del -n 6
 }
 
+# ublk-ctl add warns when swap on the device could stall once the machine runs out of memory:
+# a TCP device whose queues' socket buffers vm.min_free_kbytes cannot cover, a daemon whose
+# threads could not be made realtime (no CAP_SYS_NICE); the device works either way. An RDMA
+# device, or a large enough reserve, gets no warning.
+pressure_warnings() {
+	local old
+	node_up
+	old=$(cat /proc/sys/vm/min_free_kbytes)
+	sysctl -q -w vm.min_free_kbytes=8192
+	# Two queues over TCP: 4 MiB of socket buffers, so 2 x (4 + 8) MiB wanted.
+	"$ctl" add -t remote --node $node --size 16M --queues 2 -n 7 >/dev/null 2>/tmp/warn
+	"$ctl" del -n 7
+	cat /tmp/warn
+	grep -q "warning: /dev/ublkb7 over TCP may need 4096 KiB .* vm.min_free_kbytes = 8192 .*sysctl vm.min_free_kbytes=24576" /tmp/warn ||
+		vm_fail "no warning for a TCP device with too small a reserve"
+	"$ctl" add -t remote --node $rnode --size 16M --queues 2 -n 7 >/dev/null 2>/tmp/warn
+	"$ctl" del -n 7
+	[ ! -s /tmp/warn ] || vm_fail "a warning for an RDMA device: $(cat /tmp/warn)"
+	sysctl -q -w vm.min_free_kbytes=24576
+	"$ctl" add -t remote --node $node --size 16M --queues 2 -n 7 >/dev/null 2>/tmp/warn
+	"$ctl" del -n 7
+	[ ! -s /tmp/warn ] || vm_fail "a warning with enough reserve: $(cat /tmp/warn)"
+	# Without CAP_SYS_NICE the queue threads stay SCHED_OTHER: said, and the device works.
+	setpriv --bounding-set -sys_nice "$ctl" add -t remote --node $rnode --size 16M --queues 2 \
+		-n 7 >/dev/null 2>/tmp/warn
+	cat /tmp/warn
+	grep -q "warning: 2 of the daemon's 2 queue threads are not realtime" /tmp/warn ||
+		vm_fail "no warning for a daemon without realtime threads"
+	dd if=/dev/urandom of=/tmp/page bs=4k count=1 status=none
+	dd if=/tmp/page of=/dev/ublkb7 bs=4k count=1 oflag=direct status=none
+	cmp <(dd if=/dev/ublkb7 bs=4k count=1 iflag=direct status=none) /tmp/page ||
+		vm_fail "the device without realtime threads lost a page"
+	"$ctl" del -n 7
+	sysctl -q -w vm.min_free_kbytes="$old"
+}
+
 # verbs_round_trips runs memnodes of its own, before the shared node starts.
 vm_behaviours verbs_round_trips remote_fio remote_swap remote_recovery foreign_rdma_client \
-	node_failure recover_truncated_entries daemon_threads_locked
+	node_failure recover_truncated_entries daemon_threads_locked pressure_warnings
 [ -s /tmp/node.pid ] && kill "$(node_pid)" 2>/dev/null
 vm_summary

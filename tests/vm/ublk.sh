@@ -183,6 +183,28 @@ recover_truncated_store() {
 	"$ctl" del -n 13
 }
 
+# A write the target holds past the watchdog's 10 s: the daemon says so in the kernel log and
+# ublk-ctl stats shows the queue STALLED; once the write finishes the stall ends, counted.
+stall_reported() {
+	local dd
+	"$ctl" add -t fault --size 64M --queues 1 --hold-writes 14 -n 13 >/dev/null
+	dd if=/dev/zero of=/dev/ublkb13 bs=4k count=1 oflag=direct status=none &
+	dd=$!
+	vm_wait_for 13 sh -c "'$ctl' stats -n 13 | grep -q '^STALLED: queue 0 '" ||
+		vm_fail "no stall reported while a write was held for 14 s"
+	"$ctl" stats -n 13 | grep STALLED
+	dmesg | grep "lineswap: /dev/ublkb13: queue 0 has finished no request for 1[0-9] s with 1 in flight" ||
+		vm_fail "the kernel log does not say which queue stalled: $(dmesg | tail -3)"
+	wait "$dd" || vm_fail "the held write failed"
+	vm_wait_for 2 sh -c "'$ctl' stats -n 13 | grep -q '^stalls: 1 so far, none now'" ||
+		vm_fail "the stall did not end: $("$ctl" stats -n 13 | tail -2)"
+	"$ctl" stats -n 13 --json | grep -q '"stalls": 1, "stalled": null' ||
+		vm_fail "stats --json: $("$ctl" stats -n 13 --json)"
+	dmesg | grep "lineswap: /dev/ublkb13: moving again after a stall of" ||
+		vm_fail "the kernel log does not say the stall ended"
+	"$ctl" del -n 13
+}
+
 vm_behaviours fio_verify_shapes ext4_remount swap_memcg crash_recovery bad_input \
-	queue_start_failure recover_truncated_store
+	queue_start_failure recover_truncated_store stall_reported
 vm_summary

@@ -1,10 +1,13 @@
 /* fault.c — the `fault` target: a device that stores nothing (reads return zeros, writes are
  * dropped) and fails where it is told to, so that tests can drive the server's error paths
- * (a queue that cannot start, a target that cannot open) through the real driver. */
+ * (a queue that cannot start, a target that cannot open, writes that do not finish: the
+ * watchdog) through the real driver. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "parse.h"
 #include "queue.h"
 #include "state.h"
@@ -15,6 +18,13 @@
 struct fault_conf {
 	uint32_t fail_queue; /* this queue's set-up fails; NO_QUEUE for none */
 	bool fail_open;      /* the target's open fails */
+	uint32_t hold_s;     /* writes finish only after this long (0: at once) */
+};
+
+/* A queue's held writes: one slot per tag, finished by the queue's tick once due. */
+struct fault_queue {
+	struct ublk_req **held;
+	uint64_t *due_ns;
 };
 
 static struct fault_conf *fault_conf(const struct ublk_dev_conf *c)
@@ -24,13 +34,15 @@ static struct fault_conf *fault_conf(const struct ublk_dev_conf *c)
 
 static const char fault_usage[] =
 	"      --fail-queue Q   queue Q fails to start (add must fail, leaving nothing behind)\n"
-	"      --fail-open      the target fails to open\n";
+	"      --fail-open      the target fails to open\n"
+	"      --hold-writes S  each write finishes (dropped) only S seconds after it arrives\n";
 
-enum { OPT_FAIL_QUEUE = 1, OPT_FAIL_OPEN };
+enum { OPT_FAIL_QUEUE = 1, OPT_FAIL_OPEN, OPT_HOLD_WRITES };
 
 static const struct option fault_options[] = {
 	{ "fail-queue", required_argument, NULL, OPT_FAIL_QUEUE },
 	{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
+	{ "hold-writes", required_argument, NULL, OPT_HOLD_WRITES },
 	{ 0 },
 };
 
@@ -48,6 +60,14 @@ static int fault_parse_option(struct ublk_dev_conf *c, int val, const char *arg,
 		fault_conf(c)->fail_open = true;
 		return 0;
 	}
+	if (val == OPT_HOLD_WRITES) {
+		if (!parse_uint(arg, 1, 3600, &v)) {
+			snprintf(err, errlen, "bad --hold-writes '%s' (1-3600 seconds)", arg);
+			return -EINVAL;
+		}
+		fault_conf(c)->hold_s = (uint32_t)v;
+		return 0;
+	}
 	if (!parse_uint(arg, 0, UINT16_MAX, &v)) {
 		snprintf(err, errlen, "bad --fail-queue '%s' (a queue number)", arg);
 		return -EINVAL;
@@ -60,9 +80,9 @@ static int fault_conf_format(const struct ublk_dev_conf *c, char *buf, size_t le
 {
 	const struct fault_conf *fc = fault_conf(c);
 
-	return snprintf(buf, len, "fail_queue=%lld\nfail_open=%d\n",
+	return snprintf(buf, len, "fail_queue=%lld\nfail_open=%d\nhold_writes=%u\n",
 			fc->fail_queue == NO_QUEUE ? -1ll : (long long)fc->fail_queue,
-			fc->fail_open);
+			fc->fail_open, fc->hold_s);
 }
 
 static bool fault_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val)
@@ -76,6 +96,8 @@ static bool fault_conf_parse(struct ublk_dev_conf *c, const char *key, const cha
 		fc->fail_queue = (uint32_t)v;
 	else if (!strcmp(key, "fail_open") && parse_uint(val, 0, 1, &v))
 		fc->fail_open = v;
+	else if (!strcmp(key, "hold_writes") && parse_uint(val, 0, 3600, &v))
+		fc->hold_s = (uint32_t)v;
 	else
 		return false;
 	return true;
@@ -92,16 +114,59 @@ static int fault_open(struct ublk_target *t, bool recovering)
 
 static int fault_queue_open(struct ublk_target *t, struct ublk_queue *q)
 {
-	if (fault_conf(t->conf)->fail_queue != q->id)
-		return -1;
-	snprintf(q->why, sizeof(q->why), "fault: queue %u fails as told (--fail-queue)", q->id);
-	return -EIO;
+	struct fault_queue *fq;
+
+	if (fault_conf(t->conf)->fail_queue == q->id) {
+		snprintf(q->why, sizeof(q->why), "fault: queue %u fails as told (--fail-queue)",
+			 q->id);
+		return -EIO;
+	}
+	fq = calloc(1, sizeof(*fq));
+	if (fq) {
+		fq->held = calloc(q->depth, sizeof(*fq->held));
+		fq->due_ns = calloc(q->depth, sizeof(*fq->due_ns));
+	}
+	if (!fq || !fq->held || !fq->due_ns) {
+		if (fq) {
+			free(fq->held);
+			free(fq->due_ns);
+		}
+		free(fq);
+		snprintf(q->why, sizeof(q->why), "fault: out of memory");
+		return -ENOMEM;
+	}
+	q->target_ctx = fq;
+	return -1;
 }
 
+/* The queue's tick: held writes that are due finish. */
 static void fault_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 {
+	struct fault_queue *fq = q->target_ctx;
+	uint64_t now = monotonic_ns();
+
 	(void)t;
-	(void)q;
+	for (uint16_t tag = 0; fq && tag < q->depth; tag++) {
+		if (fq->held[tag] && now >= fq->due_ns[tag]) {
+			struct ublk_req *req = fq->held[tag];
+
+			fq->held[tag] = NULL;
+			ublk_req_done(req, 0);
+		}
+	}
+}
+
+static void fault_queue_close(struct ublk_target *t, struct ublk_queue *q)
+{
+	struct fault_queue *fq = q->target_ctx;
+
+	(void)t;
+	if (!fq)
+		return;
+	free(fq->held);
+	free(fq->due_ns);
+	free(fq);
+	q->target_ctx = NULL;
 }
 
 static int fault_read_pages(struct ublk_target *t, struct ublk_req *req)
@@ -124,6 +189,18 @@ static int fault_drop(struct ublk_target *t, struct ublk_req *req)
 	(void)t;
 	(void)req;
 	return 0;
+}
+
+static int fault_write_pages(struct ublk_target *t, struct ublk_req *req)
+{
+	struct fault_queue *fq = req->q->target_ctx;
+	uint32_t hold_s = fault_conf(t->conf)->hold_s;
+
+	if (!hold_s)
+		return 0;
+	fq->held[req->tag] = req;
+	fq->due_ns[req->tag] = monotonic_ns() + hold_s * 1000000000ull;
+	return UBLK_REQ_QUEUED;
 }
 
 static uint64_t fault_resident_bytes(struct ublk_target *t)
@@ -149,11 +226,12 @@ const struct ublk_target_ops ublk_target_fault = {
 	.conf_parse = fault_conf_parse,
 	.open = fault_open,
 	.read_pages = fault_read_pages,
-	.write_pages = fault_drop,
+	.write_pages = fault_write_pages,
 	.discard_pages = fault_drop,
 	.flush = fault_drop,
 	.queue_open = fault_queue_open,
 	.queue_poll = fault_queue_poll,
+	.queue_close = fault_queue_close,
 	.resident_bytes = fault_resident_bytes,
 	.close = fault_close,
 };

@@ -21,7 +21,7 @@
  *
  * Memory: each queue's buffers and request state are allocated at queue_open. Re-establishing
  * a link allocates (page_store_open) on the queue thread, while that queue's requests fail
- * anyway; the hint thread allocates per round (hint_service.c). */
+ * anyway; the hint thread's arrays grow only as the clients' heaps grow (slot_resolver.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
