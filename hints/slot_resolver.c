@@ -89,6 +89,7 @@ struct pagemap_job {
 	size_t n;
 	uint64_t *entries; /* 0 where nothing was read */
 	uint64_t scanned;
+	bool failed; /* a read failed (ENOMEM, say): the scan is incomplete */
 	bool done;
 };
 
@@ -140,8 +141,10 @@ static void read_entries(struct pagemap_job *j)
 		ssize_t got = pread(j->fd, buf, span * sizeof(uint64_t),
 				    (off_t)(j->pages[i] * sizeof(uint64_t)));
 
+		if (got < 0 && errno != ESRCH)
+			j->failed = true; /* unread entries may hold a slot found elsewhere */
 		if (got <= 0)
-			return; /* the process is gone (or the range unmapped): nothing here */
+			return; /* the process is gone: nothing here */
 		size_t read = (size_t)got / sizeof(uint64_t);
 
 		j->scanned += read;
@@ -176,8 +179,16 @@ static void *reader_main(void *arg)
 	for (;;) {
 		while (!r->stop && (!r->busy || r->job.done))
 			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->stop)
+		if (r->stop) {
+			/* A job posted but never taken (its read timed out first): nobody reads it.
+			 */
+			if (r->busy && !r->job.done) {
+				close(r->job.fd);
+				r->job.fd = -1;
+				r->job.done = true;
+			}
 			break;
+		}
 		pthread_mutex_unlock(&r->lock);
 		read_entries(&r->job);
 		pthread_mutex_lock(&r->lock);
@@ -274,6 +285,7 @@ static struct pagemap_job *read_by(struct pagemap_reader *r, int fd, const uint6
 	memset(j->entries, 0, n * sizeof(*j->entries));
 	j->n = n;
 	j->scanned = 0;
+	j->failed = false;
 	j->done = false;
 	r->busy = true;
 	pthread_cond_broadcast(&r->cond);
@@ -287,14 +299,14 @@ static struct pagemap_job *read_by(struct pagemap_reader *r, int fd, const uint6
 }
 
 /* Reads the pagemap entries of pages[0..n) (ascending) of client c and claims what they hold.
- * False at the deadline. */
+ * False at the deadline, or when a read failed: the round must then go whole. */
 static bool scan_client(struct scan *sc, struct pagemap_reader *r, int client,
 			struct hint_client_conn *c, const uint64_t *pages, size_t n, unsigned type,
 			uint64_t deadline_ns)
 {
 	struct pagemap_job *j = read_by(r, c->pagemap_fd, pages, n, deadline_ns);
 
-	if (!j)
+	if (!j || j->failed)
 		return false;
 	sc->st->scanned += j->scanned;
 	for (size_t k = 0; k < n; k++)

@@ -27,7 +27,7 @@ struct slot_resolve_stats {
 	uint64_t slots;    /* asked */
 	uint64_t resolved; /* to one client page */
 	uint64_t shared;   /* found at more than one page: whole */
-	uint64_t late;     /* left whole because the deadline passed */
+	uint64_t late;     /* left whole: the deadline passed, or a page-map read failed */
 	uint64_t scanned;  /* pagemap entries read */
 };
 

@@ -150,11 +150,43 @@ static void test_rounds_grow_and_shrink(void **state)
 	free_client(s.client[0]);
 }
 
+/* A round whose deadline has passed moves whole (unless its read beat the clock); while that
+ * read may still run, later rounds move whole too; once it is done they resolve again. */
+static void test_deadline_passed(void **state)
+{
+	uint64_t v[] = { 40, 41 }, e[] = { swapped(TYPE, 1), swapped(TYPE, 2) },
+		 m[] = { 0xf0, 0xf00 };
+	struct hint_server s = { .nclients = 1 };
+	struct pagemap_reader *r;
+	struct slot_resolve_stats st = { 0 };
+	uint64_t slots[] = { 1, 2 }, masks[2];
+	int owner[2], tries;
+
+	(void)state;
+	s.client[0] = client(v, e, m, 2);
+	assert_int_equal(pagemap_reader_start(&r), 0);
+	slot_resolve(&s, r, TYPE, slots, 2, masks, owner, monotonic_ns() - 1, &st);
+	for (int i = 0; i < 2; i++)
+		assert_true(masks[i] == LINES_WHOLE || masks[i] == m[i]);
+	for (tries = 0; tries < 1000; tries++) {
+		slot_resolve(&s, r, TYPE, slots, 2, masks, owner, far_deadline(), &st);
+		if (masks[0] != LINES_WHOLE)
+			break;
+		usleep(1000);
+	}
+	assert_true(tries < 1000);
+	assert_int_equal(masks[0], m[0]);
+	assert_int_equal(masks[1], m[1]);
+	pagemap_reader_stop(r);
+	free_client(s.client[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_page_two_pages_none),
 		cmocka_unit_test(test_rounds_grow_and_shrink),
+		cmocka_unit_test(test_deadline_passed),
 	};
 	return cmocka_run_group_tests_name("slot_resolver", tests, NULL, NULL);
 }

@@ -83,8 +83,9 @@ writer() {
 # device 0), every block checked; a status file says how it ended.
 hinted_churn() {
 	local rc=0
-	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=0 run_bounded churn "$LINESWAP_BUILD/tests/churn" \
-		--mib "$1" --threads 2 --seconds "$2" --dead 50 --verify 10 || rc=$?
+	run_bounded churn env LD_PRELOAD="$hintlib" LINESWAP_HINTS_DEVICE=0 \
+		"$LINESWAP_BUILD/tests/churn" --mib "$1" --threads 2 --seconds "$2" --dead 50 \
+		--verify 10 || rc=$?
 	echo "$rc" >/tmp/churn.status
 }
 

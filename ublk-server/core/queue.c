@@ -258,6 +258,10 @@ static void *queue_thread(void *arg)
 
 	snprintf(name, sizeof(name), "ublk-queue%u", q->id);
 	io_thread_init(name, true);
+	/* A recovered device's stats still hold the dead daemon's queue: start the watchdog's
+	 * view of this one afresh. */
+	__atomic_store_n(&q->stats->progress_ns, monotonic_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&q->stats->inflight, 0, __ATOMIC_RELEASE);
 	/* The ring belongs to this thread: the driver ties a queue to the task that fetches. */
 	/* One SQE per tag, and two for the target's fd and tick. */
 	ret = io_uring_queue_init(q->depth + 2u, &q->ring, IORING_SETUP_SQE128);
