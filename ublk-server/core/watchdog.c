@@ -22,7 +22,9 @@ void ublk_watchdog_close(struct ublk_watchdog *w)
 	w->kmsg_fd = -1;
 }
 
-/* One record to the kernel log at `level` (4 warning, 6 info), then the same to the log. */
+/* One record to the kernel log at `level` (4 warning, 6 info), then the same to the log. The
+ * record ends with a newline: the kernel keeps one without it open, unseen by dmesg, waiting
+ * for a continuation. */
 static void say(struct ublk_watchdog *w, int level, const char *fmt, ...)
 {
 	char line[400];
@@ -30,10 +32,14 @@ static void say(struct ublk_watchdog *w, int level, const char *fmt, ...)
 	int n = snprintf(line, sizeof(line), "<%d>lineswap: /dev/ublkb%u: ", level, w->dev_id);
 
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
 	va_end(ap);
+	size_t len = strnlen(line, sizeof(line) - 1);
+
+	line[len] = '\n';
 	if (w->kmsg_fd >= 0)
-		(void)!write(w->kmsg_fd, line, strnlen(line, sizeof(line)));
+		(void)!write(w->kmsg_fd, line, len + 1);
+	line[len] = '\0';
 	log_msg("%s", line + 3); /* without the level */
 }
 
