@@ -1,0 +1,251 @@
+/* pool_map.c — see pool_map.h. */
+#include "pool_map.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t pool_map_size(uint64_t nslabs)
+{
+	return sizeof(struct pool_map_header) + (size_t)nslabs * sizeof(struct pool_slab);
+}
+
+/* splitmix64: a reproducible stream from any seed. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Whether k more slabs of `replicas` members each, on distinct nodes, fit in free[]: a node
+ * can hold at most one member of each slab, so at most min(free, k) of them; placing each slab
+ * on the nodes with the most room left always succeeds when this holds. */
+static bool feasible(const uint64_t *free, uint32_t nnodes, uint64_t k, uint32_t replicas)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t n = 0; n < nnodes; n++)
+		sum += free[n] < k ? free[n] : k;
+	return sum >= k * replicas;
+}
+
+static bool chosen(const uint8_t *node, unsigned r, uint32_t n)
+{
+	for (unsigned i = 0; i < r; i++)
+		if (node[i] == n)
+			return true;
+	return false;
+}
+
+/* Member r: the better (more room left) of two nodes drawn among those that have room and
+ * hold no other member of this slab; -1 if there is none. */
+static int two_choices(const uint64_t *free, uint32_t nnodes, const uint8_t *node, unsigned r,
+		       uint64_t *rng)
+{
+	uint8_t cand[POOL_MAX_NODES];
+	unsigned nc = 0;
+
+	for (uint32_t n = 0; n < nnodes; n++)
+		if (free[n] > 0 && !chosen(node, r, n))
+			cand[nc++] = (uint8_t)n;
+	if (nc == 0)
+		return -1;
+	uint8_t a = cand[next_random(rng) % nc], b = cand[next_random(rng) % nc];
+
+	return free[b] > free[a] ? b : a;
+}
+
+/* Member r: the node with the most room left that holds no other member (lowest index on a
+ * tie); -1 if none has room. */
+static int most_room(const uint64_t *free, uint32_t nnodes, const uint8_t *node, unsigned r)
+{
+	int best = -1;
+
+	for (uint32_t n = 0; n < nnodes; n++)
+		if (free[n] > 0 && !chosen(node, r, n) && (best < 0 || free[n] > free[best]))
+			best = (int)n;
+	return best;
+}
+
+int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32_t replicas,
+		   uint32_t nnodes, const uint64_t *capacity, uint64_t seed, struct pool_map *out,
+		   char *err, size_t errlen)
+{
+	uint64_t free[POOL_MAX_NODES], total = 0, rng = seed;
+
+	if (!slab_bytes || slab_bytes % 4096 || !device_bytes || device_bytes % 4096 || !replicas ||
+	    replicas > POOL_MAX_REPLICAS || !nnodes || nnodes > POOL_MAX_NODES ||
+	    replicas > nnodes) {
+		snprintf(err, errlen,
+			 "bad pool: %u replicas over %u nodes (at most %u and %u), slabs of %llu "
+			 "bytes",
+			 replicas, nnodes, POOL_MAX_REPLICAS, POOL_MAX_NODES,
+			 (unsigned long long)slab_bytes);
+		return -EINVAL;
+	}
+	uint64_t nslabs = (device_bytes + slab_bytes - 1) / slab_bytes;
+
+	for (uint32_t n = 0; n < nnodes; n++) {
+		free[n] = capacity[n] / slab_bytes;
+		total += free[n];
+	}
+	if (!feasible(free, nnodes, nslabs, replicas)) {
+		snprintf(err, errlen,
+			 "the nodes have room for %llu slabs of %llu MiB, and %llu x %u copies on "
+			 "distinct nodes are needed",
+			 (unsigned long long)total, (unsigned long long)(slab_bytes >> 20),
+			 (unsigned long long)nslabs, replicas);
+		return -ENOSPC;
+	}
+	memset(mem, 0, pool_map_size(nslabs));
+	struct pool_map m = { .h = mem, .slab = (struct pool_slab *)((char *)mem + sizeof(*m.h)) };
+
+	*m.h = (struct pool_map_header){ .magic = POOL_MAP_MAGIC,
+					 .version = POOL_MAP_VERSION,
+					 .nnodes = nnodes,
+					 .replicas = replicas,
+					 .slab_bytes = slab_bytes,
+					 .nslabs = nslabs };
+	for (uint64_t s = 0; s < nslabs; s++) {
+		struct pool_slab *sl = &m.slab[s];
+		unsigned r;
+
+		for (r = 0; r < replicas; r++) {
+			int n = two_choices(free, nnodes, sl->node, r, &rng);
+
+			sl->node[r] = (uint8_t)n; /* feasible() before this slab: n >= 0 */
+			free[n]--;
+		}
+		/* Two random choices can paint the rest into a corner: then this slab goes on the
+		 * nodes with the most room, which never does. */
+		if (!feasible(free, nnodes, nslabs - s - 1, replicas)) {
+			for (r = 0; r < replicas; r++)
+				free[sl->node[r]]++;
+			for (r = 0; r < replicas; r++) {
+				sl->node[r] = (uint8_t)most_room(free, nnodes, sl->node, r);
+				free[sl->node[r]]--;
+			}
+		}
+		for (r = 0; r < replicas; r++)
+			sl->slot[r] = m.h->node_slots[sl->node[r]]++;
+	}
+	*out = m;
+	return 0;
+}
+
+int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnodes,
+		    struct pool_map *out, char *err, size_t errlen)
+{
+	struct pool_map m = { .h = mem };
+	const struct pool_map_header *h = mem;
+	int ret = -EINVAL;
+
+	if (size < sizeof(*h) || h->magic != POOL_MAP_MAGIC || h->version != POOL_MAP_VERSION) {
+		snprintf(err, errlen, "not a pool map (or another version)");
+		return -EINVAL;
+	}
+	if (h->nnodes != nnodes || !h->replicas || h->replicas > POOL_MAX_REPLICAS ||
+	    h->replicas > nnodes || !h->slab_bytes || h->slab_bytes % 4096 ||
+	    h->nslabs != (device_bytes + h->slab_bytes - 1) / h->slab_bytes ||
+	    (size - sizeof(*h)) / sizeof(struct pool_slab) < h->nslabs) {
+		snprintf(err, errlen,
+			 "the pool map does not fit the device (%u nodes, %u replicas, %llu slabs "
+			 "of "
+			 "%llu bytes in %zu bytes of file)",
+			 h->nnodes, h->replicas, (unsigned long long)h->nslabs,
+			 (unsigned long long)h->slab_bytes, size);
+		return -EINVAL;
+	}
+	m.slab = (struct pool_slab *)((char *)mem + sizeof(*h));
+	/* No two members may share a place on a node: they would overwrite each other. */
+	uint8_t *used[POOL_MAX_NODES] = { 0 };
+
+	for (uint32_t n = 0; n < nnodes; n++) {
+		if (h->node_slots[n] > h->nslabs) {
+			snprintf(err, errlen, "pool map: node %u has %u slots for %llu slabs", n,
+				 h->node_slots[n], (unsigned long long)h->nslabs);
+			goto out;
+		}
+		used[n] = calloc(h->node_slots[n] / 8 + 1, 1);
+		if (!used[n]) {
+			snprintf(err, errlen, "out of memory");
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	for (uint64_t s = 0; s < h->nslabs; s++) {
+		const struct pool_slab *sl = &m.slab[s];
+
+		if (sl->stale >> h->replicas) {
+			snprintf(err, errlen, "pool map: slab %llu marks members it has not",
+				 (unsigned long long)s);
+			goto out;
+		}
+		for (unsigned r = 0; r < h->replicas; r++) {
+			uint8_t n = sl->node[r];
+
+			if (n >= nnodes || chosen(sl->node, r, n) ||
+			    sl->slot[r] >= h->node_slots[n] ||
+			    (used[n][sl->slot[r] / 8] >> (sl->slot[r] % 8) & 1)) {
+				snprintf(
+					err, errlen,
+					"pool map: slab %llu member %u (node %u, slot %u) is not a "
+					"place of its own",
+					(unsigned long long)s, r, n, sl->slot[r]);
+				goto out;
+			}
+			used[n][sl->slot[r] / 8] |= (uint8_t)(1u << (sl->slot[r] % 8));
+		}
+	}
+	*out = m;
+	ret = 0;
+out:
+	for (uint32_t n = 0; n < nnodes; n++)
+		free(used[n]);
+	return ret;
+}
+
+void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r)
+{
+	__atomic_fetch_or(&m->slab[s].stale, (uint8_t)(1u << r), __ATOMIC_RELEASE);
+}
+
+void pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r)
+{
+	__atomic_fetch_and(&m->slab[s].stale, (uint8_t) ~(1u << r), __ATOMIC_RELEASE);
+}
+
+bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r)
+{
+	return __atomic_load_n(&m->slab[s].stale, __ATOMIC_ACQUIRE) >> r & 1;
+}
+
+int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, const unsigned *load,
+		       unsigned tried)
+{
+	const struct pool_slab *sl = &m->slab[s];
+	int best = -1;
+
+	for (unsigned r = 0; r < m->h->replicas; r++) {
+		uint8_t n = sl->node[r];
+
+		if ((tried >> r & 1) || pool_map_is_stale(m, s, r) || !up[n])
+			continue;
+		if (best < 0 || load[n] < load[sl->node[best]])
+			best = (int)r;
+	}
+	return best;
+}
+
+uint64_t pool_map_degraded(const struct pool_map *m)
+{
+	uint64_t n = 0;
+
+	for (uint64_t s = 0; s < m->h->nslabs; s++)
+		n += __atomic_load_n(&m->slab[s].stale, __ATOMIC_ACQUIRE) != 0;
+	return n;
+}

@@ -1,0 +1,90 @@
+/* pool_map.h — a device's pages spread over a pool of memory nodes: which nodes hold each slab
+ * of the device, where on them, and which of those copies may serve a read.
+ *
+ * The device is cut into slabs of slab_bytes. Each slab has `replicas` members, each on its own
+ * node, at a slot (a slab-sized place) of that node's share of the device. A member that missed
+ * a write is stale: it never serves a read until it has been brought up to date (docs/design.md,
+ * "A pool of memory nodes"). The map lives in a file the daemon maps, so a recovered daemon
+ * keeps the placement and the stale marks; pool_map_attach checks such a file before any of it
+ * is trusted.
+ *
+ * Single-writer: the daemon's queues mark members stale only through pool_map_mark_stale, an
+ * atomic or; everything else happens before the device starts or on one thread. */
+#ifndef LINESWAP_POOL_MAP_H
+#define LINESWAP_POOL_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_MAX_NODES    32
+#define POOL_MAX_REPLICAS 3
+#define POOL_MAP_MAGIC    0x6c73706du /* "lspm" */
+#define POOL_MAP_VERSION  1
+
+/* One slab: its members. Room for POOL_MAX_REPLICAS; a scheme with more members (k + m
+ * erasure-coded fragments) would be a new version with a wider record. */
+struct pool_slab {
+	uint8_t node[POOL_MAX_REPLICAS]; /* member r's node index */
+	uint8_t stale;                   /* bit r: member r missed a write */
+	uint32_t slot[POOL_MAX_REPLICAS];
+};
+
+/* The file: this header, then nslabs records. */
+struct pool_map_header {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t nnodes;
+	uint32_t replicas;
+	uint64_t slab_bytes;
+	uint64_t nslabs;
+	uint32_t node_slots[POOL_MAX_NODES]; /* slab-sized places used on each node */
+};
+
+struct pool_map {
+	struct pool_map_header *h;
+	struct pool_slab *slab;
+};
+
+/* Bytes of a map file for nslabs slabs. */
+size_t pool_map_size(uint64_t nslabs);
+
+/* Lays out a new map in mem (pool_map_size(nslabs) bytes) and places every slab on `replicas`
+ * distinct nodes of nnodes, each node holding at most capacity[n] bytes: per member, the better
+ * of two nodes drawn at random (the one with more room left), from a stream seeded by seed.
+ * Returns 0, -EINVAL for impossible parameters, or -ENOSPC (with err saying how much is
+ * missing) when the nodes cannot hold every copy. */
+int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32_t replicas,
+		   uint32_t nnodes, const uint64_t *capacity, uint64_t seed, struct pool_map *out,
+		   char *err, size_t errlen);
+
+/* Checks a map file of `size` bytes (a recovered daemon's, possibly truncated or damaged) for
+ * a device of device_bytes over nnodes nodes. Returns 0 with *out pointing into mem, or
+ * -EINVAL with what is wrong in err. */
+int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnodes,
+		    struct pool_map *out, char *err, size_t errlen);
+
+/* The slab of a device page, and the page's byte offset within its slab. */
+static inline uint64_t pool_map_slab_of(const struct pool_map *m, uint64_t page, uint64_t *offset)
+{
+	uint64_t byte = page * 4096;
+
+	*offset = byte % m->h->slab_bytes;
+	return byte / m->h->slab_bytes;
+}
+
+/* Member r of slab s missed a write: it serves no read until pool_map_mark_fresh. */
+void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r);
+void pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r);
+bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r);
+
+/* The member of slab s a read should use: not stale, its node up (up[n]), and among those the
+ * node with the fewest requests in flight (load[n]); -1 when no member may serve. Members in
+ * `tried` (a bit each) are skipped: a retry goes elsewhere. */
+int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, const unsigned *load,
+		       unsigned tried);
+
+/* Slabs with fewer than `replicas` fresh members (degraded). */
+uint64_t pool_map_degraded(const struct pool_map *m);
+
+#endif
