@@ -22,24 +22,18 @@ static void __attribute__((noinline)) touch_stack(void)
 	memset((char *)probe, 0, sizeof(probe));
 }
 
-unsigned io_thread_init(const char *name, bool realtime)
+void io_thread_init(const char *name, bool realtime)
 {
 	const struct sched_param lowest_rt = { .sched_priority = 1 };
-	unsigned missing = 0;
 
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	touch_stack();
-	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0) {
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
 		log_msg("%s: PR_SET_IO_FLUSHER: %s (swap on this device may stall)", name,
 			strerror(errno));
-		missing |= IO_THREAD_NO_FLUSHER;
-	}
 	/* sched_setscheduler(0, ...) sets the calling thread's policy, not the process's. */
-	if (realtime && sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &lowest_rt) < 0) {
+	if (realtime && sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &lowest_rt) < 0)
 		log_msg("%s: SCHED_FIFO: %s (under whole-machine memory pressure, swap on this "
 			"device may stall)",
 			name, strerror(errno));
-		missing |= IO_THREAD_NO_REALTIME;
-	}
-	return missing;
 }

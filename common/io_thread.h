@@ -20,16 +20,12 @@
 
 #define IO_THREAD_STACK_TOUCH (256 * 1024) /* bytes of stack faulted in at start */
 
-/* What io_thread_init could not do (0: everything). */
-#define IO_THREAD_NO_FLUSHER  1u /* PR_SET_IO_FLUSHER refused: needs CAP_SYS_RESOURCE */
-#define IO_THREAD_NO_REALTIME 2u /* SCHED_FIFO refused: needs CAP_SYS_NICE or RLIMIT_RTPRIO */
-
-/* Names the calling thread (at most 15 characters), marks it an I/O flusher, makes it
- * realtime if asked (with SCHED_RESET_ON_FORK: nothing it starts inherits the policy), and
- * faults in its stack. What is refused is logged (the thread still works, but swap on its
- * device may then stall) and returned. A thread whose work a client can make long (the
- * page-map reader) is not made realtime: the write path waits for it only until its hold
- * time. */
-unsigned io_thread_init(const char *name, bool realtime);
+/* Names the calling thread (at most 15 characters), marks it an I/O flusher (needs
+ * CAP_SYS_RESOURCE), makes it realtime if asked (needs CAP_SYS_NICE; with SCHED_RESET_ON_FORK:
+ * nothing it starts inherits the policy), and faults in its stack. What is refused is logged:
+ * the thread still works, but swap on its device may then stall (`ublk-ctl add` warns too). A
+ * thread whose work a client can make long (the page-map reader) is not made realtime: the
+ * write path waits for it only until its hold time. */
+void io_thread_init(const char *name, bool realtime);
 
 #endif

@@ -154,17 +154,14 @@ static void read_entries(struct pagemap_job *j)
 	}
 }
 
-/* The hint thread's arrays for a round of n slots. */
-static bool reserve_round(struct pagemap_reader *r, size_t n)
+/* Two arrays of one capacity (*cap), grown together to hold n elements each. */
+static bool reserve_two(void **a, size_t elem_a, void **b, size_t elem_b, size_t *cap, size_t n)
 {
-	size_t cap = r->want_cap;
+	size_t cap_a = *cap, cap_b = *cap;
 
-	if (!reserve((void **)&r->want, &cap, n, sizeof(*r->want)))
+	if (!reserve(a, &cap_a, n, elem_a) || !reserve(b, &cap_b, n, elem_b))
 		return false;
-	cap = r->want_cap;
-	if (!reserve((void **)&r->found, &cap, n, sizeof(*r->found)))
-		return false;
-	r->want_cap = cap;
+	*cap = cap_a;
 	return true;
 }
 
@@ -269,13 +266,8 @@ static struct pagemap_job *read_by(struct pagemap_reader *r, int fd, const uint6
 	}
 	r->busy = false;
 	/* The arrays are ours now: no read uses them. */
-	size_t cap = r->job_cap;
-
-	ok = reserve((void **)&j->pages, &cap, n, sizeof(*j->pages));
-	cap = r->job_cap;
-	ok = ok && reserve((void **)&j->entries, &cap, n, sizeof(*j->entries));
-	if (ok)
-		r->job_cap = cap;
+	ok = reserve_two((void **)&j->pages, sizeof(*j->pages), (void **)&j->entries,
+			 sizeof(*j->entries), &r->job_cap, n);
 	j->fd = ok ? dup(fd) : -1;
 	if (j->fd < 0) {
 		pthread_mutex_unlock(&r->lock);
@@ -325,7 +317,9 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 		masks[i] = LINES_WHOLE;
 		owner[i] = -1;
 	}
-	if (swap_type < 0 || n == 0 || !reserve_round(r, n))
+	if (swap_type < 0 || n == 0 ||
+	    !reserve_two((void **)&r->want, sizeof(*r->want), (void **)&r->found, sizeof(*r->found),
+			 &r->want_cap, n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		r->want[i] = (struct wanted){ .slot = slots[i], .index = i };

@@ -6,7 +6,7 @@
  * queue threads run as realtime I/O flushers (io_thread.h), and the queues allocate nothing
  * per request once the device starts. The main thread watches that the queues move
  * (watchdog.h). Targets may still allocate on their own paths (the remote target while
- * it reconnects a lost link and its hint thread per round of resolution; see targets/). */
+ * it reconnects a lost link, and its hint thread as clients' heaps grow; see targets/). */
 #include "daemon.h"
 
 #include <errno.h>

@@ -198,7 +198,7 @@ static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 		return;
 	}
 	req->start_ns = monotonic_ns();
-	/* A busy spell starts: the watchdog counts from here (daemon.c, watch_queues). */
+	/* A busy spell starts: the watchdog counts from here (watchdog.h). */
 	if (q->inflight == 0)
 		__atomic_store_n(&q->stats->progress_ns, req->start_ns, __ATOMIC_RELAXED);
 	q->inflight++;
