@@ -174,6 +174,8 @@ static bool handle_hello(struct node *n, struct client *c, const struct proto_he
 		w.status = PROTO_EVERSION, why = "protocol version mismatch";
 	else if (h->secret_len > PROTO_SECRET_MAX || !secret_ok(n, h))
 		w.status = PROTO_EAUTH, why = "wrong secret";
+	else if (h->flags == PROTO_PROBE && h->bytes == 0)
+		w.status = PROTO_OK, why = "probed"; /* answered below, then dropped */
 	else if ((h->flags & ~7u) ||
 		 ((h->flags & 3) != PROTO_CREATE && (h->flags & 3) != PROTO_ATTACH) ||
 		 h->bytes == 0 || h->bytes % PROTO_PAGE_SIZE)
@@ -187,6 +189,14 @@ static bool handle_hello(struct node *n, struct client *c, const struct proto_he
 	    getrandom(c->ticket, sizeof(c->ticket), 0) == (ssize_t)sizeof(c->ticket)) {
 		c->ticket_valid = true;
 		memcpy(w.ticket, c->ticket, sizeof(w.ticket));
+	}
+	if (w.status == PROTO_OK && h->flags == PROTO_PROBE) {
+		w.free = node_memory_unused(&n->mem);
+		memcpy(c->out + c->outlen, &w, sizeof(w));
+		c->outlen += sizeof(w);
+		(void)!send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		log_msg("%s: probed (%llu KiB free)", c->peer, (unsigned long long)(w.free >> 10));
+		return false;
 	}
 	if (w.status == PROTO_OK) {
 		w.bytes = h->bytes;

@@ -78,6 +78,56 @@ static int status_errno(unsigned status)
 	}
 }
 
+/* Sends hello, reads the welcome. Returns fd, or -errno (fd closed) with a message in err. */
+static int greet(int fd, const struct proto_hello *hello, struct proto_welcome *w, const char *host,
+		 const char *port, char *err, size_t errlen)
+{
+	if (send(fd, hello, sizeof(*hello), MSG_NOSIGNAL) != (ssize_t)sizeof(*hello) ||
+	    recv(fd, w, sizeof(*w), MSG_WAITALL) != (ssize_t)sizeof(*w)) {
+		snprintf(err, errlen,
+			 "the memory node at %s:%s closed the connection during the "
+			 "handshake",
+			 host, port);
+		close(fd);
+		return -EPROTO;
+	}
+	if (w->magic != PROTO_MAGIC || w->status != PROTO_OK) {
+		snprintf(err, errlen, "the memory node at %s:%s refused: %s", host, port,
+			 w->magic == PROTO_MAGIC ? proto_status_name(w->status)
+						 : "not a memory node");
+		close(fd);
+		return w->magic == PROTO_MAGIC ? status_errno(w->status) : -EPROTO;
+	}
+	return fd;
+}
+
+int node_link_probe(const struct page_store_conf *conf, const char *host, const char *port,
+		    uint64_t *free_bytes, char *err, size_t errlen)
+{
+	struct proto_hello hello = {
+		.magic = PROTO_MAGIC,
+		.version = PROTO_VERSION,
+		.secret_len = (uint16_t)conf->secret_len,
+		.flags = PROTO_PROBE,
+	};
+	struct proto_welcome w;
+	int fd;
+
+	if (conf->secret_len > PROTO_SECRET_MAX) {
+		snprintf(err, errlen, "bad page store configuration");
+		return -EINVAL;
+	}
+	memcpy(hello.secret, conf->secret, conf->secret_len);
+	fd = connect_to(host, port, conf->timeout_ms, err, errlen);
+	if (fd >= 0)
+		fd = greet(fd, &hello, &w, host, port, err, errlen);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	*free_bytes = w.free;
+	return 0;
+}
+
 int node_link_open(const struct page_store_conf *conf, const char *host, const char *port,
 		   uint32_t extra_flags, struct proto_welcome *w, char *err, size_t errlen)
 {
@@ -98,25 +148,7 @@ int node_link_open(const struct page_store_conf *conf, const char *host, const c
 	memcpy(hello.region, conf->region, sizeof(hello.region));
 	memcpy(hello.secret, conf->secret, conf->secret_len);
 	fd = connect_to(host, port, conf->timeout_ms, err, errlen);
-	if (fd < 0)
-		return fd;
-	if (send(fd, &hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello) ||
-	    recv(fd, w, sizeof(*w), MSG_WAITALL) != (ssize_t)sizeof(*w)) {
-		snprintf(err, errlen,
-			 "the memory node at %s:%s closed the connection during the "
-			 "handshake",
-			 host, port);
-		close(fd);
-		return -EPROTO;
-	}
-	if (w->magic != PROTO_MAGIC || w->status != PROTO_OK) {
-		snprintf(err, errlen, "the memory node at %s:%s refused: %s", host, port,
-			 w->magic == PROTO_MAGIC ? proto_status_name(w->status)
-						 : "not a memory node");
-		close(fd);
-		return w->magic == PROTO_MAGIC ? status_errno(w->status) : -EPROTO;
-	}
-	return fd;
+	return fd < 0 ? fd : greet(fd, &hello, w, host, port, err, errlen);
 }
 
 int node_link_release(int fd)

@@ -20,6 +20,11 @@
 int node_link_open(const struct page_store_conf *conf, const char *host, const char *port,
 		   uint32_t extra_flags, struct proto_welcome *w, char *err, size_t errlen);
 
+/* Asks the node (authenticated by conf's secret) how much memory it has left. Returns 0 with
+ * *free_bytes, or -errno with a message in err. */
+int node_link_probe(const struct page_store_conf *conf, const char *host, const char *port,
+		    uint64_t *free_bytes, char *err, size_t errlen);
+
 /* Frees the link's region on the node. Returns 0 or -EIO. */
 int node_link_release(int fd);
 

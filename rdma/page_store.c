@@ -1,5 +1,6 @@
 /* page_store.c — opening a page store by URL. */
 #include "page_store.h"
+#include "node_link.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -59,4 +60,21 @@ int page_store_open(const struct page_store_conf *conf, struct page_store **out,
 		return ps_verbs_open(conf, host, port, out, err, errlen);
 	snprintf(err, errlen, "unsupported transport '%s' in '%s'", scheme, conf->url);
 	return -EINVAL;
+}
+
+int page_store_probe(const struct page_store_conf *conf, uint64_t *free_bytes, char *err,
+		     size_t errlen)
+{
+	char scheme[8], host[256], port[8];
+
+	if (!split_url(conf->url, scheme, host, port) ||
+	    (strcmp(scheme, "tcp") && strcmp(scheme, "rdma"))) {
+		snprintf(err, errlen,
+			 "bad memory node URL '%s' (want tcp://HOST:PORT or "
+			 "rdma://HOST:PORT)",
+			 conf->url);
+		return -EINVAL;
+	}
+	/* Both transports authenticate on TCP at the same address. */
+	return node_link_probe(conf, host, port, free_bytes, err, errlen);
 }

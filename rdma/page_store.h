@@ -68,6 +68,11 @@ struct page_store {
 int page_store_open(const struct page_store_conf *conf, struct page_store **out, char *err,
 		    size_t errlen);
 
+/* The memory conf->url's node has left (authenticated by conf's secret): 0 with *free_bytes,
+ * or -errno with a message in err. */
+int page_store_probe(const struct page_store_conf *conf, uint64_t *free_bytes, char *err,
+		     size_t errlen);
+
 int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char *port,
 		struct page_store **out, char *err, size_t errlen);
 int ps_verbs_open(const struct page_store_conf *conf, const char *host, const char *port,

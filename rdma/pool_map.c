@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define STALE_BITS 0xffu  /* of a slab's state: its stale members */
+#define MARK_ONE   0x100u /* of a slab's state: one more mark */
+
 size_t pool_map_size(uint64_t nslabs)
 {
 	return sizeof(struct pool_map_header) + (size_t)nslabs * sizeof(struct pool_slab);
@@ -180,7 +183,7 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 	for (uint64_t s = 0; s < h->nslabs; s++) {
 		const struct pool_slab *sl = &m.slab[s];
 
-		if (sl->stale >> h->replicas) {
+		if ((sl->state & STALE_BITS) >> h->replicas || sl->pad) {
 			snprintf(err, errlen, "pool map: slab %llu marks members it has not",
 				 (unsigned long long)s);
 			goto out;
@@ -211,17 +214,33 @@ out:
 
 void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r)
 {
-	__atomic_fetch_or(&m->slab[s].stale, (uint8_t)(1u << r), __ATOMIC_RELEASE);
-}
+	uint32_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 
-void pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r)
-{
-	__atomic_fetch_and(&m->slab[s].stale, (uint8_t) ~(1u << r), __ATOMIC_RELEASE);
+	while (!__atomic_compare_exchange_n(state, &old, (old | 1u << r) + MARK_ONE, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
 }
 
 bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r)
 {
-	return __atomic_load_n(&m->slab[s].stale, __ATOMIC_ACQUIRE) >> r & 1;
+	return __atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE) >> r & 1;
+}
+
+uint32_t pool_map_marks(const struct pool_map *m, uint64_t s)
+{
+	return __atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE) >> 8;
+}
+
+bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r, uint32_t marks)
+{
+	uint32_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+
+	do {
+		if ((old >> 8) != (marks & 0xffffffu))
+			return false;
+	} while (!__atomic_compare_exchange_n(state, &old, old & ~(1u << r), false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	return true;
 }
 
 int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, const unsigned *load,
@@ -246,6 +265,6 @@ uint64_t pool_map_degraded(const struct pool_map *m)
 	uint64_t n = 0;
 
 	for (uint64_t s = 0; s < m->h->nslabs; s++)
-		n += __atomic_load_n(&m->slab[s].stale, __ATOMIC_ACQUIRE) != 0;
+		n += (__atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE) & STALE_BITS) != 0;
 	return n;
 }

@@ -8,8 +8,8 @@
  * keeps the placement and the stale marks; pool_map_attach checks such a file before any of it
  * is trusted.
  *
- * Single-writer: the daemon's queues mark members stale only through pool_map_mark_stale, an
- * atomic or; everything else happens before the device starts or on one thread. */
+ * The daemon's queues mark members stale and its resync marks them fresh, concurrently: both
+ * change a slab's state word by compare-and-swap; placement happens before the device starts. */
 #ifndef LINESWAP_POOL_MAP_H
 #define LINESWAP_POOL_MAP_H
 
@@ -26,7 +26,10 @@
  * erasure-coded fragments) would be a new version with a wider record. */
 struct pool_slab {
 	uint8_t node[POOL_MAX_REPLICAS]; /* member r's node index */
-	uint8_t stale;                   /* bit r: member r missed a write */
+	uint8_t pad;
+	/* Bits 0-7: member r missed a write (stale). Bits 8-31: how many times a member was
+	 * marked (wrapping), so that a resync can tell whether a mark raced its copy. */
+	uint32_t state;
 	uint32_t slot[POOL_MAX_REPLICAS];
 };
 
@@ -73,10 +76,15 @@ static inline uint64_t pool_map_slab_of(const struct pool_map *m, uint64_t page,
 	return byte / m->h->slab_bytes;
 }
 
-/* Member r of slab s missed a write: it serves no read until pool_map_mark_fresh. */
+/* Member r of slab s missed a write: it serves no read until it is marked fresh. */
 void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r);
-void pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r);
 bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r);
+/* The count of marks on slab s so far: take it before copying a fresh member's pages to a
+ * stale one, and pass it to pool_map_mark_fresh afterwards. */
+uint32_t pool_map_marks(const struct pool_map *m, uint64_t s);
+/* Member r of slab s is fresh again, unless a member was marked since `marks` was taken (then
+ * it may have missed a write the copy did not see): returns whether it was marked fresh. */
+bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r, uint32_t marks);
 
 /* The member of slab s a read should use: not stale, its node up (up[n]), and among those the
  * node with the fewest requests in flight (load[n]); -1 when no member may serve. Members in

@@ -29,6 +29,7 @@ enum proto_hello_flags {
 	PROTO_CREATE = 1, /* make the region (fails if it exists) */
 	PROTO_ATTACH = 2, /* use the existing region (fails if missing or of another size) */
 	PROTO_TICKET = 4, /* also issue a ticket for an RDMA connection to the region */
+	PROTO_PROBE = 8,  /* alone (bytes 0): authenticate, learn the node's free memory, hang up */
 };
 
 /* RDMA (rdma_cm) connections cannot carry the secret: rdma_connect's private data holds 56

@@ -182,7 +182,7 @@ static void test_attach_refuses(void **state)
 					    ? c.slab[5].slot[0]
 					    : c.h->node_slots[c.slab[4].node[0]],
 		256 * MiB, 3);
-	REFUSED(c.slab[2].stale = 4, 256 * MiB, 3);
+	REFUSED(c.slab[2].state = 4, 256 * MiB, 3);
 	REFUSED(c.h->replicas = 4, 256 * MiB, 3);
 	assert_int_equal(pool_map_attach(mem, size - 1, 256 * MiB, 3, &back, err, sizeof(err)),
 			 -EINVAL);
@@ -207,14 +207,19 @@ static void test_reads_and_stale(void **state)
 	load[n1] = 2;
 	load[n2] = 3;
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 1); /* least loaded */
+	uint32_t marks = pool_map_marks(&m, 0);
+
 	pool_map_mark_stale(&m, 0, 1);
 	assert_true(pool_map_is_stale(&m, 0, 1));
+	assert_false(pool_map_mark_fresh(&m, 0, 1, marks)); /* the mark raced the copy */
+	marks = pool_map_marks(&m, 0);
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 2); /* never a stale one */
 	up[n2] = false;
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 0); /* nor a node that is down */
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0), -1); /* tried: none left */
 	assert_int_equal(pool_map_degraded(&m), 1);
-	pool_map_mark_fresh(&m, 0, 1);
+	assert_true(pool_map_mark_fresh(&m, 0, 1, marks));
+	assert_false(pool_map_is_stale(&m, 0, 1));
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0), 1);
 	assert_int_equal(pool_map_degraded(&m), 0);
 	uint64_t off;

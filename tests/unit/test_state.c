@@ -49,13 +49,20 @@ static void test_target_part_round_trip(void **state)
 	strcpy(c.target, "remote");
 	c.ops = &ublk_target_remote;
 	c.ops->init_conf(&c);
-	strcpy(rc->node, "rdma://10.0.0.1:7370");
+	strcpy(rc->node[0], "rdma://10.0.0.1:7370");
+	strcpy(rc->node[1], "tcp://10.0.0.2:7370");
+	strcpy(rc->node[2], "tcp://[fe80::1]:7371");
+	rc->nnodes = 3;
+	rc->replicas = 2;
+	rc->slab_bytes = 32u << 20;
 	strcpy(rc->region, "00112233445566778899aabbccddeeff");
 	rc->timeout_ms = 7000;
 	rc->hint_uid = 1000;
 	rc->hint_hold_ms = 300;
 	assert_true(ublk_conf_format(&c, text, sizeof(text)) > 0);
-	assert_non_null(strstr(text, "\nnode=rdma://10.0.0.1:7370\n"));
+	/* A pool's nodes, in their order: the placement names them by index. */
+	assert_non_null(strstr(text, "\nnode=rdma://10.0.0.1:7370\nnode=tcp://10.0.0.2:7370\n"
+				     "node=tcp://[fe80::1]:7371\nreplicas=2\n"));
 	assert_true(ublk_conf_parse(text, &back, ublk_targets));
 	assert_ptr_equal(back.ops, &ublk_target_remote);
 	assert_memory_equal(&back, &c, sizeof(back));

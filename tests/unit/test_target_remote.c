@@ -1,8 +1,8 @@
-/* Unit tests: the remote target (ublk-server/targets/remote.c) against a real memnode over TCP
- * on 127.0.0.1, driven the way a queue thread drives it: requests with per-tag buffers, the
- * queue's watch polled until they complete. Unit-level stand-ins, through the linker's --wrap:
- * ublk_req_done (no driver here: the result is recorded), hint_service_all_whole and
- * slot_resolve (a test decides which pages are hinted, with which masks, and when the hint
+/* Unit tests: the remote target (ublk-server/targets/remote.c) against real memnodes over TCP
+ * on 127.0.0.1 (one, or a pool of three), driven the way a queue thread drives it: requests with
+ * per-tag buffers, the queue's watch polled until they complete. Unit-level stand-ins, through the
+ * linker's --wrap: ublk_req_done (no driver here: the result is recorded), hint_service_all_whole
+ * and slot_resolve (a test decides which pages are hinted, with which masks, and when the hint
  * thread's resolution finishes). The memnode binary comes from $LINESWAP_MEMNODE. */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,6 +26,7 @@
 
 #include "clock.h"
 #include "queue.h"
+#include "pool_map.h"
 #include "remote.h"
 #include "slot_resolver.h"
 #include "targets.h"
@@ -34,8 +37,10 @@
 #define MAX_IO (8 * UBLK_PAGE_SIZE)
 #define NO_RES 1000 /* not a request result */
 
-static pid_t node_pid;
-static int node_port;
+#define NODES 3
+
+static pid_t node_pid[NODES];
+static int node_port[NODES];
 static char run_dir[64];
 
 /* The stand-ins' state. */
@@ -76,8 +81,8 @@ void __wrap_slot_resolve(struct hint_server *s, struct pagemap_reader *r, int sw
 	}
 }
 
-/* Starts memnode on 127.0.0.1:node_port (0: any port, remembered for a restart). */
-static void start_node(void)
+/* Starts memnode i on 127.0.0.1:node_port[i] (0: any port, remembered for a restart). */
+static void start_node(unsigned i)
 {
 	const char *bin = getenv("LINESWAP_MEMNODE");
 	char line[256] = "", listen[64];
@@ -85,10 +90,10 @@ static void start_node(void)
 
 	assert_non_null(bin);
 	assert_int_equal(pipe(out), 0);
-	snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", node_port);
-	node_pid = fork();
-	assert_true(node_pid >= 0);
-	if (node_pid == 0) {
+	snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", node_port[i]);
+	node_pid[i] = fork();
+	assert_true(node_pid[i] >= 0);
+	if (node_pid[i] == 0) {
 		dup2(out[1], STDOUT_FILENO);
 		setenv("LINESWAP_SECRET", SECRET, 1);
 		execl(bin, bin, "--size", "4M", "--listen", listen, "--json", (char *)NULL);
@@ -102,14 +107,16 @@ static void start_node(void)
 	char *p = strstr(line, "\"listening\": \"tcp://127.0.0.1:");
 
 	assert_non_null(p);
-	node_port = atoi(p + strlen("\"listening\": \"tcp://127.0.0.1:"));
-	assert_true(node_port > 0);
+	node_port[i] = atoi(p + strlen("\"listening\": \"tcp://127.0.0.1:"));
+	assert_true(node_port[i] > 0);
 }
 
-static void stop_node(void)
+/* Stops node i: SIGTERM, or SIGKILL (no goodbye on any connection). */
+static void stop_node(unsigned i, int sig)
 {
-	kill(node_pid, SIGTERM);
-	waitpid(node_pid, NULL, 0);
+	kill(node_pid[i], sig);
+	waitpid(node_pid[i], NULL, 0);
+	node_pid[i] = 0;
 }
 
 struct fixture {
@@ -127,24 +134,33 @@ static int group_setup(void **state)
 	assert_non_null(mkdtemp(run_dir));
 	setenv("LINESWAP_RUN_DIR", run_dir, 1);
 	setenv("LINESWAP_SECRET", SECRET, 1);
-	start_node();
+	for (unsigned i = 0; i < NODES; i++)
+		start_node(i);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	stop_node();
+	for (unsigned i = 0; i < NODES; i++)
+		if (node_pid[i])
+			stop_node(i, SIGTERM);
 	return rmdir(run_dir); /* every test left nothing behind */
 }
 
-/* A device as `ublk-ctl add -t remote --node tcp://127.0.0.1:PORT` makes it. */
-static int setup(void **state)
+/* A device as `ublk-ctl add -t remote --node tcp://127.0.0.1:PORT ...` makes it, over the
+ * first `nodes` nodes with `replicas` copies and slabs of SLAB_PAGES; every node is running. */
+#define SLAB_PAGES 16
+
+static int setup_device(void **state, unsigned nodes, unsigned replicas)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	const struct ublk_target_ops *ops = &ublk_target_remote;
-	char node[64], err[256];
+	char node[64], err[256], count[8];
 
+	for (unsigned i = 0; i < NODES; i++)
+		if (!node_pid[i])
+			start_node(i);
 	f->conf = (struct ublk_dev_conf){ .dev_id = 7,
 					  .target = "remote",
 					  .ops = ops,
@@ -154,12 +170,24 @@ static int setup(void **state)
 					  .max_io_bytes = MAX_IO };
 	snprintf(f->conf.store, sizeof(f->conf.store), "%s/entries", run_dir);
 	ops->init_conf(&f->conf);
-	snprintf(node, sizeof(node), "tcp://127.0.0.1:%d", node_port);
-	for (const struct option *o = ops->options; o->name; o++)
+	for (const struct option *o = ops->options; o->name; o++) {
 		if (!strcmp(o->name, "node"))
+			for (unsigned i = 0; i < nodes; i++) {
+				snprintf(node, sizeof(node), "tcp://127.0.0.1:%d", node_port[i]);
+				assert_int_equal(
+					ops->parse_option(&f->conf, o->val, node, err, sizeof(err)),
+					0);
+			}
+		if (!strcmp(o->name, "replicas")) {
+			snprintf(count, sizeof(count), "%u", replicas);
 			assert_int_equal(
-				ops->parse_option(&f->conf, o->val, node, err, sizeof(err)), 0);
+				ops->parse_option(&f->conf, o->val, count, err, sizeof(err)), 0);
+		}
+	}
 	assert_int_equal(ops->finish_conf(&f->conf, err, sizeof(err)), 0);
+	if (nodes > 1) /* below the option's least, for a device of a few pages */
+		remote_conf(&f->conf)->slab_bytes = SLAB_PAGES * UBLK_PAGE_SIZE;
+	remote_conf(&f->conf)->timeout_ms = 1000;
 	f->stats = calloc(1, ublk_stats_size(1));
 	f->t = (struct ublk_target){ .ops = ops,
 				     .conf = &f->conf,
@@ -186,6 +214,17 @@ static int setup(void **state)
 	return f->t.ops->queue_open(&f->t, &f->q) >= 0 ? 0 : -1;
 }
 
+static int setup(void **state)
+{
+	return setup_device(state, 1, 1);
+}
+
+/* Three nodes, two copies of every page. */
+static int setup_pool(void **state)
+{
+	return setup_device(state, 3, 2);
+}
+
 static void close_target(struct fixture *f, bool keep)
 {
 	if (f->q.target_ctx)
@@ -203,6 +242,8 @@ static int teardown(void **state)
 	/* Deleting frees everything: the entries and the secret file are gone. */
 	assert_int_equal(access(f->conf.store, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/ublk7.secret", run_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/ublk7.pool", run_dir);
 	assert_int_equal(access(path, F_OK), -1);
 	free(f->q.bufs);
 	free(f->stats);
@@ -311,8 +352,8 @@ static void test_node_restart_loses_pages(void **state)
 
 	fill(tag_buf(f, 0), 1, 1, 7);
 	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 1, 1), 0);
-	stop_node();
-	start_node(); /* same port */
+	stop_node(0, SIGTERM);
+	start_node(0); /* same port */
 	/* Until the queue has noticed and reconnected, requests fail with EIO. */
 	deadline = monotonic_ns() + 20000000000ull;
 	fill(tag_buf(f, 1), 5, 1, 8);
@@ -400,6 +441,169 @@ static void test_queue_close_while_hint_thread_holds(void **state)
 	f->t.ops->close(&f->t, false);
 }
 
+/* The device's pool map as the daemon keeps it (ublk7.pool), mapped for a look. */
+static void *map_pool(struct fixture *f, struct pool_map *m, size_t *size)
+{
+	char path[128], err[200];
+	int fd;
+	void *mem;
+
+	snprintf(path, sizeof(path), "%s/ublk7.pool", run_dir);
+	*size = pool_map_size(PAGES / SLAB_PAGES);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	mem = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(pool_map_attach(mem, *size, f->conf.size, NODES, m, err, sizeof(err)), 0);
+	return mem;
+}
+
+static uint64_t degraded(struct fixture *f)
+{
+	struct pool_map m;
+	size_t size;
+	void *mem = map_pool(f, &m, &size);
+	uint64_t n = pool_map_degraded(&m);
+
+	munmap(mem, size);
+	return n;
+}
+
+/* Member r of slab s: its node, and whether it is stale. */
+static unsigned member_node(struct fixture *f, uint64_t s, unsigned r, bool *stale)
+{
+	struct pool_map m;
+	size_t size;
+	void *mem = map_pool(f, &m, &size);
+	unsigned n = m.slab[s].node[r];
+
+	if (stale)
+		*stale = pool_map_is_stale(&m, s, r);
+	munmap(mem, size);
+	return n;
+}
+
+/* Polls the queue (so it takes the keeper's new links) until `want` slabs are degraded. */
+static void wait_degraded(struct fixture *f, uint64_t want)
+{
+	uint64_t deadline = monotonic_ns() + 30000000000ull;
+
+	while (degraded(f) != want) {
+		assert_true(monotonic_ns() < deadline);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(20 * 1000);
+	}
+}
+
+/* Writes (or reads and checks) every page of the device, 8 at a time. */
+static void write_all(struct fixture *f, uint8_t salt)
+{
+	for (uint64_t p = 0; p < PAGES; p += 8) {
+		fill(tag_buf(f, 0), p, 8, salt);
+		assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, p, 8), 0);
+	}
+}
+
+static void check_all(struct fixture *f, uint8_t salt)
+{
+	uint8_t want[MAX_IO];
+
+	for (uint64_t p = 0; p < PAGES; p += 8) {
+		memset(tag_buf(f, 1), 0xee, MAX_IO);
+		assert_int_equal(io(f, 1, UBLK_IO_OP_READ, p, 8), 0);
+		fill(want, p, 8, salt);
+		assert_memory_equal(tag_buf(f, 1), want, MAX_IO);
+	}
+}
+
+/* A pool of three with two copies: a node killed (no goodbye) loses no page, writes go on to
+ * the copies that are left; restarted empty, it is refilled (no slab below two copies), and
+ * then another node may die too. */
+static void test_pool_survives_node_kills(void **state)
+{
+	struct fixture *f = *state;
+	unsigned x = member_node(f, 0, 0, NULL), y;
+
+	write_all(f, 1);
+	assert_int_equal(f->q.stats->put.pages, 2 * PAGES); /* every page twice */
+	stop_node(x, SIGKILL);
+	check_all(f, 1);
+	write_all(f, 2);
+	check_all(f, 2);
+	assert_true(degraded(f) > 0); /* the copies on x missed the writes */
+	start_node(x);                /* empty, same port */
+	wait_degraded(f, 0);
+	y = member_node(f, 0, 1, NULL);
+	stop_node(y, SIGKILL);
+	check_all(f, 2);
+	/* The other slabs on y too: every page is still there. */
+	for (uint64_t s = 0; s < PAGES / SLAB_PAGES; s++)
+		assert_true(member_node(f, s, 0, NULL) != y || member_node(f, s, 1, NULL) != y);
+}
+
+/* A copy that missed a write (its node paused past the I/O timeout) is stale: when the only
+ * fresh copy dies, its page fails to read, and never comes back with the old data. */
+static void test_pool_stale_copy_never_read(void **state)
+{
+	struct fixture *f = *state;
+	unsigned a = member_node(f, 0, 0, NULL), b = member_node(f, 0, 1, NULL);
+	bool stale;
+
+	write_all(f, 1);
+	kill(node_pid[b], SIGSTOP);
+	write_all(f, 2); /* b's copies time out: the writes succeed on the others */
+	member_node(f, 0, 1, &stale);
+	assert_true(stale);
+	stop_node(a, SIGKILL);
+	kill(node_pid[b], SIGCONT);
+	for (unsigned i = 0; i < 3; i++) { /* the keeper has no fresh copy to resync from */
+		memset(tag_buf(f, 1), 0xee, MAX_IO);
+		assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 0, 8), -EIO);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(50 * 1000);
+	}
+}
+
+/* A stale copy is brought up to date once its node is back, and then serves the newest data
+ * when the other copy dies. */
+static void test_pool_resync_then_fail_over(void **state)
+{
+	struct fixture *f = *state;
+	unsigned a = member_node(f, 0, 0, NULL), b = member_node(f, 0, 1, NULL);
+
+	write_all(f, 1);
+	kill(node_pid[b], SIGSTOP);
+	write_all(f, 2);
+	assert_true(degraded(f) > 0);
+	kill(node_pid[b], SIGCONT);
+	wait_degraded(f, 0);
+	stop_node(a, SIGKILL);
+	check_all(f, 2);
+}
+
+/* kill -9 of the daemon while degraded: a recovered daemon keeps the placement and the stale
+ * marks, and still never reads a stale copy. */
+static void test_pool_recover_keeps_stale_marks(void **state)
+{
+	struct fixture *f = *state;
+	unsigned a = member_node(f, 0, 0, NULL), b = member_node(f, 0, 1, NULL);
+	bool stale;
+
+	write_all(f, 1);
+	kill(node_pid[b], SIGSTOP);
+	write_all(f, 2);
+	close_target(f, true);
+	stop_node(a, SIGKILL);
+	kill(node_pid[b], SIGCONT);
+	assert_int_equal(f->t.ops->open(&f->t, true), 0);
+	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	assert_int_equal(member_node(f, 0, 0, NULL), a);
+	member_node(f, 0, 1, &stale);
+	assert_true(stale);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 0, 8), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +613,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_restart_loses_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_truncated_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_close_while_hint_thread_holds, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_survives_node_kills, setup_pool,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_stale_copy_never_read, setup_pool,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_resync_then_fail_over, setup_pool,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_recover_keeps_stale_marks, setup_pool,
 						teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);

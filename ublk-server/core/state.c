@@ -157,7 +157,7 @@ bool ublk_conf_parse(const char *text, struct ublk_dev_conf *c,
 
 int ublk_conf_save(const struct ublk_dev_conf *c)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8], text[PATH_MAX + 256];
+	char path[PATH_MAX], tmp[PATH_MAX + 8], text[PATH_MAX + UBLK_TGT_CONF_SIZE];
 	int len = ublk_conf_format(c, text, sizeof(text)), fd, ret = 0;
 
 	if (len < 0 || (size_t)len >= sizeof(text) ||
@@ -183,7 +183,7 @@ int ublk_conf_save(const struct ublk_dev_conf *c)
 int ublk_conf_load(uint32_t dev_id, struct ublk_dev_conf *c,
 		   const struct ublk_target_ops *const *targets)
 {
-	char path[PATH_MAX], text[PATH_MAX + 256];
+	char path[PATH_MAX], text[PATH_MAX + UBLK_TGT_CONF_SIZE];
 	ssize_t n;
 	int fd;
 

@@ -14,7 +14,7 @@
 
 #include "target.h"
 
-#define UBLK_TGT_CONF_SIZE 1024
+#define UBLK_TGT_CONF_SIZE 4096
 
 struct ublk_dev_conf {
 	uint32_t dev_id;

@@ -1,27 +1,34 @@
-/* remote.c — the `remote` target: device pages live on a memory node (rdma/memnode).
+/* remote.c — the `remote` target: device pages live on a pool of memory nodes (rdma/memnode).
  *
- * Each page write becomes one page-store PUT and each read one GET, moving the lines its entry
- * says are live (docs/design.md, "The per-page entry"). The entry used to store a
- * page is the one used to fetch it, because the remote copy is packed by it: an entry is
- * written only once its PUT has completed. Entry 0 means "nothing stored": such a page reads as
- * zeros without asking the node.
+ * Each page write becomes one page-store PUT per copy of its slab (remote_pool.h) and each read
+ * one GET from one copy, moving the lines its entry says are live (docs/design.md, "The
+ * per-page entry"). The entry used to store a page is the one used to fetch it, because the
+ * remote copies are packed by it: an entry is written only once its PUTs have completed. Entry
+ * 0 means "nothing stored": such a page reads as zeros without asking a node.
+ *
+ * A write completes when every copy whose node is reachable has answered; a copy that failed or
+ * could not be sent is marked stale (it missed the write and serves no read until a resync
+ * brings it up to date), as long as another copy took the write: the last fresh copy of a slab
+ * is never marked, so a write that no copy took fails with EIO instead. A read goes to the
+ * fresh copy on a reachable node with the fewest requests in flight from this queue; an error
+ * or a timeout retries on the next, so no read fails while a fresh copy is reachable.
  *
  * With hints on, a write's pages go to the hint service once their data is in hand; it comes
  * back with each page's live lines (hint_service.h), and the PUTs move only those (and lines 0
  * and 1). Entries: 0 nothing stored, LINES_WHOLE all lines, ENTRY_LOST lost; otherwise bit 0
  * (ENTRY_HINTED) is set and bits 2..63 are the lines the PUT moved.
  *
- * The entries live in a shared-memory file (t->store_path) so a recovered daemon keeps them;
- * the node keeps the pages in a region named in the device record, so both survive a crash.
- * Each queue has its own connection; a broken one fails its requests with EIO at once and is
- * re-established (ATTACH) from the queue's tick about once a second. A node that comes back
- * without the region (it was restarted) has lost the pages: every stored page is marked
- * ENTRY_LOST, so reading it fails with EIO until it is written again, never returns zeros
- * silently, and the region is created anew for new writes.
+ * The entries live in a shared-memory file (t->store_path) and the placement in the pool map,
+ * so a recovered daemon keeps both; each node keeps its copies in a region named in the device
+ * record, so they survive a crash. Each queue has its own connection to each node; a broken
+ * one fails its requests at once, and the keeper thread (remote_keeper.h) opens a new one and
+ * hands it over at a tick, deciding first what a node that restarted has lost. A page whose
+ * only fresh copy was lost reads as an error (ENTRY_LOST) until it is written again, never as
+ * zeros.
  *
- * Memory: each queue's buffers and request state are allocated at queue_open. Re-establishing
- * a link allocates (page_store_open) on the queue thread, while that queue's requests fail
- * anyway; the hint thread's arrays grow only as the clients' heaps grow (slot_resolver.c). */
+ * Memory: each queue's buffers and request state are allocated at queue_open; links are opened
+ * by the keeper; the hint thread's arrays grow only as the clients' heaps grow
+ * (slot_resolver.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -41,10 +48,12 @@
 #include "page_store.h"
 #include "queue.h"
 #include "remote.h"
+#include "remote_pool.h"
+#include "remote_keeper.h"
 #include "sg_plan.h"
 #include "targets.h"
 
-#define ENTRY_LOST   0x2ull /* stored on a node that lost it: reads fail */
+#define ENTRY_LOST   REMOTE_ENTRY_LOST
 #define ENTRY_HINTED 0x1ull
 
 /* The flags take the bits of lines 0 and 1, which every plan moves whatever the mask says: an
@@ -52,38 +61,55 @@
 _Static_assert(((ENTRY_HINTED | ENTRY_LOST) & ~LINES_ALWAYS) == 0,
 	       "the entry's flags are the always-moved lines' bits");
 _Static_assert((ENTRY_HINTED & ENTRY_LOST) == 0, "a lost entry is never a hinted one");
-#define RECONNECT_EVERY_NS 1000000000ull
-#define CONNECT_TIMEOUT_MS 3000
+
+/* A page of a request: copies still to answer; which took a write, which failed, which were
+ * tried by a read (a bit per member each); whether it waits for a link (parked). */
+struct page_io {
+	uint8_t pending;
+	uint8_t ok;
+	uint8_t failed;
+	uint8_t tried;
+	bool parked;
+};
 
 struct tag_state {
-	unsigned pending;
+	unsigned pending; /* pages not yet done */
+	unsigned parked;  /* of which waiting for a link to a node with a fresh copy */
 	int error;
+	uint64_t deadline_ns;    /* a parked page waits until then, then fails */
 	struct hint_batch batch; /* a write waiting for its masks */
-	uint64_t masks[];        /* per page of the request: the entry its PUT packed by */
+	struct page_io *io;      /* per page of the request */
+	uint64_t masks[];        /* per page: the entry its PUTs packed by */
 };
 
 struct remote_queue {
-	struct page_store *ps;
-	int epfd;                  /* the queue's watch: the store's fd and hint_done's */
-	int store_fd;              /* the store fd in epfd */
+	uint32_t nnodes;
+	struct page_store *ps[REMOTE_MAX_NODES]; /* NULL: down, or the node holds none of ours */
+	int store_fd[REMOTE_MAX_NODES];          /* ps[n]'s fd in epfd */
+	bool up[REMOTE_MAX_NODES];               /* for reads: ps[n] can take a request */
+	unsigned load[REMOTE_MAX_NODES];         /* for reads: ps[n]'s requests in flight */
+	unsigned parked;                         /* pages parked, over all tags */
+	int epfd;                  /* the queue's watch: the stores' fds and hint_done's */
 	struct hint_done resolved; /* writes whose masks are known */
 	bool has_done;
-	uint64_t next_reconnect_ns;
 	uint8_t *bufs; /* depth x max_io bytes */
 	uint8_t *tags; /* depth x tag_size */
 	size_t tag_size;
+	unsigned pages; /* per request, at most */
 	struct ps_completion done[64];
 	struct remote_queue *next_retired;
 };
 
 struct remote_target {
-	struct remote_conf rc;     /* the device's options, with its secret */
-	pthread_mutex_t lost_lock; /* one queue at a time decides that the region is gone */
+	struct remote_conf rc;   /* the device's options, with its secret */
+	struct remote_pool pool; /* where each slab's copies are */
 	int fd;
 	uint64_t *entries;
-	struct page_store **stores; /* opened at target open, one per queue, taken by queue_open */
+	/* Links opened at target open, nr_queues x nnodes, taken by queue_open. */
+	struct page_store **stores;
 	unsigned nstores;
-	struct hint_service *hints; /* NULL: every page moves whole */
+	struct remote_keeper *keeper; /* reconnects the queues, resyncs stale copies */
+	struct hint_service *hints;   /* NULL: every page moves whole */
 	char hint_socket[PATH_MAX];
 	/* Queues' state, freed only after the hint service has stopped: a closed queue's
 	 * requests may still be in a batch the hint thread holds (see remote_queue_close). */
@@ -108,6 +134,8 @@ static void remote_close(struct ublk_target *t, bool keep)
 
 	if (!r)
 		return;
+	if (r->keeper)
+		remote_keeper_stop(r->keeper);
 	/* Every batch comes back (whole) before this returns; then no one holds a queue's tags. */
 	if (r->hints)
 		hint_service_stop(r->hints);
@@ -117,21 +145,30 @@ static void remote_close(struct ublk_target *t, bool keep)
 		r->retired = rq->next_retired;
 		free_queue(rq);
 	}
-	/* Deleting the device frees its region on the node through one live link. */
-	bool released = keep;
+	/* Deleting the device frees its region on each node through one live link to it. */
+	for (unsigned n = 0; n < r->rc.nnodes; n++) {
+		bool released = keep;
 
-	for (unsigned i = 0; i < r->nstores; i++) {
-		if (!r->stores[i])
-			continue;
-		if (!released && r->stores[i]->ops->release(r->stores[i]) == 0)
-			released = true;
-		else if (released)
-			r->stores[i]->ops->close(r->stores[i]);
+		for (unsigned i = n; i < r->nstores; i += r->rc.nnodes) {
+			struct page_store *ps = r->stores[i];
+
+			if (!ps)
+				continue;
+			if (!released && ps->ops->release(ps) == 0)
+				released = true;
+			else if (released)
+				ps->ops->close(ps);
+		}
+		if (!released && remote_pool_region_bytes(&r->pool, n))
+			log_msg("could not free this device's region on %s (no live link to it)",
+				r->rc.node[n]);
 	}
 	if (r->entries)
 		munmap(r->entries, t->nr_pages * sizeof(uint64_t));
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->pool.mem)
+		remote_pool_close(&r->pool, t, keep);
 	if (!keep) {
 		unlink(t->store_path);
 		remote_secret_remove(t->conf->dev_id);
@@ -141,10 +178,38 @@ static void remote_close(struct ublk_target *t, bool keep)
 	t->priv = NULL;
 }
 
+/* Opens every queue's link to every node that holds copies. A new device's first link to a
+ * node creates its region. A recovering daemon goes on without a node it cannot reach (or that
+ * lost the region): the queues reconnect, and decide what was lost, from their ticks. */
+static int open_links(struct ublk_target *t, struct remote_target *r, bool recovering)
+{
+	for (unsigned i = 0; i < r->nstores; i++) {
+		unsigned n = i % r->rc.nnodes;
+		uint64_t bytes = remote_pool_region_bytes(&r->pool, n);
+		struct page_store_conf c;
+		char err[240];
+		int ret;
+
+		if (!bytes)
+			continue;
+		remote_store_conf(t->conf, &r->rc, n, bytes, !recovering && i == n, &c);
+		ret = page_store_open(&c, &r->stores[i], err, sizeof(err));
+		if (ret < 0 && recovering) {
+			if (i == n)
+				log_msg("%s: %s; reads go to the other copies until it is back",
+					r->rc.node[n], err);
+			r->stores[i] = NULL;
+		} else if (ret < 0) {
+			snprintf(t->error, sizeof(t->error), "remote: %s", err);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int remote_open(struct ublk_target *t, bool recovering)
 {
 	struct remote_target *r = calloc(1, sizeof(*r));
-	struct page_store_conf c;
 	char err[240];
 	void *map;
 	int ret;
@@ -154,9 +219,8 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	t->priv = r;
 	r->fd = -1;
 	r->rc = *remote_conf(t->conf);
-	pthread_mutex_init(&r->lost_lock, NULL);
 	pthread_mutex_init(&r->retired_lock, NULL);
-	if (!r->rc.node[0] || strlen(r->rc.region) != 32) {
+	if (!r->rc.nnodes || !r->rc.replicas || !r->rc.slab_bytes || strlen(r->rc.region) != 32) {
 		snprintf(t->error, sizeof(t->error), "remote: the device record names no node");
 		ret = -EINVAL;
 		goto fail;
@@ -168,6 +232,9 @@ static int remote_open(struct ublk_target *t, bool recovering)
 		snprintf(t->error, sizeof(t->error), "remote: %s", err);
 		goto fail;
 	}
+	ret = remote_pool_open(t, &r->rc, recovering, &r->pool);
+	if (ret < 0)
+		goto fail;
 	ret = ublk_backing_open(t, "remote", t->store_path, t->nr_pages * sizeof(uint64_t),
 				recovering, &r->fd, &map);
 	if (ret < 0)
@@ -178,21 +245,28 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	for (uint64_t i = 0; i < t->nr_pages; i += UBLK_PAGE_SIZE / sizeof(uint64_t))
 		__atomic_store_n(&r->entries[i], __atomic_load_n(&r->entries[i], __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
-	r->nstores = t->conf->nr_queues;
+	r->nstores = t->conf->nr_queues * r->rc.nnodes;
 	r->stores = calloc(r->nstores, sizeof(*r->stores));
 	if (!r->stores) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	/* Connect now, so an unreachable node fails `add` at once. The first link creates the
-	 * region (a new device) or finds it (recovery); the others attach to it. */
-	for (unsigned i = 0; i < r->nstores; i++) {
-		remote_store_conf(t->conf, &r->rc, !recovering && i == 0, &c);
-		ret = page_store_open(&c, &r->stores[i], err, sizeof(err));
-		if (ret < 0) {
-			snprintf(t->error, sizeof(t->error), "remote: %s", err);
-			goto fail;
-		}
+	/* Connect now, so an unreachable node fails `add` at once. */
+	ret = open_links(t, r, recovering);
+	if (ret < 0)
+		goto fail;
+	struct remote_keeper_conf kc = {
+		.conf = t->conf,
+		.rc = &r->rc,
+		.pool = &r->pool,
+		.entries = r->entries,
+		.nr_pages = t->nr_pages,
+	};
+
+	ret = remote_keeper_start(&kc, &r->keeper, err, sizeof(err));
+	if (ret < 0) {
+		snprintf(t->error, sizeof(t->error), "remote: %s", err);
+		goto fail;
 	}
 	if (r->rc.hints) {
 		struct hint_service_conf hc = {
@@ -234,16 +308,16 @@ static uint8_t *tag_buf(struct ublk_queue *q, struct remote_queue *rq, uint16_t 
 	return rq->bufs + (size_t)tag * q->max_io_bytes;
 }
 
-/* Puts the current store's fd (if any) in the queue's watch. */
-static void watch_store(struct remote_queue *rq)
+/* Puts node n's current store fd (if any) in the queue's watch. */
+static void watch_store(struct remote_queue *rq, unsigned n)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	if (rq->store_fd >= 0)
-		epoll_ctl(rq->epfd, EPOLL_CTL_DEL, rq->store_fd, NULL);
-	rq->store_fd = rq->ps ? rq->ps->ops->fd(rq->ps) : -1;
-	if (rq->store_fd >= 0)
-		epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->store_fd, &ev);
+	if (rq->store_fd[n] >= 0)
+		epoll_ctl(rq->epfd, EPOLL_CTL_DEL, rq->store_fd[n], NULL);
+	rq->store_fd[n] = rq->ps[n] ? rq->ps[n]->ops->fd(rq->ps[n]) : -1;
+	if (rq->store_fd[n] >= 0)
+		epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->store_fd[n], &ev);
 }
 
 static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
@@ -257,11 +331,17 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	if (!rq)
 		return -ENOMEM;
 	rq->epfd = -1;
-	rq->store_fd = -1;
+	rq->nnodes = r->rc.nnodes;
+	rq->pages = pages;
 	q->target_ctx = rq;
-	rq->ps = r->stores[q->id];
-	r->stores[q->id] = NULL; /* the queue thread owns it now */
-	rq->tag_size = sizeof(struct tag_state) + pages * sizeof(uint64_t);
+	for (unsigned n = 0; n < rq->nnodes; n++) {
+		rq->store_fd[n] = -1;
+		rq->ps[n] = r->stores[q->id * rq->nnodes + n];
+		r->stores[q->id * rq->nnodes + n] = NULL; /* the queue thread owns it now */
+	}
+	rq->tag_size =
+		sizeof(struct tag_state) + pages * (sizeof(uint64_t) + sizeof(struct page_io));
+	rq->tag_size = (rq->tag_size + 7) & ~(size_t)7;
 	rq->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
 	rq->tags = calloc(q->depth, rq->tag_size);
 	if (!rq->bufs || !rq->tags) {
@@ -271,10 +351,16 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	/* Faulted in now, under the daemon's mlockall: no page fault on the I/O path. */
 	memset(rq->bufs, 0, (size_t)q->depth * q->max_io_bytes);
 	memset(rq->tags, 0, (size_t)q->depth * rq->tag_size);
+	for (uint16_t tag = 0; tag < q->depth; tag++) {
+		struct tag_state *ts = tag_state(rq, tag);
+
+		ts->io = (struct page_io *)&ts->masks[pages];
+	}
 	rq->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (rq->epfd < 0)
 		goto fail;
-	watch_store(rq);
+	for (unsigned n = 0; n < rq->nnodes; n++)
+		watch_store(rq, n);
 	if (r->hints) {
 		if (hint_done_init(&rq->resolved) < 0)
 			goto fail;
@@ -321,28 +407,162 @@ static uint64_t entry_of(uint64_t live)
 						    : (live & ~LINES_ALWAYS) | ENTRY_HINTED;
 }
 
-/* Issues one page; on failure records -EIO for the request. */
-static void issue(struct remote_queue *rq, struct ublk_req *req, uint32_t i, uint64_t entry,
-		  uint8_t *page)
+static uint64_t cookie_of(uint16_t tag, uint32_t i, unsigned m)
+{
+	return (uint64_t)tag << 32 | (uint64_t)i << 8 | m;
+}
+
+/* Sends member m's copy of page i of req (a PUT of a write, a GET of a read); false if its
+ * node cannot take it now. */
+static bool send_member(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+			uint32_t i, unsigned m)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
-	uint64_t cookie = (uint64_t)req->tag << 16 | i;
+	uint64_t page = req->page + i, offset;
+	uint64_t s = pool_map_slab_of(&r->pool.map, page, &offset);
+	struct page_store *ps = rq->ps[r->pool.map.slab[s].node[m]];
+	uint8_t *buf = tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT);
+	uint64_t at = remote_pool_node_page(&r->pool, page, m);
 	int ret;
 
-	if (!rq->ps) {
-		ts->error = -EIO;
-		return;
-	}
-	ts->masks[i] = entry;
+	if (!ps || ps->down)
+		return false;
 	ret = req->op == UBLK_IO_OP_WRITE
-		      ? rq->ps->ops->put(rq->ps, req->page + i, entry, page, cookie)
-		      : rq->ps->ops->get(rq->ps, req->page + i, entry, page, cookie);
-	if (ret < 0) {
-		ts->error = -EIO;
+		      ? ps->ops->put(ps, at, ts->masks[i], buf, cookie_of(req->tag, i, m))
+		      : ps->ops->get(ps, at, ts->masks[i], buf, cookie_of(req->tag, i, m));
+	if (ret < 0)
+		return false;
+	count_move(req->q, req->op == UBLK_IO_OP_WRITE, ts->masks[i], (unsigned)ret);
+	return true;
+}
+
+/* Sends page i of a read to the best fresh copy not tried yet; false if none is left. */
+static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+			   uint32_t i)
+{
+	struct page_io *io = &tag_state(rq, req->tag)->io[i];
+	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	int m;
+
+	for (unsigned n = 0; n < rq->nnodes; n++) {
+		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
+		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
+	}
+	while ((m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried)) >= 0) {
+		io->tried |= (uint8_t)(1u << m);
+		if (send_member(r, rq, req, i, (unsigned)m))
+			return true;
+	}
+	return false;
+}
+
+/* Sends page i of a write to every copy of its slab; false if none could take it. */
+static bool write_copies(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+			 uint32_t i)
+{
+	struct page_io *io = &tag_state(rq, req->tag)->io[i];
+
+	io->ok = io->failed = 0;
+	for (unsigned m = 0; m < r->pool.replicas; m++) {
+		if (send_member(r, rq, req, i, m))
+			io->pending++;
+		else
+			io->failed |= (uint8_t)(1u << m);
+	}
+	return io->pending > 0;
+}
+
+/* Page i is done (its error, if any, already recorded). */
+static void page_done(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+		      uint32_t i)
+{
+	struct tag_state *ts = tag_state(rq, req->tag);
+
+	if (req->op == UBLK_IO_OP_WRITE)
+		remote_pool_write_ends(&r->pool, req->page + i);
+	if (--ts->pending == 0) /* parked pages count as pending */
+		finish(req->q, rq, req);
+}
+
+/* Page i reached no fresh copy. If one is on a node this queue has no link to right now (the
+ * keeper is reconnecting it), the page waits for it, up to the I/O timeout; otherwise, or
+ * then, it fails. */
+static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+		       uint32_t i)
+{
+	struct tag_state *ts = tag_state(rq, req->tag);
+	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	uint64_t now = monotonic_ns();
+	bool waitable = false;
+
+	for (unsigned m = 0; m < r->pool.replicas; m++) {
+		struct page_store *ps = rq->ps[r->pool.map.slab[s].node[m]];
+
+		waitable |= !pool_map_is_stale(&r->pool.map, s, m) && (!ps || ps->down);
+	}
+	if (!ts->deadline_ns)
+		ts->deadline_ns = now + (uint64_t)r->rc.timeout_ms * 1000000;
+	if (waitable && now < ts->deadline_ns) {
+		ts->io[i].parked = true;
+		ts->parked++;
+		rq->parked++;
 		return;
 	}
-	ts->pending++;
-	count_move(req->q, req->op == UBLK_IO_OP_WRITE, entry, (unsigned)ret);
+	ts->error = -EIO;
+	page_done(r, rq, req, i);
+}
+
+/* Page i of a write has every answer: its entry is stored if a fresh copy took it, and the
+ * copies that did not are stale from now on. */
+static void write_answered(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+			   uint32_t i)
+{
+	struct tag_state *ts = tag_state(rq, req->tag);
+	struct page_io *io = &ts->io[i];
+	uint64_t page = req->page + i, offset, s = pool_map_slab_of(&r->pool.map, page, &offset);
+	bool fresh_took_it = false;
+
+	/* Only a fresh copy that took the write may stand for the page: marking every fresh
+	 * copy stale would leave the slab without one. */
+	for (unsigned m = 0; m < r->pool.replicas; m++)
+		fresh_took_it |= (io->ok >> m & 1) && !pool_map_is_stale(&r->pool.map, s, m);
+	if (!fresh_took_it) {
+		page_stuck(r, rq, req, i);
+		return;
+	}
+	for (unsigned m = 0; m < r->pool.replicas; m++)
+		if (io->failed >> m & 1)
+			pool_map_mark_stale(&r->pool.map, s, m);
+	/* Stored: from now on the page is fetched by this entry. */
+	__atomic_store_n(&r->entries[page], ts->masks[i], __ATOMIC_RELEASE);
+	page_done(r, rq, req, i);
+}
+
+/* Sends what put/get queued on every link: one batch of work requests per ublk request. */
+static void flush_links(struct remote_queue *rq)
+{
+	for (unsigned n = 0; n < rq->nnodes; n++)
+		if (rq->ps[n])
+			rq->ps[n]->ops->flush(rq->ps[n]);
+}
+
+/* Starts a request: every page counts as pending until page_done. */
+static void start_request(struct tag_state *ts, uint32_t nr_pages)
+{
+	ts->pending = nr_pages;
+	ts->parked = 0;
+	ts->error = 0;
+	ts->deadline_ns = 0;
+}
+
+/* The request's result if it is done already, else UBLK_REQ_QUEUED. */
+static int started(struct ublk_req *req, struct tag_state *ts, const uint8_t *buf)
+{
+	if (ts->pending)
+		return UBLK_REQ_QUEUED;
+	if (ts->error || req->op != UBLK_IO_OP_READ)
+		return ts->error;
+	return ublk_req_copy_out(req, buf, (size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
 }
 
 static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
@@ -353,41 +573,45 @@ static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
 	struct tag_state *ts = tag_state(rq, req->tag);
 	uint8_t *buf = tag_buf(q, rq, req->tag);
 
-	ts->pending = 0;
-	ts->error = 0;
+	/* Counted as pending from the start, so no page's answer finishes the request early. */
+	start_request(ts, req->nr_pages + 1);
 	for (uint32_t i = 0; i < req->nr_pages; i++) {
 		uint64_t entry = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
 
-		if (entry == 0)
+		ts->io[i] = (struct page_io){ 0 };
+		ts->masks[i] = entry;
+		if (entry == 0) {
 			memset(buf + ((size_t)i << UBLK_PAGE_SHIFT), 0, UBLK_PAGE_SIZE);
-		else if (entry == ENTRY_LOST)
+			ts->pending--;
+		} else if (entry == ENTRY_LOST) {
 			ts->error = -EIO;
-		else
-			issue(rq, req, i, entry, buf + ((size_t)i << UBLK_PAGE_SHIFT));
+			ts->pending--;
+		} else if (!read_next_copy(r, rq, req, i)) {
+			page_stuck(r, rq, req, i);
+		}
 	}
-	if (rq->ps)
-		rq->ps->ops->flush(rq->ps); /* one batch of work requests per ublk request */
-	if (ts->pending)
-		return UBLK_REQ_QUEUED;
-	if (ts->error)
-		return ts->error;
-	return ublk_req_copy_out(req, buf, (size_t)req->nr_pages << UBLK_PAGE_SHIFT, 0);
+	flush_links(rq);
+	ts->pending--;
+	return started(req, ts, buf);
 }
 
 /* Issues a write's pages by their masks (all ones: whole). */
-static int put_pages(struct remote_queue *rq, struct ublk_req *req, const uint64_t *live)
+static int put_pages(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+		     const uint64_t *live)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
-	uint8_t *buf = tag_buf(req->q, rq, req->tag);
 
-	ts->pending = 0;
-	ts->error = 0;
-	for (uint32_t i = 0; i < req->nr_pages; i++)
-		issue(rq, req, i, live ? entry_of(live[i]) : LINES_WHOLE,
-		      buf + ((size_t)i << UBLK_PAGE_SHIFT));
-	if (rq->ps)
-		rq->ps->ops->flush(rq->ps);
-	return ts->pending ? UBLK_REQ_QUEUED : ts->error;
+	start_request(ts, req->nr_pages + 1);
+	for (uint32_t i = 0; i < req->nr_pages; i++) {
+		ts->masks[i] = live ? entry_of(live[i]) : LINES_WHOLE;
+		ts->io[i] = (struct page_io){ 0 };
+		remote_pool_write_begins(&r->pool, req->page + i);
+		if (!write_copies(r, rq, req, i))
+			write_answered(r, rq, req, i); /* no copy could be sent */
+	}
+	flush_links(rq);
+	ts->pending--;
+	return started(req, ts, NULL);
 }
 
 static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
@@ -403,7 +627,7 @@ static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
 		return ret;
 	/* Whole is always safe, so a write need not wait while no client has a reduced page. */
 	if (!r->hints || hint_service_all_whole(r->hints))
-		return put_pages(rq, req, NULL); /* every page whole */
+		return put_pages(r, rq, req, NULL); /* every page whole */
 	/* The data is in hand: only now may the hint service read the rings for its masks. */
 	ts->batch = (struct hint_batch){
 		.done = &rq->resolved,
@@ -416,7 +640,7 @@ static int remote_write_pages(struct ublk_target *t, struct ublk_req *req)
 }
 
 /* Writes whose masks came back: put their pages. */
-static void put_resolved(struct ublk_queue *q, struct remote_queue *rq)
+static void put_resolved(struct remote_target *r, struct ublk_queue *q, struct remote_queue *rq)
 {
 	for (struct hint_batch *b = hint_done_take(&rq->resolved), *next; b; b = next) {
 		struct tag_state *ts =
@@ -426,7 +650,7 @@ static void put_resolved(struct ublk_queue *q, struct remote_queue *rq)
 		int ret;
 
 		next = b->next;
-		ret = put_pages(rq, req, ts->masks);
+		ret = put_pages(r, rq, req, ts->masks);
 		if (ret != UBLK_REQ_QUEUED)
 			ublk_req_done(req, ret);
 	}
@@ -436,7 +660,7 @@ static int remote_discard_pages(struct ublk_target *t, struct ublk_req *req)
 {
 	struct remote_target *r = t->priv;
 
-	/* The node's copy is simply forgotten: the page reads as zeros from now on. */
+	/* The nodes' copies are simply forgotten: the page reads as zeros from now on. */
 	for (uint32_t i = 0; i < req->nr_pages; i++)
 		__atomic_store_n(&r->entries[req->page + i], 0, __ATOMIC_RELEASE);
 	return 0;
@@ -449,89 +673,101 @@ static int remote_flush(struct ublk_target *t, struct ublk_req *req)
 	return 0; /* a PUT completes only once the node holds the page */
 }
 
-static void reconnect(struct ublk_target *t, struct ublk_queue *q, struct remote_queue *rq)
+/* A completion of member m's copy of page i of req. */
+static void page_answered(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+			  uint32_t i, unsigned m, int status)
 {
-	struct remote_target *r = t->priv;
-	struct page_store_conf c;
-	char err[256];
-	uint64_t now = monotonic_ns();
+	struct tag_state *ts = tag_state(rq, req->tag);
+	struct page_io *io = &ts->io[i];
 
-	if (now < rq->next_reconnect_ns)
-		return;
-	rq->next_reconnect_ns = now + RECONNECT_EVERY_NS;
-	remote_store_conf(t->conf, &r->rc, 0, &c);
-	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
-	int ret = page_store_open(&c, &rq->ps, err, sizeof(err));
+	if (req->op == UBLK_IO_OP_WRITE) {
+		if (status < 0)
+			io->failed |= (uint8_t)(1u << m);
+		else
+			io->ok |= (uint8_t)(1u << m);
+		if (--io->pending == 0)
+			write_answered(r, rq, req, i);
+	} else if (status == 0) {
+		page_done(r, rq, req, i);
+	} else if (!read_next_copy(r, rq, req, i)) {
+		page_stuck(r, rq, req, i); /* no other fresh copy to try now */
+	}
+}
 
-	if (ret == -ENOENT) {
-		/* Another queue may be recreating it right now: decide under the lock. */
-		pthread_mutex_lock(&r->lost_lock);
-		ret = page_store_open(&c, &rq->ps, err, sizeof(err));
-		if (ret == -ENOENT) {
-			uint64_t lost = 0;
+/* Tries the parked pages again: the links they waited for may be back. */
+static void retry_parked(struct remote_target *r, struct ublk_queue *q, struct remote_queue *rq)
+{
+	for (uint16_t tag = 0; tag < q->depth && rq->parked; tag++) {
+		struct tag_state *ts = tag_state(rq, tag);
+		struct ublk_req *req = &q->reqs[tag];
 
-			/* Mark before creating, so no entry of the new region is swept. */
-			for (uint64_t p = 0; p < t->nr_pages; p++)
-				if (__atomic_load_n(&r->entries[p], __ATOMIC_ACQUIRE) != 0) {
-					__atomic_store_n(&r->entries[p], ENTRY_LOST,
-							 __ATOMIC_RELEASE);
-					lost++;
-				}
-			c.create = 1;
-			ret = page_store_open(&c, &rq->ps, err, sizeof(err));
-			log_msg("queue %u: the memory node %s lost this device's region: %llu "
-				"stored pages are gone (reading them fails with EIO); region "
-				"created anew%s",
-				q->id, r->rc.node, (unsigned long long)lost,
-				ret < 0 ? ", but that failed" : "");
+		/* A page that fails here may finish the request: then ts->parked is 0. */
+		for (uint32_t i = 0; i < req->nr_pages && ts->parked; i++) {
+			struct page_io *io = &ts->io[i];
+			bool sent;
+
+			if (!io->parked)
+				continue;
+			io->parked = false;
+			ts->parked--;
+			rq->parked--;
+			if (req->op == UBLK_IO_OP_WRITE) {
+				sent = write_copies(r, rq, req, i);
+			} else {
+				io->tried = 0;
+				sent = read_next_copy(r, rq, req, i);
+			}
+			if (!sent)
+				page_stuck(r, rq, req, i);
 		}
-		pthread_mutex_unlock(&r->lost_lock);
 	}
-	if (ret < 0) {
-		rq->ps = NULL;
-		return;
-	}
-	log_msg("queue %u: reconnected to %s", q->id, r->rc.node);
-	watch_store(rq);
+	flush_links(rq);
 }
 
 static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 {
 	struct remote_target *r = t->priv;
 	struct remote_queue *rq = q->target_ctx;
-	int n;
+	int got;
 
 	if (rq->has_done)
-		put_resolved(q, rq); /* without a link they fail at once, with EIO */
-	if (!rq->ps) {
-		reconnect(t, q, rq);
-		return;
-	}
-	while ((n = rq->ps->ops->reap(rq->ps, rq->done, 64)) > 0) {
-		for (int k = 0; k < n; k++) {
-			uint16_t tag = (uint16_t)(rq->done[k].cookie >> 16);
-			uint32_t i = (uint32_t)(rq->done[k].cookie & 0xffff);
-			struct ublk_req *req = &q->reqs[tag];
-			struct tag_state *ts = tag_state(rq, tag);
+		put_resolved(r, q, rq);
+	for (unsigned n = 0; n < rq->nnodes; n++) {
+		struct page_store *ps = rq->ps[n];
 
-			if (rq->done[k].status < 0)
-				ts->error = -EIO;
-			else if (req->op == UBLK_IO_OP_WRITE)
-				/* Stored: from now on the page is fetched by this entry. */
-				__atomic_store_n(&r->entries[req->page + i], ts->masks[i],
-						 __ATOMIC_RELEASE);
-			if (--ts->pending == 0)
-				finish(q, rq, req);
+		if (!ps) {
+			/* Connecting can block: the keeper does it and hands the link over. */
+			if (!remote_pool_region_bytes(&r->pool, n))
+				continue;
+			ps = rq->ps[n] = remote_keeper_take(r->keeper, q->id, n);
+			if (!ps) {
+				remote_keeper_want(r->keeper, q->id, n);
+				continue;
+			}
+			watch_store(rq, n);
+		}
+		while ((got = ps->ops->reap(ps, rq->done, 64)) > 0) {
+			for (int k = 0; k < got; k++) {
+				uint64_t cookie = rq->done[k].cookie;
+				struct ublk_req *req = &q->reqs[(uint16_t)(cookie >> 32)];
+
+				page_answered(r, rq, req, (uint32_t)(cookie >> 8 & 0xffffff),
+					      cookie & 0xff, rq->done[k].status);
+			}
+			flush_links(rq); /* retried reads */
+		}
+		if (ps->down) {
+			log_msg("queue %u: lost the memory node %s; its copies are skipped until "
+				"it is back",
+				q->id, r->rc.node[n]);
+			ps->ops->close(ps);
+			rq->ps[n] = NULL;
+			watch_store(rq, n);
+			remote_keeper_want(r->keeper, q->id, n);
 		}
 	}
-	if (rq->ps->down) {
-		log_msg("queue %u: lost the memory node %s; requests fail until it is back", q->id,
-			r->rc.node);
-		rq->ps->ops->close(rq->ps);
-		rq->ps = NULL;
-		watch_store(rq);
-		rq->next_reconnect_ns = monotonic_ns() + RECONNECT_EVERY_NS;
-	}
+	if (rq->parked)
+		retry_parked(r, q, rq);
 }
 
 static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
@@ -541,9 +777,10 @@ static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
 
 	if (!rq)
 		return;
-	/* Hand the link back, so close() can release the region through it. */
-	if (rq->ps)
-		r->stores[q->id] = rq->ps;
+	/* Hand the links back, so close() can release the regions through them. */
+	for (unsigned n = 0; n < rq->nnodes; n++)
+		if (rq->ps[n])
+			r->stores[q->id * rq->nnodes + n] = rq->ps[n];
 	q->target_ctx = NULL;
 	if (!rq->has_done || !rq->resolved.outstanding) {
 		free_queue(rq);
@@ -560,13 +797,13 @@ static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
 static uint64_t remote_resident_bytes(struct ublk_target *t)
 {
 	(void)t;
-	return 0; /* the pages are on the node */
+	return 0; /* the pages are on the nodes */
 }
 
 const struct ublk_target_ops ublk_target_remote = {
 	.name = "remote",
-	.summary = "pages on a memory node (memnode), reached over RDMA verbs or TCP; only the\n"
-		   "live lines of hinted pages move",
+	.summary = "pages on a pool of memory nodes (memnode), each slab on --replicas of them,\n"
+		   "reached over RDMA verbs or TCP; only the live lines of hinted pages move",
 	.usage = remote_usage,
 	.options = remote_options,
 	.init_conf = remote_init_conf,

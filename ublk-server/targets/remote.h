@@ -15,9 +15,23 @@
  * and mlx5's RDMA READ (30). */
 #define REMOTE_MAX_SEGS 30
 
+/* A page's entry (remote.c): stored on a node that lost it; reading it fails. */
+#define REMOTE_ENTRY_LOST 0x2ull
+
+/* A device's pool: at most this many memory nodes (pool_map.h allows more; the record keeps
+ * every URL) and URLs shorter than REMOTE_URL_MAX. */
+#define REMOTE_MAX_NODES 16
+#define REMOTE_URL_MAX   128
+/* Slab size with two or more nodes; with one, the device is one slab (and the node's region
+ * is the device's size, as before pools). */
+#define REMOTE_SLAB_DEFAULT (64ull << 20)
+
 struct remote_conf {
-	char node[256];        /* rdma://HOST:PORT or tcp://HOST:PORT */
-	char region[33];       /* the region's name on the node, 32 hex digits */
+	char node[REMOTE_MAX_NODES][REMOTE_URL_MAX]; /* rdma://HOST:PORT or tcp://HOST:PORT */
+	uint32_t nnodes;
+	uint32_t replicas;     /* copies of every page, on distinct nodes */
+	uint64_t slab_bytes;   /* the unit of placement */
+	char region[33];       /* the device's regions' name, 32 hex digits (remote_region_id) */
 	uint32_t timeout_ms;   /* a page request unanswered this long fails with EIO */
 	bool hints;            /* serve the hint socket ublk<ID>.hints */
 	int64_t hint_uid;      /* may register besides root and the daemon's uid: -1 none, -2 any */
@@ -40,10 +54,11 @@ int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err,
 int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen);
 void remote_secret_remove(uint32_t dev_id);
 
-/* The page-store settings of device c's region, with the secret of rc; `create` makes the
- * region on the node. */
-int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *rc, int create,
-		      struct page_store_conf *out);
+/* The page-store settings of device c's region on node n, `bytes` long, with the secret of
+ * rc; `create` makes the region on the node. Node n's region is named by the device's region
+ * name with its last byte xor n (node 0's is the name itself). */
+int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *rc, unsigned n,
+		      uint64_t bytes, int create, struct page_store_conf *out);
 
 /* The target-ops entries of remote_conf.c. */
 extern const char remote_usage[];

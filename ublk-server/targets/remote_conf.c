@@ -8,16 +8,25 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "parse.h"
 #include "node_link.h"
+#include "parse.h"
+#include "pool_map.h"
 #include "remote.h"
+#include "remote_pool.h"
 
 #define DEFAULT_TIMEOUT_MS   5000
 #define DEFAULT_HINT_HOLD_MS 200
 
 const char remote_usage[] =
-	"      --node URL       the memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
-	"                       the node runs with --rdma) or tcp://HOST:PORT; required\n"
+	"      --node URL       a memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
+	"                       the node runs with --rdma) or tcp://HOST:PORT; required. Give it\n"
+	"                       up to 16 times for a pool: the device is cut into slabs, each\n"
+	"                       slab kept on --replicas distinct nodes, placed by the nodes' free\n"
+	"                       memory, so a node may die without losing a page\n"
+	"      --replicas R     copies of every page (1-3, at most the number of nodes); default\n"
+	"                       2 with two or more nodes, 1 with one\n"
+	"      --slab-size SIZE the unit of placement in a pool (1M-64G, a multiple of 1M;\n"
+	"                       default 64M); one node holds the device as one slab\n"
 	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
 	"                       environment variable LINESWAP_SECRET\n"
 	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
@@ -35,10 +44,21 @@ const char remote_usage[] =
 	"      --hint-hold MS   longest a page write waits to be attributed to a registered\n"
 	"                       process before it moves whole (1-60000, default 200)\n";
 
-enum { OPT_NODE = 1, OPT_SECRET_FILE, OPT_IO_TIMEOUT, OPT_NO_HINTS, OPT_HINT_UID, OPT_HINT_HOLD };
+enum {
+	OPT_NODE = 1,
+	OPT_REPLICAS,
+	OPT_SLAB_SIZE,
+	OPT_SECRET_FILE,
+	OPT_IO_TIMEOUT,
+	OPT_NO_HINTS,
+	OPT_HINT_UID,
+	OPT_HINT_HOLD,
+};
 
 const struct option remote_options[] = {
 	{ "node", required_argument, NULL, OPT_NODE },
+	{ "replicas", required_argument, NULL, OPT_REPLICAS },
+	{ "slab-size", required_argument, NULL, OPT_SLAB_SIZE },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
 	{ "no-hints", no_argument, NULL, OPT_NO_HINTS },
@@ -57,6 +77,35 @@ void remote_init_conf(struct ublk_dev_conf *c)
 	};
 }
 
+static bool node_url_ok(const char *url)
+{
+	return (!strncmp(url, "tcp://", 6) || !strncmp(url, "rdma://", 7)) &&
+	       strlen(url) < REMOTE_URL_MAX;
+}
+
+/* Adds a node to the pool: a well-formed URL, not given before. */
+static int add_node(struct remote_conf *rc, const char *url, char *err, size_t errlen)
+{
+	if (!node_url_ok(url)) {
+		snprintf(err, errlen,
+			 "bad --node '%.200s' (want rdma://HOST:PORT or tcp://HOST:PORT, shorter "
+			 "than %d characters)",
+			 url, REMOTE_URL_MAX);
+		return -EINVAL;
+	}
+	for (unsigned n = 0; n < rc->nnodes; n++)
+		if (!strcmp(rc->node[n], url)) {
+			snprintf(err, errlen, "--node %s is given twice", url);
+			return -EINVAL;
+		}
+	if (rc->nnodes == REMOTE_MAX_NODES) {
+		snprintf(err, errlen, "too many --node (at most %d)", REMOTE_MAX_NODES);
+		return -EINVAL;
+	}
+	strcpy(rc->node[rc->nnodes++], url);
+	return 0;
+}
+
 int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char *err, size_t errlen)
 {
 	struct remote_conf *rc = remote_conf(c);
@@ -64,15 +113,21 @@ int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char 
 
 	switch (val) {
 	case OPT_NODE:
-		if ((strncmp(arg, "tcp://", 6) && strncmp(arg, "rdma://", 7)) ||
-		    strlen(arg) >= sizeof(rc->node)) {
-			snprintf(err, errlen,
-				 "bad --node '%s' (want rdma://HOST:PORT or "
-				 "tcp://HOST:PORT)",
+		return add_node(rc, arg, err, errlen);
+	case OPT_REPLICAS:
+		if (!parse_uint(arg, 1, POOL_MAX_REPLICAS, &v)) {
+			snprintf(err, errlen, "bad --replicas '%s' (1-%u)", arg, POOL_MAX_REPLICAS);
+			return -EINVAL;
+		}
+		rc->replicas = (uint32_t)v;
+		return 0;
+	case OPT_SLAB_SIZE:
+		if (!parse_size(arg, &v) || v < (1u << 20) || v > (64ull << 30) || v % (1u << 20)) {
+			snprintf(err, errlen, "bad --slab-size '%s' (1M-64G, a multiple of 1M)",
 				 arg);
 			return -EINVAL;
 		}
-		strcpy(rc->node, arg);
+		rc->slab_bytes = v;
 		return 0;
 	case OPT_SECRET_FILE:
 		rc->secret_file = arg;
@@ -121,14 +176,17 @@ static int new_region(char hex[33])
 	return 0;
 }
 
-/* Over TCP each queue's link holds up to its two socket buffers, which the kernel sizes at
- * twice what was set (node_link.h). Over RDMA the data moves without the daemon's sockets
- * (Soft-RoCE's packets are atomic allocations, which have a reserve of their own). */
+/* Over TCP each queue's link to each node holds up to its two socket buffers, which the kernel
+ * sizes at twice what was set (node_link.h). Over RDMA the data moves without the daemon's
+ * sockets (Soft-RoCE's packets are atomic allocations, which have a reserve of their own). */
 uint64_t remote_reserve_bytes(const struct ublk_dev_conf *c)
 {
-	if (strncmp(remote_conf(c)->node, "tcp://", 6))
-		return 0;
-	return (uint64_t)c->nr_queues * 2 * (2 * NODE_LINK_SOCKBUF);
+	const struct remote_conf *rc = remote_conf(c);
+	uint64_t tcp = 0;
+
+	for (unsigned n = 0; n < rc->nnodes; n++)
+		tcp += !strncmp(rc->node[n], "tcp://", 6);
+	return tcp * c->nr_queues * 2 * (2 * NODE_LINK_SOCKBUF);
 }
 
 int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen)
@@ -137,11 +195,20 @@ int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen)
 	size_t len;
 	int ret;
 
-	if (!rc->node[0]) {
+	if (!rc->nnodes) {
 		snprintf(err, errlen,
 			 "the remote target needs --node rdma://HOST:PORT or tcp://HOST:PORT");
 		return -EINVAL;
 	}
+	if (!rc->replicas)
+		rc->replicas = rc->nnodes >= 2 ? 2 : 1;
+	if (rc->replicas > rc->nnodes) {
+		snprintf(err, errlen, "--replicas %u needs at least %u nodes (%u given)",
+			 rc->replicas, rc->replicas, rc->nnodes);
+		return -EINVAL;
+	}
+	if (!rc->slab_bytes)
+		rc->slab_bytes = rc->nnodes == 1 ? c->size : REMOTE_SLAB_DEFAULT;
 	if (secret_read(rc->secret_file, rc->secret, &len, err, errlen) < 0)
 		return rc->secret_file && strstr(err, "cannot read") ? -EIO : -EINVAL;
 	rc->secret_len = (uint32_t)len;
@@ -154,21 +221,33 @@ int remote_finish_conf(struct ublk_dev_conf *c, char *err, size_t errlen)
 int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 {
 	const struct remote_conf *rc = remote_conf(c);
+	size_t at = 0;
 
-	return snprintf(buf, len,
-			"node=%s\nregion=%s\ntimeout_ms=%u\nhints=%d\nhint_uid=%lld\n"
-			"hint_hold_ms=%u\n",
-			rc->node, rc->region, rc->timeout_ms, rc->hints, (long long)rc->hint_uid,
-			rc->hint_hold_ms);
+	for (unsigned n = 0; n < rc->nnodes && at < len; n++)
+		at += (size_t)snprintf(buf + at, len - at, "node=%s\n", rc->node[n]);
+	if (at >= len)
+		return (int)at;
+	return (int)at +
+	       snprintf(buf + at, len - at,
+			"replicas=%u\nslab_bytes=%llu\nregion=%s\ntimeout_ms=%u\nhints=%d\n"
+			"hint_uid=%lld\nhint_hold_ms=%u\n",
+			rc->replicas, (unsigned long long)rc->slab_bytes, rc->region,
+			rc->timeout_ms, rc->hints, (long long)rc->hint_uid, rc->hint_hold_ms);
 }
 
 bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val)
 {
 	struct remote_conf *rc = remote_conf(c);
 	uint64_t v;
+	char err[8];
 
-	if (!strcmp(key, "node") && strlen(val) < sizeof(rc->node))
-		strcpy(rc->node, val);
+	if (!strcmp(key, "node"))
+		return add_node(rc, val, err, sizeof(err)) == 0;
+	else if (!strcmp(key, "replicas") && parse_uint(val, 1, POOL_MAX_REPLICAS, &v))
+		rc->replicas = (uint32_t)v;
+	else if (!strcmp(key, "slab_bytes") && parse_uint(val, 1, UINT64_MAX, &v) &&
+		 v % UBLK_PAGE_SIZE == 0)
+		rc->slab_bytes = v;
 	else if (!strcmp(key, "region") && strlen(val) == 32 &&
 		 strspn(val, "0123456789abcdef") == 32)
 		strcpy(rc->region, val);
@@ -258,36 +337,33 @@ static int hex_region(const char *hex, uint8_t out[PROTO_REGION_ID])
 	return 0;
 }
 
-int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *rc, int create,
-		      struct page_store_conf *out)
+int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *rc, unsigned n,
+		      uint64_t bytes, int create, struct page_store_conf *out)
 {
 	*out = (struct page_store_conf){
-		.url = rc->node,
+		.url = rc->node[n],
 		.secret = rc->secret,
 		.secret_len = rc->secret_len,
-		.bytes = c->size,
+		.bytes = bytes,
 		.create = create,
 		.max_inflight = c->depth * (c->max_io_bytes >> UBLK_PAGE_SHIFT),
 		.max_segs = REMOTE_MAX_SEGS,
 		.seg_cost = 0,
 		.timeout_ms = rc->timeout_ms,
 	};
-	return hex_region(rc->region, out->region);
+	if (hex_region(rc->region, out->region) < 0)
+		return -EINVAL;
+	out->region[PROTO_REGION_ID - 1] ^= (uint8_t)n;
+	return 0;
 }
 
 int remote_release(const struct ublk_dev_conf *c, char *err, size_t errlen)
 {
 	struct remote_conf rc = *remote_conf(c);
-	struct page_store_conf psc;
-	struct page_store *ps;
 	int ret = remote_secret_load(c->dev_id, &rc, err, errlen);
 
 	if (ret == 0)
-		ret = remote_store_conf(c, &rc, 0, &psc);
-	if (ret == 0)
-		ret = page_store_open(&psc, &ps, err, errlen);
-	if (ret == 0 && (ret = ps->ops->release(ps)) < 0)
-		snprintf(err, errlen, "the node did not free the region: %s", strerror(-ret));
+		ret = remote_pool_release(c, &rc, err, errlen);
 	remote_secret_remove(c->dev_id);
 	return ret;
 }

@@ -1,0 +1,364 @@
+/* remote_keeper.c — see remote_keeper.h. */
+#include "remote_keeper.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "target.h"
+
+#define RETRY_NS           1000000000ull /* a node that refused: asked again after this */
+#define CONNECT_TIMEOUT_MS 3000
+#define IDLE_NS            100000000ull /* the keeper's pace when nothing is to be done */
+#define QUIET_TRIES        100          /* 1 ms waits for a chunk's writes to finish */
+
+struct remote_keeper {
+	struct remote_keeper_conf c;
+	unsigned nq, nn;
+	/* Per queue and node: the queue asks (want), the keeper answers (ready). */
+	uint8_t *want;
+	struct page_store **ready;
+	/* The keeper's own links, for resyncs; and when each node may be tried again. */
+	struct page_store *own[REMOTE_MAX_NODES];
+	uint64_t next_try_ns[REMOTE_MAX_NODES];
+	uint8_t *buf; /* a chunk's pages */
+	uint64_t masks[REMOTE_CHUNK_PAGES];
+	uint64_t pages[REMOTE_CHUNK_PAGES];
+	struct ps_completion done[REMOTE_CHUNK_PAGES];
+	struct remote_keeper_stats stats;
+	bool stop;
+	pthread_t thread;
+};
+
+void remote_keeper_want(struct remote_keeper *k, unsigned q, unsigned n)
+{
+	__atomic_store_n(&k->want[q * k->nn + n], 1, __ATOMIC_RELEASE);
+}
+
+struct page_store *remote_keeper_take(struct remote_keeper *k, unsigned q, unsigned n)
+{
+	return __atomic_exchange_n(&k->ready[q * k->nn + n], NULL, __ATOMIC_ACQ_REL);
+}
+
+void remote_keeper_stats(const struct remote_keeper *k, struct remote_keeper_stats *out)
+{
+	out->resync_pages = __atomic_load_n(&k->stats.resync_pages, __ATOMIC_RELAXED);
+	out->resynced = __atomic_load_n(&k->stats.resynced, __ATOMIC_RELAXED);
+	out->lost_pages = __atomic_load_n(&k->stats.lost_pages, __ATOMIC_RELAXED);
+}
+
+/* Node n came back without the device's region: it restarted and lost its copies. Each of its
+ * slabs with a fresh copy elsewhere is marked stale there (a resync refills it); a slab it
+ * alone held loses its stored pages. Runs before the region is created anew, so no copy of the
+ * new region is judged. */
+static void node_lost_region(struct remote_keeper *k, unsigned n)
+{
+	struct remote_pool *p = k->c.pool;
+	uint64_t lost = 0, stale = 0;
+
+	for (uint64_t s = 0; s < p->map.h->nslabs; s++) {
+		const struct pool_slab *sl = &p->map.slab[s];
+
+		for (unsigned m = 0; m < p->replicas; m++) {
+			bool other_fresh = false;
+
+			if (sl->node[m] != n)
+				continue;
+			for (unsigned o = 0; o < p->replicas; o++)
+				other_fresh |= o != m && !pool_map_is_stale(&p->map, s, o);
+			if (other_fresh) {
+				stale += !pool_map_is_stale(&p->map, s, m);
+				pool_map_mark_stale(&p->map, s, m);
+				continue;
+			}
+			uint64_t first = s * p->map.h->slab_bytes / UBLK_PAGE_SIZE;
+			uint64_t end = first + p->map.h->slab_bytes / UBLK_PAGE_SIZE;
+
+			for (uint64_t pg = first; pg < end && pg < k->c.nr_pages; pg++)
+				if (__atomic_load_n(&k->c.entries[pg], __ATOMIC_ACQUIRE) != 0) {
+					__atomic_store_n(&k->c.entries[pg], REMOTE_ENTRY_LOST,
+							 __ATOMIC_RELEASE);
+					lost++;
+				}
+		}
+	}
+	__atomic_store_n(&k->stats.lost_pages, k->stats.lost_pages + lost, __ATOMIC_RELAXED);
+	log_msg("the memory node %s lost this device's region (it restarted): %llu stored pages "
+		"are gone (reading them fails with EIO), %llu copies wait for a resync; creating "
+		"the region anew",
+		k->c.rc->node[n], (unsigned long long)lost, (unsigned long long)stale);
+}
+
+/* A new link to node n, or NULL (and n is left alone for a while). */
+static struct page_store *open_link(struct remote_keeper *k, unsigned n)
+{
+	uint64_t now = monotonic_ns();
+	struct page_store_conf c;
+	struct page_store *ps;
+	char err[240];
+	int ret;
+
+	if (now < k->next_try_ns[n])
+		return NULL;
+	remote_store_conf(k->c.conf, k->c.rc, n, remote_pool_region_bytes(k->c.pool, n), 0, &c);
+	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
+	ret = page_store_open(&c, &ps, err, sizeof(err));
+	if (ret == -ENOENT) {
+		node_lost_region(k, n);
+		c.create = 1;
+		ret = page_store_open(&c, &ps, err, sizeof(err));
+	}
+	if (ret < 0) {
+		k->next_try_ns[n] = now + RETRY_NS;
+		return NULL;
+	}
+	c.timeout_ms = k->c.rc->timeout_ms;
+	ps->conf.timeout_ms = c.timeout_ms;
+	return ps;
+}
+
+/* Opens the links the queues asked for; one failure leaves the node until its retry time. */
+static void serve_wants(struct remote_keeper *k)
+{
+	for (unsigned n = 0; n < k->nn; n++)
+		for (unsigned q = 0; q < k->nq; q++) {
+			unsigned i = q * k->nn + n;
+			struct page_store *ps;
+
+			if (!__atomic_load_n(&k->want[i], __ATOMIC_ACQUIRE) ||
+			    __atomic_load_n(&k->ready[i], __ATOMIC_ACQUIRE))
+				continue;
+			ps = open_link(k, n);
+			if (!ps)
+				break;
+			log_msg("queue %u: reconnected to %s", q, k->c.rc->node[n]);
+			__atomic_store_n(&k->want[i], 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&k->ready[i], ps, __ATOMIC_RELEASE);
+		}
+}
+
+/* The keeper's own link to node n, if it is up. */
+static struct page_store *own_link(struct remote_keeper *k, unsigned n)
+{
+	if (k->own[n] && k->own[n]->down) {
+		k->own[n]->ops->close(k->own[n]);
+		k->own[n] = NULL;
+	}
+	if (!k->own[n])
+		k->own[n] = open_link(k, n);
+	return k->own[n];
+}
+
+/* Waits for `count` requests on ps; returns 0, or -EIO if any failed or the link broke. */
+static int wait_all(struct remote_keeper *k, struct page_store *ps, unsigned count)
+{
+	int ret = 0;
+
+	ps->ops->flush(ps);
+	while (count > 0) {
+		struct pollfd pfd = { .fd = ps->ops->fd(ps), .events = POLLIN };
+		int got = ps->ops->reap(ps, k->done, REMOTE_CHUNK_PAGES);
+
+		for (int i = 0; i < got; i++)
+			if (k->done[i].status < 0)
+				ret = -EIO;
+		count -= got > 0 ? (unsigned)got : 0;
+		if (got <= 0 && !ps->inflight)
+			return -EIO; /* nothing left to answer: the count was wrong */
+		if (count && got <= 0)
+			poll(&pfd, 1, 50); /* reap also fails what the node left unanswered */
+	}
+	return ret;
+}
+
+/* Copies pages [first, end) of one slab, all in chunk c, from member `from` to member `to`,
+ * while no write to the chunk is in flight; again if one began meanwhile. Returns 0, -EAGAIN
+ * (writes keep coming: later), or -EIO. */
+static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, unsigned from,
+		      unsigned to, struct page_store *src, struct page_store *dst)
+{
+	struct remote_pool *p = k->c.pool;
+	uint64_t c = first / REMOTE_CHUNK_PAGES;
+	unsigned tries = 0;
+
+	for (;;) {
+		uint32_t began = __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST);
+		unsigned n = 0;
+
+		if (__atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST) != began) {
+			if (++tries > QUIET_TRIES)
+				return -EAGAIN;
+			usleep(1000);
+			continue;
+		}
+		bool failed = false;
+
+		for (uint64_t pg = first; pg < end && !failed; pg++) {
+			uint64_t e = __atomic_load_n(&k->c.entries[pg], __ATOMIC_ACQUIRE);
+
+			if (e == 0 || e == REMOTE_ENTRY_LOST)
+				continue; /* nothing a read would ask for */
+			k->pages[n] = pg;
+			k->masks[n] = e;
+			failed = src->ops->get(src, remote_pool_node_page(p, pg, from), e,
+					       k->buf + (size_t)n * UBLK_PAGE_SIZE, n) < 0;
+			n += !failed;
+		}
+		/* Every request sent is answered before the buffer is used again. */
+		if (wait_all(k, src, n) < 0 || failed)
+			return -EIO;
+		unsigned sent = 0;
+
+		while (sent < n && !failed) {
+			failed = dst->ops->put(dst, remote_pool_node_page(p, k->pages[sent], to),
+					       k->masks[sent],
+					       k->buf + (size_t)sent * UBLK_PAGE_SIZE, sent) < 0;
+			sent += !failed;
+		}
+		if (wait_all(k, dst, sent) < 0 || failed)
+			return -EIO;
+		if (__atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) == began) {
+			__atomic_store_n(&k->stats.resync_pages, k->stats.resync_pages + n,
+					 __ATOMIC_RELAXED);
+			return 0;
+		}
+		if (++tries > QUIET_TRIES)
+			return -EAGAIN;
+	}
+}
+
+/* Brings stale member `to` of slab s up to date from a fresh member on a node that is up.
+ * Returns true if it is fresh now. */
+static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
+{
+	struct remote_pool *p = k->c.pool;
+	const struct pool_slab *sl = &p->map.slab[s];
+	uint32_t marks = pool_map_marks(&p->map, s);
+	struct page_store *dst = own_link(k, sl->node[to]), *src = NULL;
+	int from = -1;
+
+	if (!dst)
+		return false;
+	for (unsigned m = 0; m < p->replicas && !src; m++)
+		if (m != to && !pool_map_is_stale(&p->map, s, m) &&
+		    (src = own_link(k, sl->node[m])))
+			from = (int)m;
+	if (!src)
+		return false;
+	uint64_t first = s * p->map.h->slab_bytes / UBLK_PAGE_SIZE;
+	uint64_t end = first + p->map.h->slab_bytes / UBLK_PAGE_SIZE;
+
+	if (end > p->nr_pages)
+		end = p->nr_pages;
+	for (uint64_t pg = first, next; pg < end; pg = next) {
+		next = (pg / REMOTE_CHUNK_PAGES + 1) * REMOTE_CHUNK_PAGES;
+		if (next > end)
+			next = end;
+		if (__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) ||
+		    copy_pages(k, pg, next, (unsigned)from, to, src, dst) < 0)
+			return false;
+		/* Swap traffic first: the queues get the links between chunks. */
+		usleep(200);
+	}
+	if (!pool_map_mark_fresh(&p->map, s, to, marks))
+		return false; /* a copy was marked meanwhile: again, from the top */
+	__atomic_store_n(&k->stats.resynced, k->stats.resynced + 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* One pass over the slabs: resyncs every stale copy it can. Returns whether any is left. */
+static bool resync_pass(struct remote_keeper *k)
+{
+	struct remote_pool *p = k->c.pool;
+	bool left = false;
+
+	for (uint64_t s = 0; s < p->map.h->nslabs && !__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE);
+	     s++)
+		for (unsigned m = 0; m < p->replicas; m++) {
+			if (!pool_map_is_stale(&p->map, s, m))
+				continue;
+			if (!resync_slab(k, s, m)) {
+				left = true;
+				continue;
+			}
+			log_msg("slab %llu: its copy on %s is up to date again",
+				(unsigned long long)s, k->c.rc->node[p->map.slab[s].node[m]]);
+			serve_wants(k); /* a queue's link must not wait for a whole pass */
+		}
+	return left;
+}
+
+static void *keeper_main(void *arg)
+{
+	struct remote_keeper *k = arg;
+
+	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
+		serve_wants(k);
+		if (k->c.pool->replicas > 1 && pool_map_degraded(&k->c.pool->map))
+			resync_pass(k);
+		struct timespec idle = { 0, IDLE_NS };
+
+		nanosleep(&idle, NULL);
+	}
+	return NULL;
+}
+
+int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper **out, char *err,
+			size_t errlen)
+{
+	struct remote_keeper *k = calloc(1, sizeof(*k));
+	int ret;
+
+	if (!k) {
+		snprintf(err, errlen, "no memory for the pool's keeper");
+		return -ENOMEM;
+	}
+	k->c = *c;
+	k->nq = c->conf->nr_queues;
+	k->nn = c->rc->nnodes;
+	k->want = calloc((size_t)k->nq * k->nn, sizeof(*k->want));
+	k->ready = calloc((size_t)k->nq * k->nn, sizeof(*k->ready));
+	k->buf = aligned_alloc(UBLK_PAGE_SIZE, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE);
+	if (!k->want || !k->ready || !k->buf) {
+		snprintf(err, errlen, "no memory for the pool's keeper");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = -pthread_create(&k->thread, NULL, keeper_main, k);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot start the pool's keeper: %s", strerror(-ret));
+		goto fail;
+	}
+	pthread_setname_np(k->thread, "ublk-keeper");
+	*out = k;
+	return 0;
+fail:
+	free(k->want);
+	free(k->ready);
+	free(k->buf);
+	free(k);
+	return ret;
+}
+
+void remote_keeper_stop(struct remote_keeper *k)
+{
+	__atomic_store_n(&k->stop, true, __ATOMIC_RELEASE);
+	pthread_join(k->thread, NULL);
+	for (unsigned i = 0; i < k->nq * k->nn; i++)
+		if (k->ready[i])
+			k->ready[i]->ops->close(k->ready[i]);
+	for (unsigned n = 0; n < k->nn; n++)
+		if (k->own[n])
+			k->own[n]->ops->close(k->own[n]);
+	free(k->want);
+	free(k->ready);
+	free(k->buf);
+	free(k);
+}
