@@ -534,6 +534,12 @@ static void test_pool_survives_node_kills(void **state)
 	assert_true(degraded(f) > 0); /* the copies on x missed the writes */
 	start_node(x);                /* empty, same port */
 	wait_degraded(f, 0);
+	/* What `ublk-ctl nodes` shows: the copies refilled, each node's traffic and errors. */
+	assert_true(f->stats->pool.resynced > 0);
+	assert_true(f->stats->pool.resync_pages >= SLAB_PAGES);
+	assert_int_equal(f->stats->pool.nnodes, NODES);
+	assert_true(f->stats->q[0].node[x].errors > 0);
+	assert_true(f->stats->q[0].node[x].writes >= PAGES / 2);
 	y = member_node(f, 0, 1, NULL);
 	stop_node(y, SIGKILL);
 	check_all(f, 2);

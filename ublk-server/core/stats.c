@@ -53,12 +53,48 @@ void ublk_stats_sum(const struct ublk_stats_shm *s, enum ublk_stat_op op, struct
 	}
 }
 
+void ublk_stats_node_sum(const struct ublk_stats_shm *s, unsigned n, struct ublk_node_io_stats *sum)
+{
+	*sum = (struct ublk_node_io_stats){ 0 };
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		const struct ublk_node_io_stats *o = &s->q[q].node[n];
+
+		sum->reads += LOAD(o->reads);
+		sum->writes += LOAD(o->writes);
+		sum->errors += LOAD(o->errors);
+		sum->bytes += LOAD(o->bytes);
+		for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
+			sum->lat[b] += LOAD(o->lat[b]);
+	}
+}
+
+void ublk_stats_node_record(struct ublk_node_io_stats *s, bool write, unsigned bytes, int error,
+			    uint64_t ns)
+{
+	unsigned b = ublk_stats_bucket(ns);
+
+	if (write)
+		STORE(s->writes, s->writes + 1);
+	else
+		STORE(s->reads, s->reads + 1);
+	if (error)
+		STORE(s->errors, s->errors + 1);
+	else
+		STORE(s->bytes, s->bytes + bytes);
+	STORE(s->lat[b], s->lat[b] + 1);
+}
+
 uint64_t ublk_stats_percentile(const struct ublk_op_stats *s, unsigned permille)
+{
+	return ublk_stats_lat_percentile(s->lat, permille);
+}
+
+uint64_t ublk_stats_lat_percentile(const uint64_t *lat, unsigned permille)
 {
 	uint64_t total = 0, seen = 0;
 
 	for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
-		total += s->lat[b];
+		total += lat[b];
 	if (total == 0)
 		return 0;
 	/* The smallest bucket whose cumulative count reaches ceil(total * permille / 1000). */
@@ -67,7 +103,7 @@ uint64_t ublk_stats_percentile(const struct ublk_op_stats *s, unsigned permille)
 	if (want == 0)
 		want = 1;
 	for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++) {
-		seen += s->lat[b];
+		seen += lat[b];
 		if (seen >= want)
 			return ublk_stats_bucket_ns(b);
 	}

@@ -5,10 +5,11 @@
 #ifndef LINESWAP_UBLK_STATS_H
 #define LINESWAP_UBLK_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 3
+#define UBLK_STATS_VERSION 4
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -37,6 +38,16 @@ struct ublk_move_stats {
 	uint64_t bytes;        /* bytes moved */
 };
 
+/* A pool of memory nodes (remote target): what one queue sent to one node. A page copy is
+ * one read or write; its latency is from sending it to its answer. */
+#define UBLK_POOL_NODES 16
+
+struct ublk_node_io_stats {
+	uint64_t reads, writes, errors;
+	uint64_t bytes;
+	uint64_t lat[UBLK_LAT_BUCKETS];
+};
+
 struct ublk_queue_stats {
 	struct ublk_op_stats op[UBLK_STAT_OPS];
 	uint64_t inflight;     /* requests the server holds right now (stored with release) */
@@ -44,6 +55,7 @@ struct ublk_queue_stats {
 	uint64_t progress_ns;  /* CLOCK_MONOTONIC: a request last finished, or the first of a
 				* busy spell arrived (stored before inflight) */
 	struct ublk_move_stats put, get;
+	struct ublk_node_io_stats node[UBLK_POOL_NODES];
 } __attribute__((aligned(64)));
 
 /* The hint service (written by its thread alone). */
@@ -82,6 +94,30 @@ struct ublk_hint_stats {
 	struct ublk_hint_client_stats client[UBLK_HINT_CLIENTS_SHOWN];
 };
 
+/* The pool as its keeper thread sees it (remote target; written by that thread alone). */
+enum ublk_node_state {
+	UBLK_NODE_UNUSED, /* holds none of the device's copies */
+	UBLK_NODE_UP,
+	UBLK_NODE_DOWN,
+	UBLK_NODE_RESYNCING, /* up, with stale copies being brought up to date */
+};
+
+struct ublk_pool_stats {
+	uint32_t nnodes; /* 0: not a pool (another target) */
+	uint32_t replicas;
+	uint64_t slabs;
+	uint64_t slab_bytes;
+	uint64_t degraded;      /* slabs with a stale copy now */
+	uint64_t rebuild_total; /* stale copies when the current rebuild began (0: none) */
+	uint64_t rebuild_done;  /* of which made fresh since */
+	uint64_t resync_pages;  /* pages copied to stale copies, ever */
+	uint64_t resynced;      /* stale copies made fresh, ever */
+	uint64_t lost_pages;    /* pages whose only fresh copy a restarted node lost */
+	uint32_t node_state[UBLK_POOL_NODES]; /* enum ublk_node_state */
+	uint32_t node_slabs[UBLK_POOL_NODES]; /* copies it holds */
+	uint32_t node_stale[UBLK_POOL_NODES]; /* of which stale */
+};
+
 struct ublk_stats_shm {
 	uint32_t magic;
 	uint32_t version;
@@ -96,6 +132,7 @@ struct ublk_stats_shm {
 	uint32_t stalled_queue;
 	uint32_t stalled_inflight;
 	struct ublk_hint_stats hints;
+	struct ublk_pool_stats pool;
 	struct ublk_queue_stats q[];
 };
 
@@ -116,9 +153,16 @@ void ublk_stats_record(struct ublk_queue_stats *qs, enum ublk_stat_op op, uint64
 void ublk_stats_sum(const struct ublk_stats_shm *s, enum ublk_stat_op op,
 		    struct ublk_op_stats *sum);
 
+/* Node n's counts summed over all queues; one page copy's on a queue's (its thread only). */
+void ublk_stats_node_sum(const struct ublk_stats_shm *s, unsigned n,
+			 struct ublk_node_io_stats *sum);
+void ublk_stats_node_record(struct ublk_node_io_stats *s, bool write, unsigned bytes, int error,
+			    uint64_t ns);
+
 /* The latency (ns, a bucket's upper bound) below which `permille`/1000 of the requests fall;
- * 0 when there are none. */
+ * 0 when there are none. The second takes a histogram of UBLK_LAT_BUCKETS. */
 uint64_t ublk_stats_percentile(const struct ublk_op_stats *s, unsigned permille);
+uint64_t ublk_stats_lat_percentile(const uint64_t *lat, unsigned permille);
 
 const char *ublk_stat_op_name(enum ublk_stat_op op);
 

@@ -19,6 +19,7 @@ int cmd_del(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_hints(int argc, char **argv);
+int cmd_nodes(int argc, char **argv);
 
 /* Prints "ublk-ctl: <message>" and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -48,10 +49,15 @@ int ctl_device_ids(uint32_t *ids, int max);
 int ctl_parse_view_args(int argc, char **argv, const char *cmd, const char *usage, uint32_t *dev_id,
 			bool *json);
 struct ublk_stats_shm;
-/* Maps a device's statistics read-only (explaining a failure); NULL on failure. */
+/* Maps a device's statistics read-only (explaining a failure, unless cmd is NULL); NULL on
+ * failure. */
 const struct ublk_stats_shm *ctl_map_stats(const char *cmd, uint32_t dev_id, size_t *size);
 /* Parts of `ublk-ctl stats` (hints.c): with json, each adds `, "key": {...}`. */
 void ctl_print_moved(const struct ublk_stats_shm *s, bool json);
 void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json);
+/* A remote device's redundancy (nodes.c): "full", "degraded" or "rebuilding"; NULL for a
+ * device without a pool. print adds its line (or `, "pool": {...}`). */
+const char *ctl_redundancy(const struct ublk_stats_shm *s);
+void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json);
 
 #endif

@@ -19,6 +19,7 @@ static const char usage_text[] =
 	"  stats       per-operation counts, bytes, in-flight requests, latency percentiles,\n"
 	"              bytes moved to the memory node, hint totals\n"
 	"  hints       the processes registered for hints, with their savings\n"
+	"  nodes       a remote device's memory nodes: state, copies held, traffic, errors\n"
 	"  features    print the features of this kernel's ublk driver\n"
 	"\n"
 	"Run 'ublk-ctl COMMAND --help' for a command's options.\n"
@@ -31,7 +32,7 @@ static const struct command {
 } commands[] = {
 	{ "add", cmd_add },         { "list", cmd_list },   { "del", cmd_del },
 	{ "recover", cmd_recover }, { "stats", cmd_stats }, { "features", cmd_features },
-	{ "hints", cmd_hints },
+	{ "hints", cmd_hints },     { "nodes", cmd_nodes },
 };
 
 int main(int argc, char **argv)

@@ -20,7 +20,10 @@ static const char list_usage[] = "Usage: ublk-ctl list [-n ID] [--json]\n"
 				 "its daemon died and it waits\n"
 				 "for 'recover'; dead = stopped), target, size, queues x depth, "
 				 "the daemon's pid and whether\n"
-				 "it runs, and whether the device is an active swap device.\n"
+				 "it runs, whether the device is an active swap device, and a "
+				 "remote device's redundancy\n"
+				 "(full; degraded or rebuilding, with the slabs below --replicas "
+				 "fresh copies of all).\n"
 				 "\n"
 				 "Options:\n"
 				 "  -n, --number ID  only this device\n"
@@ -88,17 +91,30 @@ static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bo
 	bool have_conf = ublk_conf_load(info->dev_id, &conf, ublk_targets) == 0;
 	bool alive = ctl_pid_alive(info->ublksrv_pid);
 	bool swap = ctl_swap_active(info->dev_id);
+	size_t stats_size = 0;
+	const struct ublk_stats_shm *s = ctl_map_stats(NULL, info->dev_id, &stats_size);
+	const char *redundancy = s ? ctl_redundancy(s) : NULL;
+	char degraded[48] = "";
 
+	if (redundancy && strcmp(redundancy, "full"))
+		snprintf(degraded, sizeof(degraded), " %llu/%llu",
+			 (unsigned long long)__atomic_load_n(&s->pool.degraded, __ATOMIC_RELAXED),
+			 (unsigned long long)s->pool.slabs);
+	if (s)
+		munmap((void *)s, stats_size);
 	if (json) {
 		printf("%s{\"id\": %u, \"device\": \"/dev/ublkb%u\", \"state\": \"%s\", "
 		       "\"target\": \"%s\", \"size\": %llu, \"queues\": %u, \"depth\": %u, "
-		       "\"pid\": %d, \"daemon_alive\": %s, \"swap\": %s, \"user_copy\": %s}",
+		       "\"pid\": %d, \"daemon_alive\": %s, \"swap\": %s, \"user_copy\": %s",
 		       first ? "" : ",\n ", info->dev_id, info->dev_id, ctl_state_name(info->state),
 		       have_conf ? conf.target : "?",
 		       have_conf ? (unsigned long long)conf.size : 0ull, info->nr_hw_queues,
 		       info->queue_depth, info->ublksrv_pid, alive ? "true" : "false",
 		       swap ? "true" : "false",
 		       (info->flags & UBLK_F_USER_COPY) ? "true" : "false");
+		if (redundancy)
+			printf(", \"redundancy\": \"%s\"", redundancy);
+		printf("}");
 		return;
 	}
 	char size[32] = "?", dev[24];
@@ -106,9 +122,10 @@ static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bo
 	snprintf(dev, sizeof(dev), "/dev/ublkb%u", info->dev_id);
 	if (have_conf)
 		snprintf(size, sizeof(size), "%llu MiB", (unsigned long long)(conf.size >> 20));
-	printf("%-4u %-14s %-9s %-7s %10s %4u x %-5u %8d %-5s %s\n", info->dev_id, dev,
+	printf("%-4u %-14s %-9s %-7s %10s %4u x %-5u %8d %-5s %-4s %s%s\n", info->dev_id, dev,
 	       ctl_state_name(info->state), have_conf ? conf.target : "?", size, info->nr_hw_queues,
-	       info->queue_depth, info->ublksrv_pid, alive ? "yes" : "no", swap ? "swap" : "");
+	       info->queue_depth, info->ublksrv_pid, alive ? "yes" : "no", swap ? "swap" : "",
+	       redundancy ? redundancy : "-", degraded);
 }
 
 int cmd_list(int argc, char **argv)
@@ -136,8 +153,8 @@ int cmd_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-4s %-14s %-9s %-7s %10s %-12s %8s %-5s %s\n", "ID", "DEVICE", "STATE",
-		       "TARGET", "SIZE", "QUEUES", "PID", "ALIVE", "SWAP");
+		printf("%-4s %-14s %-9s %-7s %10s %-12s %8s %-5s %-4s %s\n", "ID", "DEVICE",
+		       "STATE", "TARGET", "SIZE", "QUEUES", "PID", "ALIVE", "SWAP", "REDUNDANCY");
 	for (int i = 0; i < n; i++) {
 		ret = ublk_ctrl_get_dev_info(&ctrl, ids[i], &info);
 		if (ret < 0) {
@@ -169,27 +186,31 @@ const struct ublk_stats_shm *ctl_map_stats(const char *cmd, uint32_t dev_id, siz
 		return NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ctl_error("%s: no statistics for device %u (%s: %s)", cmd, dev_id, path,
-			  strerror(errno));
+		if (cmd)
+			ctl_error("%s: no statistics for device %u (%s: %s)", cmd, dev_id, path,
+				  strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(*s)) {
 		close(fd);
-		ctl_error("%s: %s is truncated", cmd, path);
+		if (cmd)
+			ctl_error("%s: %s is truncated", cmd, path);
 		return NULL;
 	}
 	*size = (size_t)st.st_size;
 	s = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (s == MAP_FAILED) {
-		ctl_error("%s: cannot map %s: %s", cmd, path, strerror(errno));
+		if (cmd)
+			ctl_error("%s: cannot map %s: %s", cmd, path, strerror(errno));
 		return NULL;
 	}
 	if (__atomic_load_n(&s->magic, __ATOMIC_ACQUIRE) != UBLK_STATS_MAGIC ||
 	    s->version != UBLK_STATS_VERSION || s->nr_queues == 0 ||
 	    ublk_stats_size(s->nr_queues) > *size) {
 		munmap((void *)s, *size);
-		ctl_error("%s: %s is not a statistics file of this version", cmd, path);
+		if (cmd)
+			ctl_error("%s: %s is not a statistics file of this version", cmd, path);
 		return NULL;
 	}
 	return s;
@@ -279,6 +300,7 @@ int cmd_stats(int argc, char **argv)
 	if (json)
 		printf("}");
 	print_watchdog(s, json);
+	ctl_print_redundancy(s, json);
 	ctl_print_moved(s, json);
 	ctl_print_hint_totals(s, json);
 	if (json)

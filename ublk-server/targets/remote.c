@@ -51,6 +51,7 @@
 #include "remote_pool.h"
 #include "remote_keeper.h"
 #include "sg_plan.h"
+#include "stats.h"
 #include "targets.h"
 
 #define ENTRY_LOST   REMOTE_ENTRY_LOST
@@ -70,13 +71,15 @@ struct page_io {
 	uint8_t failed;
 	uint8_t tried;
 	bool parked;
+	uint16_t bytes;   /* on the wire, per copy (statistics) */
+	uint64_t sent_ns; /* when its copies were last sent (statistics) */
 };
 
 struct tag_state {
 	unsigned pending; /* pages not yet done */
 	unsigned parked;  /* of which waiting for a link to a node with a fresh copy */
 	int error;
-	uint64_t deadline_ns;    /* a parked page waits until then, then fails */
+	uint64_t deadline_ns;    /* a parked page waits until then (the I/O timeout), then fails */
 	struct hint_batch batch; /* a write waiting for its masks */
 	struct page_io *io;      /* per page of the request */
 	uint64_t masks[];        /* per page: the entry its PUTs packed by */
@@ -261,6 +264,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 		.pool = &r->pool,
 		.entries = r->entries,
 		.nr_pages = t->nr_pages,
+		.stats = &t->stats->pool,
 	};
 
 	ret = remote_keeper_start(&kc, &r->keeper, err, sizeof(err));
@@ -432,6 +436,8 @@ static bool send_member(struct remote_target *r, struct remote_queue *rq, struct
 		      : ps->ops->get(ps, at, ts->masks[i], buf, cookie_of(req->tag, i, m));
 	if (ret < 0)
 		return false;
+	ts->io[i].bytes = (uint16_t)ret;
+	ts->io[i].sent_ns = monotonic_ns();
 	count_move(req->q, req->op == UBLK_IO_OP_WRITE, ts->masks[i], (unsigned)ret);
 	return true;
 }
@@ -500,8 +506,6 @@ static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct 
 
 		waitable |= !pool_map_is_stale(&r->pool.map, s, m) && (!ps || ps->down);
 	}
-	if (!ts->deadline_ns)
-		ts->deadline_ns = now + (uint64_t)r->rc.timeout_ms * 1000000;
 	if (waitable && now < ts->deadline_ns) {
 		ts->io[i].parked = true;
 		ts->parked++;
@@ -546,13 +550,14 @@ static void flush_links(struct remote_queue *rq)
 			rq->ps[n]->ops->flush(rq->ps[n]);
 }
 
-/* Starts a request: every page counts as pending until page_done. */
-static void start_request(struct tag_state *ts, uint32_t nr_pages)
+/* Starts a request: every page counts as pending until page_done; none waits for a link past
+ * the I/O timeout from now. */
+static void start_request(struct remote_target *r, struct tag_state *ts, uint32_t nr_pages)
 {
 	ts->pending = nr_pages;
 	ts->parked = 0;
 	ts->error = 0;
-	ts->deadline_ns = 0;
+	ts->deadline_ns = monotonic_ns() + (uint64_t)r->rc.timeout_ms * 1000000;
 }
 
 /* The request's result if it is done already, else UBLK_REQ_QUEUED. */
@@ -574,7 +579,7 @@ static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
 	uint8_t *buf = tag_buf(q, rq, req->tag);
 
 	/* Counted as pending from the start, so no page's answer finishes the request early. */
-	start_request(ts, req->nr_pages + 1);
+	start_request(r, ts, req->nr_pages + 1);
 	for (uint32_t i = 0; i < req->nr_pages; i++) {
 		uint64_t entry = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
 
@@ -601,7 +606,7 @@ static int put_pages(struct remote_target *r, struct remote_queue *rq, struct ub
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 
-	start_request(ts, req->nr_pages + 1);
+	start_request(r, ts, req->nr_pages + 1);
 	for (uint32_t i = 0; i < req->nr_pages; i++) {
 		ts->masks[i] = live ? entry_of(live[i]) : LINES_WHOLE;
 		ts->io[i] = (struct page_io){ 0 };
@@ -679,7 +684,11 @@ static void page_answered(struct remote_target *r, struct remote_queue *rq, stru
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 	struct page_io *io = &ts->io[i];
+	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	unsigned n = r->pool.map.slab[s].node[m];
 
+	ublk_stats_node_record(&req->q->stats->node[n], req->op == UBLK_IO_OP_WRITE, io->bytes,
+			       status, monotonic_ns() - io->sent_ns);
 	if (req->op == UBLK_IO_OP_WRITE) {
 		if (status < 0)
 			io->failed |= (uint8_t)(1u << m);

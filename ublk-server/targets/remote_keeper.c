@@ -32,7 +32,6 @@ struct remote_keeper {
 	uint64_t masks[REMOTE_CHUNK_PAGES];
 	uint64_t pages[REMOTE_CHUNK_PAGES];
 	struct ps_completion done[REMOTE_CHUNK_PAGES];
-	struct remote_keeper_stats stats;
 	bool stop;
 	pthread_t thread;
 };
@@ -47,12 +46,7 @@ struct page_store *remote_keeper_take(struct remote_keeper *k, unsigned q, unsig
 	return __atomic_exchange_n(&k->ready[q * k->nn + n], NULL, __ATOMIC_ACQ_REL);
 }
 
-void remote_keeper_stats(const struct remote_keeper *k, struct remote_keeper_stats *out)
-{
-	out->resync_pages = __atomic_load_n(&k->stats.resync_pages, __ATOMIC_RELAXED);
-	out->resynced = __atomic_load_n(&k->stats.resynced, __ATOMIC_RELAXED);
-	out->lost_pages = __atomic_load_n(&k->stats.lost_pages, __ATOMIC_RELAXED);
-}
+#define STORE(field, v) __atomic_store_n(&k->c.stats->field, (v), __ATOMIC_RELAXED)
 
 /* Node n came back without the device's region: it restarted and lost its copies. Each of its
  * slabs with a fresh copy elsewhere is marked stale there (a resync refills it); a slab it
@@ -89,7 +83,7 @@ static void node_lost_region(struct remote_keeper *k, unsigned n)
 				}
 		}
 	}
-	__atomic_store_n(&k->stats.lost_pages, k->stats.lost_pages + lost, __ATOMIC_RELAXED);
+	STORE(lost_pages, k->c.stats->lost_pages + lost);
 	log_msg("the memory node %s lost this device's region (it restarted): %llu stored pages "
 		"are gone (reading them fails with EIO), %llu copies wait for a resync; creating "
 		"the region anew",
@@ -154,6 +148,41 @@ static struct page_store *own_link(struct remote_keeper *k, unsigned n)
 	if (!k->own[n])
 		k->own[n] = open_link(k, n);
 	return k->own[n];
+}
+
+/* What `ublk-ctl nodes` and `list` show: each node's state and copies, the slabs below R
+ * copies, and a rebuild's progress (it begins when a copy goes stale, and grows by the copies
+ * that go stale while it runs). */
+static void publish(struct remote_keeper *k)
+{
+	struct remote_pool *p = k->c.pool;
+	uint32_t stale[REMOTE_MAX_NODES] = { 0 };
+	uint64_t copies = 0;
+
+	for (uint64_t s = 0; s < p->map.h->nslabs; s++)
+		for (unsigned m = 0; m < p->replicas; m++)
+			if (pool_map_is_stale(&p->map, s, m)) {
+				stale[p->map.slab[s].node[m]]++;
+				copies++;
+			}
+	for (unsigned n = 0; n < k->nn; n++) {
+		enum ublk_node_state st = UBLK_NODE_UNUSED;
+
+		if (remote_pool_region_bytes(p, n))
+			st = !own_link(k, n) ? UBLK_NODE_DOWN
+			     : stale[n]      ? UBLK_NODE_RESYNCING
+					     : UBLK_NODE_UP;
+		STORE(node_state[n], st);
+		STORE(node_slabs[n], p->map.h->node_slots[n]);
+		STORE(node_stale[n], stale[n]);
+	}
+	STORE(degraded, pool_map_degraded(&p->map));
+	if (!copies) {
+		STORE(rebuild_total, 0);
+		STORE(rebuild_done, 0);
+	} else if (k->c.stats->rebuild_done + copies > k->c.stats->rebuild_total) {
+		STORE(rebuild_total, k->c.stats->rebuild_done + copies);
+	}
 }
 
 /* Waits for `count` requests on ps; returns 0, or -EIO if any failed or the link broke. */
@@ -225,8 +254,7 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uns
 		if (wait_all(k, dst, sent) < 0 || failed)
 			return -EIO;
 		if (__atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) == began) {
-			__atomic_store_n(&k->stats.resync_pages, k->stats.resync_pages + n,
-					 __ATOMIC_RELAXED);
+			STORE(resync_pages, k->c.stats->resync_pages + n);
 			return 0;
 		}
 		if (++tries > QUIET_TRIES)
@@ -269,7 +297,8 @@ static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 	}
 	if (!pool_map_mark_fresh(&p->map, s, to, marks))
 		return false; /* a copy was marked meanwhile: again, from the top */
-	__atomic_store_n(&k->stats.resynced, k->stats.resynced + 1, __ATOMIC_RELAXED);
+	STORE(resynced, k->c.stats->resynced + 1);
+	STORE(rebuild_done, k->c.stats->rebuild_done + 1);
 	return true;
 }
 
@@ -291,6 +320,7 @@ static bool resync_pass(struct remote_keeper *k)
 			log_msg("slab %llu: its copy on %s is up to date again",
 				(unsigned long long)s, k->c.rc->node[p->map.slab[s].node[m]]);
 			serve_wants(k); /* a queue's link must not wait for a whole pass */
+			publish(k);
 		}
 	return left;
 }
@@ -298,9 +328,15 @@ static bool resync_pass(struct remote_keeper *k)
 static void *keeper_main(void *arg)
 {
 	struct remote_keeper *k = arg;
+	struct remote_pool *p = k->c.pool;
 
+	STORE(nnodes, k->nn);
+	STORE(replicas, p->replicas);
+	STORE(slabs, p->map.h->nslabs);
+	STORE(slab_bytes, p->map.h->slab_bytes);
 	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
 		serve_wants(k);
+		publish(k);
 		if (k->c.pool->replicas > 1 && pool_map_degraded(&k->c.pool->map))
 			resync_pass(k);
 		struct timespec idle = { 0, IDLE_NS };

@@ -22,6 +22,7 @@
 #include "page_store.h"
 #include "remote.h"
 #include "remote_pool.h"
+#include "stats.h"
 
 struct remote_keeper_conf {
 	const struct ublk_dev_conf *conf;
@@ -29,12 +30,7 @@ struct remote_keeper_conf {
 	struct remote_pool *pool;
 	uint64_t *entries; /* the device's per-page entries */
 	uint64_t nr_pages;
-};
-
-struct remote_keeper_stats {
-	uint64_t resync_pages; /* pages copied to stale copies */
-	uint64_t resynced;     /* stale copies made fresh */
-	uint64_t lost_pages;   /* pages whose only fresh copy a restarted node lost */
+	struct ublk_pool_stats *stats; /* written by the keeper alone */
 };
 
 struct remote_keeper;
@@ -48,7 +44,5 @@ void remote_keeper_stop(struct remote_keeper *k);
 void remote_keeper_want(struct remote_keeper *k, unsigned q, unsigned n);
 /* The link the keeper opened for queue q to node n, now the queue's; NULL if none yet. */
 struct page_store *remote_keeper_take(struct remote_keeper *k, unsigned q, unsigned n);
-
-void remote_keeper_stats(const struct remote_keeper *k, struct remote_keeper_stats *out);
 
 #endif
