@@ -6,8 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STALE_BITS 0xffu  /* of a slab's state: its stale members */
-#define MARK_ONE   0x100u /* of a slab's state: one more mark */
+#define STALE_BITS 0xffull /* of a slab's state: its stale members */
+
+/* Of a slab's state: member r's mark count, and one more of it. */
+static uint64_t marks_of(uint64_t state, unsigned r)
+{
+	return state >> (16 + 16 * r) & 0xffff;
+}
+
+/* The state with the members in `bits` marked: stale, and counted (a count wraps within its
+ * 16 bits). */
+static uint64_t marked(uint64_t state, unsigned bits)
+{
+	for (unsigned r = 0; r < POOL_MAX_REPLICAS; r++)
+		if (bits >> r & 1)
+			state = (state & ~(0xffffull << (16 + 16 * r))) |
+				((marks_of(state, r) + 1) & 0xffff) << (16 + 16 * r) | 1ull << r;
+	return state;
+}
 
 size_t pool_map_size(uint64_t nslabs)
 {
@@ -183,7 +199,7 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 	for (uint64_t s = 0; s < h->nslabs; s++) {
 		const struct pool_slab *sl = &m.slab[s];
 
-		if ((sl->state & STALE_BITS) >> h->replicas || sl->pad) {
+		if ((sl->state & STALE_BITS) >> h->replicas || (sl->state & 0xff00) || sl->pad) {
 			snprintf(err, errlen, "pool map: slab %llu marks members it has not",
 				 (unsigned long long)s);
 			goto out;
@@ -214,11 +230,25 @@ out:
 
 void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r)
 {
-	uint32_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+	uint64_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 
-	while (!__atomic_compare_exchange_n(state, &old, (old | 1u << r) + MARK_ONE, false,
+	while (!__atomic_compare_exchange_n(state, &old, marked(old, 1u << r), false,
 					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
+}
+
+bool pool_map_mark_failed(struct pool_map *m, uint64_t s, unsigned failed, unsigned took)
+{
+	uint64_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+
+	do {
+		if (!(took & ~old & STALE_BITS))
+			return false;
+		if (!failed)
+			return true;
+	} while (!__atomic_compare_exchange_n(state, &old, marked(old, failed), false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	return true;
 }
 
 bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r)
@@ -226,19 +256,31 @@ bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r)
 	return __atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE) >> r & 1;
 }
 
-uint32_t pool_map_marks(const struct pool_map *m, uint64_t s)
+uint64_t pool_map_marks(const struct pool_map *m, uint64_t s)
 {
-	return __atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE) >> 8;
+	return __atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE);
 }
 
-bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r, uint32_t marks)
+static bool unmarked(uint64_t now, unsigned to, unsigned from, uint64_t marks)
 {
-	uint32_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+	return marks_of(now, to) == marks_of(marks, to) &&
+	       marks_of(now, from) == marks_of(marks, from) && !(now >> from & 1);
+}
+
+bool pool_map_unmarked_since(const struct pool_map *m, uint64_t s, unsigned to, unsigned from,
+			     uint64_t marks)
+{
+	return unmarked(pool_map_marks(m, s), to, from, marks);
+}
+
+bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned to, unsigned from, uint64_t marks)
+{
+	uint64_t *state = &m->slab[s].state, old = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 
 	do {
-		if ((old >> 8) != (marks & 0xffffffu))
+		if (!unmarked(old, to, from, marks))
 			return false;
-	} while (!__atomic_compare_exchange_n(state, &old, old & ~(1u << r), false,
+	} while (!__atomic_compare_exchange_n(state, &old, old & ~(1ull << to), false,
 					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
 	return true;
 }

@@ -25,11 +25,12 @@
 /* One slab: its members. Room for POOL_MAX_REPLICAS; a scheme with more members (k + m
  * erasure-coded fragments) would be a new version with a wider record. */
 struct pool_slab {
+	/* Bits 0-7: member r missed a write (stale). Bits 16 + 16 r to 31 + 16 r: how many times
+	 * member r was marked (wrapping), so that a resync can tell whether a mark on the members
+	 * it copies between raced its copy. Changed only by compare-and-swap. */
+	uint64_t state;
 	uint8_t node[POOL_MAX_REPLICAS]; /* member r's node index */
 	uint8_t pad;
-	/* Bits 0-7: member r missed a write (stale). Bits 8-31: how many times a member was
-	 * marked (wrapping), so that a resync can tell whether a mark raced its copy. */
-	uint32_t state;
 	uint32_t slot[POOL_MAX_REPLICAS];
 };
 
@@ -78,13 +79,24 @@ static inline uint64_t pool_map_slab_of(const struct pool_map *m, uint64_t page,
 
 /* Member r of slab s missed a write: it serves no read until it is marked fresh. */
 void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r);
+/* A write's outcome on slab s: the members in `failed` (a bit each) missed it and are marked
+ * stale, unless no member in `took` is fresh: then nothing is marked and false is returned
+ * (marking would leave the slab without a fresh member; the write did not happen). One
+ * compare-and-swap: concurrent outcomes never mark every fresh member. */
+bool pool_map_mark_failed(struct pool_map *m, uint64_t s, unsigned failed, unsigned took);
 bool pool_map_is_stale(const struct pool_map *m, uint64_t s, unsigned r);
-/* The count of marks on slab s so far: take it before copying a fresh member's pages to a
- * stale one, and pass it to pool_map_mark_fresh afterwards. */
-uint32_t pool_map_marks(const struct pool_map *m, uint64_t s);
-/* Member r of slab s is fresh again, unless a member was marked since `marks` was taken (then
- * it may have missed a write the copy did not see): returns whether it was marked fresh. */
-bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned r, uint32_t marks);
+/* Slab s's state: take it before copying member `from`'s pages to stale member `to`, and pass
+ * it to pool_map_mark_fresh afterwards. */
+uint64_t pool_map_marks(const struct pool_map *m, uint64_t s);
+/* Member `to` of slab s is fresh again, unless `to` or `from` was marked since `marks` was
+ * taken (then `to` may have missed a write the copy did not see, or copied one `from` missed):
+ * returns whether it was marked fresh. */
+bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned to, unsigned from,
+			 uint64_t marks);
+/* Whether neither `to` nor `from` was marked since `marks` was taken (and `from` is fresh): a
+ * copy made since is still good. */
+bool pool_map_unmarked_since(const struct pool_map *m, uint64_t s, unsigned to, unsigned from,
+			     uint64_t marks);
 
 /* The member of slab s a read should use: not stale, its node up (up[n]), and among those the
  * node with the fewest requests in flight (load[n]); -1 when no member may serve. Members in

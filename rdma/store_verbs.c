@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,9 +52,11 @@ struct verbs_store {
 	unsigned chained;
 	unsigned *posted; /* slots in post order, a ring of slots.n */
 	unsigned posted_head, posted_count;
+	uint64_t link_checked_ns; /* when the control link was last looked at */
 };
 
-#define VERBS_BATCH        16 /* post at least this often, whatever the caller flushes */
+#define VERBS_BATCH        16           /* post at least this often, whatever the caller flushes */
+#define LINK_CHECK_NS      100000000ull /* how often reap looks at the control link */
 #define ACCEPT_WAIT_MIN_MS 30000
 
 static struct verbs_store *vs(struct page_store *ps)
@@ -157,6 +160,21 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 	ps_slots_drain(&v->slots, out, &n, max);
 	if (ps->down)
 		return n;
+	/* A node that dies closes the control link (its process's sockets), while the queue pair
+	 * of an idle link would not notice until its next request: the link is down now. */
+	uint64_t now = ps_now_ns();
+
+	if (now - v->link_checked_ns > LINK_CHECK_NS) {
+		char byte;
+
+		v->link_checked_ns = now;
+		if (recv(v->link_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+			log_msg("page store: the memory node closed the control link");
+			ps_slots_fail_all(ps, &v->slots);
+			ps_slots_drain(&v->slots, out, &n, max);
+			return n;
+		}
+	}
 	/* Consume the channel's event (if any) and re-arm before polling: nothing is lost. */
 	if (ibv_get_cq_event(v->cc, &cq, &ctx) == 0)
 		ibv_ack_cq_events(cq, 1);

@@ -207,21 +207,37 @@ static void test_reads_and_stale(void **state)
 	load[n1] = 2;
 	load[n2] = 3;
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 1); /* least loaded */
-	uint32_t marks = pool_map_marks(&m, 0);
+	uint64_t marks = pool_map_marks(&m, 0);
 
 	pool_map_mark_stale(&m, 0, 1);
 	assert_true(pool_map_is_stale(&m, 0, 1));
-	assert_false(pool_map_mark_fresh(&m, 0, 1, marks)); /* the mark raced the copy */
+	assert_false(pool_map_mark_fresh(&m, 0, 1, 0, marks)); /* the mark raced the copy */
 	marks = pool_map_marks(&m, 0);
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 2); /* never a stale one */
 	up[n2] = false;
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 0); /* nor a node that is down */
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0), -1); /* tried: none left */
 	assert_int_equal(pool_map_degraded(&m), 1);
-	assert_true(pool_map_mark_fresh(&m, 0, 1, marks));
+	/* A mark on a member that is neither end of the copy does not spoil it. */
+	pool_map_mark_stale(&m, 0, 2);
+	assert_true(pool_map_mark_fresh(&m, 0, 1, 0, marks));
 	assert_false(pool_map_is_stale(&m, 0, 1));
+	assert_true(pool_map_is_stale(&m, 0, 2));
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0), 1);
-	assert_int_equal(pool_map_degraded(&m), 0);
+	/* Copying from a member that was marked meanwhile does not make the copy fresh. */
+	pool_map_mark_stale(&m, 0, 1);
+	marks = pool_map_marks(&m, 0);
+	pool_map_mark_stale(&m, 0, 0);
+	assert_false(pool_map_mark_fresh(&m, 0, 1, 0, marks));
+	/* A write's outcome never marks the last fresh member: 0, 1 and 2 are stale now. */
+	pool_map_mark_fresh(&m, 0, 0, 1, pool_map_marks(&m, 0)); /* 1 is stale: refused */
+	assert_true(pool_map_is_stale(&m, 0, 0));
+	assert_int_equal(pool_map_degraded(&m), 1);
+	assert_false(pool_map_mark_failed(&m, 0, 1u << 2, 1u << 0)); /* only stale ones took it */
+	m.slab[0].state &= ~1ull; /* member 0 fresh again (as a resync would) */
+	assert_true(pool_map_mark_failed(&m, 0, 1u << 2, 1u << 0));
+	assert_false(pool_map_mark_failed(&m, 0, 1u << 0, 1u << 1)); /* 0 must stay fresh */
+	assert_false(pool_map_is_stale(&m, 0, 0));
 	uint64_t off;
 
 	assert_int_equal(pool_map_slab_of(&m, 4096 + 3, &off), 1); /* page 4099: slab 1 */

@@ -152,7 +152,7 @@ static int group_teardown(void **state)
  * first `nodes` nodes with `replicas` copies and slabs of SLAB_PAGES; every node is running. */
 #define SLAB_PAGES 16
 
-static int setup_device(void **state, unsigned nodes, unsigned replicas)
+static struct fixture *new_device(unsigned nodes, unsigned replicas, uint64_t pages)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	const struct ublk_target_ops *ops = &ublk_target_remote;
@@ -164,7 +164,7 @@ static int setup_device(void **state, unsigned nodes, unsigned replicas)
 	f->conf = (struct ublk_dev_conf){ .dev_id = 7,
 					  .target = "remote",
 					  .ops = ops,
-					  .size = PAGES * UBLK_PAGE_SIZE,
+					  .size = pages * UBLK_PAGE_SIZE,
 					  .nr_queues = 1,
 					  .depth = DEPTH,
 					  .max_io_bytes = MAX_IO };
@@ -191,12 +191,12 @@ static int setup_device(void **state, unsigned nodes, unsigned replicas)
 	f->stats = calloc(1, ublk_stats_size(1));
 	f->t = (struct ublk_target){ .ops = ops,
 				     .conf = &f->conf,
-				     .nr_pages = PAGES,
+				     .nr_pages = pages,
 				     .store_path = f->conf.store,
 				     .stats = f->stats };
 	f->q = (struct ublk_queue){ .depth = DEPTH,
 				    .max_io_bytes = MAX_IO,
-				    .nr_pages = PAGES,
+				    .nr_pages = pages,
 				    .target = &f->t,
 				    .stats = &f->stats->q[0] };
 	f->q.bufs = aligned_alloc(UBLK_PAGE_SIZE, DEPTH * MAX_IO);
@@ -206,6 +206,14 @@ static int setup_device(void **state, unsigned nodes, unsigned replicas)
 	force_batches = false;
 	for (unsigned i = 0; i < PAGES; i++)
 		hint_mask[i] = LINES_WHOLE;
+	return f;
+}
+
+static int setup_device(void **state, unsigned nodes, unsigned replicas)
+{
+	struct fixture *f = new_device(nodes, replicas, PAGES);
+	const struct ublk_target_ops *ops = f->conf.ops;
+
 	*state = f;
 	if (ops->open(&f->t, false) < 0) {
 		fprintf(stderr, "open: %s\n", f->t.error);
@@ -610,6 +618,62 @@ static void test_pool_recover_keeps_stale_marks(void **state)
 	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 0, 8), -EIO);
 }
 
+/* A read that waits for its node (the link is down) while the node restarts empty fails: the
+ * new region's zeros are never passed off as the page. */
+static void test_parked_read_after_restart(void **state)
+{
+	struct fixture *f = new_device(1, 1, PAGES);
+	struct ublk_req *req = &f->req[1];
+	uint64_t deadline;
+
+	(void)state;
+	remote_conf(&f->conf)->timeout_ms = 8000; /* the wait outlasts the restart */
+	assert_int_equal(f->t.ops->open(&f->t, false), 0);
+	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	fill(tag_buf(f, 0), 1, 1, 4);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 1, 1), 0);
+	stop_node(0, SIGKILL);
+	for (unsigned i = 0; i < 5; i++) { /* the queue sees its link drop */
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(50 * 1000);
+	}
+	*req = (struct ublk_req){ .q = &f->q, .tag = 1, .op = UBLK_IO_OP_READ, .page = 1,
+				  .nr_pages = 1 };
+	req_res[1] = NO_RES;
+	f->q.inflight++;
+	assert_int_equal(f->t.ops->read_pages(&f->t, req), UBLK_REQ_QUEUED); /* it waits */
+	start_node(0); /* empty, same port */
+	deadline = monotonic_ns() + 20000000000ull;
+	while (req_res[1] == NO_RES) {
+		assert_true(monotonic_ns() < deadline);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(10 * 1000);
+	}
+	assert_int_equal(req_res[1], -EIO);
+	teardown((void **)&f);
+}
+
+/* A pool that cannot hold every copy is refused at open, saying what is missing, and leaves
+ * nothing behind: three nodes of 4 MiB cannot hold three copies of 8 MiB. */
+static void test_pool_without_room(void **state)
+{
+	struct fixture *f = new_device(3, 3, 2048);
+	char path[128];
+
+	(void)state;
+	assert_int_equal(f->t.ops->open(&f->t, false), -ENOSPC);
+	assert_non_null(strstr(f->t.error, "have room for"));
+	assert_null(f->t.priv);
+	snprintf(path, sizeof(path), "%s/ublk7.pool", run_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(f->conf.store, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/ublk7.secret", run_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	free(f->q.bufs);
+	free(f->stats);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +692,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pool_recover_keeps_stale_marks, setup_pool,
 						teardown),
+		cmocka_unit_test(test_pool_without_room),
+		cmocka_unit_test(test_parked_read_after_restart),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("target_remote", tests, group_setup, group_teardown);

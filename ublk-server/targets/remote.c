@@ -92,6 +92,7 @@ struct remote_queue {
 	bool up[REMOTE_MAX_NODES];               /* for reads: ps[n] can take a request */
 	unsigned load[REMOTE_MAX_NODES];         /* for reads: ps[n]'s requests in flight */
 	unsigned parked;                         /* pages parked, over all tags */
+	bool asked[REMOTE_MAX_NODES];            /* the keeper was asked for a link to node n */
 	int epfd;                  /* the queue's watch: the stores' fds and hint_done's */
 	struct hint_done resolved; /* writes whose masks are known */
 	bool has_done;
@@ -131,6 +132,18 @@ static void free_queue(struct remote_queue *rq)
 	free(rq);
 }
 
+/* Frees node n's region through a new link: no queue held a live one. */
+static void release_region(struct ublk_target *t, struct remote_target *r, unsigned n)
+{
+	struct page_store_conf c;
+	struct page_store *ps = NULL;
+	char err[200];
+
+	remote_store_conf(t->conf, &r->rc, n, remote_pool_region_bytes(&r->pool, n), 0, &c);
+	if (page_store_open(&c, &ps, err, sizeof(err)) < 0 || ps->ops->release(ps) < 0)
+		log_msg("could not free this device's region on %s", r->rc.node[n]);
+}
+
 static void remote_close(struct ublk_target *t, bool keep)
 {
 	struct remote_target *r = t->priv;
@@ -162,9 +175,8 @@ static void remote_close(struct ublk_target *t, bool keep)
 			else if (released)
 				ps->ops->close(ps);
 		}
-		if (!released && remote_pool_region_bytes(&r->pool, n))
-			log_msg("could not free this device's region on %s (no live link to it)",
-				r->rc.node[n]);
+		if (!released && r->pool.mem && remote_pool_region_bytes(&r->pool, n))
+			release_region(t, r, n);
 	}
 	if (r->entries)
 		munmap(r->entries, t->nr_pages * sizeof(uint64_t));
@@ -223,6 +235,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	r->fd = -1;
 	r->rc = *remote_conf(t->conf);
 	pthread_mutex_init(&r->retired_lock, NULL);
+	remote_conf_upgrade(t->conf, &r->rc);
 	if (!r->rc.nnodes || !r->rc.replicas || !r->rc.slab_bytes || strlen(r->rc.region) != 32) {
 		snprintf(t->error, sizeof(t->error), "remote: the device record names no node");
 		ret = -EINVAL;
@@ -446,10 +459,16 @@ static bool send_member(struct remote_target *r, struct remote_queue *rq, struct
 static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
 			   uint32_t i)
 {
-	struct page_io *io = &tag_state(rq, req->tag)->io[i];
+	struct tag_state *ts = tag_state(rq, req->tag);
+	struct page_io *io = &ts->io[i];
 	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
 	int m;
 
+	/* Taken again on every try: the keeper may have found the page lost since (a node that
+	 * restarted answers from an empty region), or a discard forgotten it. */
+	ts->masks[i] = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
+	if (ts->masks[i] == 0 || ts->masks[i] == ENTRY_LOST)
+		return false;
 	for (unsigned n = 0; n < rq->nnodes; n++) {
 		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
 		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
@@ -501,6 +520,16 @@ static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct 
 	uint64_t now = monotonic_ns();
 	bool waitable = false;
 
+	if (req->op == UBLK_IO_OP_READ && ts->masks[i] == 0) {
+		/* Forgotten (discarded) meanwhile: it reads as zeros. */
+		memset(tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT), 0,
+		       UBLK_PAGE_SIZE);
+		page_done(r, rq, req, i);
+		return;
+	}
+	if (req->op == UBLK_IO_OP_READ && ts->masks[i] == ENTRY_LOST)
+		now = ts->deadline_ns; /* lost: fails now */
+
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
 		struct page_store *ps = rq->ps[r->pool.map.slab[s].node[m]];
 
@@ -524,19 +553,12 @@ static void write_answered(struct remote_target *r, struct remote_queue *rq, str
 	struct tag_state *ts = tag_state(rq, req->tag);
 	struct page_io *io = &ts->io[i];
 	uint64_t page = req->page + i, offset, s = pool_map_slab_of(&r->pool.map, page, &offset);
-	bool fresh_took_it = false;
-
 	/* Only a fresh copy that took the write may stand for the page: marking every fresh
-	 * copy stale would leave the slab without one. */
-	for (unsigned m = 0; m < r->pool.replicas; m++)
-		fresh_took_it |= (io->ok >> m & 1) && !pool_map_is_stale(&r->pool.map, s, m);
-	if (!fresh_took_it) {
+	 * copy stale would leave the slab without one (checked and marked in one step). */
+	if (!pool_map_mark_failed(&r->pool.map, s, io->failed, io->ok)) {
 		page_stuck(r, rq, req, i);
 		return;
 	}
-	for (unsigned m = 0; m < r->pool.replicas; m++)
-		if (io->failed >> m & 1)
-			pool_map_mark_stale(&r->pool.map, s, m);
 	/* Stored: from now on the page is fetched by this entry. */
 	__atomic_store_n(&r->entries[page], ts->masks[i], __ATOMIC_RELEASE);
 	page_done(r, rq, req, i);
@@ -584,12 +606,8 @@ static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
 		uint64_t entry = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
 
 		ts->io[i] = (struct page_io){ 0 };
-		ts->masks[i] = entry;
 		if (entry == 0) {
 			memset(buf + ((size_t)i << UBLK_PAGE_SHIFT), 0, UBLK_PAGE_SIZE);
-			ts->pending--;
-		} else if (entry == ENTRY_LOST) {
-			ts->error = -EIO;
 			ts->pending--;
 		} else if (!read_next_copy(r, rq, req, i)) {
 			page_stuck(r, rq, req, i);
@@ -750,9 +768,14 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 				continue;
 			ps = rq->ps[n] = remote_keeper_take(r->keeper, q->id, n);
 			if (!ps) {
-				remote_keeper_want(r->keeper, q->id, n);
+				/* Once per outage: asking again while the keeper hands one over
+				 * would have it open a second. */
+				if (!rq->asked[n])
+					remote_keeper_want(r->keeper, q->id, n);
+				rq->asked[n] = true;
 				continue;
 			}
+			rq->asked[n] = false;
 			watch_store(rq, n);
 		}
 		while ((got = ps->ops->reap(ps, rq->done, 64)) > 0) {
@@ -769,10 +792,11 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 			log_msg("queue %u: lost the memory node %s; its copies are skipped until "
 				"it is back",
 				q->id, r->rc.node[n]);
-			ps->ops->close(ps);
 			rq->ps[n] = NULL;
-			watch_store(rq, n);
+			watch_store(rq, n); /* out of the watch before its fd closes */
+			ps->ops->close(ps);
 			remote_keeper_want(r->keeper, q->id, n);
+			rq->asked[n] = true;
 		}
 	}
 	if (rq->parked)

@@ -48,6 +48,10 @@ static inline struct remote_conf *remote_conf(const struct ublk_dev_conf *c)
 	return ublk_tgt_conf((struct ublk_dev_conf *)c, struct remote_conf);
 }
 
+/* A record from before pools (one node, no replicas or slab size): the device as one slab on
+ * its node, as it was. */
+void remote_conf_upgrade(const struct ublk_dev_conf *c, struct remote_conf *rc);
+
 /* Saves rc's secret in, or reads it into rc from, device dev_id's secret file. Return 0 or
  * -errno with a message in err. */
 int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err, size_t errlen);

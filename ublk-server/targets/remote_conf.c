@@ -357,10 +357,25 @@ int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *r
 	return 0;
 }
 
+void remote_conf_upgrade(const struct ublk_dev_conf *c, struct remote_conf *rc)
+{
+	if (rc->nnodes == 1 && !rc->replicas) {
+		rc->replicas = 1;
+		rc->slab_bytes = c->size;
+	}
+}
+
 int remote_release(const struct ublk_dev_conf *c, char *err, size_t errlen)
 {
 	struct remote_conf rc = *remote_conf(c);
-	int ret = remote_secret_load(c->dev_id, &rc, err, errlen);
+	int ret;
+
+	remote_conf_upgrade(c, &rc);
+	if (!rc.nnodes || !rc.replicas || !rc.slab_bytes) {
+		snprintf(err, errlen, "the device record names no pool");
+		return -EINVAL;
+	}
+	ret = remote_secret_load(c->dev_id, &rc, err, errlen);
 
 	if (ret == 0)
 		ret = remote_pool_release(c, &rc, err, errlen);

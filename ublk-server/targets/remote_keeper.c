@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "io_thread.h"
 #include "log.h"
 #include "target.h"
 
@@ -28,6 +29,14 @@ struct remote_keeper {
 	/* The keeper's own links, for resyncs; and when each node may be tried again. */
 	struct page_store *own[REMOTE_MAX_NODES];
 	uint64_t next_try_ns[REMOTE_MAX_NODES];
+	bool lost[REMOTE_MAX_NODES]; /* judged lost, region not created again yet */
+	/* Where an unfinished resync stopped: it goes on from there while neither end of the copy
+	 * was marked since it began. */
+	struct {
+		bool valid;
+		uint64_t slab, page, marks;
+		unsigned to, from;
+	} resume;
 	uint8_t *buf; /* a chunk's pages */
 	uint64_t masks[REMOTE_CHUNK_PAGES];
 	uint64_t pages[REMOTE_CHUNK_PAGES];
@@ -59,28 +68,32 @@ static void node_lost_region(struct remote_keeper *k, unsigned n)
 
 	for (uint64_t s = 0; s < p->map.h->nslabs; s++) {
 		const struct pool_slab *sl = &p->map.slab[s];
+		unsigned all = (1u << p->replicas) - 1;
 
 		for (unsigned m = 0; m < p->replicas; m++) {
-			bool other_fresh = false;
-
 			if (sl->node[m] != n)
 				continue;
-			for (unsigned o = 0; o < p->replicas; o++)
-				other_fresh |= o != m && !pool_map_is_stale(&p->map, s, o);
-			if (other_fresh) {
-				stale += !pool_map_is_stale(&p->map, s, m);
-				pool_map_mark_stale(&p->map, s, m);
+			bool was_stale = pool_map_is_stale(&p->map, s, m);
+
+			/* Stale, unless it was the only fresh member: then its pages are gone. */
+			if (pool_map_mark_failed(&p->map, s, 1u << m, all & ~(1u << m))) {
+				stale += !was_stale;
 				continue;
 			}
 			uint64_t first = s * p->map.h->slab_bytes / UBLK_PAGE_SIZE;
 			uint64_t end = first + p->map.h->slab_bytes / UBLK_PAGE_SIZE;
 
-			for (uint64_t pg = first; pg < end && pg < k->c.nr_pages; pg++)
-				if (__atomic_load_n(&k->c.entries[pg], __ATOMIC_ACQUIRE) != 0) {
-					__atomic_store_n(&k->c.entries[pg], REMOTE_ENTRY_LOST,
-							 __ATOMIC_RELEASE);
-					lost++;
-				}
+			for (uint64_t pg = first; pg < end && pg < k->c.nr_pages; pg++) {
+				uint64_t e = __atomic_load_n(&k->c.entries[pg], __ATOMIC_ACQUIRE);
+
+				/* A discard racing this keeps its zero. */
+				while (e != 0 && e != REMOTE_ENTRY_LOST &&
+				       !__atomic_compare_exchange_n(
+					       &k->c.entries[pg], &e, REMOTE_ENTRY_LOST, false,
+					       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+					;
+				lost += e != 0 && e != REMOTE_ENTRY_LOST;
+			}
 		}
 	}
 	STORE(lost_pages, k->c.stats->lost_pages + lost);
@@ -105,9 +118,16 @@ static struct page_store *open_link(struct remote_keeper *k, unsigned n)
 	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
 	ret = page_store_open(&c, &ps, err, sizeof(err));
 	if (ret == -ENOENT) {
-		node_lost_region(k, n);
+		/* Judged once per loss, however often creating the region fails. */
+		if (!k->lost[n])
+			node_lost_region(k, n);
+		k->lost[n] = true;
 		c.create = 1;
 		ret = page_store_open(&c, &ps, err, sizeof(err));
+		if (ret == 0)
+			k->lost[n] = false;
+		else
+			log_msg("cannot create the region on %s again: %s", k->c.rc->node[n], err);
 	}
 	if (ret < 0) {
 		k->next_try_ns[n] = now + RETRY_NS;
@@ -141,6 +161,9 @@ static void serve_wants(struct remote_keeper *k)
 /* The keeper's own link to node n, if it is up. */
 static struct page_store *own_link(struct remote_keeper *k, unsigned n)
 {
+	/* An idle link learns that its node died only when it looks (nothing is in flight). */
+	if (k->own[n])
+		k->own[n]->ops->reap(k->own[n], k->done, REMOTE_CHUNK_PAGES);
 	if (k->own[n] && k->own[n]->down) {
 		k->own[n]->ops->close(k->own[n]);
 		k->own[n] = NULL;
@@ -157,26 +180,36 @@ static void publish(struct remote_keeper *k)
 {
 	struct remote_pool *p = k->c.pool;
 	uint32_t stale[REMOTE_MAX_NODES] = { 0 };
-	uint64_t copies = 0;
+	bool down[REMOTE_MAX_NODES] = { false };
+	uint64_t copies = 0, degraded = 0;
 
-	for (uint64_t s = 0; s < p->map.h->nslabs; s++)
-		for (unsigned m = 0; m < p->replicas; m++)
-			if (pool_map_is_stale(&p->map, s, m)) {
-				stale[p->map.slab[s].node[m]]++;
-				copies++;
-			}
+	for (unsigned n = 0; n < k->nn; n++)
+		down[n] = remote_pool_region_bytes(p, n) && !own_link(k, n);
+	for (uint64_t s = 0; s < p->map.h->nslabs; s++) {
+		bool below = false;
+
+		for (unsigned m = 0; m < p->replicas; m++) {
+			bool st = pool_map_is_stale(&p->map, s, m);
+
+			stale[p->map.slab[s].node[m]] += st;
+			copies += st;
+			below |= st || down[p->map.slab[s].node[m]];
+		}
+		degraded += below;
+	}
 	for (unsigned n = 0; n < k->nn; n++) {
 		enum ublk_node_state st = UBLK_NODE_UNUSED;
 
 		if (remote_pool_region_bytes(p, n))
-			st = !own_link(k, n) ? UBLK_NODE_DOWN
-			     : stale[n]      ? UBLK_NODE_RESYNCING
-					     : UBLK_NODE_UP;
+			st = down[n]    ? UBLK_NODE_DOWN
+			     : stale[n] ? UBLK_NODE_RESYNCING
+					: UBLK_NODE_UP;
 		STORE(node_state[n], st);
 		STORE(node_slabs[n], p->map.h->node_slots[n]);
 		STORE(node_stale[n], stale[n]);
 	}
-	STORE(degraded, pool_map_degraded(&p->map));
+	/* A slab with a copy on a node that is down has one copy fewer, stale or not. */
+	STORE(degraded, degraded);
 	if (!copies) {
 		STORE(rebuild_total, 0);
 		STORE(rebuild_done, 0);
@@ -201,8 +234,10 @@ static int wait_all(struct remote_keeper *k, struct page_store *ps, unsigned cou
 		count -= got > 0 ? (unsigned)got : 0;
 		if (got <= 0 && !ps->inflight)
 			return -EIO; /* nothing left to answer: the count was wrong */
-		if (count && got <= 0)
+		if (count && got <= 0) {
 			poll(&pfd, 1, 50); /* reap also fails what the node left unanswered */
+			serve_wants(k);    /* a queue's link never waits for a copy */
+		}
 	}
 	return ret;
 }
@@ -262,13 +297,14 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uns
 	}
 }
 
-/* Brings stale member `to` of slab s up to date from a fresh member on a node that is up.
- * Returns true if it is fresh now. */
+/* Brings stale member `to` of slab s up to date from a fresh member on a node that is up,
+ * going on from where an unfinished copy between the same members stopped if neither was
+ * marked since. Returns true if it is fresh now. */
 static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 {
 	struct remote_pool *p = k->c.pool;
 	const struct pool_slab *sl = &p->map.slab[s];
-	uint32_t marks = pool_map_marks(&p->map, s);
+	uint64_t marks = pool_map_marks(&p->map, s);
 	struct page_store *dst = own_link(k, sl->node[to]), *src = NULL;
 	int from = -1;
 
@@ -285,17 +321,33 @@ static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 
 	if (end > p->nr_pages)
 		end = p->nr_pages;
+	if (k->resume.valid && k->resume.slab == s && k->resume.to == to &&
+	    k->resume.from == (unsigned)from &&
+	    pool_map_unmarked_since(&p->map, s, to, (unsigned)from, k->resume.marks)) {
+		first = k->resume.page;
+		marks = k->resume.marks;
+	}
+	k->resume.valid = false;
 	for (uint64_t pg = first, next; pg < end; pg = next) {
 		next = (pg / REMOTE_CHUNK_PAGES + 1) * REMOTE_CHUNK_PAGES;
 		if (next > end)
 			next = end;
 		if (__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) ||
-		    copy_pages(k, pg, next, (unsigned)from, to, src, dst) < 0)
+		    copy_pages(k, pg, next, (unsigned)from, to, src, dst) < 0) {
+			k->resume.valid = true;
+			k->resume.slab = s;
+			k->resume.page = pg;
+			k->resume.marks = marks;
+			k->resume.to = to;
+			k->resume.from = (unsigned)from;
 			return false;
-		/* Swap traffic first: the queues get the links between chunks. */
+		}
+		/* Swap traffic first: the queues get the links between chunks, and a queue
+		 * waiting for a link gets it. */
+		serve_wants(k);
 		usleep(200);
 	}
-	if (!pool_map_mark_fresh(&p->map, s, to, marks))
+	if (!pool_map_mark_fresh(&p->map, s, to, (unsigned)from, marks))
 		return false; /* a copy was marked meanwhile: again, from the top */
 	STORE(resynced, k->c.stats->resynced + 1);
 	STORE(rebuild_done, k->c.stats->rebuild_done + 1);
@@ -330,6 +382,9 @@ static void *keeper_main(void *arg)
 	struct remote_keeper *k = arg;
 	struct remote_pool *p = k->c.pool;
 
+	/* Not realtime: a resync must not take a CPU from everything else; the queues, which
+	 * are, get ahead of it. */
+	io_thread_init("ublk-keeper", false);
 	STORE(nnodes, k->nn);
 	STORE(replicas, p->replicas);
 	STORE(slabs, p->map.h->nslabs);
@@ -362,6 +417,8 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 	k->want = calloc((size_t)k->nq * k->nn, sizeof(*k->want));
 	k->ready = calloc((size_t)k->nq * k->nn, sizeof(*k->ready));
 	k->buf = aligned_alloc(UBLK_PAGE_SIZE, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE);
+	if (k->buf)
+		memset(k->buf, 0, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE); /* faulted in now */
 	if (!k->want || !k->ready || !k->buf) {
 		snprintf(err, errlen, "no memory for the pool's keeper");
 		ret = -ENOMEM;
@@ -372,7 +429,6 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 		snprintf(err, errlen, "cannot start the pool's keeper: %s", strerror(-ret));
 		goto fail;
 	}
-	pthread_setname_np(k->thread, "ublk-keeper");
 	*out = k;
 	return 0;
 fail:

@@ -64,12 +64,17 @@ int remote_pool_open(struct ublk_target *t, const struct remote_conf *rc, bool r
 		snprintf(t->error, sizeof(t->error), "remote: the pool map's path is too long");
 		return -ENAMETOOLONG;
 	}
-	if (!recovering) {
+	/* A device from before pools (one node, no map) is recovered as one slab on its node. */
+	bool fresh = !recovering || (rc->nnodes == 1 && access(path, F_OK) < 0 && errno == ENOENT);
+
+	if (fresh) {
 		/* Placed before the file exists: a pool without room leaves nothing behind. */
 		scratch = calloc(1, p->size);
 		if (!scratch)
 			return -ENOMEM;
-		ret = probe_nodes(t, rc, capacity);
+		/* One node holds the one slab or refuses the region itself: nothing to choose. */
+		capacity[0] = nslabs * rc->slab_bytes;
+		ret = rc->nnodes == 1 ? 0 : probe_nodes(t, rc, capacity);
 		if (ret == 0 && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 			ret = -errno;
 		if (ret == 0) {
@@ -81,10 +86,10 @@ int remote_pool_open(struct ublk_target *t, const struct remote_conf *rc, bool r
 		if (ret < 0)
 			goto fail;
 	}
-	ret = ublk_backing_open(t, "remote: pool map", path, p->size, recovering, &p->fd, &p->mem);
+	ret = ublk_backing_open(t, "remote: pool map", path, p->size, !fresh, &p->fd, &p->mem);
 	if (ret < 0)
 		goto fail;
-	if (!recovering) {
+	if (fresh) {
 		memcpy(p->mem, scratch, p->size);
 		free(scratch);
 		scratch = NULL;
@@ -107,11 +112,16 @@ int remote_pool_open(struct ublk_target *t, const struct remote_conf *rc, bool r
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* Faulted in now, under the daemon's mlockall: counting a write never needs memory. */
+	for (uint64_t i = 0; i < nchunks; i += UBLK_PAGE_SIZE / sizeof(uint32_t)) {
+		__atomic_store_n(&p->started[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&p->finished[i], 0, __ATOMIC_RELAXED);
+	}
 	return 0;
 fail:
 	free(scratch);
 	/* A map this call created goes; one a recovery found stays as it was. */
-	remote_pool_close(p, t, recovering || ret == -EEXIST);
+	remote_pool_close(p, t, !fresh || ret == -EEXIST);
 	return ret;
 }
 
@@ -132,6 +142,22 @@ void remote_pool_close(struct remote_pool *p, const struct ublk_target *t, bool 
 	p->fd = -1;
 }
 
+/* Frees node n's region of `bytes`; 0 or -errno with a message in err. */
+static int release_node(const struct ublk_dev_conf *c, const struct remote_conf *rc, unsigned n,
+			uint64_t bytes, char *err, size_t errlen)
+{
+	struct page_store_conf psc;
+	struct page_store *ps;
+	int ret;
+
+	remote_store_conf(c, rc, n, bytes, 0, &psc);
+	ret = page_store_open(&psc, &ps, err, errlen);
+	if (ret == 0 && (ret = ps->ops->release(ps)) < 0)
+		snprintf(err, errlen, "%s did not free the region: %s", rc->node[n],
+			 strerror(-ret));
+	return ret;
+}
+
 int remote_pool_release(const struct ublk_dev_conf *c, const struct remote_conf *rc, char *err,
 			size_t errlen)
 {
@@ -147,6 +173,8 @@ int remote_pool_release(const struct ublk_dev_conf *c, const struct remote_conf 
 		return -ENAMETOOLONG;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && rc->nnodes == 1)
+		return release_node(c, rc, 0, c->size, err, errlen); /* from before pools */
 	if (fd >= 0)
 		mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	struct stat st;
@@ -165,17 +193,8 @@ int remote_pool_release(const struct ublk_dev_conf *c, const struct remote_conf 
 	/* Every node is asked, even after one fails: free what can be freed. */
 	for (unsigned n = 0; n < rc->nnodes; n++) {
 		uint64_t bytes = (uint64_t)m.h->node_slots[n] * m.h->slab_bytes;
-		struct page_store_conf psc;
-		struct page_store *ps;
-		int r;
+		int r = bytes ? release_node(c, rc, n, bytes, why, sizeof(why)) : 0;
 
-		if (!bytes)
-			continue;
-		remote_store_conf(c, rc, n, bytes, 0, &psc);
-		r = page_store_open(&psc, &ps, why, sizeof(why));
-		if (r == 0 && (r = ps->ops->release(ps)) < 0)
-			snprintf(why, sizeof(why), "%s did not free the region: %s", rc->node[n],
-				 strerror(-r));
 		if (r < 0 && ret == 0) {
 			snprintf(err, errlen, "%s", why);
 			ret = r;

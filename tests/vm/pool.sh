@@ -1,0 +1,193 @@
+# A remote device over a pool of three memory nodes in one guest (separate memnode processes on
+# distinct ports, two over RDMA on the rxe device, one over TCP): fio verify while a node is
+# killed, the dead node refilled, then another killed; a copy that missed writes is never
+# read; a device larger than any node; a daemon killed while degraded and recovered.
+# Run by: scripts/vm/run tests/vm/pool.sh
+. "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
+ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
+memnode="$LINESWAP_BUILD/rdma/memnode"
+export LINESWAP_SECRET=vm-test-secret
+vm_load ublk_drv || exit 1
+addr=$(vm_rxe_veth) || exit 1
+urls=("rdma://$addr:7371" "rdma://$addr:7372" "tcp://$addr:7373")
+
+# Node i (0-2) listens on port 7371+i; its pid is kept in /tmp/pool-node<i>.pid (behaviours
+# run in subshells). `start_node I [SIZE]` starts it empty.
+start_node() {
+	local i=$1 size=${2:-256M}
+	: >/tmp/pool-node$i.log
+	"$memnode" --size "$size" --listen "tcp://$addr:$((7371 + i))" --rdma \
+		>>/tmp/pool-node$i.log 2>&1 &
+	echo $! >/tmp/pool-node$i.pid
+	vm_wait_for 10 grep -q serving /tmp/pool-node$i.log || vm_fail "memnode $i did not start"
+}
+node_pid() { cat /tmp/pool-node$1.pid; }
+kill_node() { # I: SIGKILL, and gone (its port free) before this returns
+	local pid
+	pid=$(node_pid "$1")
+	kill -9 "$pid" 2>/dev/null || true
+	vm_wait_for 10 gone "$pid" || vm_fail "memnode $1 did not die"
+}
+gone() { [ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; } # or a zombie
+nodes_up() { # SIZE: every node running, restarted empty at SIZE
+	local i
+	for i in 0 1 2; do
+		if [ -s /tmp/pool-node$i.pid ]; then
+			kill_node $i
+		fi
+		start_node $i "${1:-256M}"
+	done
+}
+pool_args() { printf -- '--node %s ' "${urls[@]}"; }
+
+fio_verify() { # DEV OFFSET SIZE [EXTRA...]
+	local dev=$1 off=$2 size=$3
+	shift 3
+	fio --name=verify --filename="$dev" --direct=1 --ioengine=io_uring --iodepth=8 \
+		--rw=randwrite --bsrange=4k-64k --offset="$off" --size="$size" --verify=crc32c \
+		--do_verify=1 --verify_fatal=1 --randrepeat=0 --output-format=terse "$@" \
+		>/tmp/fio.out 2>&1 || { cat /tmp/fio.out; vm_fail "fio verify on $dev failed"; }
+}
+redundancy() { "$ctl" nodes -n "$1" --json | sed -n 's/.*"redundancy": "\([a-z]*\)".*/\1/p'; }
+wait_full() { # ID SECONDS
+	vm_wait_for "$2" sh -c "[ \"\$('$ctl' nodes -n $1 --json | sed -n 's/.*\"redundancy\": \"\\([a-z]*\\)\".*/\\1/p')\" = full ]" ||
+		{ "$ctl" nodes -n "$1"; tail -20 /run/lineswap/ublk$1.log; vm_fail "device $1 did not get back to full redundancy"; }
+}
+stale_on() { # ID NODE: the node holds stale copies
+	"$ctl" nodes -n "$1" --json | grep -q "\"index\": $2, [^}]*\"stale\": [1-9]"
+}
+no_errors() {
+	"$ctl" stats -n "$1" --json | grep -q '"errors": [1-9]' && { "$ctl" stats -n "$1"; vm_fail "I/O errors counted"; }
+	return 0
+}
+
+# fio verify with two copies while a node dies (SIGKILL: no goodbye); the node comes back empty
+# and is refilled; then another node dies: no I/O error, no verify failure, the data intact.
+pool_node_kills() {
+	nodes_up
+	"$ctl" add -t remote $(pool_args) --replicas 2 --size 256M --slab-size 8M --queues 2 \
+		--depth 16 --io-timeout 3 -n 0 >/dev/null
+	[ "$(redundancy 0)" = full ] || vm_fail "a new pool is not fully redundant"
+	head -c 32M /dev/urandom >/tmp/ref
+	dd if=/tmp/ref of=/dev/ublkb0 bs=1M oflag=direct status=none
+	fio --name=kill --filename=/dev/ublkb0 --direct=1 --ioengine=io_uring --iodepth=16 \
+		--rw=randwrite --bsrange=4k-64k --offset=64M --size=96M --verify=crc32c \
+		--do_verify=1 --verify_fatal=1 --output-format=terse >/tmp/fio-kill.out 2>&1 &
+	fio=$!
+	sleep 4
+	kill -0 $fio || vm_fail "fio ended before the kill"
+	kill_node 0
+	echo "node 0 killed during fio"
+	wait $fio || { cat /tmp/fio-kill.out; vm_fail "fio failed across a node's death"; }
+	no_errors 0
+	"$ctl" nodes -n 0
+	[ "$(redundancy 0)" = degraded ] || vm_fail "no degradation shown with a node dead"
+	"$ctl" nodes -n 0 --json | grep -q '"index": 0, [^}]*"state": "down"' ||
+		vm_fail "the dead node is not shown down"
+	cmp <(dd if=/dev/ublkb0 bs=1M count=32 iflag=direct status=none) /tmp/ref ||
+		vm_fail "data differs with a node dead"
+	start_node 0
+	start=$(date +%s)
+	wait_full 0 180
+	echo "node 0 back empty: full redundancy after $(($(date +%s) - start)) s"
+	"$ctl" nodes -n 0
+	kill_node 1
+	echo "node 1 killed"
+	cmp <(dd if=/dev/ublkb0 bs=1M count=32 iflag=direct status=none) /tmp/ref ||
+		vm_fail "data differs after the second death"
+	fio_verify /dev/ublkb0 64M 32M
+	no_errors 0
+	"$ctl" del -n 0
+}
+
+# A copy that missed writes (its node paused past the I/O timeout) serves no read: with the
+# fresh copies' nodes dead, reads fail rather than return the old data; after a resync it
+# serves the newest data. The paused node is the TCP one: over RDMA, Soft-RoCE (in the kernel)
+# writes into a stopped node's memory all the same.
+pool_stale_copy() {
+	nodes_up
+	"$ctl" add -t remote $(pool_args) --replicas 2 --size 64M --slab-size 1M --io-timeout 2 \
+		-n 1 >/dev/null
+	head -c 16M /dev/urandom >/tmp/old
+	head -c 16M /dev/urandom >/tmp/new
+	dd if=/tmp/old of=/dev/ublkb1 bs=1M oflag=direct status=none
+	kill -STOP "$(node_pid 2)"
+	dd if=/tmp/new of=/dev/ublkb1 bs=1M oflag=direct status=none || vm_fail "writes failed with one node paused"
+	vm_wait_for 10 stale_on 1 2 || { "$ctl" nodes -n 1; vm_fail "the paused node's copies are not stale"; }
+	"$ctl" nodes -n 1
+	kill -CONT "$(node_pid 2)"
+	wait_full 1 120
+	kill_node 0
+	cmp <(dd if=/dev/ublkb1 bs=1M count=16 iflag=direct status=none) /tmp/new ||
+		vm_fail "a resynced copy did not serve the newest data"
+	echo "resynced copies serve the newest data"
+	# Again, but the fresh copies die before the stale one can be refilled.
+	start_node 0
+	wait_full 1 120
+	kill -STOP "$(node_pid 2)"
+	dd if=/tmp/old of=/dev/ublkb1 bs=1M oflag=direct status=none || vm_fail "writes failed with one node paused"
+	vm_wait_for 10 stale_on 1 2 || { "$ctl" nodes -n 1; vm_fail "the paused node's copies are not stale"; }
+	kill_node 0
+	kill_node 1
+	kill -CONT "$(node_pid 2)"
+	sleep 1
+	for mib in 0 5 10 15; do
+		if dd if=/dev/ublkb1 of=/tmp/got bs=1M skip=$mib count=1 iflag=direct status=none 2>/dev/null; then
+			cmp -s /tmp/got <(dd if=/tmp/new bs=1M skip=$mib count=1 status=none) &&
+				vm_fail "MiB $mib read back the data it held before the last write"
+		fi
+	done
+	echo "with only stale copies left, reads fail: the old data never comes back"
+	"$ctl" del -n 1
+}
+
+# A device larger than any node: three nodes of 256 MiB, a 512 MiB device with one copy,
+# filled and verified; one more than the nodes can hold is refused.
+pool_larger_than_node() {
+	nodes_up 256M
+	rc=0; "$ctl" add -t remote $(pool_args) --replicas 1 --size 1G -n 2 2>/tmp/err || rc=$?
+	[ "$rc" = 1 ] && grep -q "have room for" /tmp/err || vm_fail "an oversized pool: $rc $(cat /tmp/err)"
+	"$ctl" add -t remote $(pool_args) --replicas 1 --size 512M --slab-size 32M --queues 2 \
+		--depth 16 -n 2 >/dev/null
+	fio --name=fill --filename=/dev/ublkb2 --direct=1 --ioengine=io_uring --iodepth=16 \
+		--rw=write --bs=1M --size=512M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--output-format=terse >/tmp/fio.out 2>&1 || { cat /tmp/fio.out; vm_fail "fill and verify failed"; }
+	no_errors 2
+	"$ctl" nodes -n 2
+	held=$("$ctl" nodes -n 2 --json | grep -o '"bytes": [0-9]*' | awk '{s += $2; if ($2 > 256*2^20) big=1} END {print s, big+0}')
+	[ "$held" = "$((512 << 20)) 0" ] || vm_fail "held per node: $held (want 512 MiB in all, none over 256 MiB)"
+	"$ctl" del -n 2
+}
+
+# kill -9 of the daemon while a copy is stale: the recovered daemon keeps the placement and the
+# stale marks (no read from the stale copy), and the resync then completes.
+pool_recover_degraded() {
+	nodes_up
+	"$ctl" add -t remote $(pool_args) --replicas 2 --size 64M --slab-size 1M --io-timeout 2 \
+		-n 3 >/dev/null
+	head -c 16M /dev/urandom >/tmp/old
+	head -c 16M /dev/urandom >/tmp/new
+	dd if=/tmp/old of=/dev/ublkb3 bs=1M oflag=direct status=none
+	kill -STOP "$(node_pid 2)"
+	dd if=/tmp/new of=/dev/ublkb3 bs=1M oflag=direct status=none || vm_fail "writes failed with one node paused"
+	vm_wait_for 10 stale_on 3 2 || { "$ctl" nodes -n 3; vm_fail "the paused node's copies are not stale"; }
+	before=$("$ctl" nodes -n 3 --json | grep -o '"index": [0-9], [^}]*"stale": [0-9]*' | sed 's/"url.*"stale"/"stale"/')
+	old=$("$ctl" list -n 3 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	kill -9 "$old"
+	"$ctl" recover -n 3 || vm_fail "recover failed"
+	after=$("$ctl" nodes -n 3 --json | grep -o '"index": [0-9], [^}]*"stale": [0-9]*' | sed 's/"url.*"stale"/"stale"/')
+	[ "$before" = "$after" ] && grep -q '"index": 2, "stale": [1-9]' <<<"$after" ||
+		vm_fail "stale marks before the crash: $before; after recovery: $after"
+	cmp <(dd if=/dev/ublkb3 bs=1M count=16 iflag=direct status=none) /tmp/new ||
+		vm_fail "recovered daemon read old data"
+	kill -CONT "$(node_pid 2)"
+	wait_full 3 120
+	kill_node 0
+	cmp <(dd if=/dev/ublkb3 bs=1M count=16 iflag=direct status=none) /tmp/new ||
+		vm_fail "node 2's copies are not up to date after the resync"
+	echo "recovered while degraded; resynced; with node 0 dead, node 2's copies serve the newest data"
+	"$ctl" del -n 3
+}
+
+vm_behaviours pool_node_kills pool_stale_copy pool_larger_than_node pool_recover_degraded
+vm_summary
