@@ -637,12 +637,13 @@ static void test_parked_read_after_restart(void **state)
 		f->t.ops->queue_poll(&f->t, &f->q);
 		usleep(50 * 1000);
 	}
-	*req = (struct ublk_req){ .q = &f->q, .tag = 1, .op = UBLK_IO_OP_READ, .page = 1,
-				  .nr_pages = 1 };
+	*req = (struct ublk_req){
+		.q = &f->q, .tag = 1, .op = UBLK_IO_OP_READ, .page = 1, .nr_pages = 1
+	};
 	req_res[1] = NO_RES;
 	f->q.inflight++;
 	assert_int_equal(f->t.ops->read_pages(&f->t, req), UBLK_REQ_QUEUED); /* it waits */
-	start_node(0); /* empty, same port */
+	start_node(0);                                                       /* empty, same port */
 	deadline = monotonic_ns() + 20000000000ull;
 	while (req_res[1] == NO_RES) {
 		assert_true(monotonic_ns() < deadline);
