@@ -32,13 +32,15 @@ hinted() {
 		"every page moved whole, so this run did not test hints"
 }
 
-# hinted_swap ID NODE LIMIT CHURN-ARGS...: device ID on NODE as the only swap, churn under the
-# hint allocator in a memory cgroup of LIMIT; churn must find no damage, register, swap, and
-# move pages by hints.
+# hinted_swap ID NODES LIMIT CHURN-ARGS...: device ID on NODES (a URL, or `add` options for a
+# pool) as the only swap, churn under the hint allocator in a memory cgroup of LIMIT; churn
+# must find no damage, register, swap, and move pages by hints.
 hinted_swap() {
-	local id=$1 url=$2 limit=$3 cg rc=0 out0 in0
+	local id=$1 nodes=$2 limit=$3 cg rc=0 out0 in0
 	shift 3
-	"$ctl" add -t remote --node "$url" --size 512M --queues 2 -n "$id" >/dev/null
+	[ "${nodes#--}" = "$nodes" ] && nodes="--node $nodes"
+	# shellcheck disable=SC2086 # NODES is a list of options
+	"$ctl" add -t remote $nodes --size 512M --queues 2 -n "$id" >/dev/null
 	mkswap /dev/ublkb"$id" >/dev/null && swapon /dev/ublkb"$id"
 	cg=$(vm_memcg "hints$id" "$limit")
 	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
@@ -75,6 +77,28 @@ integrity_rdma() {
 integrity_tcp() {
 	hinted_swap 1 $node 20M --mib 64 --threads 4 --seconds 30 --dead 50
 	moved_below 1 0.8
+}
+
+# The same over a pool of three nodes with two copies of every page (RDMA, RDMA, TCP), one of
+# them killed (SIGKILL) while the app swaps: every block intact, no I/O error, nothing lost.
+integrity_pool() {
+	local i
+	for i in 1 2; do
+		: >/tmp/pool$i.log
+		"$memnode" --size 512M --listen "tcp://$addr:$((7370 + i))" --rdma >>/tmp/pool$i.log 2>&1 &
+		echo $! >/tmp/pool$i.pid
+		vm_wait_for 10 grep -q serving /tmp/pool$i.log || vm_fail "memnode $i did not start"
+	done
+	(sleep 15 && kill -9 "$(cat /tmp/pool1.pid)" && echo "killed the node at port 7371") &
+	hinted_swap 5 "--node $rnode --node rdma://$addr:7371 --node tcp://$addr:7372 --replicas 2" \
+		20M --mib 64 --threads 4 --seconds 30 --dead 50
+	wait
+	kill "$(cat /tmp/pool2.pid)"
+	python3 -c "import json; j = json.load(open('/tmp/stats5.json'))
+assert all(o['errors'] == 0 for o in j['ops'].values()), j['ops']
+assert j['pool']['lost_pages'] == 0, j['pool']" || vm_fail "I/O errors or lost pages over the pool"
+	echo "pool after the kill: $(json /tmp/stats5.json "j['pool']")"
+	moved_below 5 0.8
 }
 
 # Lines die in bulk, then blocks are allocated into them as fast as the heap can, while the
@@ -150,5 +174,5 @@ crash_recover() {
 	hinted 4
 }
 
-vm_behaviours integrity_rdma integrity_tcp revive_race fork_shared crash_recover
+vm_behaviours integrity_rdma integrity_tcp integrity_pool revive_race fork_shared crash_recover
 vm_summary
