@@ -33,6 +33,9 @@ struct page_store_ops {
 	int (*put)(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
 		   uint64_t cookie);
 	int (*get)(struct page_store *ps, uint64_t page, uint64_t live, void *buf, uint64_t cookie);
+	/* The caller no longer wants the GET `cookie` (another copy answered): its data will not
+	 * be written to the caller's buffer, which may be reused at once. It still completes. */
+	void (*forget)(struct page_store *ps, uint64_t cookie);
 	/* Sends what put/get queued (a transport may hold requests to batch them); reap does it
 	 * too. Call it after the requests that belong together. */
 	void (*flush)(struct page_store *ps);

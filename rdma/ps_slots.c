@@ -18,12 +18,14 @@ int ps_slots_init(struct ps_slots *s, unsigned n)
 {
 	s->slot = calloc(n, sizeof(*s->slot));
 	s->ready = calloc(n, sizeof(*s->ready));
+	s->scratch = aligned_alloc(PROTO_PAGE_SIZE, PROTO_PAGE_SIZE);
 	s->n = n;
 	s->nready = 0;
-	if (s->slot && s->ready) {
+	if (s->slot && s->ready && s->scratch) {
 		/* Faulted in now (calloc may hand out untouched pages): none on the I/O path. */
 		memset(s->slot, 0, n * sizeof(*s->slot));
 		memset(s->ready, 0, n * sizeof(*s->ready));
+		memset(s->scratch, 0, PROTO_PAGE_SIZE);
 		return 0;
 	}
 	ps_slots_free(s);
@@ -34,8 +36,10 @@ void ps_slots_free(struct ps_slots *s)
 {
 	free(s->slot);
 	free(s->ready);
+	free(s->scratch);
 	s->slot = NULL;
 	s->ready = NULL;
+	s->scratch = NULL;
 }
 
 int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
@@ -56,6 +60,13 @@ int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t
 		return (int)i;
 	}
 	return -1;
+}
+
+void ps_slots_forget(struct ps_slots *s, uint64_t cookie)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->slot[i].busy && s->slot[i].cookie == cookie)
+			s->slot[i].buf = s->scratch;
 }
 
 void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i)

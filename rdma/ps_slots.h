@@ -24,6 +24,7 @@ struct ps_slots {
 	unsigned n;
 	struct ps_completion *ready; /* finished, not yet reaped (at most one per slot) */
 	unsigned nready;
+	uint8_t *scratch; /* where the reply of a forgotten request lands (a page) */
 };
 
 uint64_t ps_now_ns(void);
@@ -32,6 +33,9 @@ void ps_slots_free(struct ps_slots *s);
 /* A free slot, filled for (op, buf, live, cookie) with the store's deadline; -1 if none. */
 int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
 		  uint64_t live, uint64_t cookie);
+/* The request `cookie` is no longer wanted: its reply lands in the scratch page, not in the
+ * caller's (which may be reused before the reply comes). It still completes. */
+void ps_slots_forget(struct ps_slots *s, uint64_t cookie);
 /* Finishes slot i (the caller reports its completion). */
 void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i);
 /* Finishes slot i with `status`, queueing its completion for the next drain. */

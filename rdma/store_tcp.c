@@ -220,9 +220,15 @@ static int tcp_release(struct page_store *ps)
 	return ret;
 }
 
+static void tcp_forget(struct page_store *ps, uint64_t cookie)
+{
+	ps_slots_forget(&tcp(ps)->slots, cookie);
+}
+
 static const struct page_store_ops tcp_ops = {
 	.put = tcp_put,
 	.get = tcp_get,
+	.forget = tcp_forget,
 	.flush = tcp_flush,
 	.reap = tcp_reap,
 	.fd = tcp_fd,

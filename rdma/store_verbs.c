@@ -263,9 +263,15 @@ static int verbs_release(struct page_store *ps)
 	return ret;
 }
 
+static void verbs_forget(struct page_store *ps, uint64_t cookie)
+{
+	ps_slots_forget(&vs(ps)->slots, cookie);
+}
+
 static const struct page_store_ops verbs_ops = {
 	.put = verbs_put,
 	.get = verbs_get,
+	.forget = verbs_forget,
 	.flush = verbs_flush,
 	.reap = verbs_reap,
 	.fd = verbs_fd,

@@ -235,6 +235,30 @@ static void test_round_trips(void **state)
 	assert_int_equal(ps->ops->release(ps), 0);
 }
 
+/* A forgotten GET still completes, but its data never reaches the caller's buffer (which may
+ * serve another request by then: a hedged read's loser). */
+static void test_forget(void **state)
+{
+	static uint8_t page[4096], back[4096];
+	struct page_store *ps = open_ok("forget", 1, 4 * 4096);
+
+	(void)state;
+	for (int i = 0; i < 4096; i++)
+		page[i] = (uint8_t)rng();
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, page, 1), 4096);
+	wait_for(ps, 1, 0);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, back, 7), 4096);
+	ps->ops->forget(ps, 7);
+	memset(back, 0xee, sizeof(back));
+	wait_for(ps, 1, 0);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(back[i], 0xee);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, back, 8), 4096); /* not forgotten: lands */
+	wait_for(ps, 1, 0);
+	assert_memory_equal(back, page, sizeof(page));
+	assert_int_equal(ps->ops->release(ps), 0);
+}
+
 /* A region outlives its connections; CREATE and ATTACH are checked. */
 static void test_region_lifetime(void **state)
 {
@@ -436,7 +460,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trips), cmocka_unit_test(test_region_lifetime),
 		cmocka_unit_test(test_refusals),    cmocka_unit_test(test_hostile_clients),
-		cmocka_unit_test(test_node_death),
+		cmocka_unit_test(test_forget),      cmocka_unit_test(test_node_death),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	rdma_addr = getenv("LINESWAP_TEST_RDMA_ADDR");

@@ -654,6 +654,41 @@ static void test_parked_read_after_restart(void **state)
 	teardown((void **)&f);
 }
 
+/* A read whose copy's node stops answering (paused: no error, no close) is hedged to the other
+ * copy after twice the p99 of a page copy, long before the I/O timeout; the paused node's late
+ * answer is ignored (and forgotten: store_tcp's test forget shows where its data goes). */
+static void test_pool_hedges_a_silent_node(void **state)
+{
+	struct fixture *f = new_device(3, 2, PAGES);
+	uint8_t want[UBLK_PAGE_SIZE];
+	unsigned a;
+	uint64_t start;
+
+	(void)state;
+	remote_conf(&f->conf)->timeout_ms = 8000;
+	remote_conf(&f->conf)->slab_bytes = SLAB_PAGES * UBLK_PAGE_SIZE;
+	assert_int_equal(f->t.ops->open(&f->t, false), 0);
+	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	write_all(f, 6);
+	a = member_node(f, 0, 0, NULL); /* both idle: a read goes to member 0 first */
+	kill(node_pid[a], SIGSTOP);
+	start = monotonic_ns();
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 0, 1), 0);
+	assert_true(monotonic_ns() - start < 2000000000ull);
+	fill(want, 0, 1, 6);
+	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
+	assert_int_equal(f->stats->q[0].hedges, 1);
+	assert_int_equal(f->stats->q[0].hedge_wins, 1);
+	kill(node_pid[a], SIGCONT);
+	for (unsigned i = 0; i < 30; i++) { /* the late answer comes, and is ignored */
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(10 * 1000);
+	}
+	assert_int_equal(f->stats->q[0].node[a].reads, 1);
+	check_all(f, 6);
+	teardown((void **)&f);
+}
+
 /* A pool that cannot hold every copy is refused at open, saying what is missing, and leaves
  * nothing behind: three nodes of 4 MiB cannot hold three copies of 8 MiB. */
 static void test_pool_without_room(void **state)
@@ -695,6 +730,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test(test_pool_without_room),
 		cmocka_unit_test(test_parked_read_after_restart),
+		cmocka_unit_test(test_pool_hedges_a_silent_node),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("target_remote", tests, group_setup, group_teardown);

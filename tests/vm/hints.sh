@@ -90,9 +90,10 @@ integrity_pool() {
 		vm_wait_for 10 grep -q serving /tmp/pool$i.log || vm_fail "memnode $i did not start"
 	done
 	(sleep 15 && kill -9 "$(cat /tmp/pool1.pid)" && echo "killed the node at port 7371") &
+	killer=$!
 	hinted_swap 5 "--node $rnode --node rdma://$addr:7371 --node tcp://$addr:7372 --replicas 2" \
 		20M --mib 64 --threads 4 --seconds 30 --dead 50
-	wait
+	wait $killer
 	kill "$(cat /tmp/pool2.pid)"
 	python3 -c "import json; j = json.load(open('/tmp/stats5.json'))
 assert all(o['errors'] == 0 for o in j['ops'].values()), j['ops']

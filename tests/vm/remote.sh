@@ -33,7 +33,7 @@ verbs_round_trips() {
 	LINESWAP_TEST_RDMA_ADDR=$addr LINESWAP_MEMNODE=$memnode \
 		timeout 120 "$LINESWAP_BUILD/tests/test_store_tcp" 2>&1 | grep -v "^memnode" |
 		tee /tmp/verbs.out
-	grep -q "PASSED  \] 5 test" /tmp/verbs.out || vm_fail "verbs page-store tests failed"
+	grep -q "PASSED  \] 6 test" /tmp/verbs.out || vm_fail "verbs page-store tests failed"
 }
 
 remote_fio() {

@@ -55,6 +55,8 @@ struct ublk_queue_stats {
 	uint64_t progress_ns;  /* CLOCK_MONOTONIC: a request last finished, or the first of a
 				* busy spell arrived (stored before inflight) */
 	struct ublk_move_stats put, get;
+	uint64_t hedges;     /* reads sent to a second copy (the first was slow) */
+	uint64_t hedge_wins; /* of which the second copy answered first */
 	struct ublk_node_io_stats node[UBLK_POOL_NODES];
 } __attribute__((aligned(64)));
 

@@ -19,7 +19,9 @@ static const char nodes_usage[] =
 	"with copies that missed writes being brought up to date; unused: it holds none of the\n"
 	"device's slabs), the slabs it holds a copy of and how many of those are stale, the bytes\n"
 	"it holds for the device, and what the queues sent it: page reads and writes, errors and\n"
-	"the 99th percentile of a page copy's round trip.\n"
+	"the 99th percentile of a page copy's round trip. A read whose copy has not answered\n"
+	"within twice that (at least 5 ms) is also sent to another fresh copy (hedged); the first\n"
+	"answer wins.\n"
 	"\n"
 	"The first line says how redundant the device is: full (every slab has all its copies),\n"
 	"degraded (some slabs have fewer fresh copies than --replicas, and no node that is up is\n"
@@ -63,17 +65,24 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 	unsigned long long total = __atomic_load_n(&p->rebuild_total, __ATOMIC_RELAXED);
 	unsigned long long done = __atomic_load_n(&p->rebuild_done, __ATOMIC_RELAXED);
 
+	unsigned long long hedges = 0, wins = 0;
+
 	if (!state)
 		return;
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		hedges += __atomic_load_n(&s->q[q].hedges, __ATOMIC_RELAXED);
+		wins += __atomic_load_n(&s->q[q].hedge_wins, __ATOMIC_RELAXED);
+	}
 	if (json) {
 		printf(", \"pool\": {\"nodes\": %u, \"replicas\": %u, \"slabs\": %llu, "
 		       "\"slab_bytes\": %llu, \"redundancy\": \"%s\", \"degraded\": %llu, "
 		       "\"rebuild_total\": %llu, \"rebuild_done\": %llu, \"resync_pages\": %llu, "
-		       "\"resynced\": %llu, \"lost_pages\": %llu}",
+		       "\"resynced\": %llu, \"lost_pages\": %llu, \"hedges\": %llu, "
+		       "\"hedge_wins\": %llu}",
 		       p->nnodes, p->replicas, (unsigned long long)p->slabs,
 		       (unsigned long long)p->slab_bytes, state, degraded, total, done,
 		       (unsigned long long)p->resync_pages, (unsigned long long)p->resynced,
-		       (unsigned long long)p->lost_pages);
+		       (unsigned long long)p->lost_pages, hedges, wins);
 		return;
 	}
 	printf("pool: %u nodes, %u copies of every page, %llu slabs of %llu MiB: %s", p->nnodes,
@@ -88,6 +97,8 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 	if (p->lost_pages)
 		printf("; %llu pages lost with a restarted node",
 		       (unsigned long long)p->lost_pages);
+	if (hedges)
+		printf("; %llu slow reads hedged, %llu answered by the second copy", hedges, wins);
 	printf("\n");
 }
 

@@ -54,8 +54,12 @@
 #include "stats.h"
 #include "targets.h"
 
-#define ENTRY_LOST   REMOTE_ENTRY_LOST
-#define ENTRY_HINTED 0x1ull
+#define ENTRY_LOST    REMOTE_ENTRY_LOST
+#define HEDGE_BUFS    32         /* hedge GETs in flight per queue, at most (a bit each) */
+#define HEDGE_MIN_NS  5000000ull /* a GET is hedged after this at the earliest */
+#define HEDGE_SCAN_NS 5000000ull
+#define HEDGE_TUNE_NS 1000000000ull
+#define ENTRY_HINTED  0x1ull
 
 /* The flags take the bits of lines 0 and 1, which every plan moves whatever the mask says: an
  * entry plans the same transfer as the live lines it was made from. */
@@ -64,18 +68,25 @@ _Static_assert(((ENTRY_HINTED | ENTRY_LOST) & ~LINES_ALWAYS) == 0,
 _Static_assert((ENTRY_HINTED & ENTRY_LOST) == 0, "a lost entry is never a hinted one");
 
 /* A page of a request: copies still to answer; which took a write, which failed, which were
- * tried by a read (a bit per member each); whether it waits for a link (parked). */
+ * tried by a read (a bit per member each); whether it waits for a link (parked). A read has
+ * one GET in flight, or two once it is hedged: the first good answer wins. */
 struct page_io {
 	uint8_t pending;
 	uint8_t ok;
 	uint8_t failed;
 	uint8_t tried;
 	bool parked;
+	bool answered;    /* a read's data is in (a later answer is a loser's) */
+	uint8_t out;      /* a read's GETs in flight */
+	uint8_t primary;  /* the member of its first GET in flight */
+	uint8_t hedge;    /* its hedge GET's buffer + 1; 0: none in flight */
 	uint16_t bytes;   /* on the wire, per copy (statistics) */
-	uint64_t sent_ns; /* when its copies were last sent (statistics) */
+	uint64_t sent_ns; /* when its copies were last sent */
+	uint64_t hedge_ns;
 };
 
 struct tag_state {
+	uint16_t gen;     /* the tag's request count: an answer to an earlier one is ignored */
 	unsigned pending; /* pages not yet done */
 	unsigned parked;  /* of which waiting for a link to a node with a fresh copy */
 	int error;
@@ -100,6 +111,11 @@ struct remote_queue {
 	uint8_t *tags; /* depth x tag_size */
 	size_t tag_size;
 	unsigned pages; /* per request, at most */
+	/* Hedged reads: a page for each hedge GET in flight (a bit each in hedge_free), sent
+	 * once a GET has waited hedge_after_ns (twice this queue's p99 of a page copy). */
+	uint8_t *hedge_bufs;
+	uint32_t hedge_free;
+	uint64_t hedge_after_ns, next_scan_ns, next_tune_ns;
 	struct ps_completion done[64];
 	struct remote_queue *next_retired;
 };
@@ -129,6 +145,7 @@ static void free_queue(struct remote_queue *rq)
 		close(rq->epfd);
 	free(rq->bufs);
 	free(rq->tags);
+	free(rq->hedge_bufs);
 	free(rq);
 }
 
@@ -361,13 +378,17 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	rq->tag_size = (rq->tag_size + 7) & ~(size_t)7;
 	rq->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
 	rq->tags = calloc(q->depth, rq->tag_size);
-	if (!rq->bufs || !rq->tags) {
+	rq->hedge_bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)HEDGE_BUFS * UBLK_PAGE_SIZE);
+	rq->hedge_free = ~0u;
+	rq->hedge_after_ns = HEDGE_MIN_NS;
+	if (!rq->bufs || !rq->tags || !rq->hedge_bufs) {
 		snprintf(q->why, sizeof(q->why), "remote: no memory for %u requests", q->depth);
 		return -ENOMEM;
 	}
 	/* Faulted in now, under the daemon's mlockall: no page fault on the I/O path. */
 	memset(rq->bufs, 0, (size_t)q->depth * q->max_io_bytes);
 	memset(rq->tags, 0, (size_t)q->depth * rq->tag_size);
+	memset(rq->hedge_bufs, 0, (size_t)HEDGE_BUFS * UBLK_PAGE_SIZE);
 	for (uint16_t tag = 0; tag < q->depth; tag++) {
 		struct tag_state *ts = tag_state(rq, tag);
 
@@ -424,33 +445,38 @@ static uint64_t entry_of(uint64_t live)
 						    : (live & ~LINES_ALWAYS) | ENTRY_HINTED;
 }
 
-static uint64_t cookie_of(uint16_t tag, uint32_t i, unsigned m)
+/* A copy's cookie: the tag's request count, the tag, the page, the hedge buffer + 1 (0: not a
+ * hedge), the member. */
+static uint64_t cookie_of(const struct ublk_req *req, uint16_t gen, uint32_t i, unsigned hedge,
+			  unsigned m)
 {
-	return (uint64_t)tag << 32 | (uint64_t)i << 8 | m;
+	return (uint64_t)gen << 48 | (uint64_t)req->tag << 32 | (uint64_t)i << 16 |
+	       (uint64_t)hedge << 8 | m;
 }
 
-/* Sends member m's copy of page i of req (a PUT of a write, a GET of a read); false if its
- * node cannot take it now. */
+/* Sends member m's copy of page i of req (a PUT of a write, a GET of a read, into the hedge
+ * buffer `hedge` - 1 if not 0); false if its node cannot take it now. */
 static bool send_member(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
-			uint32_t i, unsigned m)
+			uint32_t i, unsigned m, unsigned hedge)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 	uint64_t page = req->page + i, offset;
 	uint64_t s = pool_map_slab_of(&r->pool.map, page, &offset);
 	struct page_store *ps = rq->ps[r->pool.map.slab[s].node[m]];
-	uint8_t *buf = tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT);
+	uint8_t *buf = hedge ? rq->hedge_bufs + (size_t)(hedge - 1) * UBLK_PAGE_SIZE
+			     : tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT);
 	uint64_t at = remote_pool_node_page(&r->pool, page, m);
+	uint64_t cookie = cookie_of(req, ts->gen, i, hedge, m);
 	int ret;
 
 	if (!ps || ps->down)
 		return false;
-	ret = req->op == UBLK_IO_OP_WRITE
-		      ? ps->ops->put(ps, at, ts->masks[i], buf, cookie_of(req->tag, i, m))
-		      : ps->ops->get(ps, at, ts->masks[i], buf, cookie_of(req->tag, i, m));
+	ret = req->op == UBLK_IO_OP_WRITE ? ps->ops->put(ps, at, ts->masks[i], buf, cookie)
+					  : ps->ops->get(ps, at, ts->masks[i], buf, cookie);
 	if (ret < 0)
 		return false;
 	ts->io[i].bytes = (uint16_t)ret;
-	ts->io[i].sent_ns = monotonic_ns();
+	*(hedge ? &ts->io[i].hedge_ns : &ts->io[i].sent_ns) = monotonic_ns();
 	count_move(req->q, req->op == UBLK_IO_OP_WRITE, ts->masks[i], (unsigned)ret);
 	return true;
 }
@@ -475,8 +501,11 @@ static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, str
 	}
 	while ((m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried)) >= 0) {
 		io->tried |= (uint8_t)(1u << m);
-		if (send_member(r, rq, req, i, (unsigned)m))
+		if (send_member(r, rq, req, i, (unsigned)m, 0)) {
+			io->primary = (uint8_t)m;
+			io->out = 1;
 			return true;
+		}
 	}
 	return false;
 }
@@ -489,7 +518,7 @@ static bool write_copies(struct remote_target *r, struct remote_queue *rq, struc
 
 	io->ok = io->failed = 0;
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
-		if (send_member(r, rq, req, i, m))
+		if (send_member(r, rq, req, i, m, 0))
 			io->pending++;
 		else
 			io->failed |= (uint8_t)(1u << m);
@@ -576,6 +605,7 @@ static void flush_links(struct remote_queue *rq)
  * the I/O timeout from now. */
 static void start_request(struct remote_target *r, struct tag_state *ts, uint32_t nr_pages)
 {
+	ts->gen++;
 	ts->pending = nr_pages;
 	ts->parked = 0;
 	ts->error = 0;
@@ -696,29 +726,128 @@ static int remote_flush(struct ublk_target *t, struct ublk_req *req)
 	return 0; /* a PUT completes only once the node holds the page */
 }
 
-/* A completion of member m's copy of page i of req. */
-static void page_answered(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
-			  uint32_t i, unsigned m, int status)
+/* A read's GET answered: the first good answer is the page's (a hedge's is copied in, and the
+ * other GET forgotten); an error tries another copy once none is left in flight. */
+static void read_answered(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
+			  uint32_t i, unsigned hedge, int status)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 	struct page_io *io = &ts->io[i];
-	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
-	unsigned n = r->pool.map.slab[s].node[m];
+	uint8_t *page = tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT);
 
-	ublk_stats_node_record(&req->q->stats->node[n], req->op == UBLK_IO_OP_WRITE, io->bytes,
-			       status, monotonic_ns() - io->sent_ns);
-	if (req->op == UBLK_IO_OP_WRITE) {
-		if (status < 0)
-			io->failed |= (uint8_t)(1u << m);
-		else
-			io->ok |= (uint8_t)(1u << m);
-		if (--io->pending == 0)
-			write_answered(r, rq, req, i);
-	} else if (status == 0) {
+	if (io->answered)
+		return; /* the loser of a hedge */
+	io->out--;
+	if (hedge)
+		io->hedge = 0;
+	if (status == 0) {
+		io->answered = true;
+		if (hedge) {
+			uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+			struct page_store *ps = rq->ps[r->pool.map.slab[s].node[io->primary]];
+
+			memcpy(page, rq->hedge_bufs + (size_t)(hedge - 1) * UBLK_PAGE_SIZE,
+			       UBLK_PAGE_SIZE);
+			if (io->out && ps)
+				ps->ops->forget(ps, cookie_of(req, ts->gen, i, 0, io->primary));
+			__atomic_store_n(&req->q->stats->hedge_wins, req->q->stats->hedge_wins + 1,
+					 __ATOMIC_RELAXED);
+		}
 		page_done(r, rq, req, i);
-	} else if (!read_next_copy(r, rq, req, i)) {
+	} else if (!io->out && !read_next_copy(r, rq, req, i)) {
 		page_stuck(r, rq, req, i); /* no other fresh copy to try now */
 	}
+}
+
+/* An answer for a copy: `cookie` as cookie_of made it. */
+static void page_answered(struct remote_target *r, struct ublk_queue *q, struct remote_queue *rq,
+			  uint64_t cookie, int status)
+{
+	struct ublk_req *req = &q->reqs[(uint16_t)(cookie >> 32)];
+	struct tag_state *ts = tag_state(rq, req->tag);
+	uint32_t i = (uint16_t)(cookie >> 16);
+	unsigned hedge = (cookie >> 8) & 0xff, m = cookie & 0xff;
+
+	if (hedge)
+		rq->hedge_free |= 1u << (hedge - 1); /* that GET is over, whoever won */
+	if ((uint16_t)(cookie >> 48) != ts->gen)
+		return; /* a hedge's loser, for a request that has finished */
+	struct page_io *io = &ts->io[i];
+	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+
+	ublk_stats_node_record(&q->stats->node[r->pool.map.slab[s].node[m]],
+			       req->op == UBLK_IO_OP_WRITE, io->bytes, status,
+			       monotonic_ns() - (hedge ? io->hedge_ns : io->sent_ns));
+	if (req->op != UBLK_IO_OP_WRITE) {
+		read_answered(r, rq, req, i, hedge, status);
+		return;
+	}
+	if (status < 0)
+		io->failed |= (uint8_t)(1u << m);
+	else
+		io->ok |= (uint8_t)(1u << m);
+	if (--io->pending == 0)
+		write_answered(r, rq, req, i);
+}
+
+/* Twice this queue's p99 of a page copy (over every node, since the daemon started). */
+static void tune_hedge(struct ublk_queue *q, struct remote_queue *rq)
+{
+	uint64_t lat[UBLK_LAT_BUCKETS] = { 0 }, p99;
+
+	for (unsigned n = 0; n < rq->nnodes; n++)
+		for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
+			lat[b] += q->stats->node[n].lat[b];
+	p99 = ublk_stats_lat_percentile(lat, 990);
+	rq->hedge_after_ns = 2 * p99 > HEDGE_MIN_NS ? 2 * p99 : HEDGE_MIN_NS;
+}
+
+/* Reads whose GET has waited past hedge_after_ns get a second GET from another fresh copy:
+ * a node that died without a word, or a slow one, costs a read that long, not the I/O
+ * timeout. */
+static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, struct remote_queue *rq)
+{
+	uint64_t now = monotonic_ns();
+
+	if (now < rq->next_scan_ns || !q->inflight || r->pool.replicas < 2)
+		return;
+	rq->next_scan_ns = now + HEDGE_SCAN_NS;
+	if (now >= rq->next_tune_ns) {
+		tune_hedge(q, rq);
+		rq->next_tune_ns = now + HEDGE_TUNE_NS;
+	}
+	for (uint16_t tag = 0; tag < q->depth && rq->hedge_free; tag++) {
+		struct ublk_req *req = &q->reqs[tag];
+		struct tag_state *ts = tag_state(rq, tag);
+
+		if (req->op != UBLK_IO_OP_READ || !ts->pending)
+			continue;
+		for (uint32_t i = 0; i < req->nr_pages && rq->hedge_free; i++) {
+			struct page_io *io = &ts->io[i];
+			uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+			unsigned b = (unsigned)__builtin_ctz(rq->hedge_free);
+			int m;
+
+			if (io->answered || io->out != 1 || io->hedge ||
+			    now - io->sent_ns < rq->hedge_after_ns)
+				continue;
+			for (unsigned n = 0; n < rq->nnodes; n++) {
+				rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
+				rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
+			}
+			m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried);
+			if (m < 0)
+				continue;
+			io->tried |= (uint8_t)(1u << m);
+			if (!send_member(r, rq, req, i, (unsigned)m, b + 1))
+				continue;
+			rq->hedge_free &= ~(1u << b);
+			io->hedge = (uint8_t)(b + 1);
+			io->out++;
+			__atomic_store_n(&q->stats->hedges, q->stats->hedges + 1, __ATOMIC_RELAXED);
+		}
+	}
+	flush_links(rq);
 }
 
 /* Tries the parked pages again: the links they waited for may be back. */
@@ -779,13 +908,8 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 			watch_store(rq, n);
 		}
 		while ((got = ps->ops->reap(ps, rq->done, 64)) > 0) {
-			for (int k = 0; k < got; k++) {
-				uint64_t cookie = rq->done[k].cookie;
-				struct ublk_req *req = &q->reqs[(uint16_t)(cookie >> 32)];
-
-				page_answered(r, rq, req, (uint32_t)(cookie >> 8 & 0xffffff),
-					      cookie & 0xff, rq->done[k].status);
-			}
+			for (int k = 0; k < got; k++)
+				page_answered(r, q, rq, rq->done[k].cookie, rq->done[k].status);
 			flush_links(rq); /* retried reads */
 		}
 		if (ps->down) {
@@ -801,6 +925,7 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 	}
 	if (rq->parked)
 		retry_parked(r, q, rq);
+	hedge_slow_reads(r, q, rq);
 }
 
 static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
