@@ -13,12 +13,25 @@ py_reads=${LINESWAP_BENCH_PY_READS:-20000}
 py_limit=${LINESWAP_BENCH_PY_LIMIT:-24M}
 limit=${LINESWAP_BENCH_LIMIT:-8M}
 reps=${LINESWAP_BENCH_REPS:-2}
+# LINESWAP_BENCH_REPLICAS=2: the device over three nodes with two copies of every page
+replicas=${LINESWAP_BENCH_REPLICAS:-1}
 export LINESWAP_SECRET=bench
 vm_load ublk_drv
 addr=$(vm_rxe_veth)
 "$LINESWAP_BUILD/rdma/memnode" --size 1G --listen "tcp://$addr:7370" --rdma >/tmp/node.log 2>&1 &
 vm_wait_for 10 grep -q serving /tmp/node.log
-"$ctl" add -t remote --node "rdma://$addr:7370" --size 512M --queues 2 -n 0 >/dev/null
+pool="--node rdma://$addr:7370"
+if [ "$replicas" != 1 ]; then
+	for port in 7371 7372; do
+		"$LINESWAP_BUILD/rdma/memnode" --size 1G --listen "tcp://$addr:$port" --rdma \
+			>/tmp/node$port.log 2>&1 &
+		vm_wait_for 10 grep -q serving /tmp/node$port.log
+		pool="$pool --node rdma://$addr:$port"
+	done
+	pool="$pool --replicas $replicas"
+fi
+# shellcheck disable=SC2086 # a list of options
+"$ctl" add -t remote $pool --size 512M --queues 2 -n 0 >/dev/null
 mkswap /dev/ublkb0 >/dev/null
 swapon /dev/ublkb0
 cg=$(vm_memcg bench "$limit")
@@ -29,7 +42,7 @@ moved() { vm_moved "$ctl" 0; }
 # emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
 emit() {
 	local b=($5) a=($6)
-	echo "{\"rep\": $rep, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
+	echo "{\"rep\": $rep, \"replicas\": $replicas, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
 		"\"put_pages\": $((a[0] - b[0])), \"put_bytes\": $((a[1] - b[1]))," \
 		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))${7:+, $7}}"
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""The tables of `scripts/bench pool` from the guests' JSON lines: scripts/vm/jobs/bench-pool.sh
+(fio IOPS by copies and transport; read latency healthy, degraded, rebuilding; the rebuild) and
+scripts/vm/jobs/bench-hints.sh run with one and with two copies (kvstore's bytes on the wire,
+hinted and stock).
+
+Bytes on the wire count every copy: a swap-out with two copies moves its bytes twice. The
+swap-outs themselves are the PUT pages divided by the copies."""
+import json
+import sys
+from collections import defaultdict
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+
+kv = defaultdict(lambda: defaultdict(float))
+for r in rows:
+    if r.get("program") == "kvstore":
+        s = kv[(r["replicas"], r["alloc"])]
+        for f in ("put_pages", "put_bytes", "get_pages", "get_bytes"):
+            s[f] += r[f]
+if kv:
+    base = kv.get((1, "stock"))
+    base_out = base["put_bytes"] / (base["put_pages"] or 1) if base else 0
+    print("| copies | allocator | swap-outs | bytes on the wire per swap-out | vs stock, 1 copy | "
+          "swap-ins | bytes per swap-in |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for (rep, alloc), s in sorted(kv.items()):
+        outs = s["put_pages"] / rep
+        per_out = s["put_bytes"] / outs if outs else 0
+        ratio = f"{per_out / base_out:.3f}x" if base_out else "-"
+        per_in = s["get_bytes"] / s["get_pages"] if s["get_pages"] else 0
+        print(f"| {rep} | {alloc} | {outs:.0f} | {per_out:.0f} | {ratio} | "
+              f"{s['get_pages']:.0f} | {per_in:.0f} |")
+    print()
+
+iops = {(r["transport"], r["replicas"], r["rw"]): r for r in rows if r.get("part") == "iops"}
+if iops:
+    print("| transport | copies | randread IOPS | vs 1 copy | randwrite IOPS | vs 1 copy | "
+          "errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for t in ("tcp", "rdma"):
+        for rep in (1, 2, 3):
+            rd, wr = iops.get((t, rep, "randread")), iops.get((t, rep, "randwrite"))
+            if not rd or not wr:
+                continue
+            rd1, wr1 = iops[(t, 1, "randread")], iops[(t, 1, "randwrite")]
+            print(f"| {t} | {rep} | {rd['iops']} | {rd['iops'] / rd1['iops']:.2f}x | "
+                  f"{wr['iops']} | {wr['iops'] / wr1['iops']:.2f}x | "
+                  f"{rd['errors'] + wr['errors']} |")
+    print()
+
+lat = [r for r in rows if r.get("part") == "latency"]
+if lat:
+    print("| two copies over RDMA | 4 KiB read p50 (us) | p99 (us) | IOPS at depth 1 | errors |")
+    print("|---|---:|---:|---:|---:|")
+    for r in lat:
+        print(f"| {r['state']} | {r['p50_us']} | {r['p99_us']} | {r['iops']} | {r['errors']} |")
+    print()
+
+for r in rows:
+    if r.get("part") == "rebuild":
+        print(f"Rebuild after a node's death ({r['device_mib']} MiB device, two copies, RDMA): "
+              f"{r['copies']} copies of slabs refilled, {r['copied_mb']} MB copied in "
+              f"{r['seconds']} s from the node's restart to full redundancy: "
+              f"{r['mb_per_s']} MB/s.")
