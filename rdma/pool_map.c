@@ -130,27 +130,41 @@ int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32
 					 .slab_bytes = slab_bytes,
 					 .nslabs = nslabs };
 	for (uint64_t s = 0; s < nslabs; s++) {
-		struct pool_slab *sl = &m.slab[s];
+		uint8_t node[POOL_MAX_REPLICAS];
 		unsigned r;
 
 		for (r = 0; r < replicas; r++) {
-			int n = two_choices(free, nnodes, sl->node, r, &rng);
+			int n = two_choices(free, nnodes, node, r, &rng);
 
-			sl->node[r] = (uint8_t)n; /* feasible() before this slab: n >= 0 */
+			node[r] = (uint8_t)n; /* feasible() before this slab: n >= 0 */
 			free[n]--;
 		}
 		/* Two random choices can paint the rest into a corner: then this slab goes on the
 		 * nodes with the most room, which never does. */
 		if (!feasible(free, nnodes, nslabs - s - 1, replicas)) {
 			for (r = 0; r < replicas; r++)
-				free[sl->node[r]]++;
+				free[node[r]]++;
 			for (r = 0; r < replicas; r++) {
-				sl->node[r] = (uint8_t)most_room(free, nnodes, sl->node, r);
-				free[sl->node[r]]--;
+				node[r] = (uint8_t)most_room(free, nnodes, node, r);
+				free[node[r]]--;
 			}
 		}
 		for (r = 0; r < replicas; r++)
-			sl->slot[r] = m.h->node_slots[sl->node[r]]++;
+			m.slab[s].place[r] = pool_place(node[r], m.h->node_slots[node[r]]++);
+	}
+	/* Spares: a dead node's copies spread over the others (one of each slab per node). */
+	uint32_t most = 0, spare = 0;
+
+	for (uint32_t n = 0; n < nnodes; n++)
+		most = m.h->node_slots[n] > most ? m.h->node_slots[n] : most;
+	if (replicas > 1 && nnodes > replicas)
+		spare = (most + nnodes - 2) / (nnodes - 1) + 1;
+	for (uint32_t n = 0; n < nnodes; n++) {
+		uint64_t room = capacity[n] / slab_bytes;
+
+		m.h->region_slots[n] = m.h->node_slots[n] + spare < room
+					       ? m.h->node_slots[n] + spare
+					       : (uint32_t)room;
 	}
 	*out = m;
 	return 0;
@@ -184,12 +198,16 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 	uint8_t *used[POOL_MAX_NODES] = { 0 };
 
 	for (uint32_t n = 0; n < nnodes; n++) {
-		if (h->node_slots[n] > h->nslabs) {
-			snprintf(err, errlen, "pool map: node %u has %u slots for %llu slabs", n,
-				 h->node_slots[n], (unsigned long long)h->nslabs);
+		if (h->node_slots[n] > h->region_slots[n] ||
+		    h->region_slots[n] > 2 * h->nslabs + 1) {
+			snprintf(err, errlen,
+				 "pool map: node %u has %u slots (%u given out) for %llu "
+				 "slabs",
+				 n, h->region_slots[n], h->node_slots[n],
+				 (unsigned long long)h->nslabs);
 			goto out;
 		}
-		used[n] = calloc(h->node_slots[n] / 8 + 1, 1);
+		used[n] = calloc(h->region_slots[n] / 8 + 1, 1);
 		if (!used[n]) {
 			snprintf(err, errlen, "out of memory");
 			ret = -ENOMEM;
@@ -204,20 +222,23 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 				 (unsigned long long)s);
 			goto out;
 		}
-		for (unsigned r = 0; r < h->replicas; r++) {
-			uint8_t n = sl->node[r];
+		uint8_t node[POOL_MAX_REPLICAS];
 
-			if (n >= nnodes || chosen(sl->node, r, n) ||
-			    sl->slot[r] >= h->node_slots[n] ||
-			    (used[n][sl->slot[r] / 8] >> (sl->slot[r] % 8) & 1)) {
+		for (unsigned r = 0; r < h->replicas; r++) {
+			unsigned n = pool_place_node(sl->place[r]);
+			uint32_t slot = pool_place_slot(sl->place[r]);
+
+			node[r] = (uint8_t)n;
+			if (n >= nnodes || chosen(node, r, (uint32_t)n) ||
+			    slot >= h->region_slots[n] || (used[n][slot / 8] >> (slot % 8) & 1)) {
 				snprintf(
 					err, errlen,
 					"pool map: slab %llu member %u (node %u, slot %u) is not a "
 					"place of its own",
-					(unsigned long long)s, r, n, sl->slot[r]);
+					(unsigned long long)s, r, n, slot);
 				goto out;
 			}
-			used[n][sl->slot[r] / 8] |= (uint8_t)(1u << (sl->slot[r] % 8));
+			used[n][slot / 8] |= (uint8_t)(1u << (slot % 8));
 		}
 	}
 	*out = m;
@@ -226,6 +247,12 @@ out:
 	for (uint32_t n = 0; n < nnodes; n++)
 		free(used[n]);
 	return ret;
+}
+
+void pool_map_move(struct pool_map *m, uint64_t s, unsigned r, uint32_t place)
+{
+	pool_map_mark_stale(m, s, r); /* first: no read goes to the new place before a resync */
+	__atomic_store_n(&m->slab[s].place[r], place, __ATOMIC_RELEASE);
 }
 
 void pool_map_mark_stale(struct pool_map *m, uint64_t s, unsigned r)
@@ -291,13 +318,18 @@ int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, con
 	const struct pool_slab *sl = &m->slab[s];
 	int best = -1;
 
+	unsigned best_node = 0;
+
+	(void)sl;
 	for (unsigned r = 0; r < m->h->replicas; r++) {
-		uint8_t n = sl->node[r];
+		unsigned n = pool_map_node(m, s, r);
 
 		if ((tried >> r & 1) || pool_map_is_stale(m, s, r) || !up[n])
 			continue;
-		if (best < 0 || load[n] < load[sl->node[best]])
+		if (best < 0 || load[n] < load[best_node]) {
 			best = (int)r;
+			best_node = n;
+		}
 	}
 	return best;
 }

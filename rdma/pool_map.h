@@ -29,10 +29,28 @@ struct pool_slab {
 	 * member r was marked (wrapping), so that a resync can tell whether a mark on the members
 	 * it copies between raced its copy. Changed only by compare-and-swap. */
 	uint64_t state;
-	uint8_t node[POOL_MAX_REPLICAS]; /* member r's node index */
-	uint8_t pad;
-	uint32_t slot[POOL_MAX_REPLICAS];
+	/* Member r's place: node << 24 | slot. One word, read and changed whole (a copy moved to
+	 * another node changes both at once): pool_map_place_of. */
+	uint32_t place[POOL_MAX_REPLICAS];
+	uint32_t pad;
 };
+
+#define POOL_MAX_SLOTS (1u << 24)
+
+static inline uint32_t pool_place(unsigned node, uint32_t slot)
+{
+	return (uint32_t)node << 24 | slot;
+}
+
+static inline unsigned pool_place_node(uint32_t place)
+{
+	return place >> 24;
+}
+
+static inline uint32_t pool_place_slot(uint32_t place)
+{
+	return place & (POOL_MAX_SLOTS - 1);
+}
 
 /* The file: this header, then nslabs records. */
 struct pool_map_header {
@@ -42,7 +60,8 @@ struct pool_map_header {
 	uint32_t replicas;
 	uint64_t slab_bytes;
 	uint64_t nslabs;
-	uint32_t node_slots[POOL_MAX_NODES]; /* slab-sized places used on each node */
+	uint32_t node_slots[POOL_MAX_NODES];   /* slab-sized places given out at placement */
+	uint32_t region_slots[POOL_MAX_NODES]; /* and held: the node's region, with spares */
 };
 
 struct pool_map {
@@ -56,8 +75,10 @@ size_t pool_map_size(uint64_t nslabs);
 /* Lays out a new map in mem (pool_map_size(nslabs) bytes) and places every slab on `replicas`
  * distinct nodes of nnodes, each node holding at most capacity[n] bytes: per member, the better
  * of two nodes drawn at random (the one with more room left), from a stream seeded by seed.
- * Returns 0, -EINVAL for impossible parameters, or -ENOSPC (with err saying how much is
- * missing) when the nodes cannot hold every copy. */
+ * With copies to make anew when a node is gone (replicas > 1, nodes > replicas), each node's
+ * region gets spare slots too, as many as a dead node's copies spread over the others need
+ * (as its capacity allows). Returns 0, -EINVAL for impossible parameters, or -ENOSPC (with
+ * err saying how much is missing) when the nodes cannot hold every copy. */
 int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32_t replicas,
 		   uint32_t nnodes, const uint64_t *capacity, uint64_t seed, struct pool_map *out,
 		   char *err, size_t errlen);
@@ -67,6 +88,21 @@ int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32
  * -EINVAL with what is wrong in err. */
 int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnodes,
 		    struct pool_map *out, char *err, size_t errlen);
+
+/* Member r of slab s's place (an atomic read: a move changes node and slot together). */
+static inline uint32_t pool_map_place_of(const struct pool_map *m, uint64_t s, unsigned r)
+{
+	return __atomic_load_n(&m->slab[s].place[r], __ATOMIC_ACQUIRE);
+}
+
+static inline unsigned pool_map_node(const struct pool_map *m, uint64_t s, unsigned r)
+{
+	return pool_place_node(pool_map_place_of(m, s, r));
+}
+
+/* Member r of slab s is now at `place` (a free slot of another node), and stale: a resync
+ * fills it. The caller is the only one that moves members. */
+void pool_map_move(struct pool_map *m, uint64_t s, unsigned r, uint32_t place);
 
 /* The slab of a device page, and the page's byte offset within its slab. */
 static inline uint64_t pool_map_slab_of(const struct pool_map *m, uint64_t page, uint64_t *offset)

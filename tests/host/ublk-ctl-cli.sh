@@ -38,6 +38,7 @@ expect remote_replicas_over_nodes 2 "--replicas 3 needs at least 3 nodes \(2 giv
 expect remote_bad_replicas 2 "bad --replicas '4' \(1-3\)" "$ctl" add -t remote --size 1G --node tcp://h:1 --replicas 4
 expect remote_bad_slab 2 "bad --slab-size '1000K' \(1M-64G, a multiple of 1M\)" "$ctl" add -t remote --size 1G --node tcp://h:1 --slab-size 1000K
 expect remote_too_many_nodes 2 "too many --node \(at most 16\)" "$ctl" add -t remote --size 1G $(for i in $(seq 1 17); do printf -- '--node tcp://h:%d ' "$i"; done)
+expect remote_bad_grace 2 "bad --grace '1d' \(0-86400 seconds\)" "$ctl" add -t remote --size 1G --node tcp://h:1 --grace 1d
 expect remote_bad_timeout 2 "bad --io-timeout '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --io-timeout 0
 expect remote_no_secret 2 "add: no secret: give --secret-file" env -u LINESWAP_SECRET "$ctl" add -t remote --size 1G --node tcp://h:1
 expect remote_missing_secret_file 1 "cannot read --secret-file /nonexistent" "$ctl" add -t remote --size 1G --node tcp://h:1 --secret-file /nonexistent

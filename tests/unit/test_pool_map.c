@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "pool_map.h"
+
+#define STALE_ALL 0xffull /* a slab state's stale bits */
 #include "xorshift.h"
 
 #define MiB (1ull << 20)
@@ -28,8 +30,10 @@ static void check_valid(void *mem, uint64_t device, uint32_t nnodes, const uint6
 					 pool_map_size(((struct pool_map_header *)mem)->nslabs),
 					 device, nnodes, &m, err, sizeof(err)),
 			 0);
-	for (uint32_t n = 0; n < nnodes; n++)
-		assert_true((uint64_t)m.h->node_slots[n] * m.h->slab_bytes <= cap[n]);
+	for (uint32_t n = 0; n < nnodes; n++) {
+		assert_true((uint64_t)m.h->region_slots[n] * m.h->slab_bytes <= cap[n]);
+		assert_true(m.h->region_slots[n] >= m.h->node_slots[n]);
+	}
 }
 
 static void *place_ok(uint64_t device, uint64_t slab, uint32_t r, uint32_t nnodes,
@@ -59,7 +63,22 @@ static void test_placement(void **state)
 	assert_int_equal(m.h->nslabs, 32);
 	assert_int_equal(m.h->node_slots[0] + m.h->node_slots[1] + m.h->node_slots[2], 64);
 	for (uint64_t s = 0; s < 32; s++)
-		assert_int_not_equal(m.slab[s].node[0], m.slab[s].node[1]);
+		assert_int_not_equal(pool_map_node(&m, s, 0), pool_map_node(&m, s, 1));
+	/* Spares for a dead node's copies, as far as the nodes have room (32 slabs each). */
+	for (uint32_t n = 0; n < 3; n++)
+		assert_true(m.h->region_slots[n] == 32 ||
+			    m.h->region_slots[n] >= m.h->node_slots[n] + 11);
+	free(mem);
+	/* With room to spare: 64 copies given out, at most 22 a node, spread over the other two
+	 * if that node dies: 12 spares each (11 and one for an uneven spread). */
+	const uint64_t big[] = { 2048 * MiB, 2048 * MiB, 2048 * MiB };
+	uint32_t most = 0;
+
+	mem = place_ok(512 * MiB, 16 * MiB, 2, 3, big, 1, &m);
+	for (uint32_t n = 0; n < 3; n++)
+		most = m.h->node_slots[n] > most ? m.h->node_slots[n] : most;
+	for (uint32_t n = 0; n < 3; n++)
+		assert_int_equal(m.h->region_slots[n], m.h->node_slots[n] + (most + 1) / 2 + 1);
 	free(mem);
 	/* A device larger than any one node (R=1), and a last slab shorter than the others. */
 	mem = place_ok(512 * MiB + 4096, 64 * MiB, 1, 3, small, 7, &m);
@@ -92,8 +111,8 @@ static void test_no_corner(void **state)
 	for (uint64_t seed = 1; seed <= 1000; seed++) {
 		void *mem = place_ok(2 * MiB, MiB, 2, 3, cap, seed, &m);
 
-		assert_true(m.slab[0].node[0] == 0 || m.slab[0].node[1] == 0);
-		assert_true(m.slab[1].node[0] == 0 || m.slab[1].node[1] == 0);
+		assert_true(pool_map_node(&m, 0, 0) == 0 || pool_map_node(&m, 0, 1) == 0);
+		assert_true(pool_map_node(&m, 1, 0) == 0 || pool_map_node(&m, 1, 1) == 0);
 		free(mem);
 	}
 }
@@ -176,12 +195,16 @@ static void test_attach_refuses(void **state)
 	REFUSED(c.h->magic ^= 1, 256 * MiB, 3);
 	REFUSED((void)0, 512 * MiB, 3); /* the device grew */
 	REFUSED((void)0, 256 * MiB, 4); /* another node list */
-	REFUSED(c.slab[3].node[1] = 3, 256 * MiB, 3);
-	REFUSED(c.slab[3].node[1] = c.slab[3].node[0], 256 * MiB, 3);
-	REFUSED(c.slab[4].slot[0] = c.slab[4].node[0] == c.slab[5].node[0]
-					    ? c.slab[5].slot[0]
-					    : c.h->node_slots[c.slab[4].node[0]],
+	REFUSED(c.slab[3].place[1] = pool_place(3, 0), 256 * MiB, 3);
+	REFUSED(c.slab[3].place[1] = c.slab[3].place[0], 256 * MiB, 3);
+	/* Two members on one node's place, or a place past its region. */
+	REFUSED(c.slab[4].place[0] =
+			pool_map_node(&c, 4, 0) == pool_map_node(&c, 5, 0)
+				? c.slab[5].place[0]
+				: pool_place(pool_map_node(&c, 4, 0),
+					     c.h->region_slots[pool_map_node(&c, 4, 0)]),
 		256 * MiB, 3);
+	REFUSED(c.h->region_slots[1] = c.h->node_slots[1] - 1, 256 * MiB, 3);
 	REFUSED(c.slab[2].state = 4, 256 * MiB, 3);
 	REFUSED(c.h->replicas = 4, 256 * MiB, 3);
 	assert_int_equal(pool_map_attach(mem, size - 1, 256 * MiB, 3, &back, err, sizeof(err)),
@@ -200,7 +223,8 @@ static void test_reads_and_stale(void **state)
 	void *mem = place_ok(64 * MiB, 16 * MiB, 3, 3, cap, 9, &m);
 
 	(void)state;
-	uint8_t n0 = m.slab[0].node[0], n1 = m.slab[0].node[1], n2 = m.slab[0].node[2];
+	unsigned n0 = pool_map_node(&m, 0, 0), n1 = pool_map_node(&m, 0, 1),
+		 n2 = pool_map_node(&m, 0, 2);
 
 	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 0);
 	load[n0] = 5;
@@ -238,6 +262,12 @@ static void test_reads_and_stale(void **state)
 	assert_true(pool_map_mark_failed(&m, 0, 1u << 2, 1u << 0));
 	assert_false(pool_map_mark_failed(&m, 0, 1u << 0, 1u << 1)); /* 0 must stay fresh */
 	assert_false(pool_map_is_stale(&m, 0, 0));
+	/* A member moved to another place is stale there, with its place changed as one word. */
+	m.slab[0].state &= ~STALE_ALL;
+	pool_map_move(&m, 0, 1, pool_place(n1, 17));
+	assert_true(pool_map_is_stale(&m, 0, 1));
+	assert_int_equal(pool_map_place_of(&m, 0, 1), pool_place(n1, 17));
+	assert_int_equal(pool_place_slot(pool_map_place_of(&m, 0, 1)), 17);
 	uint64_t off;
 
 	assert_int_equal(pool_map_slab_of(&m, 4096 + 3, &off), 1); /* page 4099: slab 1 */

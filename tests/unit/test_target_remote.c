@@ -484,7 +484,7 @@ static unsigned member_node(struct fixture *f, uint64_t s, unsigned r, bool *sta
 	struct pool_map m;
 	size_t size;
 	void *mem = map_pool(f, &m, &size);
-	unsigned n = m.slab[s].node[r];
+	unsigned n = pool_map_node(&m, s, r);
 
 	if (stale)
 		*stale = pool_map_is_stale(&m, s, r);
@@ -689,6 +689,42 @@ static void test_pool_hedges_a_silent_node(void **state)
 	teardown((void **)&f);
 }
 
+/* A node gone past the grace: its copies are made anew on the other nodes (in their regions'
+ * spare slots), so the pool is back to two copies without it, and a second node may die too:
+ * every page is still there, on the one node left. */
+static void test_pool_rereplicates(void **state)
+{
+	struct fixture *f = new_device(3, 2, PAGES);
+	unsigned x, y;
+
+	(void)state;
+	remote_conf(&f->conf)->slab_bytes = SLAB_PAGES * UBLK_PAGE_SIZE;
+	remote_conf(&f->conf)->grace_s = 1;
+	assert_int_equal(f->t.ops->open(&f->t, false), 0);
+	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	write_all(f, 3);
+	x = member_node(f, 0, 0, NULL);
+	y = member_node(f, 0, 1, NULL);
+	stop_node(x, SIGKILL);
+	/* The keeper sees x down (its slabs degraded), then moves and refills their copies. */
+	uint64_t deadline = monotonic_ns() + 30000000000ull;
+
+	while (__atomic_load_n(&f->stats->pool.node_state[x], __ATOMIC_RELAXED) != UBLK_NODE_DOWN ||
+	       __atomic_load_n(&f->stats->pool.degraded, __ATOMIC_RELAXED) != 0) {
+		assert_true(monotonic_ns() < deadline);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(20 * 1000);
+	}
+	assert_true(f->stats->pool.moved > 0);
+	for (uint64_t s = 0; s < PAGES / SLAB_PAGES; s++)
+		for (unsigned r = 0; r < 2; r++)
+			assert_int_not_equal(member_node(f, s, r, NULL), x);
+	write_all(f, 4); /* to the moved copies too */
+	stop_node(y, SIGKILL);
+	check_all(f, 4);
+	teardown((void **)&f);
+}
+
 /* A pool that cannot hold every copy is refused at open, saying what is missing, and leaves
  * nothing behind: three nodes of 4 MiB cannot hold three copies of 8 MiB. */
 static void test_pool_without_room(void **state)
@@ -731,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_pool_without_room),
 		cmocka_unit_test(test_parked_read_after_restart),
 		cmocka_unit_test(test_pool_hedges_a_silent_node),
+		cmocka_unit_test(test_pool_rereplicates),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("target_remote", tests, group_setup, group_teardown);

@@ -189,5 +189,31 @@ pool_recover_degraded() {
 	"$ctl" del -n 3
 }
 
-vm_behaviours pool_node_kills pool_stale_copy pool_larger_than_node pool_recover_degraded
+# A node that stays dead past the grace: its copies are made anew on the other two (in their
+# regions' spare slots), the pool is fully redundant without it, and then a second node may
+# die: the one node left holds every page.
+pool_rereplicate() {
+	nodes_up
+	"$ctl" add -t remote $(pool_args) --replicas 2 --size 128M --slab-size 4M --grace 2 \
+		--io-timeout 3 -n 4 >/dev/null
+	head -c 64M /dev/urandom >/tmp/ref
+	dd if=/tmp/ref of=/dev/ublkb4 bs=1M oflag=direct status=none
+	kill_node 0
+	start=$(date +%s)
+	vm_wait_for 20 sh -c "'$ctl' nodes -n 4 --json | grep -q '\"index\": 0, [^}]*\"state\": \"down\"'" ||
+		vm_fail "node 0 not seen down"
+	wait_full 4 180
+	"$ctl" nodes -n 4
+	echo "node 0 dead: full redundancy without it after $(($(date +%s) - start)) s"
+	"$ctl" nodes -n 4 --json | grep -q '"index": 0, [^}]*"slabs": 0,' || vm_fail "node 0 still holds copies"
+	"$ctl" nodes -n 4 --json | grep -q '"copies_moved": [1-9]' || vm_fail "no copy counted as moved"
+	kill_node 1
+	cmp <(dd if=/dev/ublkb4 bs=1M count=64 iflag=direct status=none) /tmp/ref ||
+		vm_fail "data differs with two of three nodes dead"
+	no_errors 4
+	"$ctl" del -n 4
+}
+
+vm_behaviours pool_node_kills pool_stale_copy pool_larger_than_node pool_recover_degraded \
+	pool_rereplicate
 vm_summary

@@ -115,6 +115,7 @@ struct ublk_pool_stats {
 	uint64_t resync_pages;  /* pages copied to stale copies, ever */
 	uint64_t resynced;      /* stale copies made fresh, ever */
 	uint64_t lost_pages;    /* pages whose only fresh copy a restarted node lost */
+	uint64_t moved;         /* copies of a node gone past the grace made anew elsewhere */
 	uint32_t node_state[UBLK_POOL_NODES]; /* enum ublk_node_state */
 	uint32_t node_slabs[UBLK_POOL_NODES]; /* copies it holds */
 	uint32_t node_stale[UBLK_POOL_NODES]; /* of which stale */

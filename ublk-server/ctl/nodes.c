@@ -77,12 +77,13 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 		printf(", \"pool\": {\"nodes\": %u, \"replicas\": %u, \"slabs\": %llu, "
 		       "\"slab_bytes\": %llu, \"redundancy\": \"%s\", \"degraded\": %llu, "
 		       "\"rebuild_total\": %llu, \"rebuild_done\": %llu, \"resync_pages\": %llu, "
-		       "\"resynced\": %llu, \"lost_pages\": %llu, \"hedges\": %llu, "
-		       "\"hedge_wins\": %llu}",
+		       "\"resynced\": %llu, \"lost_pages\": %llu, \"copies_moved\": %llu, "
+		       "\"hedges\": %llu, \"hedge_wins\": %llu}",
 		       p->nnodes, p->replicas, (unsigned long long)p->slabs,
 		       (unsigned long long)p->slab_bytes, state, degraded, total, done,
 		       (unsigned long long)p->resync_pages, (unsigned long long)p->resynced,
-		       (unsigned long long)p->lost_pages, hedges, wins);
+		       (unsigned long long)p->lost_pages, (unsigned long long)p->moved, hedges,
+		       wins);
 		return;
 	}
 	printf("pool: %u nodes, %u copies of every page, %llu slabs of %llu MiB: %s", p->nnodes,
@@ -97,6 +98,9 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 	if (p->lost_pages)
 		printf("; %llu pages lost with a restarted node",
 		       (unsigned long long)p->lost_pages);
+	if (p->moved)
+		printf("; %llu copies of nodes gone past the grace made anew",
+		       (unsigned long long)p->moved);
 	if (hedges)
 		printf("; %llu slow reads hedged, %llu answered by the second copy", hedges, wins);
 	printf("\n");

@@ -462,10 +462,11 @@ static bool send_member(struct remote_target *r, struct remote_queue *rq, struct
 	struct tag_state *ts = tag_state(rq, req->tag);
 	uint64_t page = req->page + i, offset;
 	uint64_t s = pool_map_slab_of(&r->pool.map, page, &offset);
-	struct page_store *ps = rq->ps[r->pool.map.slab[s].node[m]];
+	uint32_t place = pool_map_place_of(&r->pool.map, s, m); /* node and slot at once */
+	struct page_store *ps = rq->ps[pool_place_node(place)];
 	uint8_t *buf = hedge ? rq->hedge_bufs + (size_t)(hedge - 1) * UBLK_PAGE_SIZE
 			     : tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT);
-	uint64_t at = remote_pool_node_page(&r->pool, page, m);
+	uint64_t at = remote_pool_node_page(&r->pool, page, place);
 	uint64_t cookie = cookie_of(req, ts->gen, i, hedge, m);
 	int ret;
 
@@ -560,7 +561,7 @@ static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct 
 		now = ts->deadline_ns; /* lost: fails now */
 
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
-		struct page_store *ps = rq->ps[r->pool.map.slab[s].node[m]];
+		struct page_store *ps = rq->ps[pool_map_node(&r->pool.map, s, m)];
 
 		waitable |= !pool_map_is_stale(&r->pool.map, s, m) && (!ps || ps->down);
 	}
@@ -744,7 +745,7 @@ static void read_answered(struct remote_target *r, struct remote_queue *rq, stru
 		io->answered = true;
 		if (hedge) {
 			uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
-			struct page_store *ps = rq->ps[r->pool.map.slab[s].node[io->primary]];
+			struct page_store *ps = rq->ps[pool_map_node(&r->pool.map, s, io->primary)];
 
 			memcpy(page, rq->hedge_bufs + (size_t)(hedge - 1) * UBLK_PAGE_SIZE,
 			       UBLK_PAGE_SIZE);
@@ -775,7 +776,7 @@ static void page_answered(struct remote_target *r, struct ublk_queue *q, struct 
 	struct page_io *io = &ts->io[i];
 	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
 
-	ublk_stats_node_record(&q->stats->node[r->pool.map.slab[s].node[m]],
+	ublk_stats_node_record(&q->stats->node[pool_map_node(&r->pool.map, s, m)],
 			       req->op == UBLK_IO_OP_WRITE, io->bytes, status,
 			       monotonic_ns() - (hedge ? io->hedge_ns : io->sent_ns));
 	if (req->op != UBLK_IO_OP_WRITE) {

@@ -29,12 +29,13 @@
 struct remote_conf {
 	char node[REMOTE_MAX_NODES][REMOTE_URL_MAX]; /* rdma://HOST:PORT or tcp://HOST:PORT */
 	uint32_t nnodes;
-	uint32_t replicas;     /* copies of every page, on distinct nodes */
-	uint64_t slab_bytes;   /* the unit of placement */
-	char region[33];       /* the device's regions' name, 32 hex digits (remote_region_id) */
-	uint32_t timeout_ms;   /* a page request unanswered this long fails with EIO */
-	bool hints;            /* serve the hint socket ublk<ID>.hints */
-	int64_t hint_uid;      /* may register besides root and the daemon's uid: -1 none, -2 any */
+	uint32_t replicas;   /* copies of every page, on distinct nodes */
+	uint64_t slab_bytes; /* the unit of placement */
+	uint32_t grace_s;    /* a node gone this long has its copies made anew elsewhere; 0 never */
+	char region[33];     /* the device's regions' name, 32 hex digits (remote_region_id) */
+	uint32_t timeout_ms; /* a page request unanswered this long fails with EIO */
+	bool hints;          /* serve the hint socket ublk<ID>.hints */
+	int64_t hint_uid;    /* may register besides root and the daemon's uid: -1 none, -2 any */
 	uint32_t hint_hold_ms; /* longest a write waits for its page to be resolved */
 	/* Not in the record: read by `ublk-ctl add`, saved by the new daemon in ublk<ID>.secret
 	 * (mode 0600), where a recovering daemon and `del` find it. */

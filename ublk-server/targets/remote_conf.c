@@ -16,6 +16,7 @@
 
 #define DEFAULT_TIMEOUT_MS   5000
 #define DEFAULT_HINT_HOLD_MS 200
+#define DEFAULT_GRACE_S      600
 
 const char remote_usage[] =
 	"      --node URL       a memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
@@ -27,6 +28,10 @@ const char remote_usage[] =
 	"                       2 with two or more nodes, 1 with one\n"
 	"      --slab-size SIZE the unit of placement in a pool (1M-64G, a multiple of 1M;\n"
 	"                       default 64M); one node holds the device as one slab\n"
+	"      --grace S        a node unreachable for S seconds (default 600; 0: never) has its\n"
+	"                       copies made anew on the other nodes, in spare room each node's\n"
+	"                       region keeps for it, so the pool gets back to --replicas copies\n"
+	"                       without it; if it comes back it holds fewer\n"
 	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
 	"                       environment variable LINESWAP_SECRET\n"
 	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
@@ -48,6 +53,7 @@ enum {
 	OPT_NODE = 1,
 	OPT_REPLICAS,
 	OPT_SLAB_SIZE,
+	OPT_GRACE,
 	OPT_SECRET_FILE,
 	OPT_IO_TIMEOUT,
 	OPT_NO_HINTS,
@@ -59,6 +65,7 @@ const struct option remote_options[] = {
 	{ "node", required_argument, NULL, OPT_NODE },
 	{ "replicas", required_argument, NULL, OPT_REPLICAS },
 	{ "slab-size", required_argument, NULL, OPT_SLAB_SIZE },
+	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
 	{ "no-hints", no_argument, NULL, OPT_NO_HINTS },
@@ -74,6 +81,7 @@ void remote_init_conf(struct ublk_dev_conf *c)
 		.hints = true,
 		.hint_uid = -1,
 		.hint_hold_ms = DEFAULT_HINT_HOLD_MS,
+		.grace_s = DEFAULT_GRACE_S,
 	};
 }
 
@@ -128,6 +136,13 @@ int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char 
 			return -EINVAL;
 		}
 		rc->slab_bytes = v;
+		return 0;
+	case OPT_GRACE:
+		if (!parse_uint(arg, 0, 86400, &v)) {
+			snprintf(err, errlen, "bad --grace '%s' (0-86400 seconds)", arg);
+			return -EINVAL;
+		}
+		rc->grace_s = (uint32_t)v;
 		return 0;
 	case OPT_SECRET_FILE:
 		rc->secret_file = arg;
@@ -229,9 +244,9 @@ int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 		return (int)at;
 	return (int)at +
 	       snprintf(buf + at, len - at,
-			"replicas=%u\nslab_bytes=%llu\nregion=%s\ntimeout_ms=%u\nhints=%d\n"
-			"hint_uid=%lld\nhint_hold_ms=%u\n",
-			rc->replicas, (unsigned long long)rc->slab_bytes, rc->region,
+			"replicas=%u\nslab_bytes=%llu\ngrace_s=%u\nregion=%s\ntimeout_ms=%u\n"
+			"hints=%d\nhint_uid=%lld\nhint_hold_ms=%u\n",
+			rc->replicas, (unsigned long long)rc->slab_bytes, rc->grace_s, rc->region,
 			rc->timeout_ms, rc->hints, (long long)rc->hint_uid, rc->hint_hold_ms);
 }
 
@@ -245,6 +260,8 @@ bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val
 		return add_node(rc, val, err, sizeof(err)) == 0;
 	else if (!strcmp(key, "replicas") && parse_uint(val, 1, POOL_MAX_REPLICAS, &v))
 		rc->replicas = (uint32_t)v;
+	else if (!strcmp(key, "grace_s") && parse_uint(val, 0, 86400, &v))
+		rc->grace_s = (uint32_t)v;
 	else if (!strcmp(key, "slab_bytes") && parse_uint(val, 1, UINT64_MAX, &v) &&
 		 v % UBLK_PAGE_SIZE == 0)
 		rc->slab_bytes = v;

@@ -29,7 +29,11 @@ struct remote_keeper {
 	/* The keeper's own links, for resyncs; and when each node may be tried again. */
 	struct page_store *own[REMOTE_MAX_NODES];
 	uint64_t next_try_ns[REMOTE_MAX_NODES];
-	bool lost[REMOTE_MAX_NODES]; /* judged lost, region not created again yet */
+	bool lost[REMOTE_MAX_NODES];              /* judged lost, region not created again yet */
+	uint64_t down_since_ns[REMOTE_MAX_NODES]; /* 0: up (or holds nothing) */
+	/* Per node, a bit per slot of its region: held by a member. Only the keeper moves
+	 * members, so only it changes these. */
+	uint8_t *used[REMOTE_MAX_NODES];
 	/* Where an unfinished resync stopped: it goes on from there while neither end of the copy
 	 * was marked since it began. */
 	struct {
@@ -67,11 +71,10 @@ static void node_lost_region(struct remote_keeper *k, unsigned n)
 	uint64_t lost = 0, stale = 0;
 
 	for (uint64_t s = 0; s < p->map.h->nslabs; s++) {
-		const struct pool_slab *sl = &p->map.slab[s];
 		unsigned all = (1u << p->replicas) - 1;
 
 		for (unsigned m = 0; m < p->replicas; m++) {
-			if (sl->node[m] != n)
+			if (pool_map_node(&p->map, s, m) != n)
 				continue;
 			bool was_stale = pool_map_is_stale(&p->map, s, m);
 
@@ -179,21 +182,29 @@ static struct page_store *own_link(struct remote_keeper *k, unsigned n)
 static void publish(struct remote_keeper *k)
 {
 	struct remote_pool *p = k->c.pool;
-	uint32_t stale[REMOTE_MAX_NODES] = { 0 };
+	uint32_t stale[REMOTE_MAX_NODES] = { 0 }, held[REMOTE_MAX_NODES] = { 0 };
 	bool down[REMOTE_MAX_NODES] = { false };
 	uint64_t copies = 0, degraded = 0;
 
-	for (unsigned n = 0; n < k->nn; n++)
+	for (unsigned n = 0; n < k->nn; n++) {
 		down[n] = remote_pool_region_bytes(p, n) && !own_link(k, n);
+		if (!down[n])
+			k->down_since_ns[n] = 0;
+		else if (!k->down_since_ns[n])
+			k->down_since_ns[n] = monotonic_ns();
+	}
 	for (uint64_t s = 0; s < p->map.h->nslabs; s++) {
 		bool below = false;
 
 		for (unsigned m = 0; m < p->replicas; m++) {
 			bool st = pool_map_is_stale(&p->map, s, m);
 
-			stale[p->map.slab[s].node[m]] += st;
+			unsigned n = pool_map_node(&p->map, s, m);
+
+			stale[n] += st;
 			copies += st;
-			below |= st || down[p->map.slab[s].node[m]];
+			held[n]++;
+			below |= st || down[n];
 		}
 		degraded += below;
 	}
@@ -205,7 +216,7 @@ static void publish(struct remote_keeper *k)
 			     : stale[n] ? UBLK_NODE_RESYNCING
 					: UBLK_NODE_UP;
 		STORE(node_state[n], st);
-		STORE(node_slabs[n], p->map.h->node_slots[n]);
+		STORE(node_slabs[n], held[n]);
 		STORE(node_stale[n], stale[n]);
 	}
 	/* A slab with a copy on a node that is down has one copy fewer, stale or not. */
@@ -242,11 +253,12 @@ static int wait_all(struct remote_keeper *k, struct page_store *ps, unsigned cou
 	return ret;
 }
 
-/* Copies pages [first, end) of one slab, all in chunk c, from member `from` to member `to`,
+/* Copies pages [first, end) of one slab, all in chunk c, from the copy at place `from` to the
+ * one at `to`,
  * while no write to the chunk is in flight; again if one began meanwhile. Returns 0, -EAGAIN
  * (writes keep coming: later), or -EIO. */
-static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, unsigned from,
-		      unsigned to, struct page_store *src, struct page_store *dst)
+static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uint32_t from,
+		      uint32_t to, struct page_store *src, struct page_store *dst)
 {
 	struct remote_pool *p = k->c.pool;
 	uint64_t c = first / REMOTE_CHUNK_PAGES;
@@ -299,21 +311,23 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uns
 
 /* Brings stale member `to` of slab s up to date from a fresh member on a node that is up,
  * going on from where an unfinished copy between the same members stopped if neither was
- * marked since. Returns true if it is fresh now. */
+ * marked since (a member moved is marked). Returns true if it is fresh now. */
 static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 {
 	struct remote_pool *p = k->c.pool;
-	const struct pool_slab *sl = &p->map.slab[s];
 	uint64_t marks = pool_map_marks(&p->map, s);
-	struct page_store *dst = own_link(k, sl->node[to]), *src = NULL;
+	uint32_t to_place = pool_map_place_of(&p->map, s, to), from_place = 0;
+	struct page_store *dst = own_link(k, pool_place_node(to_place)), *src = NULL;
 	int from = -1;
 
 	if (!dst)
 		return false;
-	for (unsigned m = 0; m < p->replicas && !src; m++)
+	for (unsigned m = 0; m < p->replicas && !src; m++) {
+		from_place = pool_map_place_of(&p->map, s, m);
 		if (m != to && !pool_map_is_stale(&p->map, s, m) &&
-		    (src = own_link(k, sl->node[m])))
+		    (src = own_link(k, pool_place_node(from_place))))
 			from = (int)m;
+	}
 	if (!src)
 		return false;
 	uint64_t first = s * p->map.h->slab_bytes / UBLK_PAGE_SIZE;
@@ -333,7 +347,7 @@ static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 		if (next > end)
 			next = end;
 		if (__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) ||
-		    copy_pages(k, pg, next, (unsigned)from, to, src, dst) < 0) {
+		    copy_pages(k, pg, next, from_place, to_place, src, dst) < 0) {
 			k->resume.valid = true;
 			k->resume.slab = s;
 			k->resume.page = pg;
@@ -370,11 +384,97 @@ static bool resync_pass(struct remote_keeper *k)
 				continue;
 			}
 			log_msg("slab %llu: its copy on %s is up to date again",
-				(unsigned long long)s, k->c.rc->node[p->map.slab[s].node[m]]);
+				(unsigned long long)s, k->c.rc->node[pool_map_node(&p->map, s, m)]);
 			serve_wants(k); /* a queue's link must not wait for a whole pass */
 			publish(k);
 		}
 	return left;
+}
+
+static bool slot_used(const struct remote_keeper *k, unsigned n, uint32_t slot)
+{
+	return k->used[n][slot / 8] >> (slot % 8) & 1;
+}
+
+static void set_slot(struct remote_keeper *k, uint32_t place, bool used)
+{
+	unsigned n = pool_place_node(place);
+	uint32_t slot = pool_place_slot(place);
+
+	if (used)
+		k->used[n][slot / 8] |= (uint8_t)(1u << (slot % 8));
+	else
+		k->used[n][slot / 8] &= (uint8_t) ~(1u << (slot % 8));
+}
+
+/* A free place for a copy of slab s: on the node that is up, holds no member of s and has the
+ * most free slots; 0 with *ok false if none has room. */
+static uint32_t free_place(struct remote_keeper *k, uint64_t s, const bool *down, bool *ok)
+{
+	struct remote_pool *p = k->c.pool;
+	uint32_t best_free = 0, best_slot = 0;
+	int best = -1;
+
+	for (unsigned n = 0; n < k->nn; n++) {
+		uint32_t nfree = 0, first = 0;
+		bool member = false;
+
+		for (unsigned m = 0; m < p->replicas; m++)
+			member |= pool_map_node(&p->map, s, m) == n;
+		if (member || down[n])
+			continue;
+		for (uint32_t slot = p->map.h->region_slots[n]; slot-- > 0;)
+			if (!slot_used(k, n, slot)) {
+				nfree++;
+				first = slot;
+			}
+		if (nfree > best_free) {
+			best_free = nfree;
+			best_slot = first;
+			best = (int)n;
+		}
+	}
+	*ok = best >= 0;
+	return *ok ? pool_place((unsigned)best, best_slot) : 0;
+}
+
+/* Nodes gone past the grace: each of their copies moves to a free place on another node (a
+ * stale member there, which the resync fills), so the pool gets back to R copies without them.
+ * A slab without a fresh member elsewhere stays: there is nothing to copy from. */
+static void rereplicate(struct remote_keeper *k)
+{
+	struct remote_pool *p = k->c.pool;
+	uint64_t grace = (uint64_t)k->c.rc->grace_s * 1000000000ull, now = monotonic_ns();
+	bool down[REMOTE_MAX_NODES] = { false }, any = false;
+
+	if (!grace || p->replicas < 2)
+		return;
+	for (unsigned n = 0; n < k->nn; n++) {
+		down[n] = k->down_since_ns[n] != 0;
+		any |= down[n] && now - k->down_since_ns[n] >= grace;
+	}
+	if (!any)
+		return;
+	for (uint64_t s = 0; s < p->map.h->nslabs; s++)
+		for (unsigned m = 0; m < p->replicas; m++) {
+			uint32_t old = pool_map_place_of(&p->map, s, m), place;
+			unsigned n = pool_place_node(old), all = (1u << p->replicas) - 1;
+			bool ok;
+
+			if (!down[n] || now - k->down_since_ns[n] < grace ||
+			    !pool_map_mark_failed(&p->map, s, 0, all & ~(1u << m)))
+				continue; /* not gone long enough, or no fresh copy elsewhere */
+			place = free_place(k, s, down, &ok);
+			if (!ok)
+				continue;
+			set_slot(k, place, true);
+			set_slot(k, old, false);
+			pool_map_move(&p->map, s, m, place);
+			STORE(moved, k->c.stats->moved + 1);
+			log_msg("slab %llu: %s is gone past the grace (%u s): its copy goes to %s",
+				(unsigned long long)s, k->c.rc->node[n], k->c.rc->grace_s,
+				k->c.rc->node[pool_place_node(place)]);
+		}
 }
 
 static void *keeper_main(void *arg)
@@ -392,6 +492,7 @@ static void *keeper_main(void *arg)
 	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
 		serve_wants(k);
 		publish(k);
+		rereplicate(k);
 		if (k->c.pool->replicas > 1 && pool_map_degraded(&k->c.pool->map))
 			resync_pass(k);
 		struct timespec idle = { 0, IDLE_NS };
@@ -419,7 +520,14 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 	k->buf = aligned_alloc(UBLK_PAGE_SIZE, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE);
 	if (k->buf)
 		memset(k->buf, 0, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE); /* faulted in now */
-	if (!k->want || !k->ready || !k->buf) {
+	bool used_ok = true;
+
+	for (unsigned n = 0; n < k->nn; n++)
+		used_ok &= !!(k->used[n] = calloc(c->pool->map.h->region_slots[n] / 8 + 1, 1));
+	for (uint64_t s = 0; used_ok && s < c->pool->map.h->nslabs; s++)
+		for (unsigned m = 0; m < c->pool->replicas; m++)
+			set_slot(k, pool_map_place_of(&c->pool->map, s, m), true);
+	if (!k->want || !k->ready || !k->buf || !used_ok) {
 		snprintf(err, errlen, "no memory for the pool's keeper");
 		ret = -ENOMEM;
 		goto fail;
@@ -432,6 +540,8 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 	*out = k;
 	return 0;
 fail:
+	for (unsigned n = 0; n < k->nn; n++)
+		free(k->used[n]);
 	free(k->want);
 	free(k->ready);
 	free(k->buf);
@@ -449,6 +559,8 @@ void remote_keeper_stop(struct remote_keeper *k)
 	for (unsigned n = 0; n < k->nn; n++)
 		if (k->own[n])
 			k->own[n]->ops->close(k->own[n]);
+	for (unsigned n = 0; n < k->nn; n++)
+		free(k->used[n]);
 	free(k->want);
 	free(k->ready);
 	free(k->buf);

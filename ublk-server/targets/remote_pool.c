@@ -192,7 +192,7 @@ int remote_pool_release(const struct ublk_dev_conf *c, const struct remote_conf 
 	}
 	/* Every node is asked, even after one fails: free what can be freed. */
 	for (unsigned n = 0; n < rc->nnodes; n++) {
-		uint64_t bytes = (uint64_t)m.h->node_slots[n] * m.h->slab_bytes;
+		uint64_t bytes = (uint64_t)m.h->region_slots[n] * m.h->slab_bytes;
 		int r = bytes ? release_node(c, rc, n, bytes, why, sizeof(why)) : 0;
 
 		if (r < 0 && ret == 0) {

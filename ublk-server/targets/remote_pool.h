@@ -37,18 +37,21 @@ int remote_pool_open(struct ublk_target *t, const struct remote_conf *rc, bool r
 /* `keep`: the map stays for a later recovery; otherwise its file goes. */
 void remote_pool_close(struct remote_pool *p, const struct ublk_target *t, bool keep);
 
-/* Bytes of node n's region: a slab-sized place for each of its members; 0: it holds none. */
+/* Bytes of node n's region: a slab-sized place for each of its members, and spares; 0: it
+ * holds none. */
 static inline uint64_t remote_pool_region_bytes(const struct remote_pool *p, unsigned n)
 {
-	return (uint64_t)p->map.h->node_slots[n] * p->map.h->slab_bytes;
+	return (uint64_t)p->map.h->region_slots[n] * p->map.h->slab_bytes;
 }
 
-/* The page, in node-region pages, where member r of page's slab keeps it. */
-static inline uint64_t remote_pool_node_page(const struct remote_pool *p, uint64_t page, unsigned r)
+/* The page, in node-region pages, where a copy at `place` keeps the device's `page`. */
+static inline uint64_t remote_pool_node_page(const struct remote_pool *p, uint64_t page,
+					     uint32_t place)
 {
-	uint64_t offset, s = pool_map_slab_of(&p->map, page, &offset);
+	uint64_t offset;
 
-	return ((uint64_t)p->map.slab[s].slot[r] * p->map.h->slab_bytes + offset) / 4096;
+	pool_map_slab_of(&p->map, page, &offset);
+	return ((uint64_t)pool_place_slot(place) * p->map.h->slab_bytes + offset) / 4096;
 }
 
 static inline void remote_pool_write_begins(struct remote_pool *p, uint64_t page)
