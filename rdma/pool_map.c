@@ -108,6 +108,11 @@ int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32
 	}
 	uint64_t nslabs = (device_bytes + slab_bytes - 1) / slab_bytes;
 
+	if (nslabs * 2 + 1 >= POOL_MAX_SLOTS) {
+		snprintf(err, errlen, "too many slabs (%llu): a node numbers its slots in 24 bits",
+			 (unsigned long long)nslabs);
+		return -EINVAL;
+	}
 	for (uint32_t n = 0; n < nnodes; n++) {
 		free[n] = capacity[n] / slab_bytes;
 		total += free[n];
@@ -152,19 +157,36 @@ int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32
 		for (r = 0; r < replicas; r++)
 			m.slab[s].place[r] = pool_place(node[r], m.h->node_slots[node[r]]++);
 	}
-	/* Spares: a dead node's copies spread over the others (one of each slab per node). */
-	uint32_t most = 0, spare = 0;
+	/* Spares: room on each node x for a dead node d's copies that may go to x (the slabs on d
+	 * but not on x), for the worst d: its share of them over the nodes - replicas nodes each
+	 * could go to (all of them with one node more than copies), and one more. */
+	for (uint32_t x = 0; x < nnodes && replicas > 1 && nnodes > replicas; x++) {
+		uint32_t spare = 0;
 
-	for (uint32_t n = 0; n < nnodes; n++)
-		most = m.h->node_slots[n] > most ? m.h->node_slots[n] : most;
-	if (replicas > 1 && nnodes > replicas)
-		spare = (most + nnodes - 2) / (nnodes - 1) + 1;
+		for (uint32_t d = 0; d < nnodes; d++) {
+			uint32_t movable = 0, share;
+
+			for (uint64_t s = 0; s < nslabs && d != x; s++) {
+				bool on_d = false, on_x = false;
+
+				for (unsigned r = 0; r < replicas; r++) {
+					on_d |= pool_map_node(&m, s, r) == d;
+					on_x |= pool_map_node(&m, s, r) == x;
+				}
+				movable += on_d && !on_x;
+			}
+			share = (movable + (nnodes - replicas) - 1) / (nnodes - replicas);
+			spare = share > spare ? share : spare;
+		}
+		m.h->region_slots[x] = m.h->node_slots[x] + spare + 1;
+	}
 	for (uint32_t n = 0; n < nnodes; n++) {
 		uint64_t room = capacity[n] / slab_bytes;
 
-		m.h->region_slots[n] = m.h->node_slots[n] + spare < room
-					       ? m.h->node_slots[n] + spare
-					       : (uint32_t)room;
+		if (m.h->region_slots[n] < m.h->node_slots[n])
+			m.h->region_slots[n] = m.h->node_slots[n];
+		if (m.h->region_slots[n] > room)
+			m.h->region_slots[n] = (uint32_t)room;
 	}
 	*out = m;
 	return 0;
@@ -313,22 +335,22 @@ bool pool_map_mark_fresh(struct pool_map *m, uint64_t s, unsigned to, unsigned f
 }
 
 int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, const unsigned *load,
-		       unsigned tried)
+		       unsigned tried, uint32_t *place)
 {
-	const struct pool_slab *sl = &m->slab[s];
 	int best = -1;
-
 	unsigned best_node = 0;
 
-	(void)sl;
 	for (unsigned r = 0; r < m->h->replicas; r++) {
-		unsigned n = pool_map_node(m, s, r);
+		/* The place first: a move marks stale before it changes the place. */
+		uint32_t at = pool_map_place_of(m, s, r);
+		unsigned n = pool_place_node(at);
 
 		if ((tried >> r & 1) || pool_map_is_stale(m, s, r) || !up[n])
 			continue;
 		if (best < 0 || load[n] < load[best_node]) {
 			best = (int)r;
 			best_node = n;
+			*place = at;
 		}
 	}
 	return best;

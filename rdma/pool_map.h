@@ -20,7 +20,7 @@
 #define POOL_MAX_NODES    32
 #define POOL_MAX_REPLICAS 3
 #define POOL_MAP_MAGIC    0x6c73706du /* "lspm" */
-#define POOL_MAP_VERSION  1
+#define POOL_MAP_VERSION  2
 
 /* One slab: its members. Room for POOL_MAX_REPLICAS; a scheme with more members (k + m
  * erasure-coded fragments) would be a new version with a wider record. */
@@ -136,9 +136,10 @@ bool pool_map_unmarked_since(const struct pool_map *m, uint64_t s, unsigned to, 
 
 /* The member of slab s a read should use: not stale, its node up (up[n]), and among those the
  * node with the fewest requests in flight (load[n]); -1 when no member may serve. Members in
- * `tried` (a bit each) are skipped: a retry goes elsewhere. */
+ * `tried` (a bit each) are skipped: a retry goes elsewhere. *place is the chosen member's
+ * place as it was judged (read before its stale bit: a member moved since is stale there). */
 int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, const unsigned *load,
-		       unsigned tried);
+		       unsigned tried, uint32_t *place);
 
 /* Slabs with fewer than `replicas` fresh members (degraded). */
 uint64_t pool_map_degraded(const struct pool_map *m);

@@ -69,16 +69,26 @@ static void test_placement(void **state)
 		assert_true(m.h->region_slots[n] == 32 ||
 			    m.h->region_slots[n] >= m.h->node_slots[n] + 11);
 	free(mem);
-	/* With room to spare: 64 copies given out, at most 22 a node, spread over the other two
-	 * if that node dies: 12 spares each (11 and one for an uneven spread). */
+	/* With room to spare, each node keeps room for the copies a dead node could send it: with
+	 * three nodes and two copies, every slab on the dead node and not on this one. */
 	const uint64_t big[] = { 2048 * MiB, 2048 * MiB, 2048 * MiB };
-	uint32_t most = 0;
 
 	mem = place_ok(512 * MiB, 16 * MiB, 2, 3, big, 1, &m);
-	for (uint32_t n = 0; n < 3; n++)
-		most = m.h->node_slots[n] > most ? m.h->node_slots[n] : most;
-	for (uint32_t n = 0; n < 3; n++)
-		assert_int_equal(m.h->region_slots[n], m.h->node_slots[n] + (most + 1) / 2 + 1);
+	for (uint32_t x = 0; x < 3; x++) {
+		uint32_t worst = 0;
+
+		for (uint32_t d = 0; d < 3; d++) {
+			uint32_t movable = 0;
+
+			for (uint64_t s = 0; s < 32 && d != x; s++)
+				movable += (pool_map_node(&m, s, 0) == d ||
+					    pool_map_node(&m, s, 1) == d) &&
+					   pool_map_node(&m, s, 0) != x &&
+					   pool_map_node(&m, s, 1) != x;
+			worst = movable > worst ? movable : worst;
+		}
+		assert_int_equal(m.h->region_slots[x], m.h->node_slots[x] + worst + 1);
+	}
 	free(mem);
 	/* A device larger than any one node (R=1), and a last slab shorter than the others. */
 	mem = place_ok(512 * MiB + 4096, 64 * MiB, 1, 3, small, 7, &m);
@@ -226,28 +236,33 @@ static void test_reads_and_stale(void **state)
 	unsigned n0 = pool_map_node(&m, 0, 0), n1 = pool_map_node(&m, 0, 1),
 		 n2 = pool_map_node(&m, 0, 2);
 
-	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 0);
+	uint32_t place = 0;
+
+	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0, &place), 0);
+	assert_int_equal(place, m.slab[0].place[0]);
 	load[n0] = 5;
 	load[n1] = 2;
 	load[n2] = 3;
-	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 1); /* least loaded */
+	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0, &place), 1); /* least loaded */
 	uint64_t marks = pool_map_marks(&m, 0);
 
 	pool_map_mark_stale(&m, 0, 1);
 	assert_true(pool_map_is_stale(&m, 0, 1));
 	assert_false(pool_map_mark_fresh(&m, 0, 1, 0, marks)); /* the mark raced the copy */
 	marks = pool_map_marks(&m, 0);
-	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 2); /* never a stale one */
+	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0, &place), 2); /* never a stale one */
 	up[n2] = false;
-	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0), 0); /* nor a node that is down */
-	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0), -1); /* tried: none left */
+	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 0, &place),
+			 0); /* nor a node that is down */
+	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0, &place),
+			 -1); /* tried: none left */
 	assert_int_equal(pool_map_degraded(&m), 1);
 	/* A mark on a member that is neither end of the copy does not spoil it. */
 	pool_map_mark_stale(&m, 0, 2);
 	assert_true(pool_map_mark_fresh(&m, 0, 1, 0, marks));
 	assert_false(pool_map_is_stale(&m, 0, 1));
 	assert_true(pool_map_is_stale(&m, 0, 2));
-	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0), 1);
+	assert_int_equal(pool_map_pick_read(&m, 0, up, load, 1u << 0, &place), 1);
 	/* Copying from a member that was marked meanwhile does not make the copy fresh. */
 	pool_map_mark_stale(&m, 0, 1);
 	marks = pool_map_marks(&m, 0);

@@ -177,21 +177,22 @@ daemon_threads_locked() {
 		policy=$(echo "$stat" | cut -d' ' -f39)
 		echo "thread $(basename "$task") $comm flags $(printf 0x%x "$flags") policy $policy"
 		case "$comm" in
-		ublk-queue* | ublk-hints | ublk-pagemap)
+		ublk-queue* | ublk-hints | ublk-pagemap | ublk-keeper)
 			# PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE: what PR_SET_IO_FLUSHER sets.
 			(((flags & 0x180000) == 0x180000)) ||
 				vm_fail "$comm is not an I/O flusher (flags $(printf 0x%x "$flags"))"
 			# SCHED_FIFO (1) for the threads every write waits for; the page-map reader,
-			# waited for only until the hold time, stays SCHED_OTHER (0).
+			# waited for only until the hold time, and the pool's keeper (links, resyncs:
+			# a page waits for it only until the I/O timeout) stay SCHED_OTHER (0).
 			want=1
-			[ "$comm" = ublk-pagemap ] && want=0
+			case "$comm" in ublk-pagemap | ublk-keeper) want=0 ;; esac
 			[ "$policy" = "$want" ] || vm_fail "$comm has scheduling policy $policy, want $want"
 			flushers=$((flushers + 1))
 			;;
 		esac
 	done
-	# Two queues (the guest has two CPUs), the hint thread and the page-map reader.
-	[ "$flushers" = 4 ] || vm_fail "$flushers I/O threads found, want 4"
+	# Two queues (the guest has two CPUs), the hint thread, the page-map reader, the keeper.
+	[ "$flushers" = 5 ] || vm_fail "$flushers I/O threads found, want 5"
 	# Mappings mlock skips (io, pfnmap, dontexpand, mixedmap: the driver's descriptors, vdso)
 	# aside, every mapping is locked.
 	awk '/^[0-9a-f]+-[0-9a-f]+ / { range = $1; name = $6 }

@@ -54,12 +54,14 @@
 #include "stats.h"
 #include "targets.h"
 
-#define ENTRY_LOST    REMOTE_ENTRY_LOST
-#define HEDGE_BUFS    32         /* hedge GETs in flight per queue, at most (a bit each) */
-#define HEDGE_MIN_NS  5000000ull /* a GET is hedged after this at the earliest */
-#define HEDGE_SCAN_NS 5000000ull
-#define HEDGE_TUNE_NS 1000000000ull
-#define ENTRY_HINTED  0x1ull
+#define ENTRY_LOST       REMOTE_ENTRY_LOST
+#define HEDGE_BUFS       32         /* hedge GETs in flight per queue, at most (a bit each) */
+#define HEDGE_MIN_NS     5000000ull /* a GET is hedged after this at the earliest */
+#define HEDGE_SCAN_NS    5000000ull
+#define HEDGE_TUNE_NS    1000000000ull
+#define HEDGE_TUNE_READS 64
+#define COOKIE_PAGES     256 /* a request's pages in a cookie: 1 MiB (ublk-ctl add --max-io) */
+#define ENTRY_HINTED     0x1ull
 
 /* The flags take the bits of lines 0 and 1, which every plan moves whatever the mask says: an
  * entry plans the same transfer as the live lines it was made from. */
@@ -76,17 +78,19 @@ struct page_io {
 	uint8_t failed;
 	uint8_t tried;
 	bool parked;
-	bool answered;    /* a read's data is in (a later answer is a loser's) */
-	uint8_t out;      /* a read's GETs in flight */
-	uint8_t primary;  /* the member of its first GET in flight */
-	uint8_t hedge;    /* its hedge GET's buffer + 1; 0: none in flight */
+	bool answered;        /* a read's data is in (a later answer is a loser's) */
+	uint8_t out;          /* a read's GETs in flight */
+	uint8_t primary;      /* the member of its first GET in flight, */
+	uint8_t primary_node; /* and its node then */
+	uint8_t hedge;        /* its hedge GET's buffer + 1; 0: none in flight */
+	uint8_t hedge_node;
 	uint16_t bytes;   /* on the wire, per copy (statistics) */
 	uint64_t sent_ns; /* when its copies were last sent */
 	uint64_t hedge_ns;
 };
 
 struct tag_state {
-	uint16_t gen;     /* the tag's request count: an answer to an earlier one is ignored */
+	uint32_t gen;     /* the tag's request count: an answer to an earlier one is ignored */
 	unsigned pending; /* pages not yet done */
 	unsigned parked;  /* of which waiting for a link to a node with a fresh copy */
 	int error;
@@ -116,6 +120,7 @@ struct remote_queue {
 	uint8_t *hedge_bufs;
 	uint32_t hedge_free;
 	uint64_t hedge_after_ns, next_scan_ns, next_tune_ns;
+	uint64_t read_lat[UBLK_LAT_BUCKETS]; /* good GETs' round trips since the last tune */
 	struct ps_completion done[64];
 	struct remote_queue *next_retired;
 };
@@ -376,6 +381,10 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	rq->tag_size =
 		sizeof(struct tag_state) + pages * (sizeof(uint64_t) + sizeof(struct page_io));
 	rq->tag_size = (rq->tag_size + 7) & ~(size_t)7;
+	if (pages > COOKIE_PAGES) {
+		snprintf(q->why, sizeof(q->why), "remote: requests of over %u pages", COOKIE_PAGES);
+		return -EINVAL;
+	}
 	rq->bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)q->depth * q->max_io_bytes);
 	rq->tags = calloc(q->depth, rq->tag_size);
 	rq->hedge_bufs = aligned_alloc(UBLK_PAGE_SIZE, (size_t)HEDGE_BUFS * UBLK_PAGE_SIZE);
@@ -445,24 +454,27 @@ static uint64_t entry_of(uint64_t live)
 						    : (live & ~LINES_ALWAYS) | ENTRY_HINTED;
 }
 
-/* A copy's cookie: the tag's request count, the tag, the page, the hedge buffer + 1 (0: not a
+/* A copy's cookie: the tag's request count (32 bits: a loser's answer may come an I/O timeout
+ * late, thousands of requests later), then the tag, the page, the hedge buffer + 1 (0: not a
  * hedge), the member. */
-static uint64_t cookie_of(const struct ublk_req *req, uint16_t gen, uint32_t i, unsigned hedge,
+_Static_assert(UBLK_MAX_QUEUE_DEPTH <= 1u << 16, "a tag fits its 16 bits");
+_Static_assert(HEDGE_BUFS < 1u << 6, "a hedge buffer + 1 fits its 6 bits");
+_Static_assert(POOL_MAX_REPLICAS <= 1u << 2, "a member fits its 2 bits");
+
+static uint64_t cookie_of(const struct ublk_req *req, uint32_t gen, uint32_t i, unsigned hedge,
 			  unsigned m)
 {
-	return (uint64_t)gen << 48 | (uint64_t)req->tag << 32 | (uint64_t)i << 16 |
-	       (uint64_t)hedge << 8 | m;
+	return (uint64_t)gen << 32 | (uint64_t)req->tag << 16 | (uint64_t)i << 8 |
+	       (uint64_t)hedge << 2 | m;
 }
 
-/* Sends member m's copy of page i of req (a PUT of a write, a GET of a read, into the hedge
- * buffer `hedge` - 1 if not 0); false if its node cannot take it now. */
+/* Sends member m's copy of page i of req, at `place` (a PUT of a write, a GET of a read, into
+ * the hedge buffer `hedge` - 1 if not 0); false if its node cannot take it now. */
 static bool send_member(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
-			uint32_t i, unsigned m, unsigned hedge)
+			uint32_t i, unsigned m, unsigned hedge, uint32_t place)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
-	uint64_t page = req->page + i, offset;
-	uint64_t s = pool_map_slab_of(&r->pool.map, page, &offset);
-	uint32_t place = pool_map_place_of(&r->pool.map, s, m); /* node and slot at once */
+	uint64_t page = req->page + i;
 	struct page_store *ps = rq->ps[pool_place_node(place)];
 	uint8_t *buf = hedge ? rq->hedge_bufs + (size_t)(hedge - 1) * UBLK_PAGE_SIZE
 			     : tag_buf(req->q, rq, req->tag) + ((size_t)i << UBLK_PAGE_SHIFT);
@@ -500,10 +512,15 @@ static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, str
 		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
 		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
 	}
-	while ((m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried)) >= 0) {
+	uint32_t place;
+
+	/* The place the pick judged fresh is the one read: a copy moved meanwhile is not. */
+	while ((m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried, &place)) >=
+	       0) {
 		io->tried |= (uint8_t)(1u << m);
-		if (send_member(r, rq, req, i, (unsigned)m, 0)) {
+		if (send_member(r, rq, req, i, (unsigned)m, 0, place)) {
 			io->primary = (uint8_t)m;
+			io->primary_node = (uint8_t)pool_place_node(place);
 			io->out = 1;
 			return true;
 		}
@@ -519,7 +536,9 @@ static bool write_copies(struct remote_target *r, struct remote_queue *rq, struc
 
 	io->ok = io->failed = 0;
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
-		if (send_member(r, rq, req, i, m, 0))
+		uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+
+		if (send_member(r, rq, req, i, m, 0, pool_map_place_of(&r->pool.map, s, m)))
 			io->pending++;
 		else
 			io->failed |= (uint8_t)(1u << m);
@@ -744,8 +763,8 @@ static void read_answered(struct remote_target *r, struct remote_queue *rq, stru
 	if (status == 0) {
 		io->answered = true;
 		if (hedge) {
-			uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
-			struct page_store *ps = rq->ps[pool_map_node(&r->pool.map, s, io->primary)];
+			/* The primary's link, as it was sent: a move since changes the map. */
+			struct page_store *ps = rq->ps[io->primary_node];
 
 			memcpy(page, rq->hedge_bufs + (size_t)(hedge - 1) * UBLK_PAGE_SIZE,
 			       UBLK_PAGE_SIZE);
@@ -764,25 +783,32 @@ static void read_answered(struct remote_target *r, struct remote_queue *rq, stru
 static void page_answered(struct remote_target *r, struct ublk_queue *q, struct remote_queue *rq,
 			  uint64_t cookie, int status)
 {
-	struct ublk_req *req = &q->reqs[(uint16_t)(cookie >> 32)];
+	struct ublk_req *req = &q->reqs[(uint16_t)(cookie >> 16)];
 	struct tag_state *ts = tag_state(rq, req->tag);
-	uint32_t i = (uint16_t)(cookie >> 16);
-	unsigned hedge = (cookie >> 8) & 0xff, m = cookie & 0xff;
+	uint32_t i = (uint8_t)(cookie >> 8);
+	unsigned hedge = (cookie >> 2) & 0x3f, m = cookie & 3;
 
 	if (hedge)
 		rq->hedge_free |= 1u << (hedge - 1); /* that GET is over, whoever won */
-	if ((uint16_t)(cookie >> 48) != ts->gen)
+	if ((uint32_t)(cookie >> 32) != ts->gen)
 		return; /* a hedge's loser, for a request that has finished */
 	struct page_io *io = &ts->io[i];
 	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	uint64_t took = monotonic_ns() - (hedge ? io->hedge_ns : io->sent_ns);
 
-	ublk_stats_node_record(&q->stats->node[pool_map_node(&r->pool.map, s, m)],
-			       req->op == UBLK_IO_OP_WRITE, io->bytes, status,
-			       monotonic_ns() - (hedge ? io->hedge_ns : io->sent_ns));
 	if (req->op != UBLK_IO_OP_WRITE) {
+		if (!io->answered) { /* a loser's answer is not a round trip anyone waited for */
+			ublk_stats_node_record(
+				&q->stats->node[hedge ? io->hedge_node : io->primary_node], false,
+				io->bytes, status, took);
+			if (status == 0)
+				rq->read_lat[ublk_stats_bucket(took)]++;
+		}
 		read_answered(r, rq, req, i, hedge, status);
 		return;
 	}
+	ublk_stats_node_record(&q->stats->node[pool_map_node(&r->pool.map, s, m)], true, io->bytes,
+			       status, took);
 	if (status < 0)
 		io->failed |= (uint8_t)(1u << m);
 	else
@@ -791,16 +817,22 @@ static void page_answered(struct remote_target *r, struct ublk_queue *q, struct 
 		write_answered(r, rq, req, i);
 }
 
-/* Twice this queue's p99 of a page copy (over every node, since the daemon started). */
-static void tune_hedge(struct ublk_queue *q, struct remote_queue *rq)
+/* Twice the p99 of this queue's good reads since the last tune (kept while there were too few
+ * to tell), between HEDGE_MIN_NS and a quarter of the I/O timeout: errors and timeouts never
+ * raise it, and an outage is forgotten a second later. */
+static void tune_hedge(struct remote_target *r, struct remote_queue *rq)
 {
-	uint64_t lat[UBLK_LAT_BUCKETS] = { 0 }, p99;
+	uint64_t n = 0, p99, most = (uint64_t)r->rc.timeout_ms * 1000000 / 4;
 
-	for (unsigned n = 0; n < rq->nnodes; n++)
-		for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
-			lat[b] += q->stats->node[n].lat[b];
-	p99 = ublk_stats_lat_percentile(lat, 990);
-	rq->hedge_after_ns = 2 * p99 > HEDGE_MIN_NS ? 2 * p99 : HEDGE_MIN_NS;
+	for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
+		n += rq->read_lat[b];
+	if (n >= HEDGE_TUNE_READS) {
+		p99 = ublk_stats_lat_percentile(rq->read_lat, 990);
+		rq->hedge_after_ns = 2 * p99 > HEDGE_MIN_NS ? 2 * p99 : HEDGE_MIN_NS;
+		memset(rq->read_lat, 0, sizeof(rq->read_lat));
+	}
+	if (rq->hedge_after_ns > most)
+		rq->hedge_after_ns = most > HEDGE_MIN_NS ? most : HEDGE_MIN_NS;
 }
 
 /* Reads whose GET has waited past hedge_after_ns get a second GET from another fresh copy:
@@ -814,7 +846,7 @@ static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, stru
 		return;
 	rq->next_scan_ns = now + HEDGE_SCAN_NS;
 	if (now >= rq->next_tune_ns) {
-		tune_hedge(q, rq);
+		tune_hedge(r, rq);
 		rq->next_tune_ns = now + HEDGE_TUNE_NS;
 	}
 	for (uint16_t tag = 0; tag < q->depth && rq->hedge_free; tag++) {
@@ -836,14 +868,16 @@ static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, stru
 				rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
 				rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
 			}
-			m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried);
-			if (m < 0)
+			uint32_t place;
+
+			m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried,
+					       &place);
+			if (m < 0 || !send_member(r, rq, req, i, (unsigned)m, b + 1, place))
 				continue;
-			io->tried |= (uint8_t)(1u << m);
-			if (!send_member(r, rq, req, i, (unsigned)m, b + 1))
-				continue;
+			io->tried |= (uint8_t)(1u << m); /* only once it is sent */
 			rq->hedge_free &= ~(1u << b);
 			io->hedge = (uint8_t)(b + 1);
+			io->hedge_node = (uint8_t)pool_place_node(place);
 			io->out++;
 			__atomic_store_n(&q->stats->hedges, q->stats->hedges + 1, __ATOMIC_RELAXED);
 		}

@@ -458,15 +458,19 @@ static void rereplicate(struct remote_keeper *k)
 	for (uint64_t s = 0; s < p->map.h->nslabs; s++)
 		for (unsigned m = 0; m < p->replicas; m++) {
 			uint32_t old = pool_map_place_of(&p->map, s, m), place;
-			unsigned n = pool_place_node(old), all = (1u << p->replicas) - 1;
+			unsigned n = pool_place_node(old), sources = 0;
 			bool ok;
 
-			if (!down[n] || now - k->down_since_ns[n] < grace ||
-			    !pool_map_mark_failed(&p->map, s, 0, all & ~(1u << m)))
-				continue; /* not gone long enough, or no fresh copy elsewhere */
-			place = free_place(k, s, down, &ok);
-			if (!ok)
+			if (!down[n] || now - k->down_since_ns[n] < grace)
 				continue;
+			/* Only with a source to refill from: a fresh member on a node that is up
+			 * (else this copy may be the one that comes back). */
+			for (unsigned o = 0; o < p->replicas; o++)
+				if (o != m && !down[pool_map_node(&p->map, s, o)])
+					sources |= 1u << o;
+			place = free_place(k, s, down, &ok);
+			if (!ok || !pool_map_mark_failed(&p->map, s, 1u << m, sources))
+				continue; /* no room, or no such source: the member stays */
 			set_slot(k, place, true);
 			set_slot(k, old, false);
 			pool_map_move(&p->map, s, m, place);
