@@ -1,8 +1,8 @@
 # Hints end to end in one guest (memory node on the same guest's rxe device): a program under
 # LD_PRELOAD=libmimalloc-hint.so registers with the device's hint socket and swaps through a
 # remote device, and every block it holds must stay intact while only its live lines move.
-# Integrity under pressure over RDMA and TCP, revival during eviction, fork, and kill -9 of
-# the daemon with recover. Run by: scripts/vm/run tests/vm/hints.sh
+# Integrity under pressure over RDMA and TCP and over a pool of three nodes with one killed,
+# revival during eviction, fork, and kill -9 of the daemon with recover. Run by: scripts/vm/run tests/vm/hints.sh
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 memnode="$LINESWAP_BUILD/rdma/memnode"
