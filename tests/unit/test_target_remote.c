@@ -120,6 +120,7 @@ static void stop_node(unsigned i, int sig)
 }
 
 struct fixture {
+	int watch; /* the queue's watch fd, from queue_open */
 	struct ublk_dev_conf conf;
 	struct ublk_stats_shm *stats;
 	struct ublk_target t;
@@ -668,13 +669,30 @@ static void test_pool_hedges_a_silent_node(void **state)
 	remote_conf(&f->conf)->timeout_ms = 8000;
 	remote_conf(&f->conf)->slab_bytes = SLAB_PAGES * UBLK_PAGE_SIZE;
 	assert_int_equal(f->t.ops->open(&f->t, false), 0);
-	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	f->watch = f->t.ops->queue_open(&f->t, &f->q);
+	assert_true(f->watch >= 0);
 	write_all(f, 6);
 	a = member_node(f, 0, 0, NULL); /* both idle: a read goes to member 0 first */
 	kill(node_pid[a], SIGSTOP);
+	/* Like a queue thread: it polls only when its watch says so (or at its 100 ms tick). */
+	struct ublk_req *req = &f->req[1];
+	*req = (struct ublk_req){
+		.q = &f->q, .tag = 1, .op = UBLK_IO_OP_READ, .page = 0, .nr_pages = 1
+	};
+	req_res[1] = NO_RES;
+	f->q.inflight++;
 	start = monotonic_ns();
-	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 0, 1), 0);
-	assert_true(monotonic_ns() - start < 2000000000ull);
+	assert_int_equal(f->t.ops->read_pages(&f->t, req), UBLK_REQ_QUEUED);
+	while (req_res[1] == NO_RES) {
+		struct pollfd pfd = { .fd = f->watch, .events = POLLIN };
+
+		assert_true(monotonic_ns() - start < 2000000000ull);
+		poll(&pfd, 1, 100); /* the queue's tick */
+		f->t.ops->queue_poll(&f->t, &f->q);
+	}
+	assert_int_equal(req_res[1], 0);
+	/* Woken by the hedge timer, not by the tick: well under the 100 ms tick. */
+	assert_true(monotonic_ns() - start < 60000000ull);
 	fill(want, 0, 1, 6);
 	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
 	assert_int_equal(f->stats->q[0].hedges, 1);

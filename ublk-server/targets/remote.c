@@ -39,6 +39,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,7 +109,9 @@ struct remote_queue {
 	unsigned load[REMOTE_MAX_NODES];         /* for reads: ps[n]'s requests in flight */
 	unsigned parked;                         /* pages parked, over all tags */
 	bool asked[REMOTE_MAX_NODES];            /* the keeper was asked for a link to node n */
-	int epfd;                  /* the queue's watch: the stores' fds and hint_done's */
+	int epfd;        /* the queue's watch: the stores' fds and hint_done's */
+	int hedge_timer; /* in the watch: fires every HEDGE_SCAN_NS while armed */
+	bool hedge_armed;
 	struct hint_done resolved; /* writes whose masks are known */
 	bool has_done;
 	uint8_t *bufs; /* depth x max_io bytes */
@@ -148,6 +151,8 @@ static void free_queue(struct remote_queue *rq)
 		hint_done_free(&rq->resolved);
 	if (rq->epfd >= 0)
 		close(rq->epfd);
+	if (rq->hedge_timer >= 0)
+		close(rq->hedge_timer);
 	free(rq->bufs);
 	free(rq->tags);
 	free(rq->hedge_bufs);
@@ -370,6 +375,7 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	if (!rq)
 		return -ENOMEM;
 	rq->epfd = -1;
+	rq->hedge_timer = -1;
 	rq->nnodes = r->rc.nnodes;
 	rq->pages = pages;
 	q->target_ctx = rq;
@@ -405,6 +411,10 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	}
 	rq->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (rq->epfd < 0)
+		goto fail;
+	/* Hedging looks at reads in flight even when nothing else wakes the queue. */
+	rq->hedge_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (rq->hedge_timer < 0 || epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->hedge_timer, &ev) < 0)
 		goto fail;
 	for (unsigned n = 0; n < rq->nnodes; n++)
 		watch_store(rq, n);
@@ -494,6 +504,20 @@ static bool send_member(struct remote_target *r, struct remote_queue *rq, struct
 	return true;
 }
 
+/* Starts (or stops) the hedge timer: it runs while reads are in flight on a pool with copies
+ * to hedge to. */
+static void arm_hedge_timer(struct remote_target *r, struct remote_queue *rq, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on == rq->hedge_armed || r->pool.replicas < 2)
+		return;
+	if (on)
+		its.it_interval = its.it_value = (struct timespec){ 0, HEDGE_SCAN_NS };
+	timerfd_settime(rq->hedge_timer, 0, &its, NULL);
+	rq->hedge_armed = on;
+}
+
 /* Sends page i of a read to the best fresh copy not tried yet; false if none is left. */
 static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
 			   uint32_t i)
@@ -522,6 +546,7 @@ static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, str
 			io->primary = (uint8_t)m;
 			io->primary_node = (uint8_t)pool_place_node(place);
 			io->out = 1;
+			arm_hedge_timer(r, rq, true);
 			return true;
 		}
 	}
@@ -840,21 +865,25 @@ static void tune_hedge(struct remote_target *r, struct remote_queue *rq)
  * timeout. */
 static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, struct remote_queue *rq)
 {
-	uint64_t now = monotonic_ns();
+	uint64_t now = monotonic_ns(), expirations;
+	bool reading = false;
 
-	if (now < rq->next_scan_ns || !q->inflight || r->pool.replicas < 2)
+	if (rq->hedge_armed && read(rq->hedge_timer, &expirations, sizeof(expirations)) < 0)
+		expirations = 0; /* not yet: nothing to consume */
+	if (now < rq->next_scan_ns || r->pool.replicas < 2)
 		return;
 	rq->next_scan_ns = now + HEDGE_SCAN_NS;
 	if (now >= rq->next_tune_ns) {
 		tune_hedge(r, rq);
 		rq->next_tune_ns = now + HEDGE_TUNE_NS;
 	}
-	for (uint16_t tag = 0; tag < q->depth && rq->hedge_free; tag++) {
+	for (uint16_t tag = 0; tag < q->depth; tag++) {
 		struct ublk_req *req = &q->reqs[tag];
 		struct tag_state *ts = tag_state(rq, tag);
 
 		if (req->op != UBLK_IO_OP_READ || !ts->pending)
 			continue;
+		reading = true;
 		for (uint32_t i = 0; i < req->nr_pages && rq->hedge_free; i++) {
 			struct page_io *io = &ts->io[i];
 			uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
@@ -882,6 +911,8 @@ static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, stru
 			__atomic_store_n(&q->stats->hedges, q->stats->hedges + 1, __ATOMIC_RELAXED);
 		}
 	}
+	if (!reading)
+		arm_hedge_timer(r, rq, false);
 	flush_links(rq);
 }
 
