@@ -99,7 +99,7 @@ integrity_pool() {
 assert all(o['errors'] == 0 for o in j['ops'].values()), j['ops']
 assert j['pool']['lost_pages'] == 0, j['pool']" || vm_fail "I/O errors or lost pages over the pool"
 	echo "pool after the kill: $(json /tmp/stats5.json "j['pool']")"
-	moved_below 5 0.8
+	moved_below 5 0.9 # measured 0.75; two copies of the hinted pages, one killed midway
 }
 
 # Lines die in bulk, then blocks are allocated into them as fast as the heap can, while the
