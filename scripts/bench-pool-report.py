@@ -7,6 +7,7 @@ hinted and stock).
 Bytes on the wire count every copy: a swap-out with two copies moves its bytes twice. The
 swap-outs themselves are the PUT pages divided by the copies."""
 import json
+import statistics
 import sys
 from collections import defaultdict
 
@@ -33,20 +34,27 @@ if kv:
               f"{s['get_pages']:.0f} | {per_in:.0f} |")
     print()
 
-iops = {(r["transport"], r["replicas"], r["rw"]): r for r in rows if r.get("part") == "iops"}
-if iops:
-    print("| transport | copies | randread IOPS | vs 1 copy | randwrite IOPS | vs 1 copy | "
-          "errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+# (transport, copies, rw) -> IOPS of each round, and errors over all rounds
+runs = defaultdict(list)
+errors = defaultdict(int)
+for r in rows:
+    if r.get("part") == "iops":
+        runs[(r["transport"], r["replicas"], r["rw"])].append(r["iops"])
+        errors[(r["transport"], r["replicas"])] += r["errors"]
+if runs:
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print("| transport | copies | randread IOPS (median; rounds) | vs 1 copy | "
+          "randwrite IOPS (median; rounds) | vs 1 copy | errors |")
+    print("|---|---:|---|---:|---|---:|---:|")
     for t in ("tcp", "rdma"):
         for rep in (1, 2, 3):
-            rd, wr = iops.get((t, rep, "randread")), iops.get((t, rep, "randwrite"))
-            if not rd or not wr:
+            rd, wr = (t, rep, "randread"), (t, rep, "randwrite")
+            if rd not in med or wr not in med:
                 continue
-            rd1, wr1 = iops[(t, 1, "randread")], iops[(t, 1, "randwrite")]
-            print(f"| {t} | {rep} | {rd['iops']} | {rd['iops'] / rd1['iops']:.2f}x | "
-                  f"{wr['iops']} | {wr['iops'] / wr1['iops']:.2f}x | "
-                  f"{rd['errors'] + wr['errors']} |")
+            rd1, wr1 = med[(t, 1, "randread")], med[(t, 1, "randwrite")]
+            print(f"| {t} | {rep} | {med[rd]:.0f} ({', '.join(map(str, runs[rd]))}) | "
+                  f"{med[rd] / rd1:.2f}x | {med[wr]:.0f} ({', '.join(map(str, runs[wr]))}) | "
+                  f"{med[wr] / wr1:.2f}x | {errors[(t, rep)]} |")
     print()
 
 lat = [r for r in rows if r.get("part") == "latency"]

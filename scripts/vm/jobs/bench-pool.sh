@@ -1,7 +1,9 @@
 # Guest side of `scripts/bench pool` (the fio part): a remote device over three memory nodes
 # (memnode processes on the guest's rxe device), same boot:
 #   iops     fio 4 KiB randread and randwrite, iodepth 16, with 1, 2 and 3 copies of every page,
-#            over TCP and over RDMA;
+#            over TCP and over RDMA, LINESWAP_BENCH_REPS rounds (default 3) of every
+#            configuration in turn (under TCG a run is sometimes several times slower than the
+#            next, whatever it measures: the report takes the median);
 #   latency  4 KiB reads at iodepth 1 (what a swap-in waits for) with two copies, healthy,
 #            with one node dead (degraded), and while the restarted node is refilled
 #            (rebuilding); then how long the refill of a 512 MiB device took, and its rate.
@@ -11,6 +13,7 @@ set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 memnode="$LINESWAP_BUILD/rdma/memnode"
 runtime=${LINESWAP_BENCH_RUNTIME:-15}
+reps=${LINESWAP_BENCH_REPS:-3}
 export LINESWAP_SECRET=bench
 vm_load ublk_drv
 addr=$(vm_rxe_veth)
@@ -46,16 +49,18 @@ print(json.dumps({**json.loads(sys.argv[1]), "iops": round(side["iops"]),
 EOF
 }
 
-for scheme in tcp rdma; do
-	for r in 1 2 3; do
-		"$ctl" add -t remote $(nodes $scheme) --replicas $r --size 256M --slab-size 8M \
-			--queues 2 --depth 32 --no-hints -n 0 >/dev/null
-		dd if=/dev/urandom of=/dev/ublkb0 bs=1M count=256 oflag=direct status=none
-		for rw in randread randwrite; do
-			fio_json "{\"part\": \"iops\", \"transport\": \"$scheme\", \"replicas\": $r, \"rw\": \"$rw\"}" \
-				--rw=$rw --iodepth=16
+for rep in $(seq "$reps"); do
+	for scheme in tcp rdma; do
+		for r in 1 2 3; do
+			"$ctl" add -t remote $(nodes $scheme) --replicas $r --size 256M --slab-size 8M \
+				--queues 2 --depth 32 --no-hints -n 0 >/dev/null
+			dd if=/dev/urandom of=/dev/ublkb0 bs=1M count=256 oflag=direct status=none
+			for rw in randread randwrite; do
+				fio_json "{\"part\": \"iops\", \"rep\": $rep, \"transport\": \"$scheme\", \"replicas\": $r, \"rw\": \"$rw\"}" \
+					--rw=$rw --iodepth=16
+			done
+			"$ctl" del -n 0 >/dev/null
 		done
-		"$ctl" del -n 0 >/dev/null
 	done
 done
 
