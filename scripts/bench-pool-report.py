@@ -33,6 +33,21 @@ if kv:
         print(f"| {rep} | {alloc} | {outs:.0f} | {per_out:.0f} | {ratio} | "
               f"{s['get_pages']:.0f} | {per_in:.0f} |")
     print()
+    # All bytes on the wire, both ways: as moved, and at stock-one-copy's swap counts (runs
+    # this small swap up to 40 % more or fewer pages from one to the next).
+    if base:
+        base_bytes = base["put_bytes"] + base["get_bytes"]
+        print("| copies | allocator | MB on the wire (out + in) | vs stock, 1 copy | "
+              "at stock 1 copy's swap counts |")
+        print("|---:|---|---:|---:|---:|")
+        for (rep, alloc), s in sorted(kv.items()):
+            moved = s["put_bytes"] + s["get_bytes"]
+            outs = s["put_pages"] / rep
+            norm = (s["put_bytes"] / outs * base["put_pages"] +
+                    s["get_bytes"] / s["get_pages"] * base["get_pages"])
+            print(f"| {rep} | {alloc} | {moved / 1e6:.0f} | {moved / base_bytes:.3f}x | "
+                  f"{norm / base_bytes:.3f}x |")
+        print()
 
 # (transport, copies, rw) -> IOPS of each round, and errors over all rounds
 runs = defaultdict(list)
