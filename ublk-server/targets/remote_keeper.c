@@ -506,6 +506,16 @@ static void *keeper_main(void *arg)
 	return NULL;
 }
 
+static void keeper_free(struct remote_keeper *k)
+{
+	for (unsigned n = 0; n < k->nn; n++)
+		free(k->used[n]);
+	free(k->want);
+	free(k->ready);
+	free(k->buf);
+	free(k);
+}
+
 int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper **out, char *err,
 			size_t errlen)
 {
@@ -544,12 +554,7 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 	*out = k;
 	return 0;
 fail:
-	for (unsigned n = 0; n < k->nn; n++)
-		free(k->used[n]);
-	free(k->want);
-	free(k->ready);
-	free(k->buf);
-	free(k);
+	keeper_free(k);
 	return ret;
 }
 
@@ -563,10 +568,5 @@ void remote_keeper_stop(struct remote_keeper *k)
 	for (unsigned n = 0; n < k->nn; n++)
 		if (k->own[n])
 			k->own[n]->ops->close(k->own[n]);
-	for (unsigned n = 0; n < k->nn; n++)
-		free(k->used[n]);
-	free(k->want);
-	free(k->ready);
-	free(k->buf);
-	free(k);
+	keeper_free(k);
 }
