@@ -56,6 +56,14 @@ wait_full() { # ID SECONDS
 stale_on() { # ID NODE: the node holds stale copies
 	"$ctl" nodes -n "$1" --json | grep -q "\"index\": $2, [^}]*\"stale\": [1-9]"
 }
+# write_paused ID FILE: node 2 (TCP) paused, FILE written to device ID's start: the writes
+# succeed on the other copies and node 2's copies are stale. Node 2 stays paused.
+write_paused() {
+	kill -STOP "$(node_pid 2)"
+	dd if="$2" of=/dev/ublkb"$1" bs=1M oflag=direct status=none ||
+		vm_fail "writes failed with one node paused"
+	vm_wait_for 10 stale_on "$1" 2 || { "$ctl" nodes -n "$1"; vm_fail "the paused node's copies are not stale"; }
+}
 no_errors() {
 	"$ctl" stats -n "$1" --json | grep -q '"errors": [1-9]' && { "$ctl" stats -n "$1"; vm_fail "I/O errors counted"; }
 	return 0
@@ -111,9 +119,7 @@ pool_stale_copy() {
 	head -c 16M /dev/urandom >/tmp/old
 	head -c 16M /dev/urandom >/tmp/new
 	dd if=/tmp/old of=/dev/ublkb1 bs=1M oflag=direct status=none
-	kill -STOP "$(node_pid 2)"
-	dd if=/tmp/new of=/dev/ublkb1 bs=1M oflag=direct status=none || vm_fail "writes failed with one node paused"
-	vm_wait_for 10 stale_on 1 2 || { "$ctl" nodes -n 1; vm_fail "the paused node's copies are not stale"; }
+	write_paused 1 /tmp/new
 	"$ctl" nodes -n 1
 	kill -CONT "$(node_pid 2)"
 	wait_full 1 120
@@ -124,9 +130,7 @@ pool_stale_copy() {
 	# Again, but the fresh copies die before the stale one can be refilled.
 	start_node 0
 	wait_full 1 120
-	kill -STOP "$(node_pid 2)"
-	dd if=/tmp/old of=/dev/ublkb1 bs=1M oflag=direct status=none || vm_fail "writes failed with one node paused"
-	vm_wait_for 10 stale_on 1 2 || { "$ctl" nodes -n 1; vm_fail "the paused node's copies are not stale"; }
+	write_paused 1 /tmp/old
 	kill_node 0
 	kill_node 1
 	kill -CONT "$(node_pid 2)"
@@ -168,9 +172,7 @@ pool_recover_degraded() {
 	head -c 16M /dev/urandom >/tmp/old
 	head -c 16M /dev/urandom >/tmp/new
 	dd if=/tmp/old of=/dev/ublkb3 bs=1M oflag=direct status=none
-	kill -STOP "$(node_pid 2)"
-	dd if=/tmp/new of=/dev/ublkb3 bs=1M oflag=direct status=none || vm_fail "writes failed with one node paused"
-	vm_wait_for 10 stale_on 3 2 || { "$ctl" nodes -n 3; vm_fail "the paused node's copies are not stale"; }
+	write_paused 3 /tmp/new
 	before=$("$ctl" nodes -n 3 --json | grep -o '"index": [0-9], [^}]*"stale": [0-9]*' | sed 's/"url.*"stale"/"stale"/')
 	old=$("$ctl" list -n 3 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 	kill -9 "$old"
