@@ -64,6 +64,17 @@ write_paused() {
 		vm_fail "writes failed with one node paused"
 	vm_wait_for 10 stale_on "$1" 2 || { "$ctl" nodes -n "$1"; vm_fail "the paused node's copies are not stale"; }
 }
+# stale_device ID: every node fresh, device ID (two copies, 1 MiB slabs) holding /tmp/old,
+# then /tmp/new written over it with node 2 paused (it stays paused): node 2's copies are stale.
+stale_device() {
+	nodes_up
+	"$ctl" add -t remote $(pool_args) --replicas 2 --size 64M --slab-size 1M --io-timeout 2 \
+		-n "$1" >/dev/null
+	head -c 16M /dev/urandom >/tmp/old
+	head -c 16M /dev/urandom >/tmp/new
+	dd if=/tmp/old of=/dev/ublkb"$1" bs=1M oflag=direct status=none
+	write_paused "$1" /tmp/new
+}
 no_errors() {
 	"$ctl" stats -n "$1" --json | grep -q '"errors": [1-9]' && { "$ctl" stats -n "$1"; vm_fail "I/O errors counted"; }
 	return 0
@@ -113,13 +124,7 @@ pool_node_kills() {
 # serves the newest data. The paused node is the TCP one: over RDMA, Soft-RoCE (in the kernel)
 # writes into a stopped node's memory all the same.
 pool_stale_copy() {
-	nodes_up
-	"$ctl" add -t remote $(pool_args) --replicas 2 --size 64M --slab-size 1M --io-timeout 2 \
-		-n 1 >/dev/null
-	head -c 16M /dev/urandom >/tmp/old
-	head -c 16M /dev/urandom >/tmp/new
-	dd if=/tmp/old of=/dev/ublkb1 bs=1M oflag=direct status=none
-	write_paused 1 /tmp/new
+	stale_device 1
 	"$ctl" nodes -n 1
 	kill -CONT "$(node_pid 2)"
 	wait_full 1 120
@@ -166,13 +171,7 @@ pool_larger_than_node() {
 # kill -9 of the daemon while a copy is stale: the recovered daemon keeps the placement and the
 # stale marks (no read from the stale copy), and the resync then completes.
 pool_recover_degraded() {
-	nodes_up
-	"$ctl" add -t remote $(pool_args) --replicas 2 --size 64M --slab-size 1M --io-timeout 2 \
-		-n 3 >/dev/null
-	head -c 16M /dev/urandom >/tmp/old
-	head -c 16M /dev/urandom >/tmp/new
-	dd if=/tmp/old of=/dev/ublkb3 bs=1M oflag=direct status=none
-	write_paused 3 /tmp/new
+	stale_device 3
 	before=$("$ctl" nodes -n 3 --json | grep -o '"index": [0-9], [^}]*"stale": [0-9]*' | sed 's/"url.*"stale"/"stale"/')
 	old=$("$ctl" list -n 3 --json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 	kill -9 "$old"

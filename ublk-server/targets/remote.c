@@ -162,13 +162,11 @@ static void free_queue(struct remote_queue *rq)
 /* Frees node n's region through a new link: no queue held a live one. */
 static void release_region(struct ublk_target *t, struct remote_target *r, unsigned n)
 {
-	struct page_store_conf c;
-	struct page_store *ps = NULL;
 	char err[200];
 
-	remote_store_conf(t->conf, &r->rc, n, remote_pool_region_bytes(&r->pool, n), 0, &c);
-	if (page_store_open(&c, &ps, err, sizeof(err)) < 0 || ps->ops->release(ps) < 0)
-		log_msg("could not free this device's region on %s", r->rc.node[n]);
+	if (remote_pool_release_node(t->conf, &r->rc, n, remote_pool_region_bytes(&r->pool, n), err,
+				     sizeof(err)) < 0)
+		log_msg("could not free this device's region on %s: %s", r->rc.node[n], err);
 }
 
 static void remote_close(struct ublk_target *t, bool keep)
@@ -518,13 +516,22 @@ static void arm_hedge_timer(struct remote_target *r, struct remote_queue *rq, bo
 	rq->hedge_armed = on;
 }
 
+/* Which links can take a read now, and how busy each is: what pool_map_pick_read weighs. */
+static void view_links(struct remote_queue *rq)
+{
+	for (unsigned n = 0; n < rq->nnodes; n++) {
+		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
+		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
+	}
+}
+
 /* Sends page i of a read to the best fresh copy not tried yet; false if none is left. */
 static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
 			   uint32_t i)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 	struct page_io *io = &ts->io[i];
-	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 	int m;
 
 	/* Taken again on every try: the keeper may have found the page lost since (a node that
@@ -532,10 +539,7 @@ static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, str
 	ts->masks[i] = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
 	if (ts->masks[i] == 0 || ts->masks[i] == ENTRY_LOST)
 		return false;
-	for (unsigned n = 0; n < rq->nnodes; n++) {
-		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
-		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
-	}
+	view_links(rq);
 	uint32_t place;
 
 	/* The place the pick judged fresh is the one read: a copy moved meanwhile is not. */
@@ -561,7 +565,7 @@ static bool write_copies(struct remote_target *r, struct remote_queue *rq, struc
 
 	io->ok = io->failed = 0;
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
-		uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+		uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 
 		if (send_member(r, rq, req, i, m, 0, pool_map_place_of(&r->pool.map, s, m)))
 			io->pending++;
@@ -590,7 +594,7 @@ static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct 
 		       uint32_t i)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
-	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 	uint64_t now = monotonic_ns();
 	bool waitable = false;
 
@@ -626,7 +630,7 @@ static void write_answered(struct remote_target *r, struct remote_queue *rq, str
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 	struct page_io *io = &ts->io[i];
-	uint64_t page = req->page + i, offset, s = pool_map_slab_of(&r->pool.map, page, &offset);
+	uint64_t page = req->page + i, s = remote_pool_slab(&r->pool, page);
 	/* Only a fresh copy that took the write may stand for the page: marking every fresh
 	 * copy stale would leave the slab without one (checked and marked in one step). */
 	if (!pool_map_mark_failed(&r->pool.map, s, io->failed, io->ok)) {
@@ -818,7 +822,7 @@ static void page_answered(struct remote_target *r, struct ublk_queue *q, struct 
 	if ((uint32_t)(cookie >> 32) != ts->gen)
 		return; /* a hedge's loser, for a request that has finished */
 	struct page_io *io = &ts->io[i];
-	uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+	uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 	uint64_t took = monotonic_ns() - (hedge ? io->hedge_ns : io->sent_ns);
 
 	if (req->op != UBLK_IO_OP_WRITE) {
@@ -886,17 +890,14 @@ static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, stru
 		reading = true;
 		for (uint32_t i = 0; i < req->nr_pages && rq->hedge_free; i++) {
 			struct page_io *io = &ts->io[i];
-			uint64_t offset, s = pool_map_slab_of(&r->pool.map, req->page + i, &offset);
+			uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 			unsigned b = (unsigned)__builtin_ctz(rq->hedge_free);
 			int m;
 
 			if (io->answered || io->out != 1 || io->hedge ||
 			    now - io->sent_ns < rq->hedge_after_ns)
 				continue;
-			for (unsigned n = 0; n < rq->nnodes; n++) {
-				rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
-				rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
-			}
+			view_links(rq);
 			uint32_t place;
 
 			m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried,

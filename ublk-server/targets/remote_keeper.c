@@ -83,10 +83,10 @@ static void node_lost_region(struct remote_keeper *k, unsigned n)
 				stale += !was_stale;
 				continue;
 			}
-			uint64_t first = s * p->map.h->slab_bytes / UBLK_PAGE_SIZE;
-			uint64_t end = first + p->map.h->slab_bytes / UBLK_PAGE_SIZE;
+			uint64_t first, end;
 
-			for (uint64_t pg = first; pg < end && pg < k->c.nr_pages; pg++) {
+			remote_pool_slab_pages(p, s, &first, &end);
+			for (uint64_t pg = first; pg < end; pg++) {
 				uint64_t e = __atomic_load_n(&k->c.entries[pg], __ATOMIC_ACQUIRE);
 
 				/* A discard racing this keeps its zero. */
@@ -330,11 +330,9 @@ static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 	}
 	if (!src)
 		return false;
-	uint64_t first = s * p->map.h->slab_bytes / UBLK_PAGE_SIZE;
-	uint64_t end = first + p->map.h->slab_bytes / UBLK_PAGE_SIZE;
+	uint64_t first, end;
 
-	if (end > p->nr_pages)
-		end = p->nr_pages;
+	remote_pool_slab_pages(p, s, &first, &end);
 	if (k->resume.valid && k->resume.slab == s && k->resume.to == to &&
 	    k->resume.from == (unsigned)from &&
 	    pool_map_unmarked_since(&p->map, s, to, (unsigned)from, k->resume.marks)) {

@@ -142,9 +142,8 @@ void remote_pool_close(struct remote_pool *p, const struct ublk_target *t, bool 
 	p->fd = -1;
 }
 
-/* Frees node n's region of `bytes`; 0 or -errno with a message in err. */
-static int release_node(const struct ublk_dev_conf *c, const struct remote_conf *rc, unsigned n,
-			uint64_t bytes, char *err, size_t errlen)
+int remote_pool_release_node(const struct ublk_dev_conf *c, const struct remote_conf *rc,
+			     unsigned n, uint64_t bytes, char *err, size_t errlen)
 {
 	struct page_store_conf psc;
 	struct page_store *ps;
@@ -174,7 +173,8 @@ int remote_pool_release(const struct ublk_dev_conf *c, const struct remote_conf 
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && rc->nnodes == 1)
-		return release_node(c, rc, 0, c->size, err, errlen); /* from before pools */
+		return remote_pool_release_node(c, rc, 0, c->size, err,
+						errlen); /* from before pools */
 	if (fd >= 0)
 		mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	struct stat st;
@@ -193,7 +193,7 @@ int remote_pool_release(const struct ublk_dev_conf *c, const struct remote_conf 
 	/* Every node is asked, even after one fails: free what can be freed. */
 	for (unsigned n = 0; n < rc->nnodes; n++) {
 		uint64_t bytes = (uint64_t)m.h->region_slots[n] * m.h->slab_bytes;
-		int r = bytes ? release_node(c, rc, n, bytes, why, sizeof(why)) : 0;
+		int r = bytes ? remote_pool_release_node(c, rc, n, bytes, why, sizeof(why)) : 0;
 
 		if (r < 0 && ret == 0) {
 			snprintf(err, errlen, "%s", why);

@@ -44,6 +44,24 @@ static inline uint64_t remote_pool_region_bytes(const struct remote_pool *p, uns
 	return (uint64_t)p->map.h->region_slots[n] * p->map.h->slab_bytes;
 }
 
+/* The slab of a device page. */
+static inline uint64_t remote_pool_slab(const struct remote_pool *p, uint64_t page)
+{
+	uint64_t offset;
+
+	return pool_map_slab_of(&p->map, page, &offset);
+}
+
+/* The device pages [*first, *end) of slab s (the last slab may be short). */
+static inline void remote_pool_slab_pages(const struct remote_pool *p, uint64_t s, uint64_t *first,
+					  uint64_t *end)
+{
+	*first = s * p->map.h->slab_bytes / 4096;
+	*end = *first + p->map.h->slab_bytes / 4096;
+	if (*end > p->nr_pages)
+		*end = p->nr_pages;
+}
+
 /* The page, in node-region pages, where a copy at `place` keeps the device's `page`. */
 static inline uint64_t remote_pool_node_page(const struct remote_pool *p, uint64_t page,
 					     uint32_t place)
@@ -63,6 +81,11 @@ static inline void remote_pool_write_ends(struct remote_pool *p, uint64_t page)
 {
 	__atomic_fetch_add(&p->finished[page / REMOTE_CHUNK_PAGES], 1, __ATOMIC_SEQ_CST);
 }
+
+/* Frees node n's region of `bytes` through a new link. Returns 0 or -errno with a message in
+ * err. */
+int remote_pool_release_node(const struct ublk_dev_conf *c, const struct remote_conf *rc,
+			     unsigned n, uint64_t bytes, char *err, size_t errlen);
 
 /* Frees the device's regions on every node that holds one (`ublk-ctl del` of a device whose
  * daemon is gone). Returns 0 or the first -errno, with a message in err. */
