@@ -247,6 +247,9 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	char path[128];
 
+	for (unsigned i = 0; i < NODES; i++) /* a failed test may leave one paused */
+		if (node_pid[i])
+			kill(node_pid[i], SIGCONT);
 	close_target(f, false);
 	/* Deleting frees everything: the entries and the secret file are gone. */
 	assert_int_equal(access(f->conf.store, F_OK), -1);
@@ -597,6 +600,44 @@ static void test_pool_resync_then_fail_over(void **state)
 	check_all(f, 2);
 }
 
+/* A write comes while the queue has no link to a node whose copy is fresh (refilled after a
+ * restart, its new link not yet taken) and the other copy's node is paused: when the paused
+ * copy times out, the link is back, and the write goes to it instead of failing (the timeout
+ * used up the request's own). */
+static void test_pool_write_resent_to_a_link_back(void **state)
+{
+	struct fixture *f = *state;
+	unsigned a = member_node(f, 0, 0, NULL), b = member_node(f, 0, 1, NULL);
+	uint64_t deadline = monotonic_ns() + 30000000000ull;
+	bool stale;
+
+	write_all(f, 1);
+	stop_node(a, SIGKILL);
+	for (unsigned i = 0; i < 5; i++) { /* the queue sees its link drop */
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(50 * 1000);
+	}
+	start_node(a); /* empty, same port: the keeper refills it on its own links */
+	do {
+		assert_true(monotonic_ns() < deadline);
+		usleep(20 * 1000);
+	} while (__atomic_load_n(&f->stats->pool.resynced, __ATOMIC_RELAXED) == 0 ||
+		 degraded(f) != 0);
+	kill(node_pid[b], SIGSTOP);
+	fill(tag_buf(f, 0), 0, 8, 2);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 0, 8), 0);
+	member_node(f, 0, 1, &stale);
+	assert_true(stale); /* b missed it */
+	kill(node_pid[b], SIGCONT);
+	stop_node(b, SIGKILL);
+	memset(tag_buf(f, 1), 0xee, MAX_IO);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 0, 8), 0);
+	uint8_t want[MAX_IO];
+
+	fill(want, 0, 8, 2);
+	assert_memory_equal(tag_buf(f, 1), want, MAX_IO);
+}
+
 /* kill -9 of the daemon while degraded: a recovered daemon keeps the placement and the stale
  * marks, and still never reads a stale copy. */
 static void test_pool_recover_keeps_stale_marks(void **state)
@@ -783,6 +824,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_resync_then_fail_over, setup_pool,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pool_recover_keeps_stale_marks, setup_pool,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_write_resent_to_a_link_back, setup_pool,
 						teardown),
 		cmocka_unit_test(test_pool_without_room),
 		cmocka_unit_test(test_parked_read_after_restart),

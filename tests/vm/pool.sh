@@ -31,6 +31,11 @@ kill_node() { # I: SIGKILL, and gone (its port free) before this returns
 gone() { [ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; } # or a zombie
 nodes_up() { # SIZE: every node running, restarted empty at SIZE
 	local i
+	# A behaviour that failed may have left its device, on nodes it paused: not the next's.
+	for i in 0 1 2; do
+		if [ -s /tmp/pool-node$i.pid ]; then kill -CONT "$(node_pid $i)" 2>/dev/null || true; fi
+	done
+	"$ctl" del --all >/dev/null 2>&1 || true
 	for i in 0 1 2; do
 		if [ -s /tmp/pool-node$i.pid ]; then
 			kill_node $i
@@ -61,7 +66,7 @@ stale_on() { # ID NODE: the node holds stale copies
 write_paused() {
 	kill -STOP "$(node_pid 2)"
 	dd if="$2" of=/dev/ublkb"$1" bs=1M oflag=direct status=none ||
-		vm_fail "writes failed with one node paused"
+		{ tail -30 /run/lineswap/ublk"$1".log; vm_fail "writes failed with one node paused"; }
 	vm_wait_for 10 stale_on "$1" 2 || { "$ctl" nodes -n "$1"; vm_fail "the paused node's copies are not stale"; }
 }
 # stale_device ID: every node fresh, device ID (two copies, 1 MiB slabs) holding /tmp/old,

@@ -70,15 +70,19 @@ _Static_assert(((ENTRY_HINTED | ENTRY_LOST) & ~LINES_ALWAYS) == 0,
 	       "the entry's flags are the always-moved lines' bits");
 _Static_assert((ENTRY_HINTED & ENTRY_LOST) == 0, "a lost entry is never a hinted one");
 
-/* A page of a request: copies still to answer; which took a write, which failed, which were
- * tried by a read (a bit per member each); whether it waits for a link (parked). A read has
- * one GET in flight, or two once it is hedged: the first good answer wins. */
+/* A page of a request: copies still to answer; which took a write, which failed, which of
+ * those had no link to be sent on, which were tried by a read (a bit per member each); whether
+ * it waits for a link (parked), and whether it was sent again to a link that came back
+ * (resent). A read has one GET in flight, or two once it is hedged: the first good answer
+ * wins. */
 struct page_io {
 	uint8_t pending;
 	uint8_t ok;
 	uint8_t failed;
+	uint8_t unsent;
 	uint8_t tried;
 	bool parked;
+	bool resent;
 	bool answered;        /* a read's data is in (a later answer is a loser's) */
 	uint8_t out;          /* a read's GETs in flight */
 	uint8_t primary;      /* the member of its first GET in flight, */
@@ -563,15 +567,16 @@ static bool write_copies(struct remote_target *r, struct remote_queue *rq, struc
 {
 	struct page_io *io = &tag_state(rq, req->tag)->io[i];
 
-	io->ok = io->failed = 0;
+	io->ok = io->failed = io->unsent = 0;
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
 		uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 
 		if (send_member(r, rq, req, i, m, 0, pool_map_place_of(&r->pool.map, s, m)))
 			io->pending++;
 		else
-			io->failed |= (uint8_t)(1u << m);
+			io->unsent |= (uint8_t)(1u << m);
 	}
+	io->failed = io->unsent;
 	return io->pending > 0;
 }
 
@@ -589,14 +594,15 @@ static void page_done(struct remote_target *r, struct remote_queue *rq, struct u
 
 /* Page i reached no fresh copy. If one is on a node this queue has no link to right now (the
  * keeper is reconnecting it), the page waits for it, up to the I/O timeout; otherwise, or
- * then, it fails. */
+ * then, it fails. A write that had no link for a fresh copy which has one now is sent again
+ * once, whatever the time: the other copies' timeouts may have used up the request's. */
 static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct ublk_req *req,
 		       uint32_t i)
 {
 	struct tag_state *ts = tag_state(rq, req->tag);
 	uint64_t s = remote_pool_slab(&r->pool, req->page + i);
 	uint64_t now = monotonic_ns();
-	bool waitable = false;
+	bool waitable = false, resend = false;
 
 	if (req->op == UBLK_IO_OP_READ && ts->masks[i] == 0) {
 		/* Forgotten (discarded) meanwhile: it reads as zeros. */
@@ -610,10 +616,14 @@ static void page_stuck(struct remote_target *r, struct remote_queue *rq, struct 
 
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
 		struct page_store *ps = rq->ps[pool_map_node(&r->pool.map, s, m)];
+		bool fresh = !pool_map_is_stale(&r->pool.map, s, m), up = ps && !ps->down;
 
-		waitable |= !pool_map_is_stale(&r->pool.map, s, m) && (!ps || ps->down);
+		waitable |= fresh && !up;
+		resend |= fresh && up && (ts->io[i].unsent >> m & 1) && !ts->io[i].resent;
 	}
-	if (waitable && now < ts->deadline_ns) {
+	if (resend)
+		ts->io[i].resent = true;
+	if (resend || (waitable && now < ts->deadline_ns)) {
 		ts->io[i].parked = true;
 		ts->parked++;
 		rq->parked++;
