@@ -2,7 +2,13 @@
 #
 #   vm_load MODULE...          modprobe each module, failing with a clear message
 #   vm_rxe_veth                veth0/veth1 with rxe0 on veth0 (10.77.1.1); prints the address
-#   vm_rxe_eth0                rxe0 on eth0 with $LINESWAP_SELF_ADDR (two-guest runs)
+#   vm_rxe_eth0                rxe0 on eth0 with $LINESWAP_SELF_ADDR (a peer, or the compute
+#                              guest of a run with one peer)
+#   vm_links_up                the compute guest of a run with peers: eth<k> with the k-th of
+#                              $LINESWAP_SELF_ADDRS, rxe<k> on it, each peer answering pings
+#                              (again: only what is missing)
+#   vm_power_off ROLE          the compute guest asks the host to cut peer ROLE's power (its
+#                              QEMU killed at once); fails unless done within 30 s
 #   vm_memcg NAME LIMIT        a memory cgroup with memory.max=LIMIT; prints its folder
 #   vm_in_cgroup DIR CMD...    run CMD inside cgroup DIR
 #   vm_vmstat NAME             a counter from /proc/vmstat
@@ -64,6 +70,52 @@ vm_rxe_eth0() {
 	ip link set eth0 up || return 1
 	rdma link add rxe0 type rxe netdev eth0 || vm_fail "rdma link add rxe0 on eth0 failed" || return 1
 	vm_wait_for 10 test -e /dev/infiniband/uverbs0 || vm_fail "no /dev/infiniband/uverbs0" || return 1
+}
+
+vm_links_up() {
+	local selves nodes k mac n
+	read -ra selves <<<"${LINESWAP_SELF_ADDRS:-}"
+	read -ra nodes <<<"${LINESWAP_NODE_ADDRS:-}"
+	n=${#selves[@]}
+	[ "$n" -gt 0 ] && [ "$n" = "${#nodes[@]}" ] ||
+		vm_fail "vm_links_up needs the compute guest of a run with --peer" || return 1
+	vm_load virtio_net rdma_rxe || return 1
+	for ((k = 0; k < n; k++)); do
+		vm_wait_for 10 ip link show "eth$k" >/dev/null || vm_fail "no eth$k" || return 1
+		# The NICs' order is the links' (scripts/vm/run): a MAC out of place says otherwise.
+		mac=$(printf '52:54:00:77:%02x:02' "$k")
+		[ "$(cat "/sys/class/net/eth$k/address")" = "$mac" ] ||
+			vm_fail "eth$k has MAC $(cat "/sys/class/net/eth$k/address"), not link $k's $mac" || return 1
+		if ! ip -4 addr show dev "eth$k" | grep -q "inet ${selves[k]}/"; then
+			ip addr add "${selves[k]}/24" dev "eth$k" || return 1
+		fi
+		ip link set "eth$k" up || return 1
+		if ! [ -e "/sys/class/infiniband/rxe$k" ]; then
+			rdma link add "rxe$k" type rxe netdev "eth$k" ||
+				vm_fail "rdma link add rxe$k on eth$k failed" || return 1
+		fi
+	done
+	vm_wait_for 10 test -e "/dev/infiniband/uverbs$((n - 1))" ||
+		vm_fail "no /dev/infiniband/uverbs$((n - 1))" || return 1
+	for ((k = 0; k < n; k++)); do
+		vm_wait_for 30 ping -c 1 -W 1 "${nodes[k]}" >/dev/null ||
+			vm_fail "peer ${nodes[k]} unreachable over eth$k" || return 1
+	done
+}
+
+vm_power_off() {
+	local role=$1 req="$LINESWAP_SHARE/poweroff-$1" i
+	[ "${LINESWAP_ROLE:-}" = compute ] && [ -n "${LINESWAP_NODE_ADDRS:-}" ] ||
+		vm_fail "vm_power_off: only the compute guest of a run with --peer asks" || return 1
+	rm -f "$req.done" "$req.error"
+	: >"$req"
+	# The host looks every 0.2 s while this guest runs.
+	for ((i = 0; i < 150; i++)); do
+		[ -e "$req.done" ] && return 0
+		[ -e "$req.error" ] && { vm_fail "power-off of $role refused: $(cat "$req.error")"; return 1; }
+		sleep 0.2
+	done
+	vm_fail "no answer to the power-off request for $role within 30 s"
 }
 
 vm_memcg() {

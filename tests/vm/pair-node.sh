@@ -1,6 +1,7 @@
 # Two-guest test, memory-node side: rxe on eth0, an rdma_cm echo server (rping) for the first
 # check, and memnode serving RDMA and TCP for the compute guest's remote device.
-# Run by: scripts/vm/run --peer tests/vm/pair-node.sh tests/vm/pair-compute.sh
+# Run by: scripts/vm/run --peer tests/vm/pair-node.sh tests/vm/pair-compute.sh, and as both
+# memory nodes (node, node2) of tests/vm/pool-guests.sh.
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 
 set -e
