@@ -192,6 +192,18 @@ int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32
 	return 0;
 }
 
+/* An incoming word names a member and a node of the pool, and marks itself as one. */
+static bool incoming_ok(const struct pool_map_header *h, uint64_t w)
+{
+	unsigned r = (unsigned)(w >> 32 & 0xff);
+
+	uint32_t place = (uint32_t)w;
+
+	return (w & POOL_INCOMING) && !(w >> 40 & 0x3fffff) && r < h->replicas &&
+	       pool_place_node(place) < h->nnodes &&
+	       pool_place_slot(place) < h->region_slots[pool_place_node(place)];
+}
+
 int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnodes,
 		    struct pool_map *out, char *err, size_t errlen)
 {
@@ -203,8 +215,10 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 		snprintf(err, errlen, "not a pool map (or another version)");
 		return -EINVAL;
 	}
-	if (h->nnodes != nnodes || !h->replicas || h->replicas > POOL_MAX_REPLICAS ||
-	    h->replicas > nnodes || !h->slab_bytes || h->slab_bytes % 4096 ||
+	/* A node added to the record is in the map once the daemon has its region: a daemon that
+	 * died in between leaves the map with fewer. */
+	if (h->nnodes > nnodes || !h->nnodes || !h->replicas || h->replicas > POOL_MAX_REPLICAS ||
+	    h->replicas > h->nnodes || !h->slab_bytes || h->slab_bytes % 4096 ||
 	    h->nslabs != (device_bytes + h->slab_bytes - 1) / h->slab_bytes ||
 	    (size - sizeof(*h)) / sizeof(struct pool_slab) < h->nslabs) {
 		snprintf(err, errlen,
@@ -221,7 +235,9 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 
 	for (uint32_t n = 0; n < nnodes; n++) {
 		if (h->node_slots[n] > h->region_slots[n] ||
-		    h->region_slots[n] > 2 * h->nslabs + 1) {
+		    h->region_slots[n] > 2 * h->nslabs + 1 ||
+		    (n >= h->nnodes && (h->region_slots[n] || h->node_flags[n])) ||
+		    h->node_flags[n] & ~(POOL_NODE_DRAINING | POOL_NODE_REMOVED)) {
 			snprintf(err, errlen,
 				 "pool map: node %u has %u slots (%u given out) for %llu "
 				 "slabs",
@@ -239,7 +255,8 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 	for (uint64_t s = 0; s < h->nslabs; s++) {
 		const struct pool_slab *sl = &m.slab[s];
 
-		if ((sl->state & STALE_BITS) >> h->replicas || (sl->state & 0xff00) || sl->pad) {
+		if ((sl->state & STALE_BITS) >> h->replicas || (sl->state & 0xff00) || sl->pad ||
+		    (sl->incoming && !incoming_ok(h, sl->incoming))) {
 			snprintf(err, errlen, "pool map: slab %llu marks members it has not",
 				 (unsigned long long)s);
 			goto out;
@@ -251,7 +268,7 @@ int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnod
 			uint32_t slot = pool_place_slot(sl->place[r]);
 
 			node[r] = (uint8_t)n;
-			if (n >= nnodes || chosen(node, r, (uint32_t)n) ||
+			if (n >= h->nnodes || chosen(node, r, (uint32_t)n) ||
 			    slot >= h->region_slots[n] || (used[n][slot / 8] >> (slot % 8) & 1)) {
 				snprintf(
 					err, errlen,
@@ -354,6 +371,64 @@ int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, con
 		}
 	}
 	return best;
+}
+
+static uint64_t incoming_word(unsigned r, uint32_t place)
+{
+	return POOL_INCOMING | (uint64_t)r << 32 | place;
+}
+
+bool pool_map_incoming(const struct pool_map *m, uint64_t s, unsigned *member, uint32_t *place)
+{
+	/* Sequentially consistent, as set_incoming: a writer that counted its write as begun
+	 * (remote_pool_write_begins) before the move began sees the move or is waited for. */
+	uint64_t w = __atomic_load_n(&m->slab[s].incoming, __ATOMIC_SEQ_CST);
+
+	*member = (unsigned)(w >> 32 & 0xff);
+	*place = (uint32_t)w;
+	return w & POOL_INCOMING;
+}
+
+void pool_map_set_incoming(struct pool_map *m, uint64_t s, unsigned r, uint32_t place)
+{
+	__atomic_store_n(&m->slab[s].incoming, incoming_word(r, place), __ATOMIC_SEQ_CST);
+}
+
+int pool_map_incoming_failed(struct pool_map *m, uint64_t s, unsigned r, uint32_t place)
+{
+	uint64_t w = incoming_word(r, place);
+
+	/* Not handed over yet: the move ends, and the copy was never a member. */
+	if (__atomic_compare_exchange_n(&m->slab[s].incoming, &w, 0, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return -1;
+	/* Being handed over, or handed over: the copy is (or is about to be) member r. */
+	if (w == (incoming_word(r, place) | POOL_SWITCHING) || pool_map_place_of(m, s, r) == place)
+		return (int)r;
+	return -1; /* another move's, or one already ended */
+}
+
+bool pool_map_hand_over(struct pool_map *m, uint64_t s, unsigned r, uint32_t place)
+{
+	uint64_t w = incoming_word(r, place);
+
+	/* From here a failed write to the copy is member r's (pool_map_incoming_failed). */
+	if (!__atomic_compare_exchange_n(&m->slab[s].incoming, &w, w | POOL_SWITCHING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_store_n(&m->slab[s].place[r], place, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->slab[s].incoming, 0, __ATOMIC_RELEASE);
+	return true;
+}
+
+void pool_map_drop_incoming(struct pool_map *m, uint64_t s)
+{
+	__atomic_store_n(&m->slab[s].incoming, 0, __ATOMIC_RELEASE);
+}
+
+bool pool_map_slab_degraded(const struct pool_map *m, uint64_t s)
+{
+	return __atomic_load_n(&m->slab[s].state, __ATOMIC_ACQUIRE) & STALE_BITS;
 }
 
 uint64_t pool_map_degraded(const struct pool_map *m)

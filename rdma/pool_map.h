@@ -9,7 +9,13 @@
  * is trusted.
  *
  * The daemon's queues mark members stale and its resync marks them fresh, concurrently: both
- * change a slab's state word by compare-and-swap; placement happens before the device starts. */
+ * change a slab's state word by compare-and-swap; placement happens before the device starts.
+ *
+ * Moving a member without ever having fewer fresh copies (draining a node): the new place is
+ * the slab's incoming copy; writes go to it as well as to every member while the keeper copies
+ * the member's pages there, then the member's place becomes the incoming one. A write the
+ * incoming copy missed before that ends the move (pool_map_incoming_failed); one it missed
+ * after counts as the member's. */
 #ifndef LINESWAP_POOL_MAP_H
 #define LINESWAP_POOL_MAP_H
 
@@ -20,7 +26,7 @@
 #define POOL_MAX_NODES    32
 #define POOL_MAX_REPLICAS 3
 #define POOL_MAP_MAGIC    0x6c73706du /* "lspm" */
-#define POOL_MAP_VERSION  2
+#define POOL_MAP_VERSION  3
 
 /* One slab: its members. Room for POOL_MAX_REPLICAS; a scheme with more members (k + m
  * erasure-coded fragments) would be a new version with a wider record. */
@@ -33,7 +39,13 @@ struct pool_slab {
 	 * another node changes both at once): pool_map_place_of. */
 	uint32_t place[POOL_MAX_REPLICAS];
 	uint32_t pad;
+	/* 0, or the copy being made of a member elsewhere: POOL_INCOMING | POOL_SWITCHING once
+	 * its place is being handed over | member << 32 | place. */
+	uint64_t incoming;
 };
+
+#define POOL_INCOMING  (1ull << 63)
+#define POOL_SWITCHING (1ull << 62)
 
 #define POOL_MAX_SLOTS (1u << 24)
 
@@ -62,7 +74,11 @@ struct pool_map_header {
 	uint64_t nslabs;
 	uint32_t node_slots[POOL_MAX_NODES];   /* slab-sized places given out at placement */
 	uint32_t region_slots[POOL_MAX_NODES]; /* and held: the node's region, with spares */
+	uint32_t node_flags[POOL_MAX_NODES];   /* POOL_NODE_* */
 };
+
+#define POOL_NODE_DRAINING 1u /* its members move elsewhere; it gets no new one */
+#define POOL_NODE_REMOVED  2u /* drained and its region freed: it holds nothing */
 
 struct pool_map {
 	struct pool_map_header *h;
@@ -84,8 +100,8 @@ int pool_map_place(void *mem, uint64_t device_bytes, uint64_t slab_bytes, uint32
 		   char *err, size_t errlen);
 
 /* Checks a map file of `size` bytes (a recovered daemon's, possibly truncated or damaged) for
- * a device of device_bytes over nnodes nodes. Returns 0 with *out pointing into mem, or
- * -EINVAL with what is wrong in err. */
+ * a device of device_bytes over nnodes nodes (the map may name fewer: the last added ones hold
+ * nothing yet). Returns 0 with *out pointing into mem, or -EINVAL with what is wrong in err. */
 int pool_map_attach(void *mem, size_t size, uint64_t device_bytes, uint32_t nnodes,
 		    struct pool_map *out, char *err, size_t errlen);
 
@@ -141,6 +157,23 @@ bool pool_map_unmarked_since(const struct pool_map *m, uint64_t s, unsigned to, 
 int pool_map_pick_read(const struct pool_map *m, uint64_t s, const bool *up, const unsigned *load,
 		       unsigned tried, uint32_t *place);
 
+/* The incoming copy of slab s (see the top): true with its member and place, if there is one
+ * not yet handed over. Writers load it before the members' places. */
+bool pool_map_incoming(const struct pool_map *m, uint64_t s, unsigned *member, uint32_t *place);
+/* The keeper begins a move of member r of slab s to `place`. */
+void pool_map_set_incoming(struct pool_map *m, uint64_t s, unsigned r, uint32_t place);
+/* A write to slab s's incoming copy for member r at `place` failed. Before the hand-over this
+ * ends the move (the keeper finds it gone) and returns -1; once the hand-over has begun, member
+ * r is that copy and missed the write: returns r (the writer counts it as r's failure). */
+int pool_map_incoming_failed(struct pool_map *m, uint64_t s, unsigned r, uint32_t place);
+/* The keeper hands member r's place over to its incoming copy, which has every page: false if
+ * a write to it failed meanwhile (the move is over: begin again). */
+bool pool_map_hand_over(struct pool_map *m, uint64_t s, unsigned r, uint32_t place);
+/* Ends an unfinished move of slab s (the keeper's, when it gives up). */
+void pool_map_drop_incoming(struct pool_map *m, uint64_t s);
+
+/* Whether slab s has a stale member. */
+bool pool_map_slab_degraded(const struct pool_map *m, uint64_t s);
 /* Slabs with fewer than `replicas` fresh members (degraded). */
 uint64_t pool_map_degraded(const struct pool_map *m);
 

@@ -11,7 +11,7 @@ expect no_command 2 "^ublk-ctl: no command given" "$ctl"
 expect unknown_command 2 "^ublk-ctl: unknown command 'frobnicate'" "$ctl" frobnicate
 expect unknown_option 2 "unknown option '--bogus'" "$ctl" features --bogus
 expect extra_argument 2 "unexpected argument 'x'" "$ctl" features x
-for cmd in add list del recover stats hints; do
+for cmd in add list del recover stats hints nodes node; do
 	expect "${cmd}_help" 0 "^Usage: ublk-ctl $cmd" "$ctl" "$cmd" --help
 done
 expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
@@ -57,6 +57,16 @@ expect stats_missing 1 "stats: no statistics for device 999" env LINESWAP_RUN_DI
 expect hints_no_id 2 "hints: which device" "$ctl" hints
 expect hints_missing 1 "hints: no statistics for device 999" env LINESWAP_RUN_DIR=/nonexistent "$ctl" hints -n 999
 expect list_extra 2 "list: unexpected argument 'x'" "$ctl" list x
+expect node_help 0 "^Usage: ublk-ctl node add -n ID URL" "$ctl" node --help
+expect node_remove_help 0 "^remove: drains URL" "$ctl" node remove --help
+expect node_no_action 2 "node: add or remove\?" "$ctl" node
+expect node_bad_action 2 "node: unknown action 'drain' \(add or remove\)" "$ctl" node drain -n 1 tcp://h:1
+expect node_no_id 2 "node: which device\? \(-n ID\)" "$ctl" node add tcp://h:1
+expect node_no_url 2 "node: one URL, please" "$ctl" node add -n 1
+expect node_two_urls 2 "node: one URL, please" "$ctl" node remove -n 1 tcp://h:1 tcp://h:2
+expect node_bad_url 2 "bad --node 'h:1'" "$ctl" node add -n 1 h:1
+expect node_bad_option 2 "unknown or incomplete option '--force'" "$ctl" node remove -n 1 --force tcp://h:1
+expect node_no_record 1 "node: no record of device 999" env LINESWAP_RUN_DIR=/nonexistent "$ctl" node add -n 999 tcp://h:1
 if [ -e /dev/ublk-control ]; then
 	echo "SKIP no_driver: this host has /dev/ublk-control (the VM suite covers it)"
 else

@@ -204,7 +204,12 @@ static void test_attach_refuses(void **state)
 	} while (0)
 	REFUSED(c.h->magic ^= 1, 256 * MiB, 3);
 	REFUSED((void)0, 512 * MiB, 3); /* the device grew */
-	REFUSED((void)0, 256 * MiB, 4); /* another node list */
+	REFUSED((void)0, 256 * MiB, 2); /* a node list without one the map uses */
+	REFUSED(c.slab[1].incoming = POOL_INCOMING | 7ull << 32, 256 * MiB, 3); /* no member 7 */
+	REFUSED(c.slab[1].incoming = POOL_INCOMING | pool_place(5, 0), 256 * MiB, 3);
+	REFUSED(c.slab[1].incoming = 1, 256 * MiB, 3); /* not marked as one */
+	REFUSED(c.h->node_flags[2] = 4, 256 * MiB, 3);
+	REFUSED(c.h->region_slots[3] = 1, 256 * MiB, 4); /* a node the map has not, holding */
 	REFUSED(c.slab[3].place[1] = pool_place(3, 0), 256 * MiB, 3);
 	REFUSED(c.slab[3].place[1] = c.slab[3].place[0], 256 * MiB, 3);
 	/* Two members on one node's place, or a place past its region. */
@@ -220,6 +225,8 @@ static void test_attach_refuses(void **state)
 	assert_int_equal(pool_map_attach(mem, size - 1, 256 * MiB, 3, &back, err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(pool_map_attach(mem, size, 256 * MiB, 3, &back, err, sizeof(err)), 0);
+	/* A node added to the record that the map does not name yet: it holds nothing. */
+	assert_int_equal(pool_map_attach(mem, size, 256 * MiB, 4, &back, err, sizeof(err)), 0);
 	free(copy);
 	free(mem);
 }
@@ -290,12 +297,62 @@ static void test_reads_and_stale(void **state)
 	free(mem);
 }
 
+/* A move (draining a node): writes also go to the incoming copy. One it misses before the
+ * hand-over ends the move; once the hand-over has begun, it is the member's. Reads never go to
+ * an incoming copy. */
+static void test_incoming_moves(void **state)
+{
+	const uint64_t cap[] = { 512 * MiB, 512 * MiB, 512 * MiB, 512 * MiB };
+	struct pool_map m;
+	bool up[4] = { true, true, true, true };
+	unsigned load[4] = { 0 }, member;
+	uint32_t place, read_at;
+	void *mem = place_ok(64 * MiB, 16 * MiB, 2, 4, cap, 3, &m);
+
+	(void)state;
+	uint32_t old = pool_map_place_of(&m, 0, 1), to = pool_place(3, 30);
+
+	assert_false(pool_map_incoming(&m, 0, &member, &place));
+	pool_map_set_incoming(&m, 0, 1, to);
+	assert_true(pool_map_incoming(&m, 0, &member, &place));
+	assert_int_equal(member, 1);
+	assert_int_equal(place, to);
+	for (unsigned tried = 0; tried < 3; tried++) /* never read */
+		if (pool_map_pick_read(&m, 0, up, load, tried, &read_at) >= 0)
+			assert_int_not_equal(read_at, to);
+	/* Missed before the hand-over: the move is over, no member is marked. */
+	assert_int_equal(pool_map_incoming_failed(&m, 0, 1, to), -1);
+	assert_false(pool_map_incoming(&m, 0, &member, &place));
+	assert_false(pool_map_hand_over(&m, 0, 1, to));
+	assert_int_equal(pool_map_place_of(&m, 0, 1), old);
+	assert_int_equal(pool_map_degraded(&m), 0);
+	/* Again, handed over: the member's place is the copy's, and a write the copy missed
+	 * then (sent before, answered after) is member 1's. */
+	pool_map_set_incoming(&m, 0, 1, to);
+	assert_true(pool_map_hand_over(&m, 0, 1, to));
+	assert_int_equal(pool_map_place_of(&m, 0, 1), to);
+	assert_false(pool_map_incoming(&m, 0, &member, &place));
+	assert_int_equal(pool_map_incoming_failed(&m, 0, 1, to), 1);
+	/* A failure report for another member's or an ended move is no one's. */
+	assert_int_equal(pool_map_incoming_failed(&m, 0, 0, to), -1);
+	/* During the hand-over (switching, place not yet changed) it is the member's too. */
+	uint32_t next = pool_place(2, 31);
+
+	pool_map_set_incoming(&m, 1, 0, next);
+	m.slab[1].incoming |= POOL_SWITCHING;
+	assert_int_equal(pool_map_incoming_failed(&m, 1, 0, next), 0);
+	pool_map_drop_incoming(&m, 1);
+	assert_false(pool_map_incoming(&m, 1, &member, &place));
+	free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_placement),      cmocka_unit_test(test_no_corner),
 		cmocka_unit_test(test_random_pools),   cmocka_unit_test(test_balance),
 		cmocka_unit_test(test_attach_refuses), cmocka_unit_test(test_reads_and_stale),
+		cmocka_unit_test(test_incoming_moves),
 	};
 	return cmocka_run_group_tests_name("pool_map", tests, NULL, NULL);
 }

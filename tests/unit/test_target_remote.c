@@ -28,6 +28,8 @@
 #include "queue.h"
 #include "pool_map.h"
 #include "remote.h"
+#include "remote_admin.h"
+#include "remote_pool.h"
 #include "slot_resolver.h"
 #include "targets.h"
 
@@ -461,7 +463,7 @@ static void *map_pool(struct fixture *f, struct pool_map *m, size_t *size)
 	void *mem;
 
 	snprintf(path, sizeof(path), "%s/ublk7.pool", run_dir);
-	*size = pool_map_size(PAGES / SLAB_PAGES);
+	*size = pool_map_size(f->conf.size / remote_conf(&f->conf)->slab_bytes);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	mem = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
@@ -636,6 +638,127 @@ static void test_pool_write_resent_to_a_link_back(void **state)
 
 	fill(want, 0, 8, 2);
 	assert_memory_equal(tag_buf(f, 1), want, MAX_IO);
+}
+
+/* Sends `ublk-ctl node` request op for node i's URL through the admin file, polling the queue
+ * (and calling `between` on each round) until the keeper answers; the answer's status. */
+static int admin_request(struct fixture *f, uint32_t op, unsigned i,
+			 void (*between)(struct fixture *))
+{
+	char path[128];
+	uint64_t deadline = monotonic_ns() + 60000000000ull;
+	int fd, status;
+
+	snprintf(path, sizeof(path), "%s/ublk7.admin", run_dir);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct remote_admin *a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	close(fd);
+	assert_true(a != MAP_FAILED);
+	assert_int_equal(a->magic, REMOTE_ADMIN_MAGIC);
+	uint32_t number = a->request + 1;
+
+	a->op = op;
+	snprintf(a->url, sizeof(a->url), "tcp://127.0.0.1:%d", node_port[i]);
+	__atomic_store_n(&a->request, number, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&a->answered, __ATOMIC_ACQUIRE) != number) {
+		assert_true(monotonic_ns() < deadline);
+		if (between)
+			between(f);
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(between ? 500 : 5 * 1000);
+	}
+	status = a->status;
+	munmap(a, sizeof(*a));
+	return status;
+}
+
+/* A device of 8 slabs of two write-counter chunks each, so that writes race a move's copies:
+ * a write to a chunk already copied must reach the incoming copy. */
+#define DRAIN_SLAB  (2 * REMOTE_CHUNK_PAGES)
+#define DRAIN_PAGES (8 * DRAIN_SLAB)
+static uint8_t drain_salt[DRAIN_PAGES]; /* what each page holds */
+static unsigned drain_writes, drain_incoming_writes;
+
+/* A write while a node drains, and the pool never below two fresh copies: to the first chunk
+ * of a slab being moved (its copy done, most likely, while the second's goes on), else to the
+ * next 8 pages in turn. */
+static void write_while_draining(struct fixture *f)
+{
+	struct pool_map m;
+	size_t size;
+	void *mem = map_pool(f, &m, &size);
+	uint64_t page = (uint64_t)drain_writes * 8 % DRAIN_PAGES;
+	unsigned member;
+	uint32_t place;
+
+	assert_int_equal(pool_map_degraded(&m), 0);
+	for (uint64_t s = 0; s < m.h->nslabs; s++)
+		if (pool_map_incoming(&m, s, &member, &place)) {
+			page = s * DRAIN_SLAB + drain_incoming_writes++ % 8 * 8;
+			break;
+		}
+	munmap(mem, size);
+	fill(tag_buf(f, 0), page, 8, 5);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, page, 8), 0);
+	memset(&drain_salt[page], 5, 8);
+	drain_writes++;
+}
+
+/* `ublk-ctl node add` then `node remove`: a pool of two nodes gets a third, then one of the
+ * first two drains while writes go on. Its copies move to the new node without a slab ever
+ * below two fresh copies; it ends holding nothing, its region freed; with both old nodes
+ * killed then, the new one holds every page, the writes made during the drain included. */
+static void test_pool_node_add_then_drain(void **state)
+{
+	struct fixture *f = new_device(2, 2, DRAIN_PAGES);
+	uint8_t want[MAX_IO];
+	char path[128];
+
+	(void)state;
+	remote_conf(&f->conf)->slab_bytes = DRAIN_SLAB * UBLK_PAGE_SIZE;
+	assert_int_equal(f->t.ops->open(&f->t, false), 0);
+	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
+	for (uint64_t p = 0; p < DRAIN_PAGES; p += 8) {
+		fill(tag_buf(f, 0), p, 8, 1);
+		assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, p, 8), 0);
+	}
+	/* Two nodes for two copies: neither may leave. */
+	assert_int_equal(admin_request(f, REMOTE_ADMIN_REMOVE, 0, NULL), -ENOSPC);
+	assert_int_equal(admin_request(f, REMOTE_ADMIN_REMOVE, 2, NULL), -ENOENT);
+	assert_int_equal(admin_request(f, REMOTE_ADMIN_ADD, 2, NULL), 0);
+	assert_int_equal(admin_request(f, REMOTE_ADMIN_ADD, 2, NULL), -EEXIST);
+	assert_int_equal(f->stats->pool.nnodes, 3);
+	/* Saved in the record, for a recovery. */
+	struct ublk_dev_conf saved;
+
+	assert_int_equal(ublk_conf_load(7, &saved, ublk_targets), 0);
+	assert_int_equal(remote_conf(&saved)->nnodes, 3);
+	drain_writes = drain_incoming_writes = 0;
+	memset(drain_salt, 1, sizeof(drain_salt));
+	assert_int_equal(admin_request(f, REMOTE_ADMIN_REMOVE, 0, write_while_draining), 0);
+	print_message("%u writes during the drain, %u of them to a slab being moved\n",
+		      drain_writes, drain_incoming_writes);
+	assert_true(drain_incoming_writes > 0);
+	for (uint64_t s = 0; s < DRAIN_PAGES / DRAIN_SLAB; s++)
+		for (unsigned r = 0; r < 2; r++)
+			assert_int_not_equal(member_node(f, s, r, NULL), 0);
+	assert_int_equal(f->stats->pool.node_state[0], UBLK_NODE_REMOVED);
+	assert_int_equal(f->stats->pool.node_slabs[0], 0);
+	assert_int_equal(f->stats->pool.drained, DRAIN_PAGES / DRAIN_SLAB);
+	assert_int_equal(degraded(f), 0);
+	stop_node(0, SIGKILL);
+	stop_node(1, SIGKILL);
+	for (uint64_t p = 0; p < DRAIN_PAGES; p++) {
+		memset(tag_buf(f, 1), 0xee, UBLK_PAGE_SIZE);
+		assert_int_equal(io(f, 1, UBLK_IO_OP_READ, p, 1), 0);
+		fill(want, p, 1, drain_salt[p]);
+		assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
+	}
+	teardown((void **)&f);
+	snprintf(path, sizeof(path), "%s/ublk7.conf", run_dir);
+	assert_int_equal(unlink(path), 0);
 }
 
 /* kill -9 of the daemon while degraded: a recovered daemon keeps the placement and the stale
@@ -831,6 +954,7 @@ int main(void)
 		cmocka_unit_test(test_parked_read_after_restart),
 		cmocka_unit_test(test_pool_hedges_a_silent_node),
 		cmocka_unit_test(test_pool_rereplicates),
+		cmocka_unit_test(test_pool_node_add_then_drain),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("target_remote", tests, group_setup, group_teardown);

@@ -1,7 +1,8 @@
 # A remote device over a pool of three memory nodes in one guest (separate memnode processes on
 # distinct ports, two over RDMA on the rxe device, one over TCP): fio verify while a node is
 # killed, the dead node refilled, then another killed; a copy that missed writes is never
-# read; a device larger than any node; a daemon killed while degraded and recovered.
+# read; a device larger than any node; a daemon killed while degraded and recovered; copies
+# made anew past the grace; a node added, and another drained under fio.
 # Run by: scripts/vm/run tests/vm/pool.sh
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
@@ -220,6 +221,49 @@ pool_rereplicate() {
 	"$ctl" del -n 4
 }
 
+# `ublk-ctl node add` then `node remove` under load: a device on nodes 0 and 1 gets node 2,
+# then node 0 drains while fio writes and verifies. The pool never shows a slab below two
+# fresh copies, node 0 ends holding nothing (its region freed), and with nodes 0 and 1 both
+# dead then, node 2's copies serve every page.
+pool_node_remove() {
+	nodes_up
+	"$ctl" add -t remote --node "${urls[0]}" --node "${urls[1]}" --replicas 2 --size 128M \
+		--slab-size 4M --io-timeout 3 -n 5 >/dev/null
+	head -c 32M /dev/urandom >/tmp/ref
+	dd if=/tmp/ref of=/dev/ublkb5 bs=1M oflag=direct status=none
+	"$ctl" node add -n 5 "${urls[2]}" || vm_fail "node add failed"
+	"$ctl" nodes -n 5 --json | grep -q '"index": 2, [^}]*"state": "up"' ||
+		{ "$ctl" nodes -n 5; vm_fail "the added node is not up"; }
+	fio --name=drain --filename=/dev/ublkb5 --direct=1 --ioengine=io_uring --iodepth=8 \
+		--rw=randwrite --bsrange=4k-64k --offset=64M --size=64M --loops=4 --verify=crc32c \
+		--do_verify=1 --verify_fatal=1 --output-format=terse >/tmp/fio-drain.out 2>&1 &
+	fio=$!
+	: >/tmp/redundancy.log
+	(while kill -0 $fio 2>/dev/null; do redundancy 5 >>/tmp/redundancy.log; sleep 0.2; done) &
+	watcher=$!
+	sleep 2
+	kill -0 $fio || vm_fail "fio ended before the drain"
+	start=$(date +%s)
+	"$ctl" node remove -n 5 "${urls[0]}" || vm_fail "node remove failed"
+	took=$(($(date +%s) - start))
+	kill -0 $fio || vm_fail "fio ended before the drain did: no load while it ran"
+	wait $fio || { cat /tmp/fio-drain.out; vm_fail "fio failed during the drain"; }
+	wait $watcher
+	"$ctl" nodes -n 5
+	echo "node 0 drained in $took s under fio; redundancy seen $(wc -l </tmp/redundancy.log) times: $(sort /tmp/redundancy.log | uniq -c | tr -s ' \n' ' ')"
+	! grep -qv '^full$' /tmp/redundancy.log || vm_fail "the pool went below two fresh copies during the drain"
+	"$ctl" nodes -n 5 --json | grep -q '"index": 0, [^}]*"state": "removed", "slabs": 0,' ||
+		vm_fail "the drained node still holds copies"
+	"$ctl" nodes -n 5 --json | grep -q '"copies_drained": 32' || vm_fail "not every copy counted as drained"
+	grep -q "released its region" /tmp/pool-node0.log || vm_fail "node 0's region was not freed"
+	no_errors 5
+	kill_node 0
+	kill_node 1
+	cmp <(dd if=/dev/ublkb5 bs=1M count=32 iflag=direct status=none) /tmp/ref ||
+		vm_fail "node 2 does not hold every page"
+	"$ctl" del -n 5
+}
+
 vm_behaviours pool_node_kills pool_stale_copy pool_larger_than_node pool_recover_degraded \
-	pool_rereplicate
+	pool_rereplicate pool_node_remove
 vm_summary

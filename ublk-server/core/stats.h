@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 4
+#define UBLK_STATS_VERSION 5
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -102,6 +102,8 @@ enum ublk_node_state {
 	UBLK_NODE_UP,
 	UBLK_NODE_DOWN,
 	UBLK_NODE_RESYNCING, /* up, with stale copies being brought up to date */
+	UBLK_NODE_DRAINING,  /* up, its copies moving to the other nodes (ublk-ctl node remove) */
+	UBLK_NODE_REMOVED,   /* drained: it holds nothing and gets nothing */
 };
 
 struct ublk_pool_stats {
@@ -116,6 +118,7 @@ struct ublk_pool_stats {
 	uint64_t resynced;      /* stale copies made fresh, ever */
 	uint64_t lost_pages;    /* pages whose only fresh copy a restarted node lost */
 	uint64_t moved;         /* copies of a node gone past the grace made anew elsewhere */
+	uint64_t drained;       /* copies moved off a draining node */
 	uint32_t node_state[UBLK_POOL_NODES]; /* enum ublk_node_state */
 	uint32_t node_slabs[UBLK_POOL_NODES]; /* copies it holds */
 	uint32_t node_stale[UBLK_POOL_NODES]; /* of which stale */

@@ -20,6 +20,7 @@ static const char usage_text[] =
 	"              bytes moved to the memory node, hint totals\n"
 	"  hints       the processes registered for hints, with their savings\n"
 	"  nodes       a remote device's memory nodes: state, copies held, traffic, errors\n"
+	"  node        add a memory node to a remote device's pool, or drain and remove one\n"
 	"  features    print the features of this kernel's ublk driver\n"
 	"\n"
 	"Run 'ublk-ctl COMMAND --help' for a command's options.\n"
@@ -32,7 +33,7 @@ static const struct command {
 } commands[] = {
 	{ "add", cmd_add },         { "list", cmd_list },   { "del", cmd_del },
 	{ "recover", cmd_recover }, { "stats", cmd_stats }, { "features", cmd_features },
-	{ "hints", cmd_hints },     { "nodes", cmd_nodes },
+	{ "hints", cmd_hints },     { "nodes", cmd_nodes }, { "node", cmd_node },
 };
 
 int main(int argc, char **argv)

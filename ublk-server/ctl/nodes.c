@@ -14,14 +14,14 @@ static const char nodes_usage[] =
 	"Usage: ublk-ctl nodes -n ID [--json]\n"
 	"\n"
 	"Shows the memory nodes of a remote device: each node's address and transport, its state\n"
-	"(up; down: unreachable, its copies are skipped and reads go to the others; resyncing: "
-	"up,\n"
-	"with copies that missed writes being brought up to date; unused: it holds none of the\n"
-	"device's slabs), the slabs it holds a copy of and how many of those are stale, the bytes\n"
-	"it holds for the device, and what the queues sent it: page reads and writes, errors and\n"
-	"the 99th percentile of a page copy's round trip. A read whose copy has not answered\n"
-	"within twice that (at least 5 ms) is also sent to another fresh copy (hedged); the first\n"
-	"answer wins.\n"
+	"(up; down: unreachable, its copies are skipped and reads go to the others; resyncing:\n"
+	"up, with copies that missed writes being brought up to date; draining: its copies are\n"
+	"moving to the other nodes, see 'ublk-ctl node remove'; removed: drained, it holds\n"
+	"nothing; unused: it holds none of the device's slabs), the slabs it holds a copy of\n"
+	"and how many of those are stale, the bytes it holds for the device, and what the\n"
+	"queues sent it: page reads and writes, errors and the 99th percentile of a page copy's\n"
+	"round trip. A read whose copy has not answered within twice that (at least 5 ms) is\n"
+	"also sent to another fresh copy (hedged); the first answer wins.\n"
 	"\n"
 	"The first line says how redundant the device is: full (every slab has all its copies),\n"
 	"degraded (some slabs have fewer fresh copies than --replicas, and no node that is up is\n"
@@ -35,10 +35,9 @@ static const char nodes_usage[] =
 static const char *state_name(uint32_t st)
 {
 	static const char *const names[] = {
-		[UBLK_NODE_UNUSED] = "unused",
-		[UBLK_NODE_UP] = "up",
-		[UBLK_NODE_DOWN] = "down",
-		[UBLK_NODE_RESYNCING] = "resyncing",
+		[UBLK_NODE_UNUSED] = "unused",     [UBLK_NODE_UP] = "up",
+		[UBLK_NODE_DOWN] = "down",         [UBLK_NODE_RESYNCING] = "resyncing",
+		[UBLK_NODE_DRAINING] = "draining", [UBLK_NODE_REMOVED] = "removed",
 	};
 	return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
@@ -78,12 +77,12 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 		       "\"slab_bytes\": %llu, \"redundancy\": \"%s\", \"degraded\": %llu, "
 		       "\"rebuild_total\": %llu, \"rebuild_done\": %llu, \"resync_pages\": %llu, "
 		       "\"resynced\": %llu, \"lost_pages\": %llu, \"copies_moved\": %llu, "
-		       "\"hedges\": %llu, \"hedge_wins\": %llu}",
+		       "\"copies_drained\": %llu, \"hedges\": %llu, \"hedge_wins\": %llu}",
 		       p->nnodes, p->replicas, (unsigned long long)p->slabs,
 		       (unsigned long long)p->slab_bytes, state, degraded, total, done,
 		       (unsigned long long)p->resync_pages, (unsigned long long)p->resynced,
-		       (unsigned long long)p->lost_pages, (unsigned long long)p->moved, hedges,
-		       wins);
+		       (unsigned long long)p->lost_pages, (unsigned long long)p->moved,
+		       (unsigned long long)p->drained, hedges, wins);
 		return;
 	}
 	printf("pool: %u nodes, %u copies of every page, %llu slabs of %llu MiB: %s", p->nnodes,
@@ -101,6 +100,8 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 	if (p->moved)
 		printf("; %llu copies of nodes gone past the grace made anew",
 		       (unsigned long long)p->moved);
+	if (p->drained)
+		printf("; %llu copies moved off drained nodes", (unsigned long long)p->drained);
 	if (hedges)
 		printf("; %llu slow reads hedged, %llu answered by the second copy", hedges, wins);
 	printf("\n");

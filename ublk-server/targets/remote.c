@@ -49,6 +49,7 @@
 #include "page_store.h"
 #include "queue.h"
 #include "remote.h"
+#include "remote_admin.h"
 #include "remote_pool.h"
 #include "remote_keeper.h"
 #include "sg_plan.h"
@@ -56,6 +57,9 @@
 #include "targets.h"
 
 #define ENTRY_LOST       REMOTE_ENTRY_LOST
+#define STORE_AT(q, n)   ((q)*REMOTE_MAX_NODES + (n))
+#define INCOMING_M       3 /* a write's member number for the slab's incoming copy */
+#define INCOMING_BIT     (1u << INCOMING_M)
 #define HEDGE_BUFS       32         /* hedge GETs in flight per queue, at most (a bit each) */
 #define HEDGE_MIN_NS     5000000ull /* a GET is hedged after this at the earliest */
 #define HEDGE_SCAN_NS    5000000ull
@@ -89,8 +93,10 @@ struct page_io {
 	uint8_t primary_node; /* and its node then */
 	uint8_t hedge;        /* its hedge GET's buffer + 1; 0: none in flight */
 	uint8_t hedge_node;
-	uint16_t bytes;   /* on the wire, per copy (statistics) */
-	uint64_t sent_ns; /* when its copies were last sent */
+	uint8_t in_member; /* a write also sent to the slab's incoming copy (member bit */
+	uint32_t in_place; /* INCOMING_BIT) for this member, at this place */
+	uint16_t bytes;    /* on the wire, per copy (statistics) */
+	uint64_t sent_ns;  /* when its copies were last sent */
 	uint64_t hedge_ns;
 };
 
@@ -106,7 +112,6 @@ struct tag_state {
 };
 
 struct remote_queue {
-	uint32_t nnodes;
 	struct page_store *ps[REMOTE_MAX_NODES]; /* NULL: down, or the node holds none of ours */
 	int store_fd[REMOTE_MAX_NODES];          /* ps[n]'s fd in epfd */
 	bool up[REMOTE_MAX_NODES];               /* for reads: ps[n] can take a request */
@@ -137,10 +142,11 @@ struct remote_target {
 	struct remote_pool pool; /* where each slab's copies are */
 	int fd;
 	uint64_t *entries;
-	/* Links opened at target open, nr_queues x nnodes, taken by queue_open. */
+	/* Links opened at target open, taken by queue_open: queue q's to node n at STORE_AT. */
 	struct page_store **stores;
 	unsigned nstores;
 	struct remote_keeper *keeper; /* reconnects the queues, resyncs stale copies */
+	struct remote_admin *admin;   /* ublk-ctl node's requests to the keeper */
 	struct hint_service *hints;   /* NULL: every page moves whole */
 	char hint_socket[PATH_MAX];
 	/* Queues' state, freed only after the hint service has stopped: a closed queue's
@@ -194,8 +200,8 @@ static void remote_close(struct ublk_target *t, bool keep)
 	for (unsigned n = 0; n < r->rc.nnodes; n++) {
 		bool released = keep;
 
-		for (unsigned i = n; i < r->nstores; i += r->rc.nnodes) {
-			struct page_store *ps = r->stores[i];
+		for (unsigned q = 0; r->stores && q < t->conf->nr_queues; q++) {
+			struct page_store *ps = r->stores[STORE_AT(q, n)];
 
 			if (!ps)
 				continue;
@@ -213,6 +219,7 @@ static void remote_close(struct ublk_target *t, bool keep)
 		close(r->fd);
 	if (r->pool.mem)
 		remote_pool_close(&r->pool, t, keep);
+	remote_admin_close(r->admin, t->conf->dev_id, keep);
 	if (!keep) {
 		unlink(t->store_path);
 		remote_secret_remove(t->conf->dev_id);
@@ -228,13 +235,13 @@ static void remote_close(struct ublk_target *t, bool keep)
 static int open_links(struct ublk_target *t, struct remote_target *r, bool recovering)
 {
 	for (unsigned i = 0; i < r->nstores; i++) {
-		unsigned n = i % r->rc.nnodes;
+		unsigned n = i % REMOTE_MAX_NODES;
 		uint64_t bytes = remote_pool_region_bytes(&r->pool, n);
 		struct page_store_conf c;
 		char err[240];
 		int ret;
 
-		if (!bytes)
+		if (n >= r->rc.nnodes || !bytes)
 			continue;
 		remote_store_conf(t->conf, &r->rc, n, bytes, !recovering && i == n, &c);
 		ret = page_store_open(&c, &r->stores[i], err, sizeof(err));
@@ -290,7 +297,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	for (uint64_t i = 0; i < t->nr_pages; i += UBLK_PAGE_SIZE / sizeof(uint64_t))
 		__atomic_store_n(&r->entries[i], __atomic_load_n(&r->entries[i], __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
-	r->nstores = t->conf->nr_queues * r->rc.nnodes;
+	r->nstores = t->conf->nr_queues * REMOTE_MAX_NODES; /* room for nodes added later */
 	r->stores = calloc(r->nstores, sizeof(*r->stores));
 	if (!r->stores) {
 		ret = -ENOMEM;
@@ -300,10 +307,17 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	ret = open_links(t, r, recovering);
 	if (ret < 0)
 		goto fail;
+	ret = remote_admin_open(t->conf->dev_id, recovering, &r->admin, err, sizeof(err));
+	if (ret < 0) {
+		snprintf(t->error, sizeof(t->error), "remote: %s", err);
+		goto fail;
+	}
+	/* The daemon's record (t->conf only reads it): the keeper saves it with a node added. */
 	struct remote_keeper_conf kc = {
-		.conf = t->conf,
+		.conf = (struct ublk_dev_conf *)t->conf,
 		.rc = &r->rc,
 		.pool = &r->pool,
+		.admin = r->admin,
 		.entries = r->entries,
 		.nr_pages = t->nr_pages,
 		.stats = &t->stats->pool,
@@ -378,13 +392,12 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 		return -ENOMEM;
 	rq->epfd = -1;
 	rq->hedge_timer = -1;
-	rq->nnodes = r->rc.nnodes;
 	rq->pages = pages;
 	q->target_ctx = rq;
-	for (unsigned n = 0; n < rq->nnodes; n++) {
+	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++) {
 		rq->store_fd[n] = -1;
-		rq->ps[n] = r->stores[q->id * rq->nnodes + n];
-		r->stores[q->id * rq->nnodes + n] = NULL; /* the queue thread owns it now */
+		rq->ps[n] = r->stores[STORE_AT(q->id, n)];
+		r->stores[STORE_AT(q->id, n)] = NULL; /* the queue thread owns it now */
 	}
 	rq->tag_size =
 		sizeof(struct tag_state) + pages * (sizeof(uint64_t) + sizeof(struct page_io));
@@ -418,7 +431,7 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	rq->hedge_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (rq->hedge_timer < 0 || epoll_ctl(rq->epfd, EPOLL_CTL_ADD, rq->hedge_timer, &ev) < 0)
 		goto fail;
-	for (unsigned n = 0; n < rq->nnodes; n++)
+	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++)
 		watch_store(rq, n);
 	if (r->hints) {
 		if (hint_done_init(&rq->resolved) < 0)
@@ -523,7 +536,7 @@ static void arm_hedge_timer(struct remote_target *r, struct remote_queue *rq, bo
 /* Which links can take a read now, and how busy each is: what pool_map_pick_read weighs. */
 static void view_links(struct remote_queue *rq)
 {
-	for (unsigned n = 0; n < rq->nnodes; n++) {
+	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++) {
 		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
 		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
 	}
@@ -566,17 +579,26 @@ static bool write_copies(struct remote_target *r, struct remote_queue *rq, struc
 			 uint32_t i)
 {
 	struct page_io *io = &tag_state(rq, req->tag)->io[i];
+	uint64_t s = remote_pool_slab(&r->pool, req->page + i);
+	unsigned in_member;
+	/* Before the members' places: a move hands its place over only after this is gone. */
+	bool incoming = pool_map_incoming(&r->pool.map, s, &in_member, &io->in_place);
 
 	io->ok = io->failed = io->unsent = 0;
+	io->in_member = (uint8_t)in_member;
 	for (unsigned m = 0; m < r->pool.replicas; m++) {
-		uint64_t s = remote_pool_slab(&r->pool, req->page + i);
-
 		if (send_member(r, rq, req, i, m, 0, pool_map_place_of(&r->pool.map, s, m)))
 			io->pending++;
 		else
 			io->unsent |= (uint8_t)(1u << m);
 	}
 	io->failed = io->unsent;
+	if (incoming && send_member(r, rq, req, i, INCOMING_M, 0, io->in_place))
+		io->pending++;
+	else if (incoming)
+		io->failed |= INCOMING_BIT;
+	if (!io->pending)
+		io->failed &= (uint8_t)~INCOMING_BIT; /* nothing was written: no copy missed it */
 	return io->pending > 0;
 }
 
@@ -641,6 +663,18 @@ static void write_answered(struct remote_target *r, struct remote_queue *rq, str
 	struct tag_state *ts = tag_state(rq, req->tag);
 	struct page_io *io = &ts->io[i];
 	uint64_t page = req->page + i, s = remote_pool_slab(&r->pool, page);
+
+	/* The incoming copy missed it: the move ends, or (handed over) its member missed it. */
+	if (io->failed & INCOMING_BIT) {
+		int m = pool_map_incoming_failed(&r->pool.map, s, io->in_member, io->in_place);
+
+		if (m >= 0) {
+			io->failed |= (uint8_t)(1u << m);
+			io->ok &= (uint8_t) ~(1u << m);
+		}
+	}
+	io->failed &= (uint8_t)~INCOMING_BIT;
+	io->ok &= (uint8_t)~INCOMING_BIT;
 	/* Only a fresh copy that took the write may stand for the page: marking every fresh
 	 * copy stale would leave the slab without one (checked and marked in one step). */
 	if (!pool_map_mark_failed(&r->pool.map, s, io->failed, io->ok)) {
@@ -655,7 +689,7 @@ static void write_answered(struct remote_target *r, struct remote_queue *rq, str
 /* Sends what put/get queued on every link: one batch of work requests per ublk request. */
 static void flush_links(struct remote_queue *rq)
 {
-	for (unsigned n = 0; n < rq->nnodes; n++)
+	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++)
 		if (rq->ps[n])
 			rq->ps[n]->ops->flush(rq->ps[n]);
 }
@@ -846,8 +880,9 @@ static void page_answered(struct remote_target *r, struct ublk_queue *q, struct 
 		read_answered(r, rq, req, i, hedge, status);
 		return;
 	}
-	ublk_stats_node_record(&q->stats->node[pool_map_node(&r->pool.map, s, m)], true, io->bytes,
-			       status, took);
+	ublk_stats_node_record(&q->stats->node[m == INCOMING_M ? pool_place_node(io->in_place)
+							       : pool_map_node(&r->pool.map, s, m)],
+			       true, io->bytes, status, took);
 	if (status < 0)
 		io->failed |= (uint8_t)(1u << m);
 	else
@@ -963,9 +998,12 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 	struct remote_queue *rq = q->target_ctx;
 	int got;
 
+	/* Nodes added since the queue started are taken as they come. */
+	unsigned nnodes = __atomic_load_n(&r->pool.map.h->nnodes, __ATOMIC_ACQUIRE);
+
 	if (rq->has_done)
 		put_resolved(r, q, rq);
-	for (unsigned n = 0; n < rq->nnodes; n++) {
+	for (unsigned n = 0; n < nnodes; n++) {
 		struct page_store *ps = rq->ps[n];
 
 		if (!ps) {
@@ -990,14 +1028,18 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 			flush_links(rq); /* retried reads */
 		}
 		if (ps->down) {
-			log_msg("queue %u: lost the memory node %s; its copies are skipped until "
-				"it is back",
-				q->id, r->rc.node[n]);
+			bool removed = !remote_pool_region_bytes(&r->pool, n);
+
+			if (!removed)
+				log_msg("queue %u: lost the memory node %s; its copies are skipped "
+					"until it is back",
+					q->id, r->rc.node[n]);
 			rq->ps[n] = NULL;
 			watch_store(rq, n); /* out of the watch before its fd closes */
 			ps->ops->close(ps);
-			remote_keeper_want(r->keeper, q->id, n);
-			rq->asked[n] = true;
+			if (!removed)
+				remote_keeper_want(r->keeper, q->id, n);
+			rq->asked[n] = !removed;
 		}
 	}
 	if (rq->parked)
@@ -1013,9 +1055,9 @@ static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
 	if (!rq)
 		return;
 	/* Hand the links back, so close() can release the regions through them. */
-	for (unsigned n = 0; n < rq->nnodes; n++)
+	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++)
 		if (rq->ps[n])
-			r->stores[q->id * rq->nnodes + n] = rq->ps[n];
+			r->stores[STORE_AT(q->id, n)] = rq->ps[n];
 	q->target_ctx = NULL;
 	if (!rq->has_done || !rq->resolved.outstanding) {
 		free_queue(rq);

@@ -49,6 +49,10 @@ static inline struct remote_conf *remote_conf(const struct ublk_dev_conf *c)
 	return ublk_tgt_conf((struct ublk_dev_conf *)c, struct remote_conf);
 }
 
+/* Adds a node to the pool: a well-formed URL, not given before, and room for it. Returns 0 or
+ * -EINVAL with a message in err. */
+int remote_conf_add_node(struct remote_conf *rc, const char *url, char *err, size_t errlen);
+
 /* A record from before pools (one node, no replicas or slab size): the device as one slab on
  * its node, as it was. */
 void remote_conf_upgrade(const struct ublk_dev_conf *c, struct remote_conf *rc);

@@ -91,8 +91,7 @@ static bool node_url_ok(const char *url)
 	       strlen(url) < REMOTE_URL_MAX;
 }
 
-/* Adds a node to the pool: a well-formed URL, not given before. */
-static int add_node(struct remote_conf *rc, const char *url, char *err, size_t errlen)
+int remote_conf_add_node(struct remote_conf *rc, const char *url, char *err, size_t errlen)
 {
 	if (!node_url_ok(url)) {
 		snprintf(err, errlen,
@@ -121,7 +120,7 @@ int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char 
 
 	switch (val) {
 	case OPT_NODE:
-		return add_node(rc, arg, err, errlen);
+		return remote_conf_add_node(rc, arg, err, errlen);
 	case OPT_REPLICAS:
 		if (!parse_uint(arg, 1, POOL_MAX_REPLICAS, &v)) {
 			snprintf(err, errlen, "bad --replicas '%s' (1-%u)", arg, POOL_MAX_REPLICAS);
@@ -257,7 +256,7 @@ bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val
 	char err[8];
 
 	if (!strcmp(key, "node"))
-		return add_node(rc, val, err, sizeof(err)) == 0;
+		return remote_conf_add_node(rc, val, err, sizeof(err)) == 0;
 	else if (!strcmp(key, "replicas") && parse_uint(val, 1, POOL_MAX_REPLICAS, &v))
 		rc->replicas = (uint32_t)v;
 	else if (!strcmp(key, "grace_s") && parse_uint(val, 0, 86400, &v))

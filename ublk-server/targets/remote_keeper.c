@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,24 @@
 #include "clock.h"
 #include "io_thread.h"
 #include "log.h"
+#include "remote_admin.h"
+#include "state.h"
 #include "target.h"
 
 #define RETRY_NS           1000000000ull /* a node that refused: asked again after this */
 #define CONNECT_TIMEOUT_MS 3000
 #define IDLE_NS            100000000ull /* the keeper's pace when nothing is to be done */
 #define QUIET_TRIES        100          /* 1 ms waits for a chunk's writes to finish */
+
+/* A member's move to another node (draining), stopped where writes kept a chunk busy. */
+struct remote_move {
+	bool valid;
+	uint64_t s, page, marks; /* marks: the slab's state when it began */
+	unsigned r, from;
+	uint32_t to, from_place;
+};
+
+enum move_result { MOVE_DONE, MOVE_LATER, MOVE_NO_SOURCE };
 
 struct remote_keeper {
 	struct remote_keeper_conf c;
@@ -29,7 +42,9 @@ struct remote_keeper {
 	/* The keeper's own links, for resyncs; and when each node may be tried again. */
 	struct page_store *own[REMOTE_MAX_NODES];
 	uint64_t next_try_ns[REMOTE_MAX_NODES];
-	bool lost[REMOTE_MAX_NODES];              /* judged lost, region not created again yet */
+	bool lost[REMOTE_MAX_NODES]; /* judged lost, region not created again yet */
+	/* A queue lost its link to the node: the keeper's own, idle, may not know yet. */
+	bool suspect[REMOTE_MAX_NODES];
 	uint64_t down_since_ns[REMOTE_MAX_NODES]; /* 0: up (or holds nothing) */
 	/* Per node, a bit per slot of its region: held by a member. Only the keeper moves
 	 * members, so only it changes these. */
@@ -45,18 +60,22 @@ struct remote_keeper {
 	uint64_t masks[REMOTE_CHUNK_PAGES];
 	uint64_t pages[REMOTE_CHUNK_PAGES];
 	struct ps_completion done[REMOTE_CHUNK_PAGES];
+	struct remote_move move; /* a move under way: see move_member */
+	uint32_t served;         /* the last admin request taken */
+	uint32_t drain_request;  /* the admin request a drain answers when done; 0: none */
+	unsigned drain_node;
 	bool stop;
 	pthread_t thread;
 };
 
 void remote_keeper_want(struct remote_keeper *k, unsigned q, unsigned n)
 {
-	__atomic_store_n(&k->want[q * k->nn + n], 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&k->want[q * REMOTE_MAX_NODES + n], 1, __ATOMIC_RELEASE);
 }
 
 struct page_store *remote_keeper_take(struct remote_keeper *k, unsigned q, unsigned n)
 {
-	return __atomic_exchange_n(&k->ready[q * k->nn + n], NULL, __ATOMIC_ACQ_REL);
+	return __atomic_exchange_n(&k->ready[q * REMOTE_MAX_NODES + n], NULL, __ATOMIC_ACQ_REL);
 }
 
 #define STORE(field, v) __atomic_store_n(&k->c.stats->field, (v), __ATOMIC_RELAXED)
@@ -119,6 +138,9 @@ static struct page_store *open_link(struct remote_keeper *k, unsigned n)
 		return NULL;
 	remote_store_conf(k->c.conf, k->c.rc, n, remote_pool_region_bytes(k->c.pool, n), 0, &c);
 	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
+	/* A resync or a move sends a chunk at once, whatever the queues' depth. */
+	if (c.max_inflight < REMOTE_CHUNK_PAGES)
+		c.max_inflight = REMOTE_CHUNK_PAGES;
 	ret = page_store_open(&c, &ps, err, sizeof(err));
 	if (ret == -ENOENT) {
 		/* Judged once per loss, however often creating the region fails. */
@@ -146,12 +168,17 @@ static void serve_wants(struct remote_keeper *k)
 {
 	for (unsigned n = 0; n < k->nn; n++)
 		for (unsigned q = 0; q < k->nq; q++) {
-			unsigned i = q * k->nn + n;
+			unsigned i = q * REMOTE_MAX_NODES + n;
 			struct page_store *ps;
 
 			if (!__atomic_load_n(&k->want[i], __ATOMIC_ACQUIRE) ||
 			    __atomic_load_n(&k->ready[i], __ATOMIC_ACQUIRE))
 				continue;
+			if (!remote_pool_region_bytes(k->c.pool, n)) { /* removed */
+				__atomic_store_n(&k->want[i], 0, __ATOMIC_RELEASE);
+				continue;
+			}
+			k->suspect[n] = true;
 			ps = open_link(k, n);
 			if (!ps)
 				break;
@@ -164,13 +191,16 @@ static void serve_wants(struct remote_keeper *k)
 /* The keeper's own link to node n, if it is up. */
 static struct page_store *own_link(struct remote_keeper *k, unsigned n)
 {
-	/* An idle link learns that its node died only when it looks (nothing is in flight). */
+	/* An idle link learns that its node died only when it looks (nothing is in flight), or
+	 * not at all if the node went silent: then a queue's lost link says so, and the keeper
+	 * connects anew to find out. */
 	if (k->own[n])
 		k->own[n]->ops->reap(k->own[n], k->done, REMOTE_CHUNK_PAGES);
-	if (k->own[n] && k->own[n]->down) {
+	if (k->own[n] && (k->own[n]->down || k->suspect[n])) {
 		k->own[n]->ops->close(k->own[n]);
 		k->own[n] = NULL;
 	}
+	k->suspect[n] = false;
 	if (!k->own[n])
 		k->own[n] = open_link(k, n);
 	return k->own[n];
@@ -211,10 +241,13 @@ static void publish(struct remote_keeper *k)
 	for (unsigned n = 0; n < k->nn; n++) {
 		enum ublk_node_state st = UBLK_NODE_UNUSED;
 
-		if (remote_pool_region_bytes(p, n))
-			st = down[n]    ? UBLK_NODE_DOWN
-			     : stale[n] ? UBLK_NODE_RESYNCING
-					: UBLK_NODE_UP;
+		if (p->map.h->node_flags[n] & POOL_NODE_REMOVED)
+			st = UBLK_NODE_REMOVED;
+		else if (remote_pool_region_bytes(p, n))
+			st = down[n]                                          ? UBLK_NODE_DOWN
+			     : (p->map.h->node_flags[n] & POOL_NODE_DRAINING) ? UBLK_NODE_DRAINING
+			     : stale[n]                                       ? UBLK_NODE_RESYNCING
+									      : UBLK_NODE_UP;
 		STORE(node_state[n], st);
 		STORE(node_slabs[n], held[n]);
 		STORE(node_stale[n], stale[n]);
@@ -405,8 +438,8 @@ static void set_slot(struct remote_keeper *k, uint32_t place, bool used)
 		k->used[n][slot / 8] &= (uint8_t) ~(1u << (slot % 8));
 }
 
-/* A free place for a copy of slab s: on the node that is up, holds no member of s and has the
- * most free slots; 0 with *ok false if none has room. */
+/* A free place for a copy of slab s: on the node that is up, holds no member of s, is not
+ * leaving the pool and has the most free slots; 0 with *ok false if none has room. */
 static uint32_t free_place(struct remote_keeper *k, uint64_t s, const bool *down, bool *ok)
 {
 	struct remote_pool *p = k->c.pool;
@@ -419,7 +452,7 @@ static uint32_t free_place(struct remote_keeper *k, uint64_t s, const bool *down
 
 		for (unsigned m = 0; m < p->replicas; m++)
 			member |= pool_map_node(&p->map, s, m) == n;
-		if (member || down[n])
+		if (member || down[n] || p->map.h->node_flags[n])
 			continue;
 		for (uint32_t slot = p->map.h->region_slots[n]; slot-- > 0;)
 			if (!slot_used(k, n, slot)) {
@@ -479,6 +512,344 @@ static void rereplicate(struct remote_keeper *k)
 		}
 }
 
+/* Frees the slot of an abandoned incoming copy once no write that may have been sent to it is
+ * in flight (then no late PUT can land in a copy the slot holds next); a slot still busy after
+ * a while stays taken until the daemon restarts. */
+static void free_incoming_slot(struct remote_keeper *k, uint64_t s, uint32_t to)
+{
+	struct remote_pool *p = k->c.pool;
+	uint64_t first, end;
+
+	remote_pool_slab_pages(p, s, &first, &end);
+	for (uint64_t c = first / REMOTE_CHUNK_PAGES; c <= (end - 1) / REMOTE_CHUNK_PAGES; c++)
+		for (unsigned tries = 0; __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) !=
+					 __atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST);
+		     tries++) {
+			if (tries == QUIET_TRIES) {
+				log_msg("slab %llu: a place on %s stays unused until a restart "
+					"(writes to an abandoned copy were still in flight)",
+					(unsigned long long)s, k->c.rc->node[pool_place_node(to)]);
+				return;
+			}
+			usleep(1000);
+		}
+	set_slot(k, to, false);
+}
+
+static enum move_result abandon_move(struct remote_keeper *k)
+{
+	k->move.valid = false;
+	pool_map_drop_incoming(&k->c.pool->map, k->move.s);
+	free_incoming_slot(k, k->move.s, k->move.to);
+	return MOVE_LATER;
+}
+
+/* Moves member r of slab s to `to` (a free place) without ever having fewer fresh copies: the
+ * new place is the slab's incoming copy, which every write also goes to, while the member's
+ * pages are copied there from a fresh member; then the member's place is handed over. A copy
+ * that writes keep busy stops and goes on from there later (k->move) while its incoming copy
+ * stands and its source was not marked. */
+static enum move_result move_member(struct remote_keeper *k, uint64_t s, unsigned r, uint32_t to)
+{
+	struct remote_pool *p = k->c.pool;
+	struct remote_move *mv = &k->move;
+	struct page_store *dst = own_link(k, pool_place_node(to)), *src = NULL;
+	uint32_t old = pool_map_place_of(&p->map, s, r), in_place;
+	uint64_t first, end;
+	unsigned in_member;
+
+	if (!(mv->valid && mv->s == s && mv->r == r && mv->to == to)) {
+		uint64_t marks = pool_map_marks(&p->map, s);
+
+		if (mv->valid)
+			abandon_move(k);
+		if (!dst)
+			return MOVE_LATER;
+		/* The member itself is the first choice of source: the others keep serving. */
+		for (unsigned i = 0; i < p->replicas && !src; i++) {
+			unsigned from = (r + i) % p->replicas;
+			uint32_t from_place = pool_map_place_of(&p->map, s, from);
+
+			if (!pool_map_is_stale(&p->map, s, from) &&
+			    (src = own_link(k, pool_place_node(from_place))))
+				*mv = (struct remote_move){ .valid = true,
+							    .s = s,
+							    .page = s * p->map.h->slab_bytes / 4096,
+							    .marks = marks,
+							    .r = r,
+							    .from = from,
+							    .to = to,
+							    .from_place = from_place };
+		}
+		if (!src)
+			return MOVE_NO_SOURCE;
+		set_slot(k, to, true);
+		pool_map_set_incoming(&p->map, s, r, to);
+	} else if (!dst || !(src = own_link(k, pool_place_node(mv->from_place)))) {
+		return abandon_move(k);
+	}
+	/* Still standing: no write missed the incoming copy, the source missed none. */
+	if (!pool_map_incoming(&p->map, s, &in_member, &in_place) || in_member != r ||
+	    in_place != to || !pool_map_unmarked_since(&p->map, s, mv->from, mv->from, mv->marks))
+		return abandon_move(k);
+	remote_pool_slab_pages(p, s, &first, &end);
+	for (uint64_t pg = mv->page, next; pg < end; pg = next) {
+		next = (pg / REMOTE_CHUNK_PAGES + 1) * REMOTE_CHUNK_PAGES;
+		if (next > end)
+			next = end;
+		int ret = __atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)
+				  ? -EAGAIN
+				  : copy_pages(k, pg, next, mv->from_place, to, src, dst);
+
+		if (ret == -EAGAIN) {
+			mv->page = pg; /* writes keep this chunk busy: later, from here */
+			return MOVE_LATER;
+		}
+		if (ret < 0)
+			return abandon_move(k);
+		serve_wants(k); /* swap traffic first, as in a resync */
+		usleep(200);
+	}
+	if (!pool_map_unmarked_since(&p->map, s, mv->from, mv->from, mv->marks) ||
+	    !pool_map_hand_over(&p->map, s, r, to))
+		return abandon_move(k);
+	mv->valid = false;
+	set_slot(k, old, false);
+	STORE(drained, k->c.stats->drained + 1);
+	return MOVE_DONE;
+}
+
+/* Answers request number `request` (ublk-ctl waits for it). */
+static void answer(struct remote_keeper *k, uint32_t request, int status, unsigned node,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void answer(struct remote_keeper *k, uint32_t request, int status, unsigned node,
+		   const char *fmt, ...)
+{
+	struct remote_admin *a = k->c.admin;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->message, sizeof(a->message), fmt, ap);
+	va_end(ap);
+	log_msg("node %s: %s", status < 0 ? "request refused" : "request done", a->message);
+	a->status = status;
+	a->node = node;
+	__atomic_store_n(&a->answered, request, __ATOMIC_RELEASE);
+}
+
+/* The drain of node n cannot finish: it stays in the pool, not draining; what moved stays. */
+static void drain_stuck(struct remote_keeper *k, unsigned n, const char *why, uint64_t s)
+{
+	struct remote_pool *p = k->c.pool;
+
+	if (k->move.valid)
+		abandon_move(k);
+	__atomic_store_n(&p->map.h->node_flags[n], 0, __ATOMIC_RELEASE);
+	if (k->drain_request && k->drain_node == n)
+		answer(k, k->drain_request, -ENOSPC, n,
+		       "%s cannot be drained: %s for slab %llu's copy (it stays in the pool, "
+		       "holding %u copies)",
+		       k->c.rc->node[n], why, (unsigned long long)s, k->c.stats->node_slabs[n]);
+	else
+		log_msg("%s cannot be drained: %s for slab %llu's copy (it stays in the pool)",
+			k->c.rc->node[n], why, (unsigned long long)s);
+	k->drain_request = 0;
+}
+
+/* Node n leaves the pool: it holds nothing now. Its region is freed. */
+static void drain_done(struct remote_keeper *k, unsigned n)
+{
+	struct remote_pool *p = k->c.pool;
+	/* Out of the pool first: the queues' links, which the release drops, are not missed. */
+	uint64_t bytes = remote_pool_region_bytes(p, n);
+	char err[200] = "";
+
+	__atomic_store_n(&p->map.h->region_slots[n], 0, __ATOMIC_RELEASE);
+	p->map.h->node_slots[n] = 0;
+	__atomic_store_n(&p->map.h->node_flags[n], POOL_NODE_REMOVED, __ATOMIC_RELEASE);
+	if (k->own[n]) {
+		k->own[n]->ops->close(k->own[n]);
+		k->own[n] = NULL;
+	}
+	int ret = remote_pool_release_node(k->c.conf, k->c.rc, n, bytes, err, sizeof(err));
+
+	publish(k);
+	if (k->drain_request && k->drain_node == n)
+		answer(k, k->drain_request, 0, n, "%s drained and removed%s%s", k->c.rc->node[n],
+		       ret < 0 ? "; its region could not be freed: " : "", ret < 0 ? err : "");
+	else
+		log_msg("%s drained and removed", k->c.rc->node[n]);
+	k->drain_request = 0;
+}
+
+/* Copies of the draining node n move, one slab at a time (a slab with a stale copy waits for
+ * its resync; a move that writes keep busy goes on in a later round). */
+static void drain(struct remote_keeper *k, unsigned n)
+{
+	struct remote_pool *p = k->c.pool;
+	bool down[REMOTE_MAX_NODES] = { false }, left = false;
+
+	for (unsigned i = 0; i < k->nn; i++)
+		down[i] = k->down_since_ns[i] != 0;
+	if (k->move.valid && move_member(k, k->move.s, k->move.r, k->move.to) == MOVE_LATER &&
+	    k->move.valid)
+		return; /* still busy */
+	for (uint64_t s = 0; s < p->map.h->nslabs && !__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE);
+	     s++)
+		for (unsigned r = 0; r < p->replicas; r++) {
+			enum move_result res;
+			bool ok;
+
+			if (pool_map_node(&p->map, s, r) != n)
+				continue;
+			left = true;
+			if (pool_map_slab_degraded(&p->map, s))
+				continue; /* its resync first */
+			uint32_t to = free_place(k, s, down, &ok);
+
+			if (!ok)
+				return drain_stuck(k, n, "no other node has room", s);
+			res = move_member(k, s, r, to);
+			if (res == MOVE_NO_SOURCE)
+				return drain_stuck(k, n, "no fresh copy on a node that is up", s);
+			if (res == MOVE_LATER)
+				return;
+			log_msg("slab %llu: its copy on %s moved to %s (draining)",
+				(unsigned long long)s, k->c.rc->node[n],
+				k->c.rc->node[pool_place_node(to)]);
+			publish(k);
+			serve_wants(k);
+		}
+	if (!left && !__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE))
+		drain_done(k, n);
+}
+
+/* `ublk-ctl node add`: the node joins the pool with room for a copy of every slab (or as many
+ * as it has memory for). In order, so that a daemon that dies on the way leaves a device its
+ * recovery understands: the record names it; the map counts it (holding nothing); its slots;
+ * then its region, made as the keeper makes a region a node lost. A node in the record that
+ * holds nothing (an add a daemon did not finish) is finished by adding it again. */
+static void add_node(struct remote_keeper *k, uint32_t request, const char *url)
+{
+	struct remote_pool *p = k->c.pool;
+	struct remote_conf *rc = k->c.rc, *saved = remote_conf(k->c.conf);
+	unsigned n = k->nn;
+	struct page_store_conf c;
+	uint64_t free_bytes, slots;
+	char err[200];
+	int ret;
+
+	for (unsigned i = 0; i < rc->nnodes && n == k->nn; i++) {
+		if (strcmp(rc->node[i], url))
+			continue;
+		if (p->map.h->region_slots[i] || (p->map.h->node_flags[i] & POOL_NODE_REMOVED))
+			return answer(k, request, -EEXIST, i,
+				      "%s is node %u of the pool already (a removed node is not "
+				      "added again)",
+				      url, i);
+		n = i;
+	}
+	if (n == k->nn && (rc->nnodes != k->nn || saved->nnodes != k->nn))
+		return answer(k, request, -EIO, n, "the record names %u nodes, the pool %u",
+			      saved->nnodes, k->nn);
+	if (n == k->nn && (ret = remote_conf_add_node(rc, url, err, sizeof(err))) < 0)
+		return answer(k, request, ret, n, "%s", err);
+	remote_store_conf(k->c.conf, rc, n, 0, 0, &c);
+	ret = page_store_probe(&c, &free_bytes, err, sizeof(err));
+	slots = ret < 0 ? 0 : free_bytes / p->map.h->slab_bytes;
+	if (slots > p->map.h->nslabs)
+		slots = p->map.h->nslabs; /* a node holds one copy of a slab at most */
+	if (ret == 0 && !slots)
+		ret = -ENOSPC, snprintf(err, sizeof(err), "%s has no room for a slab", url);
+	if (ret == 0) {
+		free(k->used[n]);
+		if (!(k->used[n] = calloc(slots / 8 + 1, 1)))
+			ret = -ENOMEM, snprintf(err, sizeof(err), "no memory");
+	}
+	if (ret == 0 && n == k->nn) {
+		ret = remote_conf_add_node(saved, url, err, sizeof(err));
+		if (ret == 0 && (ret = ublk_conf_save(k->c.conf)) < 0) {
+			saved->nnodes--;
+			snprintf(err, sizeof(err), "cannot save the device record: %s",
+				 strerror(-ret));
+		}
+	}
+	if (ret < 0) {
+		if (n == k->nn)
+			rc->nnodes--;
+		return answer(k, request, ret, n, "%s", err);
+	}
+	if (n == k->nn) {
+		k->nn = n + 1;
+		__atomic_store_n(&p->map.h->nnodes, k->nn, __ATOMIC_RELEASE);
+		STORE(nnodes, k->nn);
+	}
+	__atomic_store_n(&p->map.h->region_slots[n], (uint32_t)slots, __ATOMIC_RELEASE);
+	k->lost[n] = true; /* nothing of it to judge lost: its region is made */
+	k->next_try_ns[n] = 0;
+	if (!own_link(k, n)) {
+		__atomic_store_n(&p->map.h->region_slots[n], 0, __ATOMIC_RELEASE);
+		return answer(k, request, -EIO, n,
+			      "%s is node %u but its region could not be made (see the daemon's "
+			      "log): it holds nothing; add it again to retry",
+			      url, n);
+	}
+	publish(k);
+	answer(k, request, 0, n, "%s is node %u, with room for %llu copies of %llu KiB", url, n,
+	       (unsigned long long)slots, (unsigned long long)(p->map.h->slab_bytes >> 10));
+}
+
+/* `ublk-ctl node remove`: the node drains; the request is answered when it is empty. */
+static void remove_node(struct remote_keeper *k, uint32_t request, const char *url)
+{
+	struct remote_pool *p = k->c.pool;
+	unsigned n, staying = 0;
+
+	for (n = 0; n < k->nn && strcmp(k->c.rc->node[n], url); n++)
+		;
+	if (n == k->nn)
+		return answer(k, request, -ENOENT, 0, "%s is not a node of this pool", url);
+	if (p->map.h->node_flags[n] & POOL_NODE_REMOVED)
+		return answer(k, request, 0, n, "%s was removed already", url);
+	for (unsigned i = 0; i < k->nn; i++) {
+		if (i != n && (p->map.h->node_flags[i] & POOL_NODE_DRAINING))
+			return answer(k, request, -EBUSY, n, "%s is being drained: one at a time",
+				      k->c.rc->node[i]);
+		staying += i != n && !p->map.h->node_flags[i] && remote_pool_region_bytes(p, i);
+	}
+	if (staying < p->replicas)
+		return answer(k, request, -ENOSPC, n,
+			      "without %s the pool has %u nodes for %u copies of every slab", url,
+			      staying, p->replicas);
+	/* Draining already (an earlier ublk-ctl's, gone): this request waits for it. */
+	__atomic_store_n(&p->map.h->node_flags[n], POOL_NODE_DRAINING, __ATOMIC_RELEASE);
+	k->drain_request = request;
+	k->drain_node = n;
+	log_msg("draining %s: its copies move to the other nodes", url);
+}
+
+/* A request from ublk-ctl, if a new one came: taken (its op and URL copied), then carried out. */
+static void serve_admin(struct remote_keeper *k)
+{
+	struct remote_admin *a = k->c.admin;
+	uint32_t request = __atomic_load_n(&a->request, __ATOMIC_ACQUIRE), op;
+	char url[REMOTE_URL_MAX];
+
+	if (request == k->served)
+		return;
+	op = a->op;
+	memcpy(url, a->url, sizeof(url));
+	url[sizeof(url) - 1] = 0;
+	k->served = request;
+	__atomic_store_n(&a->taken, request, __ATOMIC_RELEASE);
+	if (op == REMOTE_ADMIN_ADD)
+		add_node(k, request, url);
+	else if (op == REMOTE_ADMIN_REMOVE)
+		remove_node(k, request, url);
+	else
+		answer(k, request, -EINVAL, 0, "unknown request %u", op);
+}
+
 static void *keeper_main(void *arg)
 {
 	struct remote_keeper *k = arg;
@@ -497,6 +868,10 @@ static void *keeper_main(void *arg)
 		rereplicate(k);
 		if (k->c.pool->replicas > 1 && pool_map_degraded(&k->c.pool->map))
 			resync_pass(k);
+		serve_admin(k);
+		for (unsigned n = 0; n < k->nn; n++)
+			if (p->map.h->node_flags[n] & POOL_NODE_DRAINING)
+				drain(k, n);
 		struct timespec idle = { 0, IDLE_NS };
 
 		nanosleep(&idle, NULL);
@@ -506,7 +881,7 @@ static void *keeper_main(void *arg)
 
 static void keeper_free(struct remote_keeper *k)
 {
-	for (unsigned n = 0; n < k->nn; n++)
+	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++)
 		free(k->used[n]);
 	free(k->want);
 	free(k->ready);
@@ -525,10 +900,11 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 		return -ENOMEM;
 	}
 	k->c = *c;
+	k->served = c->admin ? __atomic_load_n(&c->admin->taken, __ATOMIC_ACQUIRE) : 0;
 	k->nq = c->conf->nr_queues;
-	k->nn = c->rc->nnodes;
-	k->want = calloc((size_t)k->nq * k->nn, sizeof(*k->want));
-	k->ready = calloc((size_t)k->nq * k->nn, sizeof(*k->ready));
+	k->nn = c->pool->map.h->nnodes;
+	k->want = calloc((size_t)k->nq * REMOTE_MAX_NODES, sizeof(*k->want));
+	k->ready = calloc((size_t)k->nq * REMOTE_MAX_NODES, sizeof(*k->ready));
 	k->buf = aligned_alloc(UBLK_PAGE_SIZE, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE);
 	if (k->buf)
 		memset(k->buf, 0, (size_t)REMOTE_CHUNK_PAGES * UBLK_PAGE_SIZE); /* faulted in now */
@@ -560,7 +936,7 @@ void remote_keeper_stop(struct remote_keeper *k)
 {
 	__atomic_store_n(&k->stop, true, __ATOMIC_RELEASE);
 	pthread_join(k->thread, NULL);
-	for (unsigned i = 0; i < k->nq * k->nn; i++)
+	for (unsigned i = 0; i < k->nq * REMOTE_MAX_NODES; i++)
 		if (k->ready[i])
 			k->ready[i]->ops->close(k->ready[i]);
 	for (unsigned n = 0; n < k->nn; n++)

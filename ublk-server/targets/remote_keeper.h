@@ -25,10 +25,13 @@
 #include "stats.h"
 
 struct remote_keeper_conf {
-	const struct ublk_dev_conf *conf;
-	const struct remote_conf *rc; /* with the secret */
+	/* The daemon's record, and the target's copy of its part with the secret: only the
+	 * keeper changes them once the device runs (a node added). */
+	struct ublk_dev_conf *conf;
+	struct remote_conf *rc;
 	struct remote_pool *pool;
-	uint64_t *entries; /* the device's per-page entries */
+	struct remote_admin *admin; /* requests from ublk-ctl node */
+	uint64_t *entries;          /* the device's per-page entries */
 	uint64_t nr_pages;
 	struct ublk_pool_stats *stats; /* written by the keeper alone */
 };

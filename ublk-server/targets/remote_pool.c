@@ -106,6 +106,12 @@ int remote_pool_open(struct ublk_target *t, const struct remote_conf *rc, bool r
 			 err);
 		goto fail;
 	}
+	/* Nodes the record names and the map not yet (an add the daemon did not finish): in
+	 * the pool, holding nothing. A move a daemon did not finish begins anew. */
+	if (p->map.h->nnodes < rc->nnodes)
+		__atomic_store_n(&p->map.h->nnodes, rc->nnodes, __ATOMIC_RELEASE);
+	for (uint64_t s = 0; s < p->map.h->nslabs; s++)
+		pool_map_drop_incoming(&p->map, s);
 	p->started = calloc(nchunks, sizeof(*p->started));
 	p->finished = calloc(nchunks, sizeof(*p->finished));
 	if (!p->started || !p->finished) {
