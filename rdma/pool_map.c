@@ -423,7 +423,8 @@ bool pool_map_hand_over(struct pool_map *m, uint64_t s, unsigned r, uint32_t pla
 
 void pool_map_drop_incoming(struct pool_map *m, uint64_t s)
 {
-	__atomic_store_n(&m->slab[s].incoming, 0, __ATOMIC_RELEASE);
+	/* Sequentially consistent, as set_incoming: the keeper reads the write counters next. */
+	__atomic_store_n(&m->slab[s].incoming, 0, __ATOMIC_SEQ_CST);
 }
 
 bool pool_map_slab_degraded(const struct pool_map *m, uint64_t s)

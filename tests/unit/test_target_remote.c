@@ -761,6 +761,29 @@ static void test_pool_node_add_then_drain(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* `ublk-ctl node remove` of a node that died: its copies serve no read (they missed writes),
+ * so they move as re-replication moves one and the resync refills them from the others; the
+ * node ends removed (its region could not be freed: it is gone), every slab has two fresh
+ * copies again, and another node may die then. */
+static void test_pool_drain_dead_node(void **state)
+{
+	struct fixture *f = *state;
+	unsigned x = member_node(f, 0, 0, NULL), y = member_node(f, 0, 1, NULL);
+
+	write_all(f, 1);
+	stop_node(x, SIGKILL);
+	write_all(f, 2); /* x's copies miss these */
+	assert_true(degraded(f) > 0);
+	assert_int_equal(admin_request(f, REMOTE_ADMIN_REMOVE, x, NULL), 0);
+	assert_int_equal(f->stats->pool.node_state[x], UBLK_NODE_REMOVED);
+	for (uint64_t s = 0; s < PAGES / SLAB_PAGES; s++)
+		for (unsigned r = 0; r < 2; r++)
+			assert_int_not_equal(member_node(f, s, r, NULL), x);
+	wait_degraded(f, 0);
+	stop_node(y, SIGKILL);
+	check_all(f, 2);
+}
+
 /* kill -9 of the daemon while degraded: a recovered daemon keeps the placement and the stale
  * marks, and still never reads a stale copy. */
 static void test_pool_recover_keeps_stale_marks(void **state)
@@ -955,6 +978,7 @@ int main(void)
 		cmocka_unit_test(test_pool_hedges_a_silent_node),
 		cmocka_unit_test(test_pool_rereplicates),
 		cmocka_unit_test(test_pool_node_add_then_drain),
+		cmocka_unit_test_setup_teardown(test_pool_drain_dead_node, setup_pool, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("target_remote", tests, group_setup, group_teardown);

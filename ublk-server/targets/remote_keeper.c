@@ -28,7 +28,7 @@ struct remote_move {
 	bool valid;
 	uint64_t s, page, marks; /* marks: the slab's state when it began */
 	unsigned r, from;
-	uint32_t to, from_place;
+	uint32_t old, to, from_place; /* old: member r's place when it began */
 };
 
 enum move_result { MOVE_DONE, MOVE_LATER, MOVE_NO_SOURCE };
@@ -90,8 +90,13 @@ static void node_lost_region(struct remote_keeper *k, unsigned n)
 	uint64_t lost = 0, stale = 0;
 
 	for (uint64_t s = 0; s < p->map.h->nslabs; s++) {
-		unsigned all = (1u << p->replicas) - 1;
+		unsigned all = (1u << p->replicas) - 1, in_member;
+		uint32_t in_place;
 
+		/* A copy being made there is gone too: its move ends (move_member sees it). */
+		if (pool_map_incoming(&p->map, s, &in_member, &in_place) &&
+		    pool_place_node(in_place) == n)
+			pool_map_drop_incoming(&p->map, s);
 		for (unsigned m = 0; m < p->replicas; m++) {
 			if (pool_map_node(&p->map, s, m) != n)
 				continue;
@@ -446,9 +451,16 @@ static uint32_t free_place(struct remote_keeper *k, uint64_t s, const bool *down
 	uint32_t best_free = 0, best_slot = 0;
 	int best = -1;
 
+	unsigned in_member;
+	uint32_t in_place;
+	/* The node of a copy being made of one of s's members counts as holding one. */
+	int incoming = pool_map_incoming(&p->map, s, &in_member, &in_place)
+			       ? (int)pool_place_node(in_place)
+			       : -1;
+
 	for (unsigned n = 0; n < k->nn; n++) {
 		uint32_t nfree = 0, first = 0;
-		bool member = false;
+		bool member = (int)n == incoming;
 
 		for (unsigned m = 0; m < p->replicas; m++)
 			member |= pool_map_node(&p->map, s, m) == n;
@@ -554,43 +566,50 @@ static enum move_result move_member(struct remote_keeper *k, uint64_t s, unsigne
 	struct remote_pool *p = k->c.pool;
 	struct remote_move *mv = &k->move;
 	struct page_store *dst = own_link(k, pool_place_node(to)), *src = NULL;
-	uint32_t old = pool_map_place_of(&p->map, s, r), in_place;
+	uint32_t in_place;
 	uint64_t first, end;
-	unsigned in_member;
+	unsigned in_member, fresh = 0;
 
 	if (!(mv->valid && mv->s == s && mv->r == r && mv->to == to)) {
 		uint64_t marks = pool_map_marks(&p->map, s);
 
 		if (mv->valid)
 			abandon_move(k);
-		if (!dst)
-			return MOVE_LATER;
 		/* The member itself is the first choice of source: the others keep serving. */
-		for (unsigned i = 0; i < p->replicas && !src; i++) {
+		for (unsigned i = 0; i < p->replicas && !src && dst; i++) {
 			unsigned from = (r + i) % p->replicas;
 			uint32_t from_place = pool_map_place_of(&p->map, s, from);
 
-			if (!pool_map_is_stale(&p->map, s, from) &&
-			    (src = own_link(k, pool_place_node(from_place))))
+			if (pool_map_is_stale(&p->map, s, from))
+				continue;
+			fresh++;
+			if ((src = own_link(k, pool_place_node(from_place))))
 				*mv = (struct remote_move){ .valid = true,
 							    .s = s,
 							    .page = s * p->map.h->slab_bytes / 4096,
 							    .marks = marks,
 							    .r = r,
 							    .from = from,
+							    .old = pool_map_place_of(&p->map, s, r),
 							    .to = to,
 							    .from_place = from_place };
 		}
 		if (!src)
-			return MOVE_NO_SOURCE;
+			return dst && !fresh ? MOVE_NO_SOURCE : MOVE_LATER;
 		set_slot(k, to, true);
 		pool_map_set_incoming(&p->map, s, r, to);
 	} else if (!dst || !(src = own_link(k, pool_place_node(mv->from_place)))) {
 		return abandon_move(k);
 	}
-	/* Still standing: no write missed the incoming copy, the source missed none. */
-	if (!pool_map_incoming(&p->map, s, &in_member, &in_place) || in_member != r ||
-	    in_place != to || !pool_map_unmarked_since(&p->map, s, mv->from, mv->from, mv->marks))
+	/* Still standing: no write missed the incoming copy, the source missed none, the member
+	 * is where it was, and no other member went to the copy's node meanwhile. */
+	bool standing = pool_map_incoming(&p->map, s, &in_member, &in_place) && in_member == r &&
+			in_place == to && pool_map_place_of(&p->map, s, r) == mv->old &&
+			pool_map_unmarked_since(&p->map, s, mv->from, mv->from, mv->marks);
+
+	for (unsigned m = 0; m < p->replicas && standing; m++)
+		standing = m == r || pool_map_node(&p->map, s, m) != pool_place_node(to);
+	if (!standing)
 		return abandon_move(k);
 	remote_pool_slab_pages(p, s, &first, &end);
 	for (uint64_t pg = mv->page, next; pg < end; pg = next) {
@@ -614,7 +633,7 @@ static enum move_result move_member(struct remote_keeper *k, uint64_t s, unsigne
 	    !pool_map_hand_over(&p->map, s, r, to))
 		return abandon_move(k);
 	mv->valid = false;
-	set_slot(k, old, false);
+	set_slot(k, mv->old, false); /* on a draining node: never given out again */
 	STORE(drained, k->c.stats->drained + 1);
 	return MOVE_DONE;
 }
@@ -645,7 +664,7 @@ static void drain_stuck(struct remote_keeper *k, unsigned n, const char *why, ui
 	if (k->move.valid)
 		abandon_move(k);
 	__atomic_store_n(&p->map.h->node_flags[n], 0, __ATOMIC_RELEASE);
-	if (k->drain_request && k->drain_node == n)
+	if (k->drain_request && k->drain_node == n && k->drain_request == k->served)
 		answer(k, k->drain_request, -ENOSPC, n,
 		       "%s cannot be drained: %s for slab %llu's copy (it stays in the pool, "
 		       "holding %u copies)",
@@ -656,7 +675,22 @@ static void drain_stuck(struct remote_keeper *k, unsigned n, const char *why, ui
 	k->drain_request = 0;
 }
 
-/* Node n leaves the pool: it holds nothing now. Its region is freed. */
+/* Waits (a while at most, per chunk) until each chunk has had no write in flight: a write sent
+ * to a place before it changed hands is over. */
+static void quiesce_writes(struct remote_keeper *k)
+{
+	struct remote_pool *p = k->c.pool;
+
+	for (uint64_t c = 0; c * REMOTE_CHUNK_PAGES < p->nr_pages; c++)
+		for (unsigned tries = 0; tries < QUIET_TRIES &&
+					 __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) !=
+						 __atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST);
+		     tries++)
+			usleep(1000);
+}
+
+/* Node n leaves the pool: it holds nothing now. Its region is freed once the writes sent to
+ * its old places are answered (else they would fail, and mark their new places stale). */
 static void drain_done(struct remote_keeper *k, unsigned n)
 {
 	struct remote_pool *p = k->c.pool;
@@ -664,6 +698,7 @@ static void drain_done(struct remote_keeper *k, unsigned n)
 	uint64_t bytes = remote_pool_region_bytes(p, n);
 	char err[200] = "";
 
+	quiesce_writes(k);
 	__atomic_store_n(&p->map.h->region_slots[n], 0, __ATOMIC_RELEASE);
 	p->map.h->node_slots[n] = 0;
 	__atomic_store_n(&p->map.h->node_flags[n], POOL_NODE_REMOVED, __ATOMIC_RELEASE);
@@ -674,7 +709,7 @@ static void drain_done(struct remote_keeper *k, unsigned n)
 	int ret = remote_pool_release_node(k->c.conf, k->c.rc, n, bytes, err, sizeof(err));
 
 	publish(k);
-	if (k->drain_request && k->drain_node == n)
+	if (k->drain_request && k->drain_node == n && k->drain_request == k->served)
 		answer(k, k->drain_request, 0, n, "%s drained and removed%s%s", k->c.rc->node[n],
 		       ret < 0 ? "; its region could not be freed: " : "", ret < 0 ? err : "");
 	else
@@ -682,12 +717,16 @@ static void drain_done(struct remote_keeper *k, unsigned n)
 	k->drain_request = 0;
 }
 
-/* Copies of the draining node n move, one slab at a time (a slab with a stale copy waits for
- * its resync; a move that writes keep busy goes on in a later round). */
+/* Copies of the draining node n move, one slab at a time: a fresh one through the slab's
+ * incoming copy (move_member); one that serves no read (stale, or its node down) as
+ * re-replication moves a copy, refilled by the resync. A slab with a stale copy elsewhere waits
+ * for its resync; a move that writes keep busy goes on in a later round; so does one that
+ * waits for a node that is down. */
 static void drain(struct remote_keeper *k, unsigned n)
 {
 	struct remote_pool *p = k->c.pool;
-	bool down[REMOTE_MAX_NODES] = { false }, left = false;
+	bool down[REMOTE_MAX_NODES] = { false }, none_down[REMOTE_MAX_NODES] = { false };
+	bool left = false;
 
 	for (unsigned i = 0; i < k->nn; i++)
 		down[i] = k->down_since_ns[i] != 0;
@@ -697,26 +736,46 @@ static void drain(struct remote_keeper *k, unsigned n)
 	for (uint64_t s = 0; s < p->map.h->nslabs && !__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE);
 	     s++)
 		for (unsigned r = 0; r < p->replicas; r++) {
-			enum move_result res;
-			bool ok;
+			bool ok, serves = !down[n] && !pool_map_is_stale(&p->map, s, r);
+			unsigned sources = 0;
 
 			if (pool_map_node(&p->map, s, r) != n)
 				continue;
 			left = true;
-			if (pool_map_slab_degraded(&p->map, s))
-				continue; /* its resync first */
+			if (serves && pool_map_slab_degraded(&p->map, s))
+				continue; /* another copy's resync first */
 			uint32_t to = free_place(k, s, down, &ok);
 
-			if (!ok)
-				return drain_stuck(k, n, "no other node has room", s);
-			res = move_member(k, s, r, to);
-			if (res == MOVE_NO_SOURCE)
-				return drain_stuck(k, n, "no fresh copy on a node that is up", s);
-			if (res == MOVE_LATER)
-				return;
-			log_msg("slab %llu: its copy on %s moved to %s (draining)",
+			if (!ok) {
+				free_place(k, s, none_down, &ok);
+				if (!ok)
+					return drain_stuck(k, n, "no other node has room", s);
+				return; /* a node with room is down: later */
+			}
+			if (serves) {
+				enum move_result res = move_member(k, s, r, to);
+
+				if (res == MOVE_NO_SOURCE)
+					return drain_stuck(k, n, "no fresh copy to copy from", s);
+				if (res == MOVE_LATER)
+					return;
+			} else {
+				for (unsigned o = 0; o < p->replicas; o++)
+					if (o != r && !down[pool_map_node(&p->map, s, o)])
+						sources |= 1u << o;
+				if (!pool_map_mark_failed(&p->map, s, 1u << r, sources))
+					continue; /* no fresh copy on a node that is up: later */
+				uint32_t old = pool_map_place_of(&p->map, s, r);
+
+				set_slot(k, to, true);
+				pool_map_move(&p->map, s, r, to);
+				set_slot(k, old, false);
+				STORE(drained, k->c.stats->drained + 1);
+			}
+			log_msg("slab %llu: its copy on %s moved to %s (draining%s)",
 				(unsigned long long)s, k->c.rc->node[n],
-				k->c.rc->node[pool_place_node(to)]);
+				k->c.rc->node[pool_place_node(to)],
+				serves ? "" : "; it missed writes: refilled by a resync");
 			publish(k);
 			serve_wants(k);
 		}
