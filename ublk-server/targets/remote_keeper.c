@@ -213,15 +213,16 @@ static struct page_store *own_link(struct remote_keeper *k, unsigned n)
 
 /* What `ublk-ctl nodes` and `list` show: each node's state and copies, the slabs below R
  * copies, and a rebuild's progress (it begins when a copy goes stale, and grows by the copies
- * that go stale while it runs). */
-static void publish(struct remote_keeper *k)
+ * that go stale while it runs). `look`: each node's state as the keeper's own link finds it;
+ * else up (as the links the daemon has just opened found them), until the keeper has looked. */
+static void publish_as(struct remote_keeper *k, bool look)
 {
 	struct remote_pool *p = k->c.pool;
 	uint32_t stale[REMOTE_MAX_NODES] = { 0 }, held[REMOTE_MAX_NODES] = { 0 };
 	bool down[REMOTE_MAX_NODES] = { false };
 	uint64_t copies = 0, degraded = 0;
 
-	for (unsigned n = 0; n < k->nn; n++) {
+	for (unsigned n = 0; n < k->nn && look; n++) {
 		down[n] = remote_pool_region_bytes(p, n) && !own_link(k, n);
 		if (!down[n])
 			k->down_since_ns[n] = 0;
@@ -265,6 +266,11 @@ static void publish(struct remote_keeper *k)
 	} else if (k->c.stats->rebuild_done + copies > k->c.stats->rebuild_total) {
 		STORE(rebuild_total, k->c.stats->rebuild_done + copies);
 	}
+}
+
+static void publish(struct remote_keeper *k)
+{
+	publish_as(k, true);
 }
 
 /* Waits for `count` requests on ps; returns 0, or -EIO if any failed or the link broke. */
@@ -917,10 +923,6 @@ static void *keeper_main(void *arg)
 	/* Not realtime: a resync must not take a CPU from everything else; the queues, which
 	 * are, get ahead of it. */
 	io_thread_init("ublk-keeper", false);
-	STORE(nnodes, k->nn);
-	STORE(replicas, p->replicas);
-	STORE(slabs, p->map.h->nslabs);
-	STORE(slab_bytes, p->map.h->slab_bytes);
 	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
 		serve_wants(k);
 		publish(k);
@@ -979,6 +981,12 @@ int remote_keeper_start(const struct remote_keeper_conf *c, struct remote_keeper
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* What `ublk-ctl nodes` shows from the start: the placement, before any link is tried. */
+	STORE(nnodes, k->nn);
+	STORE(replicas, c->pool->replicas);
+	STORE(slabs, c->pool->map.h->nslabs);
+	STORE(slab_bytes, c->pool->map.h->slab_bytes);
+	publish_as(k, false);
 	ret = -pthread_create(&k->thread, NULL, keeper_main, k);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot start the pool's keeper: %s", strerror(-ret));
