@@ -59,6 +59,9 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json);
 /* A remote device's redundancy (nodes.c): "full", "degraded" or "rebuilding"; NULL for a
  * device without a pool. print adds its line (or `, "pool": {...}`). */
 const char *ctl_redundancy(const struct ublk_stats_shm *s);
+/* Loads device dev_id's record, which must be a remote device's: 0, or -1 after saying why
+ * ("<cmd>: ..."). */
+int ctl_load_remote(const char *cmd, uint32_t dev_id, struct ublk_dev_conf *conf);
 void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json);
 
 #endif

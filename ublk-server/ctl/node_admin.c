@@ -16,7 +16,6 @@
 #include "remote.h"
 #include "remote_admin.h"
 #include "stats.h"
-#include "targets.h"
 
 static const char node_usage[] =
 	"Usage: ublk-ctl node add -n ID URL [--json]\n"
@@ -132,7 +131,8 @@ static bool wait_keeper(const uint32_t *word, uint32_t want, int pid, struct dra
 }
 
 /* Sends the request and waits for its answer; the exit status. */
-static int request(uint32_t dev_id, uint32_t op, const char *url, bool json)
+static int request(uint32_t dev_id, const struct remote_conf *rc, uint32_t op, const char *url,
+		   bool json)
 {
 	const char *name = op == REMOTE_ADMIN_ADD ? "add" : "remove";
 	struct drain_view view = { .dev_id = dev_id, .node = -1, .url = url, .last = -2 };
@@ -175,14 +175,9 @@ static int request(uint32_t dev_id, uint32_t op, const char *url, bool json)
 	a->op = op;
 	snprintf(a->url, sizeof(a->url), "%s", url);
 	__atomic_store_n(&a->request, number, __ATOMIC_RELEASE);
-	if (op == REMOTE_ADMIN_REMOVE) {
-		struct ublk_dev_conf conf;
-
-		if (ublk_conf_load(dev_id, &conf, ublk_targets) == 0)
-			for (unsigned n = 0; n < remote_conf(&conf)->nnodes; n++)
-				if (!strcmp(remote_conf(&conf)->node[n], url))
-					view.node = (int)n;
-	}
+	for (unsigned n = 0; op == REMOTE_ADMIN_REMOVE && n < rc->nnodes; n++)
+		if (!strcmp(rc->node[n], url))
+			view.node = (int)n;
 	if (!wait_keeper(&a->answered, number, pid, &view)) {
 		ret = ctl_error("node %s: the daemon exited before it answered (recover the "
 				"device and ask again)",
@@ -253,11 +248,7 @@ int cmd_node(int argc, char **argv)
 
 	if (remote_conf_add_node(&probe, url, err, sizeof(err)) < 0)
 		return ctl_usage_error("node: %s", err);
-	if (ublk_conf_load(dev_id, &conf, ublk_targets) < 0)
-		return ctl_error("node: no record of device %u", dev_id);
-	if (conf.ops != &ublk_target_remote)
-		return ctl_error("node: device %u is a %s device: only remote devices have memory "
-				 "nodes",
-				 dev_id, conf.target);
-	return request(dev_id, op, url, json);
+	if (ctl_load_remote("node", dev_id, &conf) < 0)
+		return EXIT_FAILURE;
+	return request(dev_id, remote_conf(&conf), op, url, json);
 }

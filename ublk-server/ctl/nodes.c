@@ -107,6 +107,18 @@ void ctl_print_redundancy(const struct ublk_stats_shm *s, bool json)
 	printf("\n");
 }
 
+int ctl_load_remote(const char *cmd, uint32_t dev_id, struct ublk_dev_conf *conf)
+{
+	if (ublk_conf_load(dev_id, conf, ublk_targets) < 0)
+		return ctl_error("%s: no record of device %u", cmd, dev_id), -1;
+	if (conf->ops != &ublk_target_remote)
+		return ctl_error("%s: device %u is a %s device: only remote devices have memory "
+				 "nodes",
+				 cmd, dev_id, conf->target),
+		       -1;
+	return 0;
+}
+
 int cmd_nodes(int argc, char **argv)
 {
 	uint32_t dev_id = UBLK_DEV_ID_NONE;
@@ -120,12 +132,8 @@ int cmd_nodes(int argc, char **argv)
 		return ret;
 	if (dev_id == UBLK_DEV_ID_NONE)
 		return ctl_usage_error("nodes: which device? (-n ID)");
-	if (ublk_conf_load(dev_id, &conf, ublk_targets) < 0)
-		return ctl_error("nodes: no record of device %u", dev_id);
-	if (conf.ops != &ublk_target_remote)
-		return ctl_error("nodes: device %u is a %s device: only remote devices have memory "
-				 "nodes",
-				 dev_id, conf.target);
+	if (ctl_load_remote("nodes", dev_id, &conf) < 0)
+		return EXIT_FAILURE;
 	s = ctl_map_stats("nodes", dev_id, &size);
 	if (!s)
 		return EXIT_FAILURE;

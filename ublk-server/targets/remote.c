@@ -533,10 +533,16 @@ static void arm_hedge_timer(struct remote_target *r, struct remote_queue *rq, bo
 	rq->hedge_armed = on;
 }
 
-/* Which links can take a read now, and how busy each is: what pool_map_pick_read weighs. */
-static void view_links(struct remote_queue *rq)
+/* The pool's nodes now (nodes added since the queue started included). */
+static unsigned pool_nodes(const struct remote_target *r)
 {
-	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++) {
+	return __atomic_load_n(&r->pool.map.h->nnodes, __ATOMIC_ACQUIRE);
+}
+
+/* Which links can take a read now, and how busy each is: what pool_map_pick_read weighs. */
+static void view_links(struct remote_target *r, struct remote_queue *rq)
+{
+	for (unsigned n = 0, nn = pool_nodes(r); n < nn; n++) {
 		rq->up[n] = rq->ps[n] && !rq->ps[n]->down;
 		rq->load[n] = rq->ps[n] ? rq->ps[n]->inflight : 0;
 	}
@@ -556,7 +562,7 @@ static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, str
 	ts->masks[i] = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
 	if (ts->masks[i] == 0 || ts->masks[i] == ENTRY_LOST)
 		return false;
-	view_links(rq);
+	view_links(r, rq);
 	uint32_t place;
 
 	/* The place the pick judged fresh is the one read: a copy moved meanwhile is not. */
@@ -687,9 +693,9 @@ static void write_answered(struct remote_target *r, struct remote_queue *rq, str
 }
 
 /* Sends what put/get queued on every link: one batch of work requests per ublk request. */
-static void flush_links(struct remote_queue *rq)
+static void flush_links(struct remote_target *r, struct remote_queue *rq)
 {
-	for (unsigned n = 0; n < REMOTE_MAX_NODES; n++)
+	for (unsigned n = 0, nn = pool_nodes(r); n < nn; n++)
 		if (rq->ps[n])
 			rq->ps[n]->ops->flush(rq->ps[n]);
 }
@@ -736,7 +742,7 @@ static int remote_read_pages(struct ublk_target *t, struct ublk_req *req)
 			page_stuck(r, rq, req, i);
 		}
 	}
-	flush_links(rq);
+	flush_links(r, rq);
 	ts->pending--;
 	return started(req, ts, buf);
 }
@@ -755,7 +761,7 @@ static int put_pages(struct remote_target *r, struct remote_queue *rq, struct ub
 		if (!write_copies(r, rq, req, i))
 			write_answered(r, rq, req, i); /* no copy could be sent */
 	}
-	flush_links(rq);
+	flush_links(r, rq);
 	ts->pending--;
 	return started(req, ts, NULL);
 }
@@ -942,7 +948,7 @@ static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, stru
 			if (io->answered || io->out != 1 || io->hedge ||
 			    now - io->sent_ns < rq->hedge_after_ns)
 				continue;
-			view_links(rq);
+			view_links(r, rq);
 			uint32_t place;
 
 			m = pool_map_pick_read(&r->pool.map, s, rq->up, rq->load, io->tried,
@@ -959,7 +965,7 @@ static void hedge_slow_reads(struct remote_target *r, struct ublk_queue *q, stru
 	}
 	if (!reading)
 		arm_hedge_timer(r, rq, false);
-	flush_links(rq);
+	flush_links(r, rq);
 }
 
 /* Tries the parked pages again: the links they waited for may be back. */
@@ -989,7 +995,7 @@ static void retry_parked(struct remote_target *r, struct ublk_queue *q, struct r
 				page_stuck(r, rq, req, i);
 		}
 	}
-	flush_links(rq);
+	flush_links(r, rq);
 }
 
 static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
@@ -998,8 +1004,7 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 	struct remote_queue *rq = q->target_ctx;
 	int got;
 
-	/* Nodes added since the queue started are taken as they come. */
-	unsigned nnodes = __atomic_load_n(&r->pool.map.h->nnodes, __ATOMIC_ACQUIRE);
+	unsigned nnodes = pool_nodes(r); /* nodes added since the queue started come in */
 
 	if (rq->has_done)
 		put_resolved(r, q, rq);
@@ -1025,7 +1030,7 @@ static void remote_queue_poll(struct ublk_target *t, struct ublk_queue *q)
 		while ((got = ps->ops->reap(ps, rq->done, 64)) > 0) {
 			for (int k = 0; k < got; k++)
 				page_answered(r, q, rq, rq->done[k].cookie, rq->done[k].status);
-			flush_links(rq); /* retried reads */
+			flush_links(r, rq); /* retried reads */
 		}
 		if (ps->down) {
 			bool removed = !remote_pool_region_bytes(&r->pool, n);

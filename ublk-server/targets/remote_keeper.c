@@ -487,6 +487,28 @@ static uint32_t free_place(struct remote_keeper *k, uint64_t s, const bool *down
 	return *ok ? pool_place((unsigned)best, best_slot) : 0;
 }
 
+/* Member m of slab s, which serves no read (its node down, or stale), goes to `place`, stale
+ * there: the resync fills it. Only with a source to refill from, a fresh member on a node that
+ * is up (else this copy may be the one that comes back): checked and marked in one step.
+ * Returns whether it moved. */
+static bool move_stale_member(struct remote_keeper *k, uint64_t s, unsigned m, uint32_t place,
+			      const bool *down)
+{
+	struct remote_pool *p = k->c.pool;
+	uint32_t old = pool_map_place_of(&p->map, s, m);
+	unsigned sources = 0;
+
+	for (unsigned o = 0; o < p->replicas; o++)
+		if (o != m && !down[pool_map_node(&p->map, s, o)])
+			sources |= 1u << o;
+	if (!pool_map_mark_failed(&p->map, s, 1u << m, sources))
+		return false;
+	set_slot(k, place, true);
+	set_slot(k, old, false);
+	pool_map_move(&p->map, s, m, place);
+	return true;
+}
+
 /* Nodes gone past the grace: each of their copies moves to a free place on another node (a
  * stale member there, which the resync fills), so the pool gets back to R copies without them.
  * A slab without a fresh member elsewhere stays: there is nothing to copy from. */
@@ -507,22 +529,14 @@ static void rereplicate(struct remote_keeper *k)
 	for (uint64_t s = 0; s < p->map.h->nslabs; s++)
 		for (unsigned m = 0; m < p->replicas; m++) {
 			uint32_t old = pool_map_place_of(&p->map, s, m), place;
-			unsigned n = pool_place_node(old), sources = 0;
+			unsigned n = pool_place_node(old);
 			bool ok;
 
 			if (!down[n] || now - k->down_since_ns[n] < grace)
 				continue;
-			/* Only with a source to refill from: a fresh member on a node that is up
-			 * (else this copy may be the one that comes back). */
-			for (unsigned o = 0; o < p->replicas; o++)
-				if (o != m && !down[pool_map_node(&p->map, s, o)])
-					sources |= 1u << o;
 			place = free_place(k, s, down, &ok);
-			if (!ok || !pool_map_mark_failed(&p->map, s, 1u << m, sources))
-				continue; /* no room, or no such source: the member stays */
-			set_slot(k, place, true);
-			set_slot(k, old, false);
-			pool_map_move(&p->map, s, m, place);
+			if (!ok || !move_stale_member(k, s, m, place, down))
+				continue; /* no room, or no source: the member stays */
 			STORE(moved, k->c.stats->moved + 1);
 			log_msg("slab %llu: %s is gone past the grace (%u s): its copy goes to %s",
 				(unsigned long long)s, k->c.rc->node[n], k->c.rc->grace_s,
@@ -530,26 +544,35 @@ static void rereplicate(struct remote_keeper *k)
 		}
 }
 
+/* Waits (QUIET_TRIES ms at most) until chunk c has no write in flight; whether it has none. */
+static bool wait_quiet(struct remote_keeper *k, uint64_t c)
+{
+	struct remote_pool *p = k->c.pool;
+
+	for (unsigned tries = 0; __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) !=
+				 __atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST);
+	     tries++) {
+		if (tries == QUIET_TRIES)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
 /* Frees the slot of an abandoned incoming copy once no write that may have been sent to it is
  * in flight (then no late PUT can land in a copy the slot holds next); a slot still busy after
  * a while stays taken until the daemon restarts. */
 static void free_incoming_slot(struct remote_keeper *k, uint64_t s, uint32_t to)
 {
-	struct remote_pool *p = k->c.pool;
 	uint64_t first, end;
 
-	remote_pool_slab_pages(p, s, &first, &end);
+	remote_pool_slab_pages(k->c.pool, s, &first, &end);
 	for (uint64_t c = first / REMOTE_CHUNK_PAGES; c <= (end - 1) / REMOTE_CHUNK_PAGES; c++)
-		for (unsigned tries = 0; __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) !=
-					 __atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST);
-		     tries++) {
-			if (tries == QUIET_TRIES) {
-				log_msg("slab %llu: a place on %s stays unused until a restart "
-					"(writes to an abandoned copy were still in flight)",
-					(unsigned long long)s, k->c.rc->node[pool_place_node(to)]);
-				return;
-			}
-			usleep(1000);
+		if (!wait_quiet(k, c)) {
+			log_msg("slab %llu: a place on %s stays unused until a restart (writes to "
+				"an abandoned copy were still in flight)",
+				(unsigned long long)s, k->c.rc->node[pool_place_node(to)]);
+			return;
 		}
 	set_slot(k, to, false);
 }
@@ -685,14 +708,8 @@ static void drain_stuck(struct remote_keeper *k, unsigned n, const char *why, ui
  * to a place before it changed hands is over. */
 static void quiesce_writes(struct remote_keeper *k)
 {
-	struct remote_pool *p = k->c.pool;
-
-	for (uint64_t c = 0; c * REMOTE_CHUNK_PAGES < p->nr_pages; c++)
-		for (unsigned tries = 0; tries < QUIET_TRIES &&
-					 __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) !=
-						 __atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST);
-		     tries++)
-			usleep(1000);
+	for (uint64_t c = 0; c * REMOTE_CHUNK_PAGES < k->c.pool->nr_pages; c++)
+		wait_quiet(k, c);
 }
 
 /* Node n leaves the pool: it holds nothing now. Its region is freed once the writes sent to
@@ -743,7 +760,6 @@ static void drain(struct remote_keeper *k, unsigned n)
 	     s++)
 		for (unsigned r = 0; r < p->replicas; r++) {
 			bool ok, serves = !down[n] && !pool_map_is_stale(&p->map, s, r);
-			unsigned sources = 0;
 
 			if (pool_map_node(&p->map, s, r) != n)
 				continue;
@@ -765,18 +781,10 @@ static void drain(struct remote_keeper *k, unsigned n)
 					return drain_stuck(k, n, "no fresh copy to copy from", s);
 				if (res == MOVE_LATER)
 					return;
-			} else {
-				for (unsigned o = 0; o < p->replicas; o++)
-					if (o != r && !down[pool_map_node(&p->map, s, o)])
-						sources |= 1u << o;
-				if (!pool_map_mark_failed(&p->map, s, 1u << r, sources))
-					continue; /* no fresh copy on a node that is up: later */
-				uint32_t old = pool_map_place_of(&p->map, s, r);
-
-				set_slot(k, to, true);
-				pool_map_move(&p->map, s, r, to);
-				set_slot(k, old, false);
+			} else if (move_stale_member(k, s, r, to, down)) {
 				STORE(drained, k->c.stats->drained + 1);
+			} else {
+				continue; /* no fresh copy on a node that is up: later */
 			}
 			log_msg("slab %llu: its copy on %s moved to %s (draining%s)",
 				(unsigned long long)s, k->c.rc->node[n],
