@@ -36,3 +36,50 @@ int secret_read(const char *file, uint8_t out[SECRET_MAX], size_t *len, char *er
 	memcpy(out, line, *len);
 	return 0;
 }
+
+int secret_read_all(const char *file, struct secret *out, unsigned max, unsigned *n, char *err,
+		    size_t errlen)
+{
+	char line[SECRET_MAX + 2];
+	unsigned lineno = 0;
+	FILE *f;
+
+	*n = 0;
+	if (!file) {
+		if (secret_read(NULL, out[0].bytes, &out[0].len, err, errlen) < 0)
+			return -1;
+		*n = 1;
+		return 0;
+	}
+	f = fopen(file, "re");
+	if (!f) {
+		snprintf(err, errlen, "cannot read --secret-file %s: %s", file, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strcspn(line, "\n");
+
+		lineno++;
+		if (line[len] != '\n' && !feof(f)) {
+			snprintf(err, errlen, "%s line %u: a secret is at most %d bytes", file,
+				 lineno, SECRET_MAX);
+			fclose(f);
+			return -1;
+		}
+		if (len == 0)
+			continue;
+		if (*n == max) {
+			snprintf(err, errlen, "%s: more than %u secrets", file, max);
+			fclose(f);
+			return -1;
+		}
+		memcpy(out[*n].bytes, line, len);
+		out[(*n)++].len = len;
+	}
+	fclose(f);
+	if (*n == 0) {
+		snprintf(err, errlen, "%s holds no secret", file);
+		return -1;
+	}
+	return 0;
+}

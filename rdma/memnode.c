@@ -1,8 +1,11 @@
-/* memnode — the memory node: serves its memory to lineswap clients as named regions.
+/* memnode — the memory node: serves its memory to lineswap clients as regions.
  *
- * One thread, one epoll loop over TCP clients. Every frame a client sends is checked before it
- * touches memory; a client that breaks the protocol (bad magic, unknown op, impossible length)
- * is logged and disconnected, and the others go on. A request for a page outside the client's
+ * One thread, one epoll loop over TCP clients. A connection first shakes hands (proto.h,
+ * auth.h): until it has proven a tenant's secret it is pending, holds a few hundred bytes, has
+ * a deadline, and is subject to the limits of node_guard.h; only then does it count against
+ * --max-clients and get its buffers. Every frame a client sends is checked before it touches
+ * memory; a client that breaks the protocol (bad magic, unknown op, impossible length) is
+ * logged and disconnected, and the others go on. A request for a page outside the client's
  * region is answered with an error and does not end the connection. A client that does not
  * read its replies stops being read (its replies wait in a bounded buffer), so it cannot make
  * the node buffer without limit. */
@@ -18,7 +21,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,46 +28,76 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node_rdma.h"
-#include "node_region.h"
+#include "auth.h"
+#include "clock.h"
 #include "io_thread.h"
 #include "log.h"
+#include "node_control.h"
+#include "node_guard.h"
+#include "node_rdma.h"
+#include "node_region.h"
 #include "parse.h"
-#include "secret.h"
 #include "proto.h"
+#include "secret.h"
 
-#define MAX_CLIENTS_DEFAULT 64
-#define IN_CAP              (256 * 1024) /* many frames per recv; at least one whole frame */
-#define OUT_CAP             (64 * 1024)
-#define REPLY_MAX           (sizeof(struct proto_reply) + PROTO_PAGE_SIZE)
+#define MAX_CLIENTS_DEFAULT  64
+#define MAX_PENDING_DEFAULT  64
+#define MAX_PER_ADDR_DEFAULT 16
+#define HANDSHAKE_MS_DEFAULT 5000
+#define MAX_TENANTS          64
+#define TICK_MS              20           /* how often pending handshakes are looked at */
+#define IN_CAP               (256 * 1024) /* many frames per recv; at least one whole frame */
+#define OUT_CAP              (64 * 1024)
+#define REPLY_MAX            (sizeof(struct proto_reply) + PROTO_PAGE_SIZE)
 
-enum client_state { HELLO, SERVING };
+/* HELLO: waiting for the hello; HELD: its answer waits out its address's penalty;
+ * CHALLENGED: waiting for the request; SERVING: authenticated, attached to a region. */
+enum client_state { HELLO, HELD, CHALLENGED, SERVING };
 
 struct client {
+	struct client *prev, *next; /* every connection, oldest first */
+	struct client *next_dead;
 	int fd;
 	enum client_state state;
+	unsigned tenant;
 	struct node_region *region;
-	size_t inlen, outlen, outoff;
+	uint64_t accepted_ns, answer_at_ns;
+	uint8_t addr[GUARD_ADDR];
 	bool reading; /* EPOLLIN armed */
 	bool dead;    /* dropped; freed after the current batch of events */
 	bool ticket_valid;
 	uint8_t ticket[PROTO_TICKET_LEN]; /* for one RDMA connection to c->region */
+	/* The handshake: what both sides sent (the hello, then the challenge's nonce and key),
+	 * the Diffie-Hellman result, and then the session key of the tenant the client proved. */
+	struct {
+		struct proto_hello hello;
+		uint8_t nonce[AUTH_NONCE];
+		uint8_t pub[AUTH_PUB];
+	} __attribute__((packed)) transcript;
+	uint8_t shared[AUTH_KEY];
+	uint8_t session[AUTH_KEY];
+	uint8_t hs[sizeof(struct proto_request)]; /* the bytes of the hello or request so far */
+	size_t hslen;
 	char peer[64];
-	uint8_t in[IN_CAP];
-	uint8_t out[OUT_CAP];
+	/* SERVING only (allocated then): frames in, replies out. */
+	uint8_t *in, *out;
+	size_t inlen, outlen, outoff;
 };
 
 _Static_assert(SECRET_MAX == PROTO_SECRET_MAX, "one secret length everywhere");
 
 struct node {
 	struct node_memory mem;
-	uint8_t secret[PROTO_SECRET_MAX];
-	size_t secret_len;
-	int epfd, listen_fd, sig_fd;
-	struct client **clients;
-	struct client **graveyard; /* dropped during this batch of events */
-	unsigned max_clients, nclients, ndead;
-	uint64_t served_puts, served_gets, rejected;
+	struct secret tenants[MAX_TENANTS];
+	unsigned ntenants;
+	int epfd, listen_fd, sig_fd, control_fd;
+	struct client *first, *last;
+	struct client *dead; /* dropped during this batch of events */
+	struct node_guard guard;
+	unsigned max_clients, nserving;
+	uint32_t handshake_ms;
+	uint64_t lease_s;
+	uint64_t served_puts, served_gets, rejected, auth_failures, evicted, expired;
 	struct node_rdma *rdma; /* with --rdma */
 	int rdma_fd;
 };
@@ -76,25 +108,48 @@ struct node {
 
 static const char usage_text[] =
 	"Usage: memnode --size SIZE [--listen tcp://ADDR:PORT] [--secret-file FILE] [OPTIONS]\n"
+	"       memnode regions --control PATH [--json]\n"
+	"       memnode free-region --control PATH SERIAL\n"
 	"\n"
 	"Serves SIZE bytes of this machine's memory to lineswap clients (ublk-ctl add -t remote)\n"
-	"as named regions, one per device, over TCP. A region keeps its pages while its clients\n"
-	"reconnect or recover, until the client releases it (ublk-ctl del). Hugepages are used "
-	"when\n"
-	"the kernel has enough reserved (vm.nr_hugepages) and SIZE is a multiple of 2 MiB.\n"
+	"as regions, one per device and node, over TCP (and RDMA with --rdma). A region keeps its\n"
+	"pages while its clients reconnect or recover, until the client releases it (ublk-ctl\n"
+	"del), the operator frees it, or its lease runs out. Hugepages are used when the kernel\n"
+	"has enough reserved (vm.nr_hugepages) and SIZE is a multiple of 2 MiB.\n"
 	"\n"
-	"Clients authenticate with a shared secret (1-64 bytes): the first line of --secret-file,\n"
-	"or the environment variable LINESWAP_SECRET. One of them is required.\n"
+	"Trust: clients and node prove to each other that they know a shared secret without\n"
+	"sending it (an HMAC challenge-response over fresh nonces and X25519 keys). Each line of\n"
+	"--secret-file is one tenant's secret (1-64 bytes; 32 random bytes are best); without\n"
+	"it, the environment variable LINESWAP_SECRET is the only one. A tenant sees only its own\n"
+	"regions, and attaching to or releasing a region needs proof of that device's own key,\n"
+	"which the node never learns. Pages are encrypted by the client before they leave it.\n"
 	"\n"
 	"Options:\n"
 	"  -s, --size SIZE        memory to serve: bytes or with K, M, G, T (binary); required\n"
 	"  -l, --listen URL       where to listen (default tcp://127.0.0.1:7370; port 0 picks a\n"
 	"                         free one, printed at start-up)\n"
-	"      --secret-file F    read the secret from F\n"
+	"      --secret-file F    the tenants' secrets, one per line (at most 64)\n"
 	"      --rdma             also accept RDMA (rdma_cm) connections on the same address and\n"
 	"                         port; clients then move pages with one-sided RDMA WRITE and\n"
-	"                         READ (ublk-ctl add -t remote --node rdma://ADDR:PORT)\n"
-	"      --max-clients N    connections at once (1-1024, default 64)\n"
+	"                         READ (ublk-ctl add -t remote --node rdma://ADDR:PORT); each\n"
+	"                         region is registered in a protection domain of its own\n"
+	"      --max-clients N    authenticated connections at once (1-1024, default 64)\n"
+	"      --max-pending N    connections still shaking hands (1-1024, default 64); over\n"
+	"                         it, a new connection pushes out the oldest such one\n"
+	"      --max-pending-per-addr N\n"
+	"                         of those, from one address (1-1024, default 16)\n"
+	"      --handshake-timeout MS\n"
+	"                         a connection not authenticated by then is dropped (100-60000,\n"
+	"                         default 5000). After a failed authentication, the next\n"
+	"                         handshake from that address waits 50 ms, doubling with each\n"
+	"                         failure up to 1 s, until a minute passes without one\n"
+	"      --lease SECONDS    free a region no client has been attached to for this long\n"
+	"                         (default 0: never)\n"
+	"      --tenant-quota SIZE\n"
+	"                         memory one tenant's regions may hold (default: all of it)\n"
+	"      --tenant-regions N regions one tenant may hold (default 1024)\n"
+	"      --control PATH     listen for `memnode regions` and `memnode free-region` on a\n"
+	"                         Unix socket at PATH (mode 0600; the node's uid or root only)\n"
 	"      --lock             allocate and lock all SIZE bytes at start, lock the rest of the\n"
 	"                         process, and serve as an I/O flusher at realtime priority\n"
 	"                         (SCHED_FIFO 1): nothing is ever swapped out, and replies take\n"
@@ -104,35 +159,92 @@ static const char usage_text[] =
 	"      --json             print the start-up line as JSON\n"
 	"  -h, --help             this text\n"
 	"\n"
+	"Commands (to a running node, through its --control socket):\n"
+	"  regions                list the regions: serial, tenant (its line in the secret file),\n"
+	"                         name, size, attached connections, seconds idle\n"
+	"  free-region SERIAL     free a region now: its clients are disconnected, its pages gone\n"
+	"\n"
 	"Signals: SIGTERM or SIGINT end it cleanly (all regions are lost); SIGUSR1 prints a JSON\n"
 	"status line (memory, regions, clients, request counts) to stderr.\n"
-	"Exit status: 0 after a clean shutdown, 1 on a start-up failure, 2 for bad arguments.\n";
+	"Exit status: 0 after a clean shutdown, 1 on a start-up failure (or a refused command),\n"
+	"2 for bad arguments.\n";
+
+static void unlink_client(struct node *n, struct client *c)
+{
+	*(c->prev ? &c->prev->next : &n->first) = c->next;
+	*(c->next ? &c->next->prev : &n->last) = c->prev;
+	c->prev = c->next = NULL;
+}
 
 static void drop_client(struct node *n, struct client *c, const char *why)
 {
+	if (c->dead)
+		return;
 	if (why)
 		log_msg("%s: disconnected: %s", c->peer, why);
 	if (c->region)
-		node_region_close(c->region);
+		node_region_close(c->region, monotonic_ns() / 1000000000u);
+	if (c->state == SERVING)
+		n->nserving--;
+	else
+		node_guard_leave(&n->guard, c->addr);
 	epoll_ctl(n->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	for (unsigned i = 0; i < n->max_clients; i++)
-		if (n->clients[i] == c)
-			n->clients[i] = NULL;
-	n->nclients--;
+	unlink_client(n, c);
+	auth_wipe(c->shared, sizeof(c->shared));
+	auth_wipe(c->session, sizeof(c->session));
 	/* Another event of this batch may still name it. */
 	c->dead = true;
 	c->region = NULL;
-	n->graveyard[n->ndead++] = c;
+	c->next_dead = n->dead;
+	n->dead = c;
+}
+
+static void bury_dead(struct node *n)
+{
+	while (n->dead) {
+		struct client *c = n->dead;
+
+		n->dead = c->next_dead;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
 }
 
 static void arm(struct node *n, struct client *c)
 {
 	struct epoll_event ev = { .data.ptr = c };
 
-	c->reading = c->outlen - c->outoff + REPLY_MAX <= OUT_CAP || c->outlen == c->outoff;
+	if (c->state == HELD)
+		c->reading = false;
+	else if (c->state != SERVING)
+		c->reading = true;
+	else
+		c->reading = c->outlen - c->outoff + REPLY_MAX <= OUT_CAP || c->outlen == c->outoff;
 	ev.events = (c->reading ? EPOLLIN : 0) | (c->outlen > c->outoff ? EPOLLOUT : 0);
 	epoll_ctl(n->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Frees region r and disconnects everyone attached to it (except `keep`). */
+static void free_region(struct node *n, struct node_region *r, struct client *keep, const char *why)
+{
+	for (struct client *c = n->first, *next; c; c = next) {
+		next = c->next;
+		if (c != keep && c->region == r)
+			drop_client(n, c, why);
+	}
+	if (keep && keep->region == r)
+		keep->region = NULL;
+	if (n->rdma)
+		node_rdma_forget_region(n->rdma, r);
+	node_region_release(&n->mem, r);
+}
+
+static void operator_free(void *ctx, struct node_region *r)
+{
+	log_msg("region %llu freed by the operator", (unsigned long long)r->serial);
+	free_region(ctx, r, NULL, "its region was freed by the node's operator");
 }
 
 /* Queues a reply (and its data) in the client's out buffer; the caller made room. */
@@ -153,74 +265,219 @@ static void reply(struct client *c, uint64_t tag, unsigned status, const void *d
 	c->outlen += sizeof(r) + len;
 }
 
-static bool secret_ok(const struct node *n, const struct proto_hello *h)
+/* A handshake message on a fresh socket: its buffer is empty, so it goes at once or never. */
+static bool send_small(struct client *c, const void *msg, size_t len)
 {
-	uint8_t diff = (uint8_t)(h->secret_len != n->secret_len);
-
-	/* Constant time in the secret's bytes. */
-	for (size_t i = 0; i < PROTO_SECRET_MAX; i++)
-		diff |= (uint8_t)((i < n->secret_len ? n->secret[i] : 0) ^
-				  (i < n->secret_len ? h->secret[i] : 0));
-	return diff == 0;
+	return send(c->fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
 }
 
-/* The hello: returns false to drop the client (after queueing a refusal where possible). */
-static bool handle_hello(struct node *n, struct client *c, const struct proto_hello *h)
+/* Refuses the handshake with `status` (in a challenge or a welcome, whichever comes next) and
+ * returns false: the caller drops the client. Failed authentications slow its address down. */
+static bool refuse(struct node *n, struct client *c, unsigned status, const char *why)
 {
-	struct proto_welcome w = { .magic = PROTO_MAGIC, .version = PROTO_VERSION };
-	const char *why = NULL;
+	if (c->state == HELLO || c->state == HELD) {
+		struct proto_challenge ch = { .magic = PROTO_MAGIC,
+					      .version = PROTO_VERSION,
+					      .status = (uint16_t)status };
 
-	if (h->magic != PROTO_MAGIC || h->version != PROTO_VERSION)
-		w.status = PROTO_EVERSION, why = "protocol version mismatch";
-	else if (h->secret_len > PROTO_SECRET_MAX || !secret_ok(n, h))
-		w.status = PROTO_EAUTH, why = "wrong secret";
-	else if (h->flags == PROTO_PROBE && h->bytes == 0)
-		w.status = PROTO_OK, why = "probed"; /* answered below, then dropped */
-	else if ((h->flags & ~7u) ||
-		 ((h->flags & 3) != PROTO_CREATE && (h->flags & 3) != PROTO_ATTACH) ||
-		 h->bytes == 0 || h->bytes % PROTO_PAGE_SIZE)
-		w.status = PROTO_EINVAL, why = "malformed hello";
-	else if ((h->flags & PROTO_TICKET) && !n->rdma)
-		w.status = PROTO_EINVAL, why = "RDMA asked of a node that serves TCP only";
-	else
-		w.status = (uint16_t)node_region_open(&n->mem, h->region, h->bytes, h->flags & 3,
-						      &c->region);
-	if (w.status == PROTO_OK && (h->flags & PROTO_TICKET) &&
-	    getrandom(c->ticket, sizeof(c->ticket), 0) == (ssize_t)sizeof(c->ticket)) {
-		c->ticket_valid = true;
-		memcpy(w.ticket, c->ticket, sizeof(w.ticket));
-	}
-	if (w.status == PROTO_OK && h->flags == PROTO_PROBE) {
-		w.free = node_memory_unused(&n->mem);
-		memcpy(c->out + c->outlen, &w, sizeof(w));
-		c->outlen += sizeof(w);
-		(void)!send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
-		log_msg("%s: probed (%llu KiB free)", c->peer, (unsigned long long)(w.free >> 10));
-		return false;
-	}
-	if (w.status == PROTO_OK) {
-		w.bytes = h->bytes;
-		w.free = node_memory_unused(&n->mem);
-		log_msg("%s: %s region of %llu KiB (%llu KiB left)", c->peer,
-			(h->flags & 3) == PROTO_CREATE ? "created" : "attached to",
-			(unsigned long long)(h->bytes >> 10), (unsigned long long)(w.free >> 10));
+		send_small(c, &ch, sizeof(ch));
 	} else {
-		c->region = NULL;
-		w.free = node_memory_unused(&n->mem);
-		if (!why)
-			why = proto_status_name(w.status);
-		n->rejected++;
+		struct proto_welcome w = { .magic = PROTO_MAGIC,
+					   .version = PROTO_VERSION,
+					   .status = (uint16_t)status,
+					   .free = node_memory_unused(&n->mem) };
+
+		send_small(c, &w, sizeof(w));
 	}
-	memcpy(c->out + c->outlen, &w, sizeof(w));
-	c->outlen += sizeof(w);
-	c->state = SERVING;
-	if (w.status != PROTO_OK) {
-		/* Say why, then hang up. */
-		(void)!send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
-		log_msg("%s: refused: %s", c->peer, why);
+	if (status == PROTO_EAUTH) {
+		n->auth_failures++;
+		node_guard_failed(&n->guard, c->addr, monotonic_ns());
+	}
+	n->rejected++;
+	log_msg("%s: refused: %s", c->peer, why);
+	return false;
+}
+
+/* The challenge: the node's nonce and key; the Diffie-Hellman result is kept for the request. */
+static bool challenge(struct node *n, struct client *c)
+{
+	struct proto_challenge ch = { .magic = PROTO_MAGIC, .version = PROTO_VERSION };
+	struct auth_ephemeral e;
+	int ret;
+
+	if (auth_random(ch.nonce, AUTH_NONCE) < 0 || auth_ephemeral_new(&e) < 0)
+		return refuse(n, c, PROTO_EBUSY, "cannot make a handshake key");
+	memcpy(ch.pub, e.pub, AUTH_PUB);
+	memcpy(c->transcript.nonce, ch.nonce, AUTH_NONCE);
+	memcpy(c->transcript.pub, ch.pub, AUTH_PUB);
+	ret = auth_shared(&e, c->transcript.hello.pub, c->shared);
+	auth_ephemeral_free(&e);
+	if (ret < 0)
+		return refuse(n, c, PROTO_EINVAL, "unusable handshake key");
+	c->state = CHALLENGED;
+	c->hslen = 0;
+	if (!send_small(c, &ch, sizeof(ch))) {
+		log_msg("%s: disconnected during the handshake", c->peer);
 		return false;
 	}
 	return true;
+}
+
+static bool on_hello(struct node *n, struct client *c)
+{
+	uint64_t now = monotonic_ns();
+
+	memcpy(&c->transcript.hello, c->hs, sizeof(c->transcript.hello));
+	c->hslen = 0;
+	if (c->transcript.hello.magic != PROTO_MAGIC ||
+	    c->transcript.hello.version != PROTO_VERSION)
+		return refuse(n, c, PROTO_EVERSION, "protocol version mismatch");
+	c->answer_at_ns = node_guard_answer_at(&n->guard, c->addr, now);
+	if (c->answer_at_ns > now) {
+		c->state = HELD; /* the tick answers it */
+		return true;
+	}
+	return challenge(n, c);
+}
+
+/* The tenant whose secret makes the request's proof (its session key in c->session), or
+ * n->ntenants. Every tenant is tried, whichever matches. */
+static unsigned find_tenant(struct node *n, struct client *c, const uint8_t proof[AUTH_KEY])
+{
+	unsigned found = n->ntenants;
+	uint8_t session[AUTH_KEY], mac[AUTH_KEY];
+
+	for (unsigned i = 0; i < n->ntenants; i++) {
+		auth_session(n->tenants[i].bytes, n->tenants[i].len, c->shared, &c->transcript,
+			     sizeof(c->transcript), session);
+		auth_mac(session, AUTH_CLIENT_PROOF, NULL, 0, mac);
+		if (auth_equal(mac, proof, AUTH_KEY) && found == n->ntenants) {
+			found = i;
+			memcpy(c->session, session, AUTH_KEY);
+		}
+	}
+	auth_wipe(session, sizeof(session));
+	auth_wipe(c->shared, sizeof(c->shared));
+	return found;
+}
+
+struct attach_check {
+	const struct proto_request *req;
+	const uint8_t *session;
+};
+
+static bool attach_ok(const uint8_t key[AUTH_KEY], void *ctx)
+{
+	const struct attach_check *a = ctx;
+	uint8_t want[AUTH_KEY];
+	bool ok;
+
+	auth_mac(key, AUTH_ATTACH, a->session, AUTH_KEY, want);
+	ok = auth_equal(want, a->req->region_key, AUTH_KEY);
+	auth_wipe(want, sizeof(want));
+	return ok;
+}
+
+/* The request: the client's proof, then what it asks. Returns false to drop the client. */
+static bool on_request(struct node *n, struct client *c)
+{
+	struct proto_request req;
+	struct proto_welcome w = { .magic = PROTO_MAGIC, .version = PROTO_VERSION };
+	uint8_t mac[AUTH_KEY], key[AUTH_KEY];
+	uint32_t how = 0;
+
+	memcpy(&req, c->hs, sizeof(req));
+	c->tenant = find_tenant(n, c, req.proof);
+	if (c->tenant == n->ntenants)
+		return refuse(n, c, PROTO_EAUTH, "wrong secret");
+	auth_mac(c->session, AUTH_NODE_PROOF, NULL, 0, w.proof);
+	if (req.flags == PROTO_PROBE && req.bytes == 0) {
+		w.free = node_memory_unused(&n->mem);
+		send_small(c, &w, sizeof(w));
+		log_msg("%s: probed (%llu KiB free)", c->peer, (unsigned long long)(w.free >> 10));
+		return false;
+	}
+	how = req.flags & (PROTO_CREATE | PROTO_ATTACH);
+	if ((req.flags & ~7u) || (how != PROTO_CREATE && how != PROTO_ATTACH) || req.bytes == 0 ||
+	    req.bytes % PROTO_PAGE_SIZE)
+		return refuse(n, c, PROTO_EINVAL, "malformed request");
+	if ((req.flags & PROTO_TICKET) && !n->rdma)
+		return refuse(n, c, PROTO_EINVAL, "RDMA asked of a node that serves TCP only");
+	if (n->nserving >= n->max_clients)
+		return refuse(n, c, PROTO_ETOOMANY, "too many clients");
+	c->in = malloc(IN_CAP);
+	c->out = malloc(OUT_CAP);
+	if (!c->in || !c->out)
+		return refuse(n, c, PROTO_EBUSY, "out of memory");
+	struct attach_check check = { .req = &req, .session = c->session };
+	unsigned status;
+
+	auth_mac(c->session, AUTH_WRAP, NULL, 0, mac);
+	for (unsigned i = 0; i < AUTH_KEY; i++)
+		key[i] = req.region_key[i] ^ mac[i];
+	status = node_region_open(&n->mem, c->tenant, req.region, key, req.bytes, how, attach_ok,
+				  &check, &c->region);
+	auth_wipe(key, sizeof(key));
+	if (status != PROTO_OK) {
+		c->region = NULL;
+		return refuse(n, c, status,
+			      status == PROTO_EAUTH ? "not the region's key"
+						    : proto_status_name(status));
+	}
+	if (req.flags & PROTO_TICKET) {
+		if (auth_random(c->ticket, sizeof(c->ticket)) == 0)
+			c->ticket_valid = true;
+		auth_mac(c->session, AUTH_TICKET_WRAP, NULL, 0, mac);
+		for (unsigned i = 0; i < PROTO_TICKET_LEN; i++)
+			w.ticket[i] = c->ticket[i] ^ mac[i];
+	}
+	w.bytes = req.bytes;
+	w.free = node_memory_unused(&n->mem);
+	node_guard_leave(&n->guard, c->addr);
+	c->state = SERVING;
+	n->nserving++;
+	log_msg("%s: tenant %u %s region %llu of %llu KiB (%llu KiB left)", c->peer, c->tenant + 1,
+		how == PROTO_CREATE ? "created" : "attached to",
+		(unsigned long long)c->region->serial, (unsigned long long)(req.bytes >> 10),
+		(unsigned long long)(w.free >> 10));
+	memcpy(c->out, &w, sizeof(w));
+	c->outlen = sizeof(w);
+	return true;
+}
+
+/* Reads what the handshake needs next, no more. Returns false to drop the client. */
+static bool shake_hands(struct node *n, struct client *c)
+{
+	size_t want = c->state == HELLO ? sizeof(struct proto_hello) : sizeof(struct proto_request);
+	ssize_t got = recv(c->fd, c->hs + c->hslen, want - c->hslen, MSG_DONTWAIT);
+
+	if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+		return false;
+	if (got > 0)
+		c->hslen += (size_t)got;
+	if (c->hslen < want)
+		return true;
+	return c->state == HELLO ? on_hello(n, c) : on_request(n, c);
+}
+
+/* RELEASE: the proof of the region's key, then everyone else on the region goes. Either way
+ * the connection then ends. */
+static void on_release(struct node *n, struct client *c, const struct proto_req *r,
+		       const uint8_t *proof)
+{
+	uint8_t want[AUTH_KEY];
+
+	auth_mac(c->region->key, AUTH_RELEASE, c->session, AUTH_KEY, want);
+	if (!auth_equal(want, proof, AUTH_KEY)) {
+		n->auth_failures++;
+		node_guard_failed(&n->guard, c->addr, monotonic_ns());
+		reply(c, r->tag, PROTO_EAUTH, NULL, 0);
+		log_msg("%s: refused a release: not the region's key", c->peer);
+		return;
+	}
+	log_msg("%s: released region %llu", c->peer, (unsigned long long)c->region->serial);
+	free_region(n, c->region, c, "its region was released");
+	reply(c, r->tag, PROTO_OK, NULL, 0);
 }
 
 /* Handles complete frames in c->in. Returns false to drop the client; *why says why. */
@@ -232,40 +489,21 @@ static bool handle_frames(struct node *n, struct client *c, bool *released, cons
 		const uint8_t *p = c->in + used;
 		size_t have = c->inlen - used;
 
-		if (c->state == HELLO) {
-			if (have < sizeof(struct proto_hello))
-				break;
-			struct proto_hello h;
-
-			memcpy(&h, p, sizeof(h));
-			used += sizeof(h);
-			if (!handle_hello(n, c, &h)) {
-				*why = NULL; /* logged */
-				return false;
-			}
-			continue;
-		}
 		if (have < sizeof(struct proto_req))
 			break;
 		struct proto_req r;
 
 		memcpy(&r, p, sizeof(r));
 		if (r.op == PROTO_RELEASE) {
-			struct node_region *region = c->region;
-
-			/* Everyone else on the region goes: their pages are gone. */
-			for (unsigned i = 0; i < n->max_clients; i++)
-				if (n->clients[i] && n->clients[i] != c &&
-				    n->clients[i]->region == region)
-					drop_client(n, n->clients[i], "its region was released");
-			if (n->rdma)
-				node_rdma_forget_region(n->rdma, region);
-			node_region_release(&n->mem, region);
-			c->region = NULL;
-			log_msg("%s: released its region", c->peer);
-			reply(c, r.tag, PROTO_OK, NULL, 0);
-			used += sizeof(r);
+			if (r.len != AUTH_KEY || r.page != 0) {
+				*why = "malformed release";
+				return false;
+			}
+			if (have < sizeof(r) + AUTH_KEY)
+				break;
+			used += sizeof(r) + AUTH_KEY;
 			*released = true;
+			on_release(n, c, &r, p + sizeof(r));
 			break;
 		}
 		if ((r.op != PROTO_PUT && r.op != PROTO_GET) || r.len == 0 ||
@@ -328,7 +566,17 @@ static void serve_client(struct node *n, struct client *c, uint32_t events)
 		drop_client(n, c, NULL);
 		return;
 	}
-	if (events & EPOLLIN) {
+	if (c->state != SERVING) {
+		if ((events & EPOLLIN) && !shake_hands(n, c)) {
+			drop_client(n, c, NULL);
+			return;
+		}
+		if (c->state != SERVING) {
+			arm(n, c);
+			return;
+		}
+		/* The welcome waits in c->out. */
+	} else if (events & EPOLLIN) {
 		ssize_t got = recv(c->fd, c->in + c->inlen, IN_CAP - c->inlen, MSG_DONTWAIT);
 
 		if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -359,6 +607,27 @@ static void serve_client(struct node *n, struct client *c, uint32_t events)
 	arm(n, c);
 }
 
+/* The oldest pending connection from addr goes, to make room for a newer one. */
+static bool evict_oldest(struct node *n, const uint8_t addr[GUARD_ADDR])
+{
+	for (struct client *c = n->first; c; c = c->next)
+		if (c->state != SERVING && !memcmp(c->addr, addr, GUARD_ADDR)) {
+			n->evicted++;
+			drop_client(n, c, "pushed out by newer connections before its handshake");
+			return true;
+		}
+	return false;
+}
+
+static void address_of(const struct sockaddr_storage *sa, uint8_t addr[GUARD_ADDR])
+{
+	memset(addr, 0, GUARD_ADDR);
+	if (sa->ss_family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->ss_family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, GUARD_ADDR);
+}
+
 static void accept_clients(struct node *n)
 {
 	for (;;) {
@@ -367,40 +636,66 @@ static void accept_clients(struct node *n)
 		int fd = accept4(n->listen_fd, (struct sockaddr *)&sa, &salen,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		char host[48] = "?", port[8] = "?";
+		uint8_t victim[GUARD_ADDR];
 
 		if (fd < 0)
 			return;
+		struct client *c = calloc(1, sizeof(*c));
+
+		if (c)
+			address_of(&sa, c->addr);
+		if (!c || !node_guard_accept(&n->guard, c->addr)) {
+			free(c);
+			close(fd);
+			continue;
+		}
 		getnameinfo((struct sockaddr *)&sa, salen, host, sizeof(host), port, sizeof(port),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
-		if (n->nclients >= n->max_clients) {
-			struct proto_welcome w = { .magic = PROTO_MAGIC,
-						   .version = PROTO_VERSION,
-						   .status = PROTO_ETOOMANY };
-
-			(void)!send(fd, &w, sizeof(w), MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			log_msg("%s:%s: refused: too many clients", host, port);
-			continue;
-		}
-		struct client *c = calloc(1, sizeof(*c));
-		unsigned i = 0;
-
-		if (!c) {
-			close(fd);
-			continue;
-		}
 		c->fd = fd;
+		c->accepted_ns = monotonic_ns();
 		/* Replies are small and each one is awaited: never hold them back (Nagle). */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
-		while (n->clients[i])
-			i++;
-		n->clients[i] = c;
-		n->nclients++;
+		c->prev = n->last;
+		*(n->last ? &n->last->next : &n->first) = c;
+		n->last = c;
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
 		epoll_ctl(n->epfd, EPOLL_CTL_ADD, fd, &ev);
 		c->reading = true;
+		while (node_guard_victim(&n->guard, c->addr, victim) && evict_oldest(n, victim))
+			;
+	}
+}
+
+/* Every tick: handshakes past their deadline go, held ones whose wait is over are answered,
+ * and regions past their lease are freed. */
+static void tick(struct node *n)
+{
+	uint64_t now = monotonic_ns();
+
+	for (struct client *c = n->first, *next; c; c = next) {
+		next = c->next;
+		if (c->state == SERVING)
+			continue;
+		if (now - c->accepted_ns >= (uint64_t)n->handshake_ms * 1000000) {
+			drop_client(n, c, "no handshake in time");
+		} else if (c->state == HELD && c->answer_at_ns <= now) {
+			if (challenge(n, c))
+				arm(n, c);
+			else
+				drop_client(n, c, NULL);
+		}
+	}
+	if (n->lease_s) {
+		struct node_region *r;
+
+		while ((r = node_region_expired(&n->mem, n->lease_s, now / 1000000000u))) {
+			log_msg("region %llu freed: no client for %llu s (--lease)",
+				(unsigned long long)r->serial, (unsigned long long)n->lease_s);
+			n->expired++;
+			free_region(n, r, NULL, NULL);
+		}
 	}
 }
 
@@ -409,32 +704,28 @@ static struct node_region *spend_ticket(void *ctx, const uint8_t *ticket)
 {
 	struct node *n = ctx;
 
-	for (unsigned i = 0; i < n->max_clients; i++) {
-		struct client *c = n->clients[i];
-
-		if (c && c->ticket_valid && c->region &&
-		    !memcmp(c->ticket, ticket, PROTO_TICKET_LEN)) {
+	for (struct client *c = n->first; c; c = c->next)
+		if (c->ticket_valid && c->region &&
+		    auth_equal(c->ticket, ticket, PROTO_TICKET_LEN)) {
 			c->ticket_valid = false;
 			return c->region;
 		}
-	}
 	return NULL;
 }
 
 static void print_status(const struct node *n)
 {
-	unsigned regions = 0;
-
-	for (unsigned i = 0; i < NODE_MAX_REGIONS; i++)
-		regions += n->mem.regions[i].used;
 	fprintf(stderr,
 		"{\"bytes\": %llu, \"unused\": %llu, \"hugepages\": %s, \"regions\": %u, "
-		"\"clients\": %u, \"rdma_connections\": %u, \"puts\": %llu, \"gets\": %llu, "
-		"\"rejected\": %llu}\n",
+		"\"tenants\": %u, \"clients\": %u, \"pending\": %u, \"rdma_connections\": %u, "
+		"\"puts\": %llu, \"gets\": %llu, \"rejected\": %llu, \"auth_failures\": %llu, "
+		"\"evicted\": %llu, \"expired\": %llu}\n",
 		(unsigned long long)n->mem.bytes, (unsigned long long)node_memory_unused(&n->mem),
-		n->mem.hugepages ? "true" : "false", regions, n->nclients,
-		n->rdma ? node_rdma_connections(n->rdma) : 0, (unsigned long long)n->served_puts,
-		(unsigned long long)n->served_gets, (unsigned long long)n->rejected);
+		n->mem.hugepages ? "true" : "false", n->mem.nregions, n->ntenants, n->nserving,
+		n->guard.pending, n->rdma ? node_rdma_connections(n->rdma) : 0,
+		(unsigned long long)n->served_puts, (unsigned long long)n->served_gets,
+		(unsigned long long)n->rejected, (unsigned long long)n->auth_failures,
+		(unsigned long long)n->evicted, (unsigned long long)n->expired);
 }
 
 static int listen_on(const char *url, char *bound, size_t boundlen, struct sockaddr_storage *sa)
@@ -480,21 +771,122 @@ static int listen_on(const char *url, char *bound, size_t boundlen, struct socka
 	return fd;
 }
 
-int main(int argc, char **argv)
+/* memnode regions|free-region: a request to a running node's control socket. */
+static int run_command(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "secret-file", required_argument, NULL, 'f' },
-		{ "max-clients", required_argument, NULL, 'c' },
-		{ "rdma", no_argument, NULL, 'r' },
-		{ "lock", no_argument, NULL, 'L' },
+		{ "control", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct node n = { .max_clients = MAX_CLIENTS_DEFAULT };
-	const char *listen_url = "tcp://127.0.0.1:7370", *secret_file = NULL;
+	const char *cmd = argv[1], *control = NULL;
+	char request[64];
+	uint64_t serial;
+	int json = 0, c;
+
+	optind = 2;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C':
+			control = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fprintf(stderr,
+				"memnode %s: unknown or incomplete option '%s' (see --help)\n", cmd,
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (!control) {
+		fprintf(stderr, "memnode %s: no --control PATH (the node's --control socket)\n",
+			cmd);
+		return 2;
+	}
+	if (!strcmp(cmd, "regions")) {
+		if (optind < argc) {
+			fprintf(stderr, "memnode regions: unexpected argument '%s'\n",
+				argv[optind]);
+			return 2;
+		}
+		return node_control_run(control, "regions", json);
+	}
+	if (optind + 1 != argc || !parse_uint(argv[optind], 1, UINT64_MAX, &serial)) {
+		fprintf(stderr,
+			"memnode free-region: give one region SERIAL (see memnode regions)\n");
+		return 2;
+	}
+	snprintf(request, sizeof(request), "free %llu", (unsigned long long)serial);
+	c = node_control_run(control, request, json);
+	if (c == 0)
+		printf(json ? "{\"freed\": %llu}\n" : "region %llu freed\n",
+		       (unsigned long long)serial);
+	return c;
+}
+
+static int read_tenants(struct node *n, const char *file, char *err, size_t errlen)
+{
+	if (secret_read_all(file, n->tenants, MAX_TENANTS, &n->ntenants, err, errlen) < 0)
+		return -1;
+	for (unsigned i = 0; i < n->ntenants; i++) {
+		for (unsigned j = 0; j < i; j++)
+			if (n->tenants[i].len == n->tenants[j].len &&
+			    !memcmp(n->tenants[i].bytes, n->tenants[j].bytes, n->tenants[i].len)) {
+				snprintf(err, errlen, "%s: lines %u and %u hold the same secret",
+					 file, j + 1, i + 1);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_SECRET_FILE = 256,
+		OPT_MAX_CLIENTS,
+		OPT_MAX_PENDING,
+		OPT_MAX_PER_ADDR,
+		OPT_HANDSHAKE,
+		OPT_LEASE,
+		OPT_TENANT_QUOTA,
+		OPT_TENANT_REGIONS,
+		OPT_CONTROL,
+		OPT_RDMA,
+		OPT_LOCK,
+		OPT_JSON,
+	};
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
+		{ "max-pending-per-addr", required_argument, NULL, OPT_MAX_PER_ADDR },
+		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+		{ "lease", required_argument, NULL, OPT_LEASE },
+		{ "tenant-quota", required_argument, NULL, OPT_TENANT_QUOTA },
+		{ "tenant-regions", required_argument, NULL, OPT_TENANT_REGIONS },
+		{ "control", required_argument, NULL, OPT_CONTROL },
+		{ "rdma", no_argument, NULL, OPT_RDMA },
+		{ "lock", no_argument, NULL, OPT_LOCK },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct node n = { .max_clients = MAX_CLIENTS_DEFAULT,
+			  .handshake_ms = HANDSHAKE_MS_DEFAULT,
+			  .control_fd = -1 };
+	const char *listen_url = "tcp://127.0.0.1:7370", *secret_file = NULL, *control = NULL;
+	unsigned max_pending = MAX_PENDING_DEFAULT, max_per_addr = MAX_PER_ADDR_DEFAULT;
+	struct node_quota quota = { .regions = 1024 };
 	uint64_t size = 0, v;
 	bool json = false;
 	char bound[300];
@@ -502,6 +894,8 @@ int main(int argc, char **argv)
 	bool rdma = false, lock = false;
 	int c, ret;
 
+	if (argc > 1 && (!strcmp(argv[1], "regions") || !strcmp(argv[1], "free-region")))
+		return run_command(argc, argv);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "s:l:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -517,24 +911,61 @@ int main(int argc, char **argv)
 		case 'l':
 			listen_url = optarg;
 			break;
-		case 'f':
+		case OPT_SECRET_FILE:
 			secret_file = optarg;
 			break;
-		case 'c':
+		case OPT_MAX_CLIENTS:
+		case OPT_MAX_PENDING:
+		case OPT_MAX_PER_ADDR:
+		case OPT_TENANT_REGIONS:
 			if (!parse_uint(optarg, 1, 1024, &v)) {
-				fprintf(stderr, "memnode: bad --max-clients '%s' (1-1024)\n",
+				fprintf(stderr, "memnode: bad --%s '%s' (1-1024)\n",
+					opts[c - OPT_SECRET_FILE + 2].name, optarg);
+				return 2;
+			}
+			if (c == OPT_MAX_CLIENTS)
+				n.max_clients = (unsigned)v;
+			else if (c == OPT_MAX_PENDING)
+				max_pending = (unsigned)v;
+			else if (c == OPT_MAX_PER_ADDR)
+				max_per_addr = (unsigned)v;
+			else
+				quota.regions = (unsigned)v;
+			break;
+		case OPT_HANDSHAKE:
+			if (!parse_uint(optarg, 100, 60000, &v)) {
+				fprintf(stderr,
+					"memnode: bad --handshake-timeout '%s' (100-60000 ms)\n",
 					optarg);
 				return 2;
 			}
-			n.max_clients = (unsigned)v;
+			n.handshake_ms = (uint32_t)v;
 			break;
-		case 'j':
+		case OPT_LEASE:
+			if (!parse_uint(optarg, 0, 100ull * 365 * 86400, &n.lease_s)) {
+				fprintf(stderr, "memnode: bad --lease '%s' (seconds, 0: never)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_TENANT_QUOTA:
+			if (!parse_size(optarg, &quota.bytes) || quota.bytes == 0) {
+				fprintf(stderr,
+					"memnode: bad --tenant-quota '%s' (a size, e.g. 8G)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_CONTROL:
+			control = optarg;
+			break;
+		case OPT_JSON:
 			json = true;
 			break;
-		case 'r':
+		case OPT_RDMA:
 			rdma = true;
 			break;
-		case 'L':
+		case OPT_LOCK:
 			lock = true;
 			break;
 		case 'h':
@@ -570,19 +1001,18 @@ int main(int argc, char **argv)
 	 * (io_thread.h); what is refused is logged, and serving goes on. */
 	if (lock)
 		io_thread_init("memnode", true);
-	if (secret_read(secret_file, n.secret, &n.secret_len, err, sizeof(err)) < 0) {
+	if (read_tenants(&n, secret_file, err, sizeof(err)) < 0) {
 		fprintf(stderr, "memnode: %s\n", err);
 		return 2;
 	}
-	n.clients = calloc(n.max_clients, sizeof(*n.clients));
-	n.graveyard = calloc(n.max_clients, sizeof(*n.graveyard));
 	ret = node_memory_init(&n.mem, size, lock);
-	if (!n.clients || !n.graveyard || ret < 0) {
+	if (ret < 0 || node_guard_init(&n.guard, max_pending, max_per_addr) < 0) {
 		fprintf(stderr, "memnode: cannot map %llu bytes: %s\n", (unsigned long long)size,
 			strerror(ret < 0 ? -ret : ENOMEM));
 		ret = 1;
 		goto out;
 	}
+	n.mem.quota = quota;
 	n.listen_fd = listen_on(listen_url, bound, sizeof(bound), &bound_addr);
 	if (n.listen_fd < 0) {
 		fprintf(stderr, "memnode: cannot listen on '%s': %s (want tcp://ADDR:PORT)\n",
@@ -590,9 +1020,12 @@ int main(int argc, char **argv)
 		ret = n.listen_fd == -EINVAL ? 2 : 1;
 		goto out;
 	}
+	if (control && (n.control_fd = node_control_listen(control, err, sizeof(err))) < 0) {
+		fprintf(stderr, "memnode: %s\n", err);
+		ret = 1;
+		goto out;
+	}
 	if (rdma) {
-		char err[256];
-
 		n.rdma_fd = node_rdma_listen(&n.rdma, &n.mem, (struct sockaddr *)&bound_addr,
 					     spend_ticket, &n, err, sizeof(err));
 		if (n.rdma_fd < 0) {
@@ -613,34 +1046,43 @@ int main(int argc, char **argv)
 	n.epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &n.listen_fd };
 	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &n.sig_fd };
+	struct epoll_event cev = { .events = EPOLLIN, .data.ptr = &n.control_fd };
+	struct epoll_event rev = { .events = EPOLLIN, .data.ptr = &n.rdma_fd };
 
 	epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.listen_fd, &lev);
 	epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.sig_fd, &sev);
-	struct epoll_event rev = { .events = EPOLLIN, .data.ptr = &n.rdma_fd };
-
+	if (n.control_fd >= 0)
+		epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.control_fd, &cev);
 	if (n.rdma)
 		epoll_ctl(n.epfd, EPOLL_CTL_ADD, n.rdma_fd, &rev);
 	if (json)
 		printf("{\"listening\": \"%s\", \"rdma\": %s, \"bytes\": %llu, \"hugepages\": %s, "
-		       "\"pid\": %d}\n",
+		       "\"tenants\": %u, \"pid\": %d}\n",
 		       bound, n.rdma ? "true" : "false", (unsigned long long)size,
-		       n.mem.hugepages ? "true" : "false", getpid());
+		       n.mem.hugepages ? "true" : "false", n.ntenants, getpid());
 	else
-		printf("memnode: serving %llu MiB (%s) on %s%s, pid %d\n",
+		printf("memnode: serving %llu MiB (%s) on %s%s to %u tenant%s, pid %d\n",
 		       (unsigned long long)(size >> 20),
 		       n.mem.hugepages ? "hugepages" : "4 KiB pages", bound,
-		       n.rdma ? " and RDMA" : "", getpid());
+		       n.rdma ? " and RDMA" : "", n.ntenants, n.ntenants == 1 ? "" : "s", getpid());
 	fflush(stdout);
+
+	uint64_t last_tick = 0;
 
 	for (;;) {
 		struct epoll_event evs[64];
-		int k = epoll_wait(n.epfd, evs, 64, -1);
+		/* Pending handshakes are looked at every tick; leases every second. */
+		int timeout = n.guard.pending ? TICK_MS : n.lease_s ? 1000 : -1;
+		int k = epoll_wait(n.epfd, evs, 64, timeout);
 
 		for (int i = 0; i < k; i++) {
 			if (evs[i].data.ptr == &n.listen_fd) {
 				accept_clients(&n);
 			} else if (evs[i].data.ptr == &n.rdma_fd) {
 				node_rdma_handle(n.rdma);
+			} else if (evs[i].data.ptr == &n.control_fd) {
+				node_control_serve(n.control_fd, &n.mem,
+						   monotonic_ns() / 1000000000u, operator_free, &n);
 			} else if (evs[i].data.ptr == &n.sig_fd) {
 				struct signalfd_siginfo si;
 
@@ -650,26 +1092,32 @@ int main(int argc, char **argv)
 					print_status(&n);
 					continue;
 				}
-				log_msg("signal %u: shutting down (%u clients)", si.ssi_signo,
-					n.nclients);
-				for (unsigned j = 0; j < n.max_clients; j++)
-					if (n.clients[j])
-						drop_client(&n, n.clients[j], NULL);
-				while (n.ndead > 0)
-					free(n.graveyard[--n.ndead]);
+				log_msg("signal %u: shutting down (%u clients, %u pending)",
+					si.ssi_signo, n.nserving, n.guard.pending);
+				while (n.first)
+					drop_client(&n, n.first, NULL);
+				bury_dead(&n);
 				ret = 0;
 				goto out;
 			} else {
 				serve_client(&n, evs[i].data.ptr, evs[i].events);
 			}
 		}
-		while (n.ndead > 0)
-			free(n.graveyard[--n.ndead]);
+		uint64_t now = monotonic_ns();
+
+		if (now - last_tick >= TICK_MS * 1000000ull) {
+			tick(&n);
+			last_tick = now;
+		}
+		bury_dead(&n);
 	}
 out:
 	node_rdma_close(n.rdma);
 	node_memory_free(&n.mem);
-	free(n.clients);
-	free(n.graveyard);
+	node_guard_free(&n.guard);
+	if (n.control_fd >= 0)
+		unlink(control);
+	for (unsigned i = 0; i < n.ntenants; i++)
+		auth_wipe(&n.tenants[i], sizeof(n.tenants[i]));
 	return ret;
 }

@@ -66,97 +66,180 @@ static int status_errno(unsigned status)
 	case PROTO_EAUTH:
 		return -EACCES;
 	case PROTO_ENOSPC:
+	case PROTO_EQUOTA:
 		return -ENOSPC;
 	case PROTO_EEXIST:
 		return -EEXIST;
 	case PROTO_ENOENT:
 		return -ENOENT;
 	case PROTO_ETOOMANY:
+	case PROTO_EBUSY:
 		return -EUSERS;
 	default:
 		return -EPROTO;
 	}
 }
 
-/* Sends hello, reads the welcome. Returns fd, or -errno (fd closed) with a message in err. */
-static int greet(int fd, const struct proto_hello *hello, struct proto_welcome *w, const char *host,
-		 const char *port, char *err, size_t errlen)
+static int refused(int fd, uint32_t magic, unsigned status, const char *host, const char *port,
+		   char *err, size_t errlen)
 {
-	if (send(fd, hello, sizeof(*hello), MSG_NOSIGNAL) != (ssize_t)sizeof(*hello) ||
-	    recv(fd, w, sizeof(*w), MSG_WAITALL) != (ssize_t)sizeof(*w)) {
-		snprintf(err, errlen,
-			 "the memory node at %s:%s closed the connection during the "
-			 "handshake",
+	snprintf(err, errlen, "the memory node at %s:%s refused: %s", host, port,
+		 magic == PROTO_MAGIC ? proto_status_name(status) : "not a memory node");
+	close(fd);
+	return magic == PROTO_MAGIC ? status_errno(status) : -EPROTO;
+}
+
+static int cut_off(int fd, const char *host, const char *port, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "the memory node at %s:%s closed the connection during the handshake",
+		 host, port);
+	close(fd);
+	return -EPROTO;
+}
+
+/* The handshake (proto.h, auth.h) on a connected fd: hello, the node's challenge, the request
+ * (the client's proof, flags, and conf's region unless probing), the welcome with the node's
+ * proof. Returns fd, or -errno (fd closed) with a message in err. */
+static int greet(int fd, const struct page_store_conf *conf, uint32_t flags, struct node_session *s,
+		 const char *host, const char *port, char *err, size_t errlen)
+{
+	struct {
+		struct proto_hello hello;
+		uint8_t nonce[AUTH_NONCE];
+		uint8_t pub[AUTH_PUB];
+	} __attribute__((packed))
+	transcript = { .hello = { .magic = PROTO_MAGIC, .version = PROTO_VERSION } };
+	struct proto_challenge ch;
+	struct proto_request req = { .flags = flags, .bytes = conf->bytes };
+	struct auth_ephemeral e;
+	uint8_t shared[AUTH_KEY], session[AUTH_KEY], mac[AUTH_KEY], region_key[AUTH_KEY];
+	ssize_t got;
+	int ret;
+
+	if (auth_random(transcript.hello.nonce, AUTH_NONCE) < 0 || auth_ephemeral_new(&e) < 0) {
+		snprintf(err, errlen, "cannot make a handshake key");
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(transcript.hello.pub, e.pub, AUTH_PUB);
+	if (send(fd, &transcript.hello, sizeof(transcript.hello), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(transcript.hello)) {
+		auth_ephemeral_free(&e);
+		return cut_off(fd, host, port, err, errlen);
+	}
+	got = recv(fd, &ch, sizeof(ch), MSG_WAITALL);
+	/* A refusal may be short: a node of another version answers with its own welcome. */
+	if (got >= 8 && (ch.magic != PROTO_MAGIC || ch.status != PROTO_OK)) {
+		auth_ephemeral_free(&e);
+		return refused(fd, ch.magic, ch.status, host, port, err, errlen);
+	}
+	if (got != (ssize_t)sizeof(ch)) {
+		auth_ephemeral_free(&e);
+		return cut_off(fd, host, port, err, errlen);
+	}
+	memcpy(transcript.nonce, ch.nonce, AUTH_NONCE);
+	memcpy(transcript.pub, ch.pub, AUTH_PUB);
+	ret = auth_shared(&e, ch.pub, shared);
+	auth_ephemeral_free(&e);
+	if (ret < 0) {
+		snprintf(err, errlen, "the memory node at %s:%s sent an unusable handshake key",
 			 host, port);
 		close(fd);
 		return -EPROTO;
 	}
-	if (w->magic != PROTO_MAGIC || w->status != PROTO_OK) {
-		snprintf(err, errlen, "the memory node at %s:%s refused: %s", host, port,
-			 w->magic == PROTO_MAGIC ? proto_status_name(w->status)
-						 : "not a memory node");
-		close(fd);
-		return w->magic == PROTO_MAGIC ? status_errno(w->status) : -EPROTO;
+	auth_session(conf->secret, conf->secret_len, shared, &transcript, sizeof(transcript),
+		     session);
+	auth_wipe(shared, sizeof(shared));
+	auth_mac(session, AUTH_CLIENT_PROOF, NULL, 0, req.proof);
+	if (!(flags & PROTO_PROBE)) {
+		memcpy(req.region, conf->region, PROTO_REGION_ID);
+		auth_region_key(conf->device_key, conf->region, PROTO_REGION_ID, region_key);
+		if (flags & PROTO_CREATE) {
+			auth_mac(session, AUTH_WRAP, NULL, 0, mac);
+			for (unsigned i = 0; i < AUTH_KEY; i++)
+				req.region_key[i] = region_key[i] ^ mac[i];
+		} else {
+			auth_mac(region_key, AUTH_ATTACH, session, AUTH_KEY, req.region_key);
+		}
+		auth_mac(region_key, AUTH_RELEASE, session, AUTH_KEY, s->release_proof);
+		auth_wipe(region_key, sizeof(region_key));
 	}
+	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req) ||
+	    recv(fd, &s->welcome, sizeof(s->welcome), MSG_WAITALL) != (ssize_t)sizeof(s->welcome)) {
+		auth_wipe(session, sizeof(session));
+		return cut_off(fd, host, port, err, errlen);
+	}
+	if (s->welcome.magic != PROTO_MAGIC || s->welcome.status != PROTO_OK) {
+		auth_wipe(session, sizeof(session));
+		return refused(fd, s->welcome.magic, s->welcome.status, host, port, err, errlen);
+	}
+	auth_mac(session, AUTH_NODE_PROOF, NULL, 0, mac);
+	if (!auth_equal(mac, s->welcome.proof, AUTH_KEY)) {
+		snprintf(err, errlen,
+			 "the memory node at %s:%s did not prove the secret: it is not a node "
+			 "of this secret (or not a memory node at all)",
+			 host, port);
+		auth_wipe(session, sizeof(session));
+		close(fd);
+		return -EACCES;
+	}
+	auth_mac(session, AUTH_TICKET_WRAP, NULL, 0, mac);
+	for (unsigned i = 0; i < PROTO_TICKET_LEN; i++)
+		s->ticket[i] = s->welcome.ticket[i] ^ mac[i];
+	auth_wipe(session, sizeof(session));
+	auth_wipe(mac, sizeof(mac));
 	return fd;
 }
 
 int node_link_probe(const struct page_store_conf *conf, const char *host, const char *port,
 		    uint64_t *free_bytes, char *err, size_t errlen)
 {
-	struct proto_hello hello = {
-		.magic = PROTO_MAGIC,
-		.version = PROTO_VERSION,
-		.secret_len = (uint16_t)conf->secret_len,
-		.flags = PROTO_PROBE,
-	};
-	struct proto_welcome w;
+	struct page_store_conf probe = *conf;
+	struct node_session s;
 	int fd;
 
-	if (conf->secret_len > PROTO_SECRET_MAX) {
+	if (conf->secret_len == 0 || conf->secret_len > PROTO_SECRET_MAX) {
 		snprintf(err, errlen, "bad page store configuration");
 		return -EINVAL;
 	}
-	memcpy(hello.secret, conf->secret, conf->secret_len);
+	probe.bytes = 0;
 	fd = connect_to(host, port, conf->timeout_ms, err, errlen);
 	if (fd >= 0)
-		fd = greet(fd, &hello, &w, host, port, err, errlen);
+		fd = greet(fd, &probe, PROTO_PROBE, &s, host, port, err, errlen);
 	if (fd < 0)
 		return fd;
 	close(fd);
-	*free_bytes = w.free;
+	*free_bytes = s.welcome.free;
 	return 0;
 }
 
 int node_link_open(const struct page_store_conf *conf, const char *host, const char *port,
-		   uint32_t extra_flags, struct proto_welcome *w, char *err, size_t errlen)
+		   uint32_t extra_flags, struct node_session *s, char *err, size_t errlen)
 {
-	struct proto_hello hello = {
-		.magic = PROTO_MAGIC,
-		.version = PROTO_VERSION,
-		.secret_len = (uint16_t)conf->secret_len,
-		.flags = (conf->create ? PROTO_CREATE : PROTO_ATTACH) | extra_flags,
-		.bytes = conf->bytes,
-	};
 	int fd;
 
-	if (conf->secret_len > PROTO_SECRET_MAX || conf->bytes == 0 ||
-	    conf->bytes % PROTO_PAGE_SIZE || conf->max_inflight == 0 || conf->max_segs == 0) {
+	if (conf->secret_len == 0 || conf->secret_len > PROTO_SECRET_MAX || !conf->device_key ||
+	    conf->bytes == 0 || conf->bytes % PROTO_PAGE_SIZE || conf->max_inflight == 0 ||
+	    conf->max_segs == 0) {
 		snprintf(err, errlen, "bad page store configuration");
 		return -EINVAL;
 	}
-	memcpy(hello.region, conf->region, sizeof(hello.region));
-	memcpy(hello.secret, conf->secret, conf->secret_len);
 	fd = connect_to(host, port, conf->timeout_ms, err, errlen);
-	return fd < 0 ? fd : greet(fd, &hello, w, host, port, err, errlen);
+	return fd < 0 ? fd
+		      : greet(fd, conf, (conf->create ? PROTO_CREATE : PROTO_ATTACH) | extra_flags,
+			      s, host, port, err, errlen);
 }
 
-int node_link_release(int fd)
+int node_link_release(int fd, const uint8_t proof[AUTH_KEY])
 {
-	struct proto_req req = { .op = PROTO_RELEASE };
+	struct {
+		struct proto_req req;
+		uint8_t proof[AUTH_KEY];
+	} __attribute__((packed)) msg = { .req = { .op = PROTO_RELEASE, .len = AUTH_KEY } };
 	struct proto_reply r;
 
-	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req) ||
+	memcpy(msg.proof, proof, AUTH_KEY);
+	if (send(fd, &msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg) ||
 	    recv(fd, &r, sizeof(r), MSG_WAITALL) != (ssize_t)sizeof(r))
 		return -EIO;
 	return r.status == PROTO_OK ? 0 : -EIO;

@@ -14,18 +14,26 @@
  * bandwidth-delay product. */
 #define NODE_LINK_SOCKBUF (512 * 1024)
 
-/* Connects (bounded by conf->timeout_ms) and says hello with conf's region and secret, plus
- * extra_flags (PROTO_TICKET). Returns the connected socket with *w filled, or -errno with a
+/* What a handshake leaves the client. */
+struct node_session {
+	struct proto_welcome welcome;
+	uint8_t ticket[PROTO_TICKET_LEN]; /* with PROTO_TICKET, unwrapped */
+	uint8_t release_proof[AUTH_KEY];  /* what RELEASE on this connection presents */
+};
+
+/* Connects (bounded by conf->timeout_ms) and shakes hands (proto.h): the node proves conf's
+ * secret, the client proves it and creates or attaches to conf's region, asking for
+ * extra_flags (PROTO_TICKET). Returns the connected socket with *s filled, or -errno with a
  * message in err (see page_store_open for the values). */
 int node_link_open(const struct page_store_conf *conf, const char *host, const char *port,
-		   uint32_t extra_flags, struct proto_welcome *w, char *err, size_t errlen);
+		   uint32_t extra_flags, struct node_session *s, char *err, size_t errlen);
 
 /* Asks the node (authenticated by conf's secret) how much memory it has left. Returns 0 with
  * *free_bytes, or -errno with a message in err. */
 int node_link_probe(const struct page_store_conf *conf, const char *host, const char *port,
 		    uint64_t *free_bytes, char *err, size_t errlen);
 
-/* Frees the link's region on the node. Returns 0 or -EIO. */
-int node_link_release(int fd);
+/* Frees the link's region on the node, with the session's proof. Returns 0 or -EIO. */
+int node_link_release(int fd, const uint8_t proof[AUTH_KEY]);
 
 #endif

@@ -1,10 +1,13 @@
 /* node_rdma.c — the memory node's rdma_cm listener.
  *
  * A connection request carries a ticket the client got on its TCP link (proto.h). The node
- * registers the ticket's region on the request's device (once per region and device: memory
- * registration pins the region's pages), makes an RC queue pair, and accepts with the region's
- * address and rkey. Clients then move pages with RDMA WRITE and READ, which the node's CPU never
- * sees. A request without a valid ticket is rejected and logged. */
+ * registers the ticket's region on the request's device, in a protection domain of the
+ * region's own (once per region and device: memory registration pins the region's pages),
+ * makes an RC queue pair in that domain, and accepts with the region's address and rkey.
+ * Clients then move pages with RDMA WRITE and READ, which the node's CPU never sees. A queue
+ * pair can reach nothing but its region: an rkey of another region's domain is refused by the
+ * device, however it was learned or guessed. A request without a valid ticket is rejected and
+ * logged. */
 #include "node_rdma.h"
 
 #include <errno.h>
@@ -17,18 +20,18 @@
 #include "proto.h"
 
 #define MAX_DEVICES 8
-#define MAX_MRS     (NODE_MAX_REGIONS * 2)
-#define MAX_CONNS   256
+#define MAX_CONNS   1024
 
 struct device {
 	struct ibv_context *verbs;
-	struct ibv_pd *pd;
 	struct ibv_cq *cq; /* the queue pairs need one; nothing ever completes on it */
 	int max_rd_atom;
 };
 
+/* A region on a device: its own protection domain, and the region registered in it. */
 struct registration {
 	const struct node_region *region;
+	struct ibv_context *verbs;
 	struct ibv_pd *pd;
 	struct ibv_mr *mr;
 };
@@ -45,7 +48,8 @@ struct node_rdma {
 	node_ticket_fn ticket;
 	void *ctx;
 	struct device devices[MAX_DEVICES];
-	struct registration mrs[MAX_MRS];
+	struct registration *mrs; /* grows with the regions reached over RDMA */
+	unsigned nmrs, mrs_cap;
 	struct conn conns[MAX_CONNS];
 };
 
@@ -60,13 +64,10 @@ static struct device *device_of(struct node_rdma *nr, struct ibv_context *verbs)
 			continue;
 		struct ibv_device_attr attr;
 
-		d->pd = ibv_alloc_pd(verbs);
-		d->cq = d->pd ? ibv_create_cq(verbs, 4, NULL, NULL, 0) : NULL;
+		d->cq = ibv_create_cq(verbs, 4, NULL, NULL, 0);
 		if (!d->cq || ibv_query_device(verbs, &attr)) {
 			if (d->cq)
 				ibv_destroy_cq(d->cq);
-			if (d->pd)
-				ibv_dealloc_pd(d->pd);
 			memset(d, 0, sizeof(*d));
 			return NULL;
 		}
@@ -77,27 +78,41 @@ static struct device *device_of(struct node_rdma *nr, struct ibv_context *verbs)
 	return NULL;
 }
 
-static struct ibv_mr *registration(struct node_rdma *nr, struct device *d,
-				   const struct node_region *r)
+static struct registration *registration(struct node_rdma *nr, struct device *d,
+					 const struct node_region *r)
 {
-	struct registration *free_slot = NULL;
+	struct registration reg = { .region = r, .verbs = d->verbs };
 
-	for (unsigned i = 0; i < MAX_MRS; i++) {
-		if (nr->mrs[i].region == r && nr->mrs[i].pd == d->pd)
-			return nr->mrs[i].mr;
-		if (!nr->mrs[i].mr && !free_slot)
-			free_slot = &nr->mrs[i];
+	for (unsigned i = 0; i < nr->nmrs; i++)
+		if (nr->mrs[i].region == r && nr->mrs[i].verbs == d->verbs)
+			return &nr->mrs[i];
+	if (nr->nmrs == nr->mrs_cap) {
+		unsigned cap = nr->mrs_cap ? 2 * nr->mrs_cap : 16;
+		struct registration *grown = realloc(nr->mrs, cap * sizeof(*grown));
+
+		if (!grown)
+			return NULL;
+		nr->mrs = grown;
+		nr->mrs_cap = cap;
 	}
-	if (!free_slot)
+	reg.pd = ibv_alloc_pd(d->verbs);
+	reg.mr = reg.pd ? ibv_reg_mr(reg.pd, nr->mem->base + r->offset, r->bytes,
+				     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+					     IBV_ACCESS_REMOTE_READ)
+			: NULL;
+	if (!reg.mr) {
+		if (reg.pd)
+			ibv_dealloc_pd(reg.pd);
 		return NULL;
-	free_slot->mr = ibv_reg_mr(d->pd, nr->mem->base + r->offset, r->bytes,
-				   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-					   IBV_ACCESS_REMOTE_READ);
-	if (!free_slot->mr)
-		return NULL;
-	free_slot->region = r;
-	free_slot->pd = d->pd;
-	return free_slot->mr;
+	}
+	nr->mrs[nr->nmrs] = reg;
+	return &nr->mrs[nr->nmrs++];
+}
+
+static void unregister(struct registration *reg)
+{
+	ibv_dereg_mr(reg->mr);
+	ibv_dealloc_pd(reg->pd);
 }
 
 static void drop_conn(struct conn *c)
@@ -127,7 +142,7 @@ static void on_request(struct node_rdma *nr, struct rdma_cm_event *ev)
 	const char *why = NULL;
 	struct conn *slot = conn_of(nr, NULL);
 	struct device *d;
-	struct ibv_mr *mr = NULL;
+	struct registration *reg = NULL;
 
 	if (ev->param.conn.private_data_len < sizeof(*req) || req->magic != PROTO_MAGIC)
 		why = "no lineswap ticket";
@@ -137,7 +152,7 @@ static void on_request(struct node_rdma *nr, struct rdma_cm_event *ev)
 		why = "too many RDMA connections";
 	else if (!(d = device_of(nr, id->verbs)))
 		why = "cannot set up the RDMA device";
-	else if (!(mr = registration(nr, d, r)))
+	else if (!(reg = registration(nr, d, r)))
 		why = "cannot register the region's memory";
 	if (!why) {
 		struct ibv_qp_init_attr qpa = {
@@ -151,7 +166,7 @@ static void on_request(struct node_rdma *nr, struct rdma_cm_event *ev)
 		};
 		struct proto_rdma_rep rep = {
 			.addr = (uint64_t)(uintptr_t)(nr->mem->base + r->offset),
-			.rkey = mr->rkey,
+			.rkey = reg->mr->rkey,
 			.bytes = r->bytes,
 		};
 		struct rdma_conn_param param = {
@@ -163,7 +178,7 @@ static void on_request(struct node_rdma *nr, struct rdma_cm_event *ev)
 			.rnr_retry_count = 7,
 		};
 
-		if (rdma_create_qp(id, d->pd, &qpa))
+		if (rdma_create_qp(id, reg->pd, &qpa))
 			why = "cannot create a queue pair";
 		else if (rdma_accept(id, &param))
 			why = "accept failed";
@@ -223,10 +238,12 @@ void node_rdma_forget_region(struct node_rdma *nr, const struct node_region *r)
 			rdma_disconnect(nr->conns[i].id);
 			drop_conn(&nr->conns[i]);
 		}
-	for (unsigned i = 0; i < MAX_MRS; i++)
-		if (nr->mrs[i].mr && nr->mrs[i].region == r) {
-			ibv_dereg_mr(nr->mrs[i].mr);
-			memset(&nr->mrs[i], 0, sizeof(nr->mrs[i]));
+	for (unsigned i = 0; i < nr->nmrs;)
+		if (nr->mrs[i].region == r) {
+			unregister(&nr->mrs[i]);
+			nr->mrs[i] = nr->mrs[--nr->nmrs];
+		} else {
+			i++;
 		}
 }
 
@@ -245,17 +262,14 @@ void node_rdma_close(struct node_rdma *nr)
 		return;
 	for (unsigned i = 0; i < MAX_CONNS; i++)
 		drop_conn(&nr->conns[i]);
-	for (unsigned i = 0; i < MAX_MRS; i++)
-		if (nr->mrs[i].mr)
-			ibv_dereg_mr(nr->mrs[i].mr);
+	for (unsigned i = 0; i < nr->nmrs; i++)
+		unregister(&nr->mrs[i]);
+	free(nr->mrs);
 	if (nr->listen_id)
 		rdma_destroy_id(nr->listen_id);
-	for (unsigned i = 0; i < MAX_DEVICES; i++) {
+	for (unsigned i = 0; i < MAX_DEVICES; i++)
 		if (nr->devices[i].cq)
 			ibv_destroy_cq(nr->devices[i].cq);
-		if (nr->devices[i].pd)
-			ibv_dealloc_pd(nr->devices[i].pd);
-	}
 	if (nr->ch)
 		rdma_destroy_event_channel(nr->ch);
 	free(nr);

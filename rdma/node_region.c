@@ -2,6 +2,7 @@
 #include "node_region.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -12,6 +13,7 @@ int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock)
 	memset(m, 0, sizeof(*m));
 	m->bytes = bytes;
 	m->locked = lock;
+	m->next_serial = 1;
 	/* Hugepages only if reserved (vm.nr_hugepages) and the size is a 2 MiB multiple; without
 	 * MAP_NORESERVE the mapping fails unless all of them are there, rather than faulting with
 	 * SIGBUS later. */
@@ -43,6 +45,13 @@ static void zero(struct node_memory *m, uint64_t at, uint64_t bytes)
 
 void node_memory_free(struct node_memory *m)
 {
+	while (m->regions) {
+		struct node_region *r = m->regions;
+
+		m->regions = r->next;
+		auth_wipe(r->key, sizeof(r->key));
+		free(r);
+	}
 	if (m->base)
 		munmap(m->base, m->bytes);
 	m->base = NULL;
@@ -52,51 +61,56 @@ uint64_t node_memory_unused(const struct node_memory *m)
 {
 	uint64_t used = 0;
 
-	for (unsigned i = 0; i < NODE_MAX_REGIONS; i++)
-		if (m->regions[i].used)
-			used += m->regions[i].bytes;
+	for (const struct node_region *r = m->regions; r; r = r->next)
+		used += r->bytes;
 	return m->bytes - used;
 }
 
-/* The lowest offset where `bytes` fit between the regions in use, or UINT64_MAX. */
-static uint64_t first_fit(const struct node_memory *m, uint64_t bytes)
+void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *regions,
+		       uint64_t *bytes)
 {
-	uint64_t at = 0;
-
-	for (;;) {
-		bool moved = false;
-
-		for (unsigned i = 0; i < NODE_MAX_REGIONS; i++) {
-			const struct node_region *r = &m->regions[i];
-
-			if (r->used && r->offset < at + bytes && at < r->offset + r->bytes) {
-				at = r->offset + r->bytes;
-				moved = true;
-			}
+	*regions = 0;
+	*bytes = 0;
+	for (const struct node_region *r = m->regions; r; r = r->next)
+		if (r->tenant == tenant) {
+			++*regions;
+			*bytes += r->bytes;
 		}
-		if (at + bytes > m->bytes || at + bytes < at)
-			return UINT64_MAX;
-		if (!moved)
-			return at;
+}
+
+/* Where a region of `bytes` goes: the link after which it is inserted (the list is ordered by
+ * offset) and its offset, the lowest gap that fits. False if none does. */
+static bool first_fit(struct node_memory *m, uint64_t bytes, struct node_region ***link,
+		      uint64_t *at)
+{
+	uint64_t end = 0;
+
+	for (struct node_region **p = &m->regions;; p = &(*p)->next) {
+		uint64_t next = *p ? (*p)->offset : m->bytes;
+
+		if (next >= end && next - end >= bytes) {
+			*link = p;
+			*at = end;
+			return true;
+		}
+		if (!*p)
+			return false;
+		end = (*p)->offset + (*p)->bytes;
 	}
 }
 
-unsigned node_region_open(struct node_memory *m, const uint8_t id[PROTO_REGION_ID], uint64_t bytes,
-			  uint32_t flags, struct node_region **out)
+unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t id[PROTO_REGION_ID],
+			  const uint8_t key[AUTH_KEY], uint64_t bytes, uint32_t flags,
+			  bool (*attach_ok)(const uint8_t key[AUTH_KEY], void *ctx), void *ctx,
+			  struct node_region **out)
 {
-	struct node_region *free_slot = NULL;
-
-	for (unsigned i = 0; i < NODE_MAX_REGIONS; i++) {
-		struct node_region *r = &m->regions[i];
-
-		if (!r->used) {
-			free_slot = free_slot ? free_slot : r;
-			continue;
-		}
-		if (memcmp(r->id, id, PROTO_REGION_ID))
+	for (struct node_region *r = m->regions; r; r = r->next) {
+		if (r->tenant != tenant || memcmp(r->id, id, PROTO_REGION_ID))
 			continue;
 		if (flags != PROTO_ATTACH)
 			return PROTO_EEXIST;
+		if (!attach_ok(r->key, ctx))
+			return PROTO_EAUTH;
 		if (r->bytes != bytes)
 			return PROTO_ENOENT;
 		r->users++;
@@ -105,28 +119,70 @@ unsigned node_region_open(struct node_memory *m, const uint8_t id[PROTO_REGION_I
 	}
 	if (flags != PROTO_CREATE)
 		return PROTO_ENOENT;
-	if (!free_slot)
-		return PROTO_ETOOMANY;
-	uint64_t at = first_fit(m, bytes);
+	unsigned regions;
+	uint64_t held;
 
-	if (at == UINT64_MAX)
+	node_tenant_usage(m, tenant, &regions, &held);
+	if (m->quota.regions && regions >= m->quota.regions)
+		return PROTO_ETOOMANY;
+	if (m->quota.bytes && (bytes > m->quota.bytes || held > m->quota.bytes - bytes))
+		return PROTO_EQUOTA;
+	struct node_region **link, *r;
+	uint64_t at;
+
+	if (!first_fit(m, bytes, &link, &at))
 		return PROTO_ENOSPC;
-	*free_slot = (struct node_region){ .offset = at, .bytes = bytes, .users = 1, .used = true };
-	memcpy(free_slot->id, id, PROTO_REGION_ID);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return PROTO_ENOSPC;
+	*r = (struct node_region){ .next = *link,
+				   .serial = m->next_serial++,
+				   .tenant = tenant,
+				   .offset = at,
+				   .bytes = bytes,
+				   .users = 1 };
+	memcpy(r->id, id, PROTO_REGION_ID);
+	memcpy(r->key, key, AUTH_KEY);
+	*link = r;
+	m->nregions++;
 	/* A new region reads as zeros, whatever an earlier one left there. */
 	zero(m, at, bytes);
-	*out = free_slot;
+	*out = r;
 	return PROTO_OK;
 }
 
-void node_region_close(struct node_region *r)
+void node_region_close(struct node_region *r, uint64_t now_s)
 {
-	if (r->users > 0)
-		r->users--;
+	if (r->users > 0 && --r->users == 0)
+		r->idle_since_s = now_s;
+}
+
+struct node_region *node_region_find(const struct node_memory *m, uint64_t serial)
+{
+	for (struct node_region *r = m->regions; r; r = r->next)
+		if (r->serial == serial)
+			return r;
+	return NULL;
+}
+
+struct node_region *node_region_expired(const struct node_memory *m, uint64_t lease_s,
+					uint64_t now_s)
+{
+	for (struct node_region *r = m->regions; r; r = r->next)
+		if (r->users == 0 && now_s - r->idle_since_s >= lease_s)
+			return r;
+	return NULL;
 }
 
 void node_region_release(struct node_memory *m, struct node_region *r)
 {
+	for (struct node_region **p = &m->regions; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			m->nregions--;
+			break;
+		}
 	zero(m, r->offset, r->bytes);
-	memset(r, 0, sizeof(*r));
+	auth_wipe(r->key, sizeof(r->key));
+	free(r);
 }

@@ -1,24 +1,36 @@
 /* node_region.h — the memory node's memory and the regions it hands out to clients.
  *
  * One large mapping (hugepages when the kernel has them reserved, else normal pages, populated
- * lazily, or all at once and locked) is carved into named regions by first fit. A region lives
- * until released, whatever happens to the connections using it. */
+ * lazily, or all at once and locked) is carved into regions by first fit. A region belongs to
+ * one tenant (the secret its creator proved) and is named by its creator within that tenant;
+ * its key (auth.h) is what any later attach or release must prove. A region lives until it is
+ * released, freed by the operator, or, with a lease, left without a connection for longer than
+ * the lease. Regions are a list (no fixed table): what bounds them is memory and the quotas. */
 #ifndef LINESWAP_NODE_REGION_H
 #define LINESWAP_NODE_REGION_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "proto.h"
 
-#define NODE_MAX_REGIONS 64
-
 struct node_region {
+	struct node_region *next; /* by offset */
+	uint64_t serial;          /* the operator's name for it (memnode regions, free-region) */
+	unsigned tenant;
 	uint8_t id[PROTO_REGION_ID];
+	uint8_t key[AUTH_KEY];
 	uint64_t offset; /* into the node's memory */
 	uint64_t bytes;
-	unsigned users; /* connections attached */
-	bool used;
+	unsigned users;        /* TCP connections attached */
+	uint64_t idle_since_s; /* monotonic seconds when users last fell to 0 */
+};
+
+/* What one tenant may hold; 0: no limit. */
+struct node_quota {
+	uint64_t bytes;
+	unsigned regions;
 };
 
 struct node_memory {
@@ -26,21 +38,39 @@ struct node_memory {
 	uint64_t bytes;
 	bool hugepages;
 	bool locked; /* populated and locked at init: never swapped out */
-	struct node_region regions[NODE_MAX_REGIONS];
+	struct node_region *regions;
+	unsigned nregions;
+	uint64_t next_serial;
+	struct node_quota quota;
 };
 
 /* Maps `bytes` of memory; `lock`: all of it resident and locked now. Returns 0 or -errno. */
 int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock);
+/* Frees every region and the memory. */
 void node_memory_free(struct node_memory *m);
 uint64_t node_memory_unused(const struct node_memory *m);
+/* What `tenant`'s regions hold: their number and bytes. */
+void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *regions,
+		       uint64_t *bytes);
 
-/* CREATE or ATTACH a region (enum proto_hello_flags); returns PROTO_OK with *out set and its
- * user count raised, or an enum proto_status. */
-unsigned node_region_open(struct node_memory *m, const uint8_t id[PROTO_REGION_ID], uint64_t bytes,
-			  uint32_t flags, struct node_region **out);
-/* A connection detaches; the region stays. */
-void node_region_close(struct node_region *r);
-/* Frees the region: its data is gone; the caller disconnects everyone attached to it. */
+/* CREATE a region of `tenant` named id with `key`, or ATTACH to one (flags: enum
+ * proto_hello_flags), the key proven by the caller: `attach_ok` is called with the region's key
+ * and must say whether the client proved it. Returns PROTO_OK with *out set and its user count
+ * raised, or an enum proto_status (PROTO_EAUTH for a proof that fails: the region is not
+ * touched). */
+unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t id[PROTO_REGION_ID],
+			  const uint8_t key[AUTH_KEY], uint64_t bytes, uint32_t flags,
+			  bool (*attach_ok)(const uint8_t key[AUTH_KEY], void *ctx), void *ctx,
+			  struct node_region **out);
+/* A connection detaches; the region stays. now_s: monotonic seconds. */
+void node_region_close(struct node_region *r, uint64_t now_s);
+/* The region numbered `serial`, or NULL. */
+struct node_region *node_region_find(const struct node_memory *m, uint64_t serial);
+/* A region no connection has used for `lease_s` seconds at now_s, or NULL. */
+struct node_region *node_region_expired(const struct node_memory *m, uint64_t lease_s,
+					uint64_t now_s);
+/* Frees the region: its data is zeroed and gone; the caller has disconnected everyone
+ * attached to it (and forgotten r). */
 void node_region_release(struct node_memory *m, struct node_region *r);
 
 #endif

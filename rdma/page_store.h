@@ -47,9 +47,11 @@ struct page_store_ops {
 };
 
 struct page_store_conf {
-	const char *url; /* tcp://HOST:PORT (rdma:// with the verbs transport) */
-	const uint8_t *secret;
+	const char *url;       /* tcp://HOST:PORT (rdma:// with the verbs transport) */
+	const uint8_t *secret; /* the node's, proven (never sent) */
 	size_t secret_len;
+	/* AUTH_KEY bytes, the device's own key: the region's key is made from it (auth.h). */
+	const uint8_t *device_key;
 	uint8_t region[PROTO_REGION_ID];
 	uint64_t bytes; /* region size */
 	int create;     /* make the region (else attach to it) */
@@ -67,7 +69,9 @@ struct page_store {
 };
 
 /* Connects as conf says. Returns 0, or -errno with a message in err: -ECONNREFUSED,
- * -ETIMEDOUT, -EACCES (bad secret), -ENOSPC, -EEXIST, -ENOENT, -EPROTO, -EINVAL (bad URL). */
+ * -ETIMEDOUT, -EACCES (a secret not proven either way, or not the region's key), -ENOSPC (no
+ * room, or the tenant's quota), -EEXIST, -ENOENT, -EUSERS (the node has too many clients),
+ * -EPROTO, -EINVAL (bad URL). */
 int page_store_open(const struct page_store_conf *conf, struct page_store **out, char *err,
 		    size_t errlen);
 

@@ -4,8 +4,10 @@
 #include <endian.h>
 
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the wire format is the host's: little-endian");
-_Static_assert(sizeof(struct proto_hello) == 104, "hello layout");
-_Static_assert(sizeof(struct proto_welcome) == 40, "welcome layout");
+_Static_assert(sizeof(struct proto_hello) == 72, "hello layout");
+_Static_assert(sizeof(struct proto_challenge) == 72, "challenge layout");
+_Static_assert(sizeof(struct proto_request) == 96, "request layout");
+_Static_assert(sizeof(struct proto_welcome) == 72, "welcome layout");
 _Static_assert(sizeof(struct proto_rdma_req) <= 56, "fits rdma_connect's private data");
 _Static_assert(sizeof(struct proto_req) == 24, "request layout");
 _Static_assert(sizeof(struct proto_reply) == 16, "reply layout");
@@ -14,7 +16,7 @@ const char *proto_status_name(unsigned status)
 {
 	static const char *const names[] = {
 		[PROTO_OK] = "ok",
-		[PROTO_EAUTH] = "authentication failed (wrong secret)",
+		[PROTO_EAUTH] = "authentication failed (wrong secret, or not the region's key)",
 		[PROTO_ENOSPC] = "the memory node has not that much memory left",
 		[PROTO_EVERSION] = "protocol version mismatch",
 		[PROTO_EINVAL] = "malformed request",
@@ -22,6 +24,8 @@ const char *proto_status_name(unsigned status)
 		[PROTO_ETOOMANY] = "too many clients or regions",
 		[PROTO_EEXIST] = "the region already exists",
 		[PROTO_ENOENT] = "no such region (or another size)",
+		[PROTO_EQUOTA] = "the tenant's memory quota on the node is used up",
+		[PROTO_EBUSY] = "the node is busy with other connections: try again",
 	};
 	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown status";
 }

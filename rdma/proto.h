@@ -1,12 +1,16 @@
 /* proto.h — the memory node's wire format (TCP), shared by the node and its clients.
  *
  * All integers are little-endian (lineswap runs on little-endian hosts; see proto.c). A
- * connection starts with a hello from the client and the node's answer; then the client sends
- * requests and the node answers each one, in order.
+ * connection starts with a handshake (auth.h): the client's hello, the node's challenge, the
+ * client's request (which proves the client knows a tenant's secret, and says what it wants),
+ * and the node's welcome (which proves the node knows it too, and answers). Then the client
+ * sends requests and the node answers each one, in order. The secret itself never travels.
  *
- * Memory is handed out as regions named by the client (16 bytes): a region outlives the
- * connections attached to it, so a restarted client (ublk-ctl recover) finds its pages again,
- * and several connections (one per queue) can share one. Only RELEASE frees it.
+ * Memory is handed out as regions, each of one tenant (the secret proven) and named by the
+ * client (16 bytes) within it: a region outlives the connections attached to it, so a restarted
+ * client (ublk-ctl recover) finds its pages again, and several connections (one per queue) can
+ * share one. Creating a region gives the node its key; attaching to it or releasing it needs
+ * proof of that key. Only RELEASE (or the node's operator, or an expired lease) frees it.
  *
  * The remote layout is the one RDMA imposes (docs/design.md, "The remote layout: one work
  * request per page"): a page's slot holds the page's moved bytes packed at its start. A PUT
@@ -18,8 +22,10 @@
 
 #include <stdint.h>
 
+#include "auth.h"
+
 #define PROTO_MAGIC      0x5057534cu /* "LSWP" */
-#define PROTO_VERSION    1
+#define PROTO_VERSION    2           /* 1: the secret in the hello; refused both ways */
 #define PROTO_SECRET_MAX 64
 #define PROTO_PAGE_SIZE  4096u
 
@@ -29,13 +35,14 @@ enum proto_hello_flags {
 	PROTO_CREATE = 1, /* make the region (fails if it exists) */
 	PROTO_ATTACH = 2, /* use the existing region (fails if missing or of another size) */
 	PROTO_TICKET = 4, /* also issue a ticket for an RDMA connection to the region */
-	PROTO_PROBE = 8,  /* alone (bytes 0): authenticate, learn the node's free memory, hang up */
+	PROTO_PROBE = 8,  /* alone (bytes 0): learn the node's free memory, hang up */
 };
 
-/* RDMA (rdma_cm) connections cannot carry the secret: rdma_connect's private data holds 56
- * bytes. A client authenticates on TCP first, asks for a ticket, and presents it when it
- * connects over RDMA; the node answers with the region's address and rkey. The ticket is
- * valid while its TCP connection stays open, and only once. */
+/* RDMA (rdma_cm) connections cannot carry a handshake: rdma_connect's private data holds 56
+ * bytes. A client authenticates on TCP first, asks for a ticket (sent wrapped by the session
+ * key, so only that client can read it), and presents it when it connects over RDMA; the node
+ * answers with the region's address and rkey. The ticket is valid while its TCP connection
+ * stays open, and only once. */
 #define PROTO_TICKET_LEN 16
 
 struct proto_rdma_req {
@@ -50,20 +57,41 @@ struct proto_rdma_rep {
 	uint64_t bytes;
 } __attribute__((packed));
 
+/* 1. Client to node. */
 struct proto_hello {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t secret_len;
-	uint32_t flags; /* one of enum proto_hello_flags */
+	uint16_t pad;
+	uint8_t nonce[AUTH_NONCE];
+	uint8_t pub[AUTH_PUB]; /* the client's ephemeral X25519 key */
+} __attribute__((packed));
+
+/* 2. Node to client. Starts as a welcome does, so a client of another version reads a
+ * refusal. The session key is auth_session over the Diffie-Hellman result and the transcript:
+ * the hello, then this message's nonce and pub. */
+struct proto_challenge {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t status; /* PROTO_OK, or why the node hangs up */
+	uint8_t nonce[AUTH_NONCE];
+	uint8_t pub[AUTH_PUB];
+} __attribute__((packed));
+
+/* 3. Client to node. The node finds the tenant whose secret makes this proof. */
+struct proto_request {
+	uint8_t proof[AUTH_KEY]; /* auth_mac(session, AUTH_CLIENT_PROOF) */
+	uint32_t flags;          /* one of enum proto_hello_flags */
 	uint32_t pad;
 	uint64_t bytes; /* region size, a multiple of PROTO_PAGE_SIZE */
 	uint8_t region[PROTO_REGION_ID];
-	uint8_t secret[PROTO_SECRET_MAX];
+	/* CREATE: the region's key xor auth_mac(session, AUTH_WRAP); ATTACH: auth_mac(region key,
+	 * AUTH_ATTACH | session); PROBE: zeros. */
+	uint8_t region_key[AUTH_KEY];
 } __attribute__((packed));
 
 enum proto_status {
 	PROTO_OK = 0,
-	PROTO_EAUTH = 1,    /* wrong secret */
+	PROTO_EAUTH = 1,    /* the secret, or the region's key, was not proven */
 	PROTO_ENOSPC = 2,   /* not that much memory left */
 	PROTO_EVERSION = 3, /* unknown magic or version */
 	PROTO_EINVAL = 4,   /* malformed request */
@@ -71,21 +99,29 @@ enum proto_status {
 	PROTO_ETOOMANY = 6, /* too many clients or regions */
 	PROTO_EEXIST = 7,   /* CREATE of a region that exists */
 	PROTO_ENOENT = 8,   /* ATTACH to a region that does not exist, or of another size */
+	PROTO_EQUOTA = 9,   /* the tenant's memory quota is used up */
+	PROTO_EBUSY = 10,   /* the node is shedding unauthenticated connections: try again */
 };
 
+/* 4. Node to client: the request's outcome. A client trusts an OK welcome only with the
+ * node's proof. */
 struct proto_welcome {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t status;                  /* enum proto_status */
+	uint8_t proof[AUTH_KEY];          /* PROTO_OK: auth_mac(session, AUTH_NODE_PROOF) */
 	uint64_t bytes;                   /* the region granted (== asked) */
 	uint64_t free;                    /* what the node has left after this grant */
-	uint8_t ticket[PROTO_TICKET_LEN]; /* with PROTO_TICKET; zeros otherwise */
+	uint8_t ticket[PROTO_TICKET_LEN]; /* PROTO_TICKET: xor auth_mac(session,
+					     AUTH_TICKET_WRAP); zeros otherwise */
 } __attribute__((packed));
 
 enum proto_op {
 	PROTO_PUT = 1,
 	PROTO_GET = 2,
-	PROTO_RELEASE = 3, /* free the region (len and page 0); the connection then ends */
+	/* Free the region: page 0, len AUTH_KEY, followed by auth_mac(region key, AUTH_RELEASE |
+	 * session). The connection then ends. */
+	PROTO_RELEASE = 3,
 };
 
 struct proto_req {

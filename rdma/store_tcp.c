@@ -31,6 +31,7 @@ struct tcp_store {
 	struct ps_slots slots;   /* a request's tag is its slot */
 	uint8_t rbuf[64 * 1024]; /* many replies per recv; at least one whole reply */
 	size_t rlen;
+	uint8_t release_proof[AUTH_KEY];
 };
 
 static struct tcp_store *tcp(struct page_store *ps)
@@ -205,6 +206,7 @@ static void tcp_close(struct page_store *ps)
 {
 	struct tcp_store *t = tcp(ps);
 
+	auth_wipe(t->release_proof, AUTH_KEY);
 	if (t->fd >= 0)
 		close(t->fd);
 	ps_slots_free(&t->slots);
@@ -214,7 +216,7 @@ static void tcp_close(struct page_store *ps)
 static int tcp_release(struct page_store *ps)
 {
 	struct tcp_store *t = tcp(ps);
-	int ret = t->ps.down || ps->inflight ? -EIO : node_link_release(t->fd);
+	int ret = t->ps.down || ps->inflight ? -EIO : node_link_release(t->fd, t->release_proof);
 
 	tcp_close(ps);
 	return ret;
@@ -239,9 +241,9 @@ static const struct page_store_ops tcp_ops = {
 int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char *port,
 		struct page_store **out, char *err, size_t errlen)
 {
-	struct proto_welcome w;
+	struct node_session s;
 	struct tcp_store *t;
-	int fd = node_link_open(conf, host, port, 0, &w, err, errlen);
+	int fd = node_link_open(conf, host, port, 0, &s, err, errlen);
 
 	if (fd < 0)
 		return fd;
@@ -256,7 +258,9 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 	memset(t->rbuf, 0, sizeof(t->rbuf));
 	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf };
 	t->ps.conf.secret = NULL; /* not kept */
+	t->ps.conf.device_key = NULL;
 	t->fd = fd;
+	memcpy(t->release_proof, s.release_proof, AUTH_KEY);
 	*out = &t->ps;
 	return 0;
 }

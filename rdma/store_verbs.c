@@ -53,6 +53,7 @@ struct verbs_store {
 	unsigned *posted; /* slots in post order, a ring of slots.n */
 	unsigned posted_head, posted_count;
 	uint64_t link_checked_ns; /* when the control link was last looked at */
+	uint8_t release_proof[AUTH_KEY];
 };
 
 #define VERBS_BATCH        16           /* post at least this often, whatever the caller flushes */
@@ -257,7 +258,7 @@ static void verbs_close(struct page_store *ps)
 static int verbs_release(struct page_store *ps)
 {
 	struct verbs_store *v = vs(ps);
-	int ret = ps->inflight ? -EIO : node_link_release(v->link_fd);
+	int ret = ps->inflight ? -EIO : node_link_release(v->link_fd, v->release_proof);
 
 	verbs_close(ps);
 	return ret;
@@ -321,7 +322,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 		  struct page_store **out, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	struct proto_welcome w;
+	struct node_session s;
 	struct verbs_store *v = calloc(1, sizeof(*v));
 	struct ibv_device_attr attr;
 	struct proto_rdma_rep rep;
@@ -329,7 +330,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 
 	if (!v)
 		return -ENOMEM;
-	v->link_fd = node_link_open(conf, host, port, PROTO_TICKET, &w, err, errlen);
+	v->link_fd = node_link_open(conf, host, port, PROTO_TICKET, &s, err, errlen);
 	if (v->link_fd < 0) {
 		ret = v->link_fd;
 		v->link_fd = -1;
@@ -337,6 +338,8 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	}
 	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf };
 	v->ps.conf.secret = NULL;
+	v->ps.conf.device_key = NULL;
+	memcpy(v->release_proof, s.release_proof, AUTH_KEY);
 	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)conf->max_inflight * PROTO_PAGE_SIZE);
 	v->wrs = calloc(conf->max_inflight, sizeof(*v->wrs));
 	v->sges = calloc((size_t)conf->max_inflight * SG_MAX_SEGS, sizeof(*v->sges));
@@ -392,7 +395,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 		.rnr_retry_count = 7,
 	};
 
-	memcpy(req.ticket, w.ticket, sizeof(req.ticket));
+	memcpy(req.ticket, s.ticket, sizeof(req.ticket));
 	v->pd = ibv_alloc_pd(v->id->verbs);
 	v->cc = v->pd ? ibv_create_comp_channel(v->id->verbs) : NULL;
 	v->cq = v->cc ? ibv_create_cq(v->id->verbs, (int)v->slots.n, NULL, v->cc, 0) : NULL;

@@ -56,6 +56,7 @@ int main(int argc, char **argv)
 	const char *secret = getenv("LINESWAP_SECRET");
 	struct page_store_conf c = { .max_segs = 30, .timeout_ms = 10000, .create = 1 };
 	struct page_store *ps;
+	uint8_t device_key[AUTH_KEY];
 	char err[256];
 
 	if (argc != 4 || !secret) {
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
 	c.url = argv[1];
 	c.secret = (const uint8_t *)secret;
 	c.secret_len = strlen(secret);
+	auth_random(device_key, sizeof(device_key));
+	c.device_key = device_key;
 	c.bytes = pages * 4096;
 	c.max_inflight = depth;
 	snprintf((char *)c.region, sizeof(c.region), "bench-%d", (int)getpid() % 100000);

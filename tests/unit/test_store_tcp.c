@@ -23,11 +23,14 @@
 
 #include "node_link.h"
 #include "page_store.h"
+#include "raw_client.h"
 #include "sg_plan.h"
 #include "xorshift.h"
 
 #define SECRET "s3cret-for-tests"
 #define PAGES  256
+
+static const uint8_t device_key[AUTH_KEY] = "the tests' device key, 32 bytes";
 
 static pid_t node_pid;
 static char url[64];
@@ -105,6 +108,7 @@ static struct page_store_conf conf_for(const char *region, int create, uint64_t 
 		.url = url,
 		.secret = (const uint8_t *)SECRET,
 		.secret_len = strlen(SECRET),
+		.device_key = device_key,
 		.bytes = bytes,
 		.create = create,
 		.max_inflight = 16,
@@ -302,7 +306,7 @@ static void test_refusals(void **state)
 	c.secret = (const uint8_t *)"wrong";
 	c.secret_len = 5;
 	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -EACCES);
-	assert_non_null(strstr(err, "wrong secret"));
+	assert_non_null(strstr(err, "authentication failed"));
 	c = conf_for("big", 1, 64ull << 20); /* the node has 8 MiB */
 	assert_int_equal(page_store_open(&c, &ps, err, sizeof(err)), -ENOSPC);
 	c = conf_for("r", 1, 4096);
@@ -314,26 +318,24 @@ static void test_refusals(void **state)
 	assert_non_null(strstr(err, "cannot connect"));
 }
 
-static int raw_connect(void)
+static int node_connect(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)node_port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = raw_connect(rdma_addr ? rdma_addr : "127.0.0.1", node_port);
 
-	inet_pton(AF_INET, rdma_addr ? rdma_addr : "127.0.0.1", &sa.sin_addr);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(fd >= 0);
 	return fd;
 }
 
-static struct proto_hello good_hello(const char *region)
+/* A raw client through the handshake, creating `region` (4 pages). */
+static int good_client(const char *region)
 {
-	struct proto_hello h = { .magic = PROTO_MAGIC,
-				 .version = PROTO_VERSION,
-				 .secret_len = sizeof(SECRET) - 1,
-				 .flags = PROTO_CREATE,
-				 .bytes = 4 * 4096 };
-	memcpy(h.region, region, strnlen(region, sizeof(h.region)));
-	memcpy(h.secret, SECRET, sizeof(SECRET) - 1);
-	return h;
+	struct raw_client c;
+
+	assert_int_equal(raw_open(&c, rdma_addr ? rdma_addr : "127.0.0.1", node_port, SECRET,
+				  PROTO_CREATE, 4 * 4096, region, device_key),
+			 PROTO_OK);
+	assert_true(c.node_proven);
+	return c.fd;
 }
 
 /* After the node hangs up, reading gives EOF (or a reset). */
@@ -354,7 +356,6 @@ static void test_hostile_clients(void **state)
 	static uint8_t page[4096], back[4096];
 	struct page_store *good = open_ok("good", 1, 8 * 4096);
 	uint8_t junk[512];
-	struct proto_welcome w;
 	int fd;
 
 	(void)state;
@@ -363,37 +364,27 @@ static void test_hostile_clients(void **state)
 	wait_for(good, 1, 0);
 
 	/* Random bytes instead of a hello. */
-	fd = raw_connect();
+	fd = node_connect();
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)rng();
 	send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
 	expect_hangup(fd);
 
-	/* A valid hello, then an unknown op. */
-	fd = raw_connect();
-	struct proto_hello h = good_hello("hostile1");
+	/* A valid handshake, then an unknown op. */
+	fd = good_client("hostile1");
 	struct proto_req r = { .op = 99, .len = 8 };
 
-	send(fd, &h, sizeof(h), 0);
-	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
-	assert_int_equal(w.status, PROTO_OK);
 	send(fd, &r, sizeof(r), MSG_NOSIGNAL);
 	expect_hangup(fd);
 
 	/* A PUT claiming more than a page. */
-	fd = raw_connect();
-	h = good_hello("hostile2");
-	send(fd, &h, sizeof(h), 0);
-	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
+	fd = good_client("hostile2");
 	r = (struct proto_req){ .op = PROTO_PUT, .len = 5000 };
 	send(fd, &r, sizeof(r), MSG_NOSIGNAL);
 	expect_hangup(fd);
 
 	/* An out-of-range page is answered with an error, and the connection goes on. */
-	fd = raw_connect();
-	h = good_hello("hostile3");
-	send(fd, &h, sizeof(h), 0);
-	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
+	fd = good_client("hostile3");
 	struct proto_reply rep;
 
 	r = (struct proto_req){ .op = PROTO_GET, .len = 64, .page = 1ull << 40, .tag = 7 };
@@ -411,14 +402,12 @@ static void test_hostile_clients(void **state)
 	send(fd, &r, 10, 0);
 	close(fd);
 
-	/* A wrong-version hello gets a refusal it can read. */
-	fd = raw_connect();
-	h = good_hello("hostile4");
-	h.version = 99;
-	send(fd, &h, sizeof(h), 0);
-	assert_int_equal(recv(fd, &w, sizeof(w), MSG_WAITALL), sizeof(w));
-	assert_int_equal(w.status, PROTO_EVERSION);
-	expect_hangup(fd);
+	/* A wrong-version hello (version 1 sent the secret in it) gets a refusal it can read. */
+	struct raw_client raw = { .fd = node_connect() };
+	struct proto_hello h = { .magic = PROTO_MAGIC, .version = 1 };
+
+	assert_int_equal(raw_hello(&raw, SECRET, &h), PROTO_EVERSION);
+	expect_hangup(raw.fd);
 
 	/* The good client never noticed. */
 	assert_int_equal(good->ops->get(good, 1, ~0ull, back, 2), 4096);

@@ -257,6 +257,8 @@ static int teardown(void **state)
 	assert_int_equal(access(f->conf.store, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/ublk7.secret", run_dir);
 	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/ublk7.key", run_dir);
+	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/ublk7.pool", run_dir);
 	assert_int_equal(access(path, F_OK), -1);
 	free(f->q.bufs);
@@ -307,7 +309,17 @@ static void fill(uint8_t *buf, uint64_t page, uint32_t n, uint8_t salt)
 static void test_unwritten_reads_zeros(void **state)
 {
 	struct fixture *f = *state;
+	char path[128];
+	struct stat st;
 
+	/* The device's key and the node's secret: only root may read them. */
+	snprintf(path, sizeof(path), "%s/ublk7.key", run_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, AUTH_KEY);
+	snprintf(path, sizeof(path), "%s/ublk7.secret", run_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	memset(tag_buf(f, 0), 0xee, MAX_IO);
 	assert_int_equal(io(f, 0, UBLK_IO_OP_READ, 3, 8), 0);
 	for (size_t i = 0; i < MAX_IO; i++)
@@ -947,6 +959,8 @@ static void test_pool_without_room(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(access(f->conf.store, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/ublk7.secret", run_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/ublk7.key", run_dir);
 	assert_int_equal(access(path, F_OK), -1);
 	free(f->q.bufs);
 	free(f->stats);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "page_store.h"
 #include "secret.h"
 #include "state.h"
@@ -42,6 +43,9 @@ struct remote_conf {
 	const char *secret_file;
 	uint8_t secret[SECRET_MAX];
 	uint32_t secret_len;
+	/* The device's own key (auth.h): made by the new daemon, kept in ublk<ID>.key (mode 0600)
+	 * on this machine only; its regions' keys are made from it. */
+	uint8_t device_key[AUTH_KEY];
 };
 
 static inline struct remote_conf *remote_conf(const struct ublk_dev_conf *c)
@@ -57,9 +61,10 @@ int remote_conf_add_node(struct remote_conf *rc, const char *url, char *err, siz
  * its node, as it was. */
 void remote_conf_upgrade(const struct ublk_dev_conf *c, struct remote_conf *rc);
 
-/* Saves rc's secret in, or reads it into rc from, device dev_id's secret file. Return 0 or
- * -errno with a message in err. */
-int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err, size_t errlen);
+/* Saves rc's secret, and a new device key (made here), in device dev_id's secret and key
+ * files; or reads both into rc. Return 0 or -errno with a message in err. remove forgets
+ * both. */
+int remote_secret_save(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen);
 int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen);
 void remote_secret_remove(uint32_t dev_id);
 

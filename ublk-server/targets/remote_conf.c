@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "node_link.h"
@@ -282,24 +283,21 @@ bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val
 	return true;
 }
 
-static bool secret_path(uint32_t dev_id, char *path, size_t len)
-{
-	return ublk_state_path(path, len, dev_id, "secret");
-}
-
-int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err, size_t errlen)
+/* A file of the device's that only root may read: `what` is "secret" or "key". */
+static int private_save(uint32_t dev_id, const char *what, const void *data, size_t len, char *err,
+			size_t errlen)
 {
 	char path[PATH_MAX];
 	int fd, ret = 0;
 
-	if (!secret_path(dev_id, path, sizeof(path))) {
-		snprintf(err, errlen, "the secret file's path is too long");
+	if (!ublk_state_path(path, sizeof(path), dev_id, what)) {
+		snprintf(err, errlen, "the %s file's path is too long", what);
 		return -ENAMETOOLONG;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		ret = -errno;
-	else if (write(fd, rc->secret, rc->secret_len) != (ssize_t)rc->secret_len)
+	else if (fchmod(fd, 0600) < 0 || write(fd, data, len) != (ssize_t)len)
 		ret = -EIO;
 	if (fd >= 0 && close(fd) < 0 && !ret)
 		ret = -errno;
@@ -308,14 +306,17 @@ int remote_secret_save(uint32_t dev_id, const struct remote_conf *rc, char *err,
 	return ret;
 }
 
-int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen)
+/* Reads the device's `what` file: 1..max bytes, exactly max with `exact`. Returns its length
+ * or -errno with a message in err. */
+static ssize_t private_load(uint32_t dev_id, const char *what, void *data, size_t max, bool exact,
+			    char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	ssize_t n;
 	int fd;
 
-	if (!secret_path(dev_id, path, sizeof(path))) {
-		snprintf(err, errlen, "the secret file's path is too long");
+	if (!ublk_state_path(path, sizeof(path), dev_id, what)) {
+		snprintf(err, errlen, "the %s file's path is too long", what);
 		return -ENAMETOOLONG;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -323,21 +324,47 @@ int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_
 		snprintf(err, errlen, "cannot read %.200s: %s", path, strerror(errno));
 		return -errno;
 	}
-	n = read(fd, rc->secret, sizeof(rc->secret));
+	n = read(fd, data, max);
 	close(fd);
-	if (n <= 0) {
-		snprintf(err, errlen, "%.200s is empty", path);
+	if (n <= 0 || (exact && (size_t)n != max)) {
+		snprintf(err, errlen, "%.200s is %s", path, n <= 0 ? "empty" : "of the wrong size");
 		return -EINVAL;
 	}
+	return n;
+}
+
+int remote_secret_save(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen)
+{
+	int ret = auth_random(rc->device_key, AUTH_KEY);
+
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot make the device's key: %s", strerror(-ret));
+		return ret;
+	}
+	ret = private_save(dev_id, "key", rc->device_key, AUTH_KEY, err, errlen);
+	return ret < 0 ? ret
+		       : private_save(dev_id, "secret", rc->secret, rc->secret_len, err, errlen);
+}
+
+int remote_secret_load(uint32_t dev_id, struct remote_conf *rc, char *err, size_t errlen)
+{
+	ssize_t n =
+		private_load(dev_id, "secret", rc->secret, sizeof(rc->secret), false, err, errlen);
+
+	if (n < 0)
+		return (int)n;
 	rc->secret_len = (uint32_t)n;
-	return 0;
+	n = private_load(dev_id, "key", rc->device_key, AUTH_KEY, true, err, errlen);
+	return n < 0 ? (int)n : 0;
 }
 
 void remote_secret_remove(uint32_t dev_id)
 {
 	char path[PATH_MAX];
 
-	if (secret_path(dev_id, path, sizeof(path)))
+	if (ublk_state_path(path, sizeof(path), dev_id, "secret"))
+		unlink(path);
+	if (ublk_state_path(path, sizeof(path), dev_id, "key"))
 		unlink(path);
 }
 
@@ -360,6 +387,7 @@ int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *r
 		.url = rc->node[n],
 		.secret = rc->secret,
 		.secret_len = rc->secret_len,
+		.device_key = rc->device_key,
 		.bytes = bytes,
 		.create = create,
 		.max_inflight = c->depth * (c->max_io_bytes >> UBLK_PAGE_SHIFT),
