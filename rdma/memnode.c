@@ -48,7 +48,7 @@
 #define TICK_MS              20           /* how often pending handshakes are looked at */
 #define IN_CAP               (256 * 1024) /* many frames per recv; at least one whole frame */
 #define OUT_CAP              (64 * 1024)
-#define REPLY_MAX            (sizeof(struct proto_reply) + PROTO_PAGE_SIZE)
+#define REPLY_MAX            (sizeof(struct proto_reply) + PROTO_SLOT_SIZE)
 
 /* HELLO: waiting for the hello; HELD: its answer waits out its address's penalty;
  * CHALLENGED: waiting for the request; SERVING: authenticated, attached to a region. */
@@ -507,7 +507,7 @@ static bool handle_frames(struct node *n, struct client *c, bool *released, cons
 			break;
 		}
 		if ((r.op != PROTO_PUT && r.op != PROTO_GET) || r.len == 0 ||
-		    r.len > PROTO_PAGE_SIZE) {
+		    r.len > PROTO_SLOT_SIZE) {
 			*why = "malformed request";
 			return false;
 		}
@@ -521,7 +521,7 @@ static bool handle_frames(struct node *n, struct client *c, bool *released, cons
 			reply(c, r.tag, PROTO_ERANGE, NULL, 0);
 			continue;
 		}
-		uint8_t *slot = n->mem.base + c->region->offset + r.page * PROTO_PAGE_SIZE;
+		uint8_t *slot = n->mem.base + c->region->offset + r.page * PROTO_SLOT_SIZE;
 
 		if (r.op == PROTO_PUT) {
 			memcpy(slot, p + sizeof(r), r.len);

@@ -209,7 +209,10 @@ int node_link_probe(const struct page_store_conf *conf, const char *host, const 
 	if (fd < 0)
 		return fd;
 	close(fd);
-	*free_bytes = s.welcome.free;
+	/* Room for pages, not node memory: each page's slot holds a seal's tag too, and a region
+	 * is rounded up to whole pages. */
+	*free_bytes = s.welcome.free > PROTO_PAGE_SIZE ? s.welcome.free - PROTO_PAGE_SIZE : 0;
+	*free_bytes = *free_bytes / PROTO_SLOT_SIZE * PROTO_PAGE_SIZE;
 	return 0;
 }
 

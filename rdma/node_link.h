@@ -28,8 +28,9 @@ struct node_session {
 int node_link_open(const struct page_store_conf *conf, const char *host, const char *port,
 		   uint32_t extra_flags, struct node_session *s, char *err, size_t errlen);
 
-/* Asks the node (authenticated by conf's secret) how much memory it has left. Returns 0 with
- * *free_bytes, or -errno with a message in err. */
+/* Asks the node (authenticated by conf's secret) how many bytes of pages it has room for (its
+ * memory left, less the slots' tags). Returns 0 with *free_bytes, or -errno with a message in
+ * err. */
 int node_link_probe(const struct page_store_conf *conf, const char *host, const char *port,
 		    uint64_t *free_bytes, char *err, size_t errlen);
 

@@ -96,7 +96,7 @@ static struct registration *registration(struct node_rdma *nr, struct device *d,
 		nr->mrs_cap = cap;
 	}
 	reg.pd = ibv_alloc_pd(d->verbs);
-	reg.mr = reg.pd ? ibv_reg_mr(reg.pd, nr->mem->base + r->offset, r->bytes,
+	reg.mr = reg.pd ? ibv_reg_mr(reg.pd, nr->mem->base + r->offset, r->span,
 				     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 					     IBV_ACCESS_REMOTE_READ)
 			: NULL;

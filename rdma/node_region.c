@@ -34,13 +34,12 @@ int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock)
 }
 
 /* Zeros bytes at `at`: by giving the pages back (they read as zeros when next touched), or, in
- * locked memory that keeps its pages, by writing zeros. */
+ * locked memory that keeps its pages and where the range is not whole hugepages (madvise
+ * refuses), by writing zeros. A region never shows a tenant what an earlier one held. */
 static void zero(struct node_memory *m, uint64_t at, uint64_t bytes)
 {
-	if (m->locked)
+	if (m->locked || madvise(m->base + at, bytes, MADV_DONTNEED) < 0)
 		memset(m->base + at, 0, bytes);
-	else
-		madvise(m->base + at, bytes, MADV_DONTNEED);
 }
 
 void node_memory_free(struct node_memory *m)
@@ -62,7 +61,7 @@ uint64_t node_memory_unused(const struct node_memory *m)
 	uint64_t used = 0;
 
 	for (const struct node_region *r = m->regions; r; r = r->next)
-		used += r->bytes;
+		used += r->span;
 	return m->bytes - used;
 }
 
@@ -74,7 +73,7 @@ void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *r
 	for (const struct node_region *r = m->regions; r; r = r->next)
 		if (r->tenant == tenant) {
 			++*regions;
-			*bytes += r->bytes;
+			*bytes += r->span;
 		}
 }
 
@@ -95,8 +94,15 @@ static bool first_fit(struct node_memory *m, uint64_t bytes, struct node_region 
 		}
 		if (!*p)
 			return false;
-		end = (*p)->offset + (*p)->bytes;
+		end = (*p)->offset + (*p)->span;
 	}
+}
+
+uint64_t node_region_span(uint64_t bytes)
+{
+	uint64_t slots = bytes / PROTO_PAGE_SIZE;
+
+	return (slots * PROTO_SLOT_SIZE + PROTO_PAGE_SIZE - 1) / PROTO_PAGE_SIZE * PROTO_PAGE_SIZE;
 }
 
 unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t id[PROTO_REGION_ID],
@@ -120,17 +126,19 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 	if (flags != PROTO_CREATE)
 		return PROTO_ENOENT;
 	unsigned regions;
-	uint64_t held;
+	uint64_t held, span = node_region_span(bytes);
 
+	if (bytes / PROTO_PAGE_SIZE > UINT64_MAX / PROTO_SLOT_SIZE)
+		return PROTO_ENOSPC;
 	node_tenant_usage(m, tenant, &regions, &held);
 	if (m->quota.regions && regions >= m->quota.regions)
 		return PROTO_ETOOMANY;
-	if (m->quota.bytes && (bytes > m->quota.bytes || held > m->quota.bytes - bytes))
+	if (m->quota.bytes && (span > m->quota.bytes || held > m->quota.bytes - span))
 		return PROTO_EQUOTA;
 	struct node_region **link, *r;
 	uint64_t at;
 
-	if (!first_fit(m, bytes, &link, &at))
+	if (!first_fit(m, span, &link, &at))
 		return PROTO_ENOSPC;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -140,13 +148,14 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 				   .tenant = tenant,
 				   .offset = at,
 				   .bytes = bytes,
+				   .span = span,
 				   .users = 1 };
 	memcpy(r->id, id, PROTO_REGION_ID);
 	memcpy(r->key, key, AUTH_KEY);
 	*link = r;
 	m->nregions++;
 	/* A new region reads as zeros, whatever an earlier one left there. */
-	zero(m, at, bytes);
+	zero(m, at, span);
 	*out = r;
 	return PROTO_OK;
 }
@@ -182,7 +191,7 @@ void node_region_release(struct node_memory *m, struct node_region *r)
 			m->nregions--;
 			break;
 		}
-	zero(m, r->offset, r->bytes);
+	zero(m, r->offset, r->span);
 	auth_wipe(r->key, sizeof(r->key));
 	free(r);
 }

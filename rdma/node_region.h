@@ -21,8 +21,9 @@ struct node_region {
 	unsigned tenant;
 	uint8_t id[PROTO_REGION_ID];
 	uint8_t key[AUTH_KEY];
-	uint64_t offset; /* into the node's memory */
-	uint64_t bytes;
+	uint64_t offset;       /* into the node's memory */
+	uint64_t bytes;        /* as asked: PROTO_PAGE_SIZE per slot */
+	uint64_t span;         /* what it holds of the node's memory: its slots, in whole pages */
 	unsigned users;        /* TCP connections attached */
 	uint64_t idle_since_s; /* monotonic seconds when users last fell to 0 */
 };
@@ -49,9 +50,13 @@ int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock);
 /* Frees every region and the memory. */
 void node_memory_free(struct node_memory *m);
 uint64_t node_memory_unused(const struct node_memory *m);
-/* What `tenant`'s regions hold: their number and bytes. */
+/* What `tenant`'s regions hold: their number and spans. */
 void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *regions,
 		       uint64_t *bytes);
+
+/* The node memory a region of `bytes` holds: PROTO_SLOT_SIZE per PROTO_PAGE_SIZE asked, in
+ * whole pages. */
+uint64_t node_region_span(uint64_t bytes);
 
 /* CREATE a region of `tenant` named id with `key`, or ATTACH to one (flags: enum
  * proto_hello_flags), the key proven by the caller: `attach_ok` is called with the region's key

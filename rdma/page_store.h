@@ -1,12 +1,17 @@
 /* page_store.h — a client's view of remote memory: asynchronous put/get of pages by mask.
  *
- * put(page, live, buf) moves the bytes the SG plan of `live` selects from the 4 KiB page at
- * buf into the page's remote slot, packed; get(page, live, buf) brings them back into the same
- * places and fills every byte the plan does not move with zeros. The caller must pass the same
- * `live` to get as to the put that stored the page (lineswap's per-page entry), and the plan
- * parameters (max_segs, seg_cost) must stay the same for the life of the remote data: they fix
- * the packing. A whole page is the all-ones mask. Both return the bytes the plan moves (the
- * page's bytes on the wire), or -errno.
+ * put(page, live, version, buf) moves the bytes the SG plan of `live` selects from the 4 KiB
+ * page at buf into the page's remote slot, packed; get(page, live, version, buf) brings them
+ * back into the same places and fills every byte the plan does not move with zeros. The caller
+ * must pass the same `live` and `version` to get as to the put that stored the page
+ * (lineswap's per-page entry), and the plan parameters (max_segs, seg_cost) must stay the same
+ * for the life of the remote data: they fix the packing. A whole page is the all-ones mask.
+ * Both return the page's bytes on the wire, or -errno.
+ *
+ * With a seal key (page_seal.h) the packed bytes travel and rest encrypted and authenticated,
+ * with a tag after them; `version` is then the nonce: never pass one version for two different
+ * contents of the store's pages. A GET whose bytes do not open completes with -EBADMSG and
+ * leaves the caller's page untouched. Without one, `version` is ignored.
  *
  * Requests complete asynchronously: reap() returns finished ones (never blocks); fd() becomes
  * readable when there may be some. Call reap() also after submitting (a request can fail at
@@ -24,15 +29,18 @@
 
 struct ps_completion {
 	uint64_t cookie;
-	int status; /* 0, or -errno (-EIO: the node failed it or the link is down) */
+	/* 0, or -errno: -EIO the node failed it or the link is down; -EBADMSG a GET's bytes
+	 * did not open (altered, replayed, or another page's) */
+	int status;
 };
 
 struct page_store;
 
 struct page_store_ops {
-	int (*put)(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
+	int (*put)(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+		   const void *buf, uint64_t cookie);
+	int (*get)(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version, void *buf,
 		   uint64_t cookie);
-	int (*get)(struct page_store *ps, uint64_t page, uint64_t live, void *buf, uint64_t cookie);
 	/* The caller no longer wants the GET `cookie` (another copy answered): its data will not
 	 * be written to the caller's buffer, which may be reused at once. It still completes. */
 	void (*forget)(struct page_store *ps, uint64_t cookie);
@@ -52,6 +60,8 @@ struct page_store_conf {
 	size_t secret_len;
 	/* AUTH_KEY bytes, the device's own key: the region's key is made from it (auth.h). */
 	const uint8_t *device_key;
+	/* AUTH_KEY bytes (page_seal_key), or NULL: pages travel and rest in clear. */
+	const uint8_t *seal_key;
 	uint8_t region[PROTO_REGION_ID];
 	uint64_t bytes; /* region size */
 	int create;     /* make the region (else attach to it) */
@@ -75,8 +85,8 @@ struct page_store {
 int page_store_open(const struct page_store_conf *conf, struct page_store **out, char *err,
 		    size_t errlen);
 
-/* The memory conf->url's node has left (authenticated by conf's secret): 0 with *free_bytes,
- * or -errno with a message in err. */
+/* The bytes of pages conf->url's node has room for (authenticated by conf's secret): 0 with
+ * *free_bytes, or -errno with a message in err. */
 int page_store_probe(const struct page_store_conf *conf, uint64_t *free_bytes, char *err,
 		     size_t errlen);
 

@@ -3,6 +3,8 @@
 
 #include <endian.h>
 
+#include "page_seal.h"
+
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the wire format is the host's: little-endian");
 _Static_assert(sizeof(struct proto_hello) == 72, "hello layout");
 _Static_assert(sizeof(struct proto_challenge) == 72, "challenge layout");
@@ -11,6 +13,7 @@ _Static_assert(sizeof(struct proto_welcome) == 72, "welcome layout");
 _Static_assert(sizeof(struct proto_rdma_req) <= 56, "fits rdma_connect's private data");
 _Static_assert(sizeof(struct proto_req) == 24, "request layout");
 _Static_assert(sizeof(struct proto_reply) == 16, "reply layout");
+_Static_assert(PROTO_SEAL_TAG == SEAL_TAG, "a slot has room for a seal's tag");
 
 const char *proto_status_name(unsigned status)
 {

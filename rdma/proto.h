@@ -13,10 +13,10 @@
  * proof of that key. Only RELEASE (or the node's operator, or an expired lease) frees it.
  *
  * The remote layout is the one RDMA imposes (docs/design.md, "The remote layout: one work
- * request per page"): a page's slot holds the page's moved bytes packed at its start. A PUT
- * carries `len` packed bytes for slot `page`; a GET asks for the first `len` bytes of slot
- * `page`. Which lines those bytes belong to is the client's business (its per-page entry), so
- * the node never sees a mask. */
+ * request per page"): a page's slot (PROTO_SLOT_SIZE bytes) holds the page's moved bytes
+ * packed at its start, sealed or not. A PUT carries `len` packed bytes for slot `page`; a GET
+ * asks for the first `len` bytes of slot `page`. Which lines those bytes belong to is the client's
+ * business (its per-page entry), so the node never sees a mask. */
 #ifndef LINESWAP_PROTO_H
 #define LINESWAP_PROTO_H
 
@@ -28,6 +28,9 @@
 #define PROTO_VERSION    2           /* 1: the secret in the hello; refused both ways */
 #define PROTO_SECRET_MAX 64
 #define PROTO_PAGE_SIZE  4096u
+/* A page's slot on the node: its packed bytes and, sealed, a tag after them (page_seal.h). */
+#define PROTO_SEAL_TAG  16u
+#define PROTO_SLOT_SIZE (PROTO_PAGE_SIZE + PROTO_SEAL_TAG)
 
 #define PROTO_REGION_ID 16
 
@@ -51,10 +54,10 @@ struct proto_rdma_req {
 } __attribute__((packed));
 
 struct proto_rdma_rep {
-	uint64_t addr; /* the region's first byte, as registered */
+	uint64_t addr; /* the region's first byte, as registered: slot i at i x PROTO_SLOT_SIZE */
 	uint32_t rkey;
 	uint32_t pad;
-	uint64_t bytes;
+	uint64_t bytes; /* as asked: PROTO_PAGE_SIZE per slot */
 } __attribute__((packed));
 
 /* 1. Client to node. */
@@ -82,7 +85,7 @@ struct proto_request {
 	uint8_t proof[AUTH_KEY]; /* auth_mac(session, AUTH_CLIENT_PROOF) */
 	uint32_t flags;          /* one of enum proto_hello_flags */
 	uint32_t pad;
-	uint64_t bytes; /* region size, a multiple of PROTO_PAGE_SIZE */
+	uint64_t bytes; /* region size: PROTO_PAGE_SIZE per slot */
 	uint8_t region[PROTO_REGION_ID];
 	/* CREATE: the region's key xor auth_mac(session, AUTH_WRAP); ATTACH: auth_mac(region key,
 	 * AUTH_ATTACH | session); PROBE: zeros. */
@@ -127,7 +130,7 @@ enum proto_op {
 struct proto_req {
 	uint8_t op; /* enum proto_op */
 	uint8_t pad[3];
-	uint32_t len; /* PUT, GET: packed bytes, 1..PROTO_PAGE_SIZE */
+	uint32_t len; /* PUT, GET: packed bytes, 1..PROTO_SLOT_SIZE */
 	uint64_t page;
 	uint64_t tag; /* echoed in the reply */
 } __attribute__((packed));

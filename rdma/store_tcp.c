@@ -2,6 +2,10 @@
  * moved with one sendmsg (PUT: header + the plan's segments gathered) and a reply whose data
  * is scattered back into the plan's segments.
  *
+ * Sealed (page_seal.h), a PUT's bytes are sealed into one staging page and sent from there,
+ * and a GET's reply is opened from the receive buffer into the caller's page, which nothing
+ * touches unless it opens.
+ *
  * Sends block at most timeout_ms (SO_SNDTIMEO); replies are read without blocking in reap().
  * A request unanswered after timeout_ms, or a broken connection, fails every outstanding
  * request with -EIO and the store stays down (-ENOTCONN) until reopened. Everything a request
@@ -21,6 +25,7 @@
 
 #include "log.h"
 #include "node_link.h"
+#include "page_seal.h"
 #include "page_store.h"
 #include "ps_slots.h"
 #include "sg_plan.h"
@@ -32,6 +37,10 @@ struct tcp_store {
 	uint8_t rbuf[64 * 1024]; /* many replies per recv; at least one whole reply */
 	size_t rlen;
 	uint8_t release_proof[AUTH_KEY];
+	bool sealed;
+	struct page_seal seal;
+	uint8_t stage[PROTO_SLOT_SIZE];   /* a sealed PUT's bytes, until sent */
+	uint8_t scratch[PROTO_PAGE_SIZE]; /* a sealed GET's bytes, while they open */
 };
 
 static struct tcp_store *tcp(struct page_store *ps)
@@ -68,8 +77,14 @@ static int send_all(struct tcp_store *t, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
-		  uint64_t cookie)
+/* The bytes a request for `live` moves: the plan's, and the tag when sealed. */
+static unsigned wire_bytes(const struct tcp_store *t, const struct sg_plan *plan)
+{
+	return plan->bytes + (t->sealed ? PROTO_SEAL_TAG : 0);
+}
+
+static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint64_t version,
+		  uint8_t *buf, uint64_t cookie)
 {
 	struct tcp_store *t = tcp(ps);
 	struct sg_plan plan;
@@ -81,42 +96,50 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 		return -ENOTCONN;
 	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
-	index = ps_slots_take(ps, &t->slots, op, buf, live, cookie);
+	index = ps_slots_take(ps, &t->slots, op, page, buf, live, version, cookie);
 	if (index < 0)
 		return -EAGAIN;
 	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
-	req.len = plan.bytes;
+	req.len = wire_bytes(t, &plan);
 	req.tag = (uint64_t)index;
 	iov[0] = (struct iovec){ &req, sizeof(req) };
 	int iovcnt = 1;
 
-	if (op == PROTO_PUT)
+	if (op == PROTO_PUT && t->sealed) {
+		page_seal(&t->seal, page, live, version, &plan, buf, t->stage);
+		iov[iovcnt++] = (struct iovec){ t->stage, req.len };
+	} else if (op == PROTO_PUT) {
 		for (unsigned i = 0; i < plan.nsegs; i++)
 			iov[iovcnt++] = (struct iovec){ buf + plan.seg[i].off, plan.seg[i].len };
+	}
 	/* A failed send fails the request (and all others) through the next reap. */
 	send_all(t, iov, iovcnt);
-	return (int)plan.bytes;
+	return (int)req.len;
 }
 
-static int tcp_put(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
-		   uint64_t cookie)
+static int tcp_put(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+		   const void *buf, uint64_t cookie)
 {
 	/* Only read through: a PUT never writes the page. */
-	return submit(ps, PROTO_PUT, page, live, (uint8_t *)(uintptr_t)buf, cookie);
+	return submit(ps, PROTO_PUT, page, live, version, (uint8_t *)(uintptr_t)buf, cookie);
 }
 
-static int tcp_get(struct page_store *ps, uint64_t page, uint64_t live, void *buf, uint64_t cookie)
+static int tcp_get(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version, void *buf,
+		   uint64_t cookie)
 {
-	return submit(ps, PROTO_GET, page, live, buf, cookie);
+	return submit(ps, PROTO_GET, page, live, version, buf, cookie);
 }
 
-/* Scatters a GET's packed bytes back to their lines and zeroes every other byte. */
-static void scatter(const struct ps_slot *s, const uint8_t *data, const struct page_store_conf *c)
+/* Puts a GET's packed bytes back to their lines and zeroes every other byte (opening them
+ * first when sealed). Returns 0 or -EBADMSG. */
+static int scatter(struct tcp_store *t, const struct ps_slot *s, const struct sg_plan *plan,
+		   const uint8_t *data)
 {
-	struct sg_plan plan;
-
-	sg_plan_page(s->live, c->max_segs, c->seg_cost, &plan);
-	sg_plan_unpack(&plan, s->buf, data, true);
+	if (t->sealed)
+		return page_open(&t->seal, s->page, s->live, s->version, plan, data, s->buf,
+				 t->scratch);
+	sg_plan_unpack(plan, s->buf, data, true);
+	return 0;
 }
 
 /* Handles one complete reply at the head of rbuf; returns its size, 0 if incomplete, or -1 for
@@ -128,14 +151,15 @@ static long one_reply(struct tcp_store *t, struct ps_completion *out)
 	if (t->rlen < sizeof(r))
 		return 0;
 	memcpy(&r, t->rbuf, sizeof(r));
-	if (r.tag >= t->slots.n || !t->slots.slot[r.tag].busy || r.len > PROTO_PAGE_SIZE)
+	if (r.tag >= t->slots.n || !t->slots.slot[r.tag].busy || r.len > PROTO_SLOT_SIZE)
 		return -1;
 	struct ps_slot *s = &t->slots.slot[r.tag];
 	struct sg_plan plan;
+	int status = r.status == PROTO_OK ? 0 : -EIO;
 
 	if (r.status == PROTO_OK && s->op == PROTO_GET) {
 		sg_plan_page(s->live, t->ps.conf.max_segs, t->ps.conf.seg_cost, &plan);
-		if (r.len != plan.bytes)
+		if (r.len != wire_bytes(t, &plan))
 			return -1;
 	} else if (r.len != 0) {
 		return -1;
@@ -143,8 +167,8 @@ static long one_reply(struct tcp_store *t, struct ps_completion *out)
 	if (t->rlen < sizeof(r) + r.len)
 		return 0;
 	if (r.status == PROTO_OK && s->op == PROTO_GET)
-		scatter(s, t->rbuf + sizeof(r), &t->ps.conf);
-	*out = (struct ps_completion){ s->cookie, r.status == PROTO_OK ? 0 : -EIO };
+		status = scatter(t, s, &plan, t->rbuf + sizeof(r));
+	*out = (struct ps_completion){ s->cookie, status };
 	ps_slots_done(&t->ps, &t->slots, (unsigned)r.tag);
 	return (long)(sizeof(r) + r.len);
 }
@@ -207,6 +231,7 @@ static void tcp_close(struct page_store *ps)
 	struct tcp_store *t = tcp(ps);
 
 	auth_wipe(t->release_proof, AUTH_KEY);
+	page_seal_free(&t->seal);
 	if (t->fd >= 0)
 		close(t->fd);
 	ps_slots_free(&t->slots);
@@ -259,8 +284,15 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 	t->ps = (struct page_store){ .ops = &tcp_ops, .conf = *conf };
 	t->ps.conf.secret = NULL; /* not kept */
 	t->ps.conf.device_key = NULL;
+	t->ps.conf.seal_key = NULL;
 	t->fd = fd;
 	memcpy(t->release_proof, s.release_proof, AUTH_KEY);
+	t->sealed = conf->seal_key != NULL;
+	if (t->sealed && page_seal_init(&t->seal, conf->seal_key) < 0) {
+		tcp_close(&t->ps);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	*out = &t->ps;
 	return 0;
 }

@@ -3,8 +3,10 @@
  * Eviction is ONE RDMA WRITE per page whose local SG list gathers the plan's segments into the
  * page's remote slot, packed; a fetch is ONE RDMA READ whose SG list scatters the packed bytes
  * back; unmoved bytes are zero-filled locally. The SG lists point into a registered staging
- * area, one page per request slot: the caller's page is copied in (PUT) or out (GET), which
- * keeps the caller free of memory registration.
+ * area, one slot (PROTO_SLOT_SIZE) per request: the caller's page is copied in (PUT) or out
+ * (GET), which keeps the caller free of memory registration. Sealed (page_seal.h), a PUT's
+ * bytes are sealed into the staging slot, packed, and a GET's open from it into the caller's
+ * page: one SG element each way.
  *
  * Set-up: a TCP link authenticates and yields a ticket (proto.h); rdma_connect presents it and
  * the node's accept carries the region's address and rkey. The TCP link stays open (the
@@ -29,6 +31,7 @@
 
 #include "log.h"
 #include "node_link.h"
+#include "page_seal.h"
 #include "page_store.h"
 #include "ps_slots.h"
 #include "sg_plan.h"
@@ -42,7 +45,7 @@ struct verbs_store {
 	struct ibv_comp_channel *cc;
 	struct ibv_cq *cq;
 	struct ibv_mr *mr;
-	uint8_t *staging; /* a page per slot, registered */
+	uint8_t *staging; /* PROTO_SLOT_SIZE per slot, registered */
 	uint64_t remote_addr;
 	uint32_t rkey;
 	struct ps_slots slots; /* a request's wr_id, WR, SG list and staging page are its slot */
@@ -54,6 +57,9 @@ struct verbs_store {
 	unsigned posted_head, posted_count;
 	uint64_t link_checked_ns; /* when the control link was last looked at */
 	uint8_t release_proof[AUTH_KEY];
+	bool sealed;
+	struct page_seal seal;
+	uint8_t scratch[PROTO_PAGE_SIZE]; /* a sealed GET's bytes, while they open */
 };
 
 #define VERBS_BATCH        16           /* post at least this often, whatever the caller flushes */
@@ -83,37 +89,53 @@ static void verbs_flush(struct page_store *ps)
 	v->chained = 0;
 }
 
-static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint8_t *buf,
-		  uint64_t cookie)
+static uint8_t *stage_of(struct verbs_store *v, unsigned index)
+{
+	return v->staging + (size_t)index * PROTO_SLOT_SIZE;
+}
+
+static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint64_t version,
+		  uint8_t *buf, uint64_t cookie)
 {
 	struct verbs_store *v = vs(ps);
 	struct sg_plan plan;
+	unsigned nsge = 0, bytes;
 	int index;
 
 	if (ps->down)
 		return -ENOTCONN;
 	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
-	index = ps_slots_take(ps, &v->slots, op, buf, live, cookie);
+	index = ps_slots_take(ps, &v->slots, op, page, buf, live, version, cookie);
 	if (index < 0)
 		return -EAGAIN;
-	uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
+	uint8_t *stage = stage_of(v, (unsigned)index);
 	struct ibv_sge *sge = v->sges + (size_t)index * SG_MAX_SEGS;
 	struct ibv_send_wr *wr = &v->wrs[index];
 
 	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
-	for (unsigned i = 0; i < plan.nsegs; i++) {
+	bytes = plan.bytes;
+	if (v->sealed) {
+		bytes += PROTO_SEAL_TAG;
 		if (op == PROTO_PUT)
-			memcpy(stage + plan.seg[i].off, buf + plan.seg[i].off, plan.seg[i].len);
-		sge[i] = (struct ibv_sge){ (uint64_t)(uintptr_t)(stage + plan.seg[i].off),
-					   plan.seg[i].len, v->mr->lkey };
+			page_seal(&v->seal, page, live, version, &plan, buf, stage);
+		sge[nsge++] = (struct ibv_sge){ (uint64_t)(uintptr_t)stage, bytes, v->mr->lkey };
+	} else {
+		for (unsigned i = 0; i < plan.nsegs; i++) {
+			if (op == PROTO_PUT)
+				memcpy(stage + plan.seg[i].off, buf + plan.seg[i].off,
+				       plan.seg[i].len);
+			sge[nsge++] =
+				(struct ibv_sge){ (uint64_t)(uintptr_t)(stage + plan.seg[i].off),
+						  plan.seg[i].len, v->mr->lkey };
+		}
 	}
 	*wr = (struct ibv_send_wr){
 		.wr_id = (uint64_t)index,
 		.opcode = op == PROTO_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
 		.sg_list = sge,
-		.num_sge = (int)plan.nsegs,
-		.wr.rdma = { .remote_addr = v->remote_addr + page * PROTO_PAGE_SIZE,
+		.num_sge = (int)nsge,
+		.wr.rdma = { .remote_addr = v->remote_addr + page * PROTO_SLOT_SIZE,
 			     .rkey = v->rkey },
 	};
 	if (v->chain_head < 0)
@@ -123,30 +145,35 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	v->chain_tail = index;
 	if (++v->chained >= VERBS_BATCH)
 		verbs_flush(ps);
-	return (int)plan.bytes;
+	return (int)bytes;
 }
 
-static int verbs_put(struct page_store *ps, uint64_t page, uint64_t live, const void *buf,
-		     uint64_t cookie)
+static int verbs_put(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+		     const void *buf, uint64_t cookie)
 {
-	return submit(ps, PROTO_PUT, page, live, (uint8_t *)(uintptr_t)buf, cookie);
+	return submit(ps, PROTO_PUT, page, live, version, (uint8_t *)(uintptr_t)buf, cookie);
 }
 
-static int verbs_get(struct page_store *ps, uint64_t page, uint64_t live, void *buf,
-		     uint64_t cookie)
+static int verbs_get(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+		     void *buf, uint64_t cookie)
 {
-	return submit(ps, PROTO_GET, page, live, buf, cookie);
+	return submit(ps, PROTO_GET, page, live, version, buf, cookie);
 }
 
-/* Copies a finished GET's lines from the staging page to the caller's, zeroing the rest. */
-static void scatter(struct verbs_store *v, unsigned index)
+/* Copies a finished GET's lines from the staging slot to the caller's page, zeroing the rest
+ * (opening them first when sealed). Returns 0 or -EBADMSG. */
+static int scatter(struct verbs_store *v, unsigned index)
 {
 	const struct ps_slot *s = &v->slots.slot[index];
-	const uint8_t *stage = v->staging + (size_t)index * PROTO_PAGE_SIZE;
+	const uint8_t *stage = stage_of(v, index);
 	struct sg_plan plan;
 
 	sg_plan_page(s->live, v->ps.conf.max_segs, v->ps.conf.seg_cost, &plan);
+	if (v->sealed)
+		return page_open(&v->seal, s->page, s->live, s->version, &plan, stage, s->buf,
+				 v->scratch);
 	sg_plan_unpack(&plan, s->buf, stage, false);
+	return 0;
 }
 
 static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
@@ -201,9 +228,10 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 				v->posted_count--;
 				if (!v->slots.slot[index].busy)
 					continue; /* already failed by a timeout */
-				if (v->slots.slot[index].op == PROTO_GET)
-					scatter(v, index);
-				ps_slots_finish(ps, &v->slots, index, 0);
+				ps_slots_finish(ps, &v->slots, index,
+						v->slots.slot[index].op == PROTO_GET
+							? scatter(v, index)
+							: 0);
 				if (index == wc[i].wr_id)
 					break;
 			}
@@ -229,6 +257,7 @@ static void verbs_close(struct page_store *ps)
 {
 	struct verbs_store *v = vs(ps);
 
+	page_seal_free(&v->seal);
 	if (v->id && v->id->qp) {
 		rdma_disconnect(v->id);
 		rdma_destroy_qp(v->id);
@@ -339,14 +368,19 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	v->ps = (struct page_store){ .ops = &verbs_ops, .conf = *conf };
 	v->ps.conf.secret = NULL;
 	v->ps.conf.device_key = NULL;
+	v->ps.conf.seal_key = NULL;
 	memcpy(v->release_proof, s.release_proof, AUTH_KEY);
-	v->staging = aligned_alloc(PROTO_PAGE_SIZE, (size_t)conf->max_inflight * PROTO_PAGE_SIZE);
+	v->sealed = conf->seal_key != NULL;
+	/* aligned_alloc wants a multiple of the alignment. */
+	v->staging = aligned_alloc(PROTO_PAGE_SIZE, ((size_t)conf->max_inflight * PROTO_SLOT_SIZE +
+						     PROTO_PAGE_SIZE - 1) /
+							    PROTO_PAGE_SIZE * PROTO_PAGE_SIZE);
 	v->wrs = calloc(conf->max_inflight, sizeof(*v->wrs));
 	v->sges = calloc((size_t)conf->max_inflight * SG_MAX_SEGS, sizeof(*v->sges));
 	v->posted = calloc(conf->max_inflight, sizeof(*v->posted));
 	v->chain_head = v->chain_tail = -1;
 	if (ps_slots_init(&v->slots, conf->max_inflight) < 0 || !v->staging || !v->wrs ||
-	    !v->sges || !v->posted) {
+	    !v->sges || !v->posted || (v->sealed && page_seal_init(&v->seal, conf->seal_key) < 0)) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail_quiet;
@@ -399,7 +433,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	v->pd = ibv_alloc_pd(v->id->verbs);
 	v->cc = v->pd ? ibv_create_comp_channel(v->id->verbs) : NULL;
 	v->cq = v->cc ? ibv_create_cq(v->id->verbs, (int)v->slots.n, NULL, v->cc, 0) : NULL;
-	v->mr = v->cq ? ibv_reg_mr(v->pd, v->staging, (size_t)v->slots.n * PROTO_PAGE_SIZE,
+	v->mr = v->cq ? ibv_reg_mr(v->pd, v->staging, (size_t)v->slots.n * PROTO_SLOT_SIZE,
 				   IBV_ACCESS_LOCAL_WRITE)
 		      : NULL;
 	qpa.send_cq = qpa.recv_cq = v->cq;

@@ -29,8 +29,8 @@ static double run(struct page_store *ps, int put, uint64_t pages, unsigned depth
 	while (finished < pages) {
 		while (next < pages && ps->inflight < depth) {
 			uint8_t *page = buf + (next % depth) * 4096;
-			int ret = put ? ps->ops->put(ps, next, live, page, next)
-				      : ps->ops->get(ps, next, live, page, next);
+			int ret = put ? ps->ops->put(ps, next, live, 1, page, next)
+				      : ps->ops->get(ps, next, live, 1, page, next);
 
 			if (ret < 0) {
 				fprintf(stderr, "bench_store: request failed: %s\n",

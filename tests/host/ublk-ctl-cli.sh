@@ -44,6 +44,7 @@ expect remote_no_secret 2 "add: no secret: give --secret-file" env -u LINESWAP_S
 expect remote_missing_secret_file 1 "cannot read --secret-file /nonexistent" "$ctl" add -t remote --size 1G --node tcp://h:1 --secret-file /nonexistent
 expect mem_with_node 2 "add: --node is not an option of the mem target \(it is of: remote\)" "$ctl" add -t mem --size 1G --node tcp://h:1
 expect mem_with_hints 2 "add: --hint-uid is not an option of the mem target \(it is of: remote\)" "$ctl" add -t mem --size 1G --hint-uid any
+expect mem_no_encrypt 2 "add: --no-encrypt is not an option of the mem target \(it is of: remote\)" "$ctl" add -t mem --size 1G --no-encrypt
 expect node_before_target 2 "remote target needs --node" "$ctl" add --io-timeout 5 -t remote --size 1G
 expect remote_with_fault_option 2 "add: --fail-open is not an option of the remote target \(it is of: fault\)" "$ctl" add --fail-open -t remote --size 1G --node tcp://h:1
 expect fault_bad_queue 2 "bad --fail-queue 'x'" "$ctl" add -t fault --size 1G --fail-queue x

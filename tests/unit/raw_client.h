@@ -81,10 +81,10 @@ static inline int raw_hello(struct raw_client *c, const char *secret,
 	return c->ch.status;
 }
 
-/* Fills c->req for `flags` on region `name` of `bytes`, with the region key of `device_key`,
- * proven with c->session. */
-static inline void raw_request_fill(struct raw_client *c, uint32_t flags, uint64_t bytes,
-				    const char *name, const uint8_t device_key[AUTH_KEY])
+/* Fills c->req for `flags` on region `id` (PROTO_REGION_ID bytes) of `bytes`, with the region
+ * key of `device_key`, proven with c->session. */
+static inline void raw_request_fill_id(struct raw_client *c, uint32_t flags, uint64_t bytes,
+				       const uint8_t *id, const uint8_t device_key[AUTH_KEY])
 {
 	uint8_t key[AUTH_KEY], mac[AUTH_KEY];
 
@@ -94,7 +94,7 @@ static inline void raw_request_fill(struct raw_client *c, uint32_t flags, uint64
 	c->req.bytes = bytes;
 	if (flags == PROTO_PROBE)
 		return;
-	memcpy(c->req.region, name, strnlen(name, PROTO_REGION_ID));
+	memcpy(c->req.region, id, PROTO_REGION_ID);
 	auth_region_key(device_key, c->req.region, PROTO_REGION_ID, key);
 	if (flags & PROTO_CREATE) {
 		auth_mac(c->session, AUTH_WRAP, NULL, 0, mac);
@@ -103,6 +103,16 @@ static inline void raw_request_fill(struct raw_client *c, uint32_t flags, uint64
 	} else {
 		auth_mac(key, AUTH_ATTACH, c->session, AUTH_KEY, c->req.region_key);
 	}
+}
+
+/* The same for a region named by a short string (zero-padded). */
+static inline void raw_request_fill(struct raw_client *c, uint32_t flags, uint64_t bytes,
+				    const char *name, const uint8_t device_key[AUTH_KEY])
+{
+	uint8_t id[PROTO_REGION_ID] = { 0 };
+
+	memcpy(id, name, strnlen(name, PROTO_REGION_ID));
+	raw_request_fill_id(c, flags, bytes, id, device_key);
 }
 
 /* Sends c->req and reads the welcome: its status, or -1 when the node hung up first;
@@ -119,11 +129,11 @@ static inline int raw_request_send(struct raw_client *c)
 	return c->w.status;
 }
 
-/* A whole handshake: connect, hello, request. Returns the welcome's status (-1: hung up); the
- * connection stays open in c->fd (-1 if it could not connect). */
-static inline int raw_open(struct raw_client *c, const char *host, int port, const char *secret,
-			   uint32_t flags, uint64_t bytes, const char *name,
-			   const uint8_t device_key[AUTH_KEY])
+/* A whole handshake: connect, hello, request for region `id`. Returns the welcome's status
+ * (-1: hung up); the connection stays open in c->fd (-1 if it could not connect). */
+static inline int raw_open_id(struct raw_client *c, const char *host, int port, const char *secret,
+			      uint32_t flags, uint64_t bytes, const uint8_t *id,
+			      const uint8_t device_key[AUTH_KEY])
 {
 	int st;
 
@@ -133,8 +143,45 @@ static inline int raw_open(struct raw_client *c, const char *host, int port, con
 	st = raw_hello(c, secret, NULL);
 	if (st != PROTO_OK)
 		return st;
-	raw_request_fill(c, flags, bytes, name, device_key);
+	raw_request_fill_id(c, flags, bytes, id, device_key);
 	return raw_request_send(c);
+}
+
+/* The same for a region named by a short string. */
+static inline int raw_open(struct raw_client *c, const char *host, int port, const char *secret,
+			   uint32_t flags, uint64_t bytes, const char *name,
+			   const uint8_t device_key[AUTH_KEY])
+{
+	uint8_t id[PROTO_REGION_ID] = { 0 };
+
+	memcpy(id, name, strnlen(name, PROTO_REGION_ID));
+	return raw_open_id(c, host, port, secret, flags, bytes, id, device_key);
+}
+
+/* One GET (PUT) of `len` bytes of slot `page` on an open connection, into (from) buf. Returns
+ * the reply's status, or -1. */
+static inline int raw_get(struct raw_client *c, uint64_t page, uint32_t len, uint8_t *buf)
+{
+	struct proto_req r = { .op = PROTO_GET, .len = len, .page = page };
+	struct proto_reply rep;
+
+	if (send(c->fd, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r) ||
+	    recv(c->fd, &rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep) ||
+	    (rep.len && recv(c->fd, buf, rep.len, MSG_WAITALL) != (ssize_t)rep.len))
+		return -1;
+	return rep.status;
+}
+
+static inline int raw_put(struct raw_client *c, uint64_t page, uint32_t len, const uint8_t *buf)
+{
+	struct proto_req r = { .op = PROTO_PUT, .len = len, .page = page };
+	struct proto_reply rep;
+
+	if (send(c->fd, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r) ||
+	    send(c->fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    recv(c->fd, &rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep))
+		return -1;
+	return rep.status;
 }
 
 /* RELEASE on an open connection, proven with `device_key`'s key of region `name`. Returns the

@@ -42,6 +42,35 @@ struct node {
 };
 
 static char control_path[108]; /* a node's --control socket */
+static pid_t children[8];      /* nodes and helpers running: a failed test leaves none */
+
+static void child_started(pid_t pid)
+{
+	for (unsigned i = 0; i < 8; i++)
+		if (!children[i]) {
+			children[i] = pid;
+			return;
+		}
+}
+
+static void child_ended(pid_t pid)
+{
+	for (unsigned i = 0; i < 8; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+static int kill_children(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 8; i++)
+		if (children[i]) {
+			kill(children[i], SIGKILL);
+			waitpid(children[i], NULL, 0);
+			children[i] = 0;
+		}
+	return 0;
+}
 
 /* Starts memnode with both tenants' secrets and `args` (NULL-terminated). */
 static void node_start(struct node *n, ...)
@@ -76,6 +105,7 @@ static void node_start(struct node *n, ...)
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
+	child_started(n->pid);
 	close(out[1]);
 	f = fdopen(out[0], "r");
 	assert_non_null(fgets(line, sizeof(line), f));
@@ -96,6 +126,7 @@ static int node_stop(struct node *n)
 
 	kill(n->pid, SIGTERM);
 	waitpid(n->pid, &status, 0);
+	child_ended(n->pid);
 	unlink(n->secrets);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -273,7 +304,7 @@ static void test_region_belongs_to_its_device(void **state)
 	node_start(&n, NULL);
 	memset(page, 0xa5, sizeof(page));
 	assert_int_equal(open_store(&n, SECRET, key_a, "mine", 1, &a, err), 0);
-	assert_int_equal(a->ops->put(a, 1, ~0ull, page, 1), 4096);
+	assert_int_equal(a->ops->put(a, 1, ~0ull, 1, page, 1), 4096);
 	wait_one(a);
 
 	assert_int_equal(open_store(&n, SECRET, key_b, "mine", 0, &other, err), -EACCES);
@@ -294,14 +325,14 @@ static void test_region_belongs_to_its_device(void **state)
 	/* Another tenant: no such region; its own of the same name is another region. */
 	assert_int_equal(open_store(&n, SECRET2, key_a, "mine", 0, &other, err), -ENOENT);
 	assert_int_equal(open_store(&n, SECRET2, key_a, "mine", 1, &other, err), 0);
-	assert_int_equal(other->ops->get(other, 1, ~0ull, back, 2), 4096);
+	assert_int_equal(other->ops->get(other, 1, ~0ull, 1, back, 2), 4096);
 	wait_one(other);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(back[i], 0);
 	assert_int_equal(other->ops->release(other), 0);
 
 	/* Device A's data is untouched, and A can still release it. */
-	assert_int_equal(a->ops->get(a, 1, ~0ull, back, 3), 4096);
+	assert_int_equal(a->ops->get(a, 1, ~0ull, 1, back, 3), 4096);
 	wait_one(a);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(a->ops->release(a), 0);
@@ -488,14 +519,15 @@ static void test_tenant_quotas(void **state)
 	char err[256], name[16];
 
 	(void)state;
-	node_start(&n, "--tenant-quota", "48K", "--tenant-regions", "3", NULL);
+	/* A region of 4 pages holds 20 KiB of the node: 4 slots of a page and a tag, in pages. */
+	node_start(&n, "--tenant-quota", "60K", "--tenant-regions", "3", NULL);
 	for (int i = 0; i < 3; i++) {
 		snprintf(name, sizeof(name), "q%d", i);
 		assert_int_equal(open_store(&n, SECRET, key_a, name, 1, &ps[i], err), 0);
 	}
 	assert_int_equal(open_store(&n, SECRET, key_a, "q3", 1, &x, err), -EUSERS);
 	ps[2]->ops->release(ps[2]);
-	/* 2 x 16 KiB held: another 16 KiB fits the quota, 32 KiB does not. */
+	/* 2 x 20 KiB held: another 4 pages fit the quota, 8 (36 KiB) do not. */
 	struct page_store_conf c = conf_for(&n, SECRET, key_a, "big", 1);
 
 	c.bytes = 32 * 1024;
@@ -542,24 +574,23 @@ static void test_shutdown_during_churn(void **state)
 			close(c.fd);
 		}
 	}
+	child_started(churn);
 	usleep(300000);
 	assert_int_equal(node_stop(&n), 0);
-	kill(churn, SIGKILL);
-	waitpid(churn, NULL, 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_replay_and_reflection_refused),
-		cmocka_unit_test(test_fake_node_refused),
-		cmocka_unit_test(test_region_belongs_to_its_device),
-		cmocka_unit_test(test_idle_connections_lock_no_one_out),
-		cmocka_unit_test(test_handshake_deadline),
-		cmocka_unit_test(test_wrong_secrets_slow_down),
-		cmocka_unit_test(test_regions_reclaimed),
-		cmocka_unit_test(test_tenant_quotas),
-		cmocka_unit_test(test_shutdown_during_churn),
+		cmocka_unit_test_teardown(test_replay_and_reflection_refused, kill_children),
+		cmocka_unit_test_teardown(test_fake_node_refused, kill_children),
+		cmocka_unit_test_teardown(test_region_belongs_to_its_device, kill_children),
+		cmocka_unit_test_teardown(test_idle_connections_lock_no_one_out, kill_children),
+		cmocka_unit_test_teardown(test_handshake_deadline, kill_children),
+		cmocka_unit_test_teardown(test_wrong_secrets_slow_down, kill_children),
+		cmocka_unit_test_teardown(test_regions_reclaimed, kill_children),
+		cmocka_unit_test_teardown(test_tenant_quotas, kill_children),
+		cmocka_unit_test_teardown(test_shutdown_during_churn, kill_children),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(control_path, sizeof(control_path), "/tmp/lineswap-trust-%d.sock", getpid());

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "node_link.h"
+#include "page_seal.h"
 #include "page_store.h"
 #include "raw_client.h"
 #include "sg_plan.h"
@@ -31,6 +32,7 @@
 #define PAGES  256
 
 static const uint8_t device_key[AUTH_KEY] = "the tests' device key, 32 bytes";
+static uint8_t seal_key[AUTH_KEY]; /* page_seal_key(device_key) */
 
 static pid_t node_pid;
 static char url[64];
@@ -120,17 +122,24 @@ static struct page_store_conf conf_for(const char *region, int create, uint64_t 
 	return c;
 }
 
-static struct page_store *open_ok(const char *region, int create, uint64_t bytes)
+static struct page_store *open_store(const char *region, int create, uint64_t bytes, bool sealed)
 {
 	struct page_store_conf c = conf_for(region, create, bytes);
 	struct page_store *ps = NULL;
 	char err[256];
-	int ret = page_store_open(&c, &ps, err, sizeof(err));
+	int ret;
 
+	c.seal_key = sealed ? seal_key : NULL;
+	ret = page_store_open(&c, &ps, err, sizeof(err));
 	if (ret)
 		fprintf(stderr, "open: %s\n", err);
 	assert_int_equal(ret, 0);
 	return ps;
+}
+
+static struct page_store *open_ok(const char *region, int create, uint64_t bytes)
+{
+	return open_store(region, create, bytes, false);
 }
 
 /* Waits for `n` completions (each must succeed unless want_status says otherwise). */
@@ -174,16 +183,15 @@ static int sockbuf_for(const char *max_path)
 
 /* Puts random pages with random masks, gets them back: the lines the plan moves (all live ones
  * among them) are byte-exact, every other byte is zero. The put and the get each return the
- * plan's bytes. */
-static void test_round_trips(void **state)
+ * plan's bytes (and a tag's, sealed). */
+static void round_trips(bool sealed)
 {
 	static uint8_t pages[PAGES][4096], back[PAGES][4096];
 	static uint64_t masks[PAGES];
-	struct page_store *ps = open_ok("roundtrip", 1, PAGES * 4096);
-	int size;
+	struct page_store *ps = open_store("roundtrip", 1, PAGES * 4096, sealed);
+	int size, tag = sealed ? PROTO_SEAL_TAG : 0;
 	socklen_t len = sizeof(size);
 
-	(void)state;
 	/* Fixed, not autotuned (the kernel reports twice what was set): node_link.h. Over RDMA
 	 * the store's fd is its completion channel, and the data moves without a socket. */
 	if (!rdma_addr) {
@@ -195,6 +203,8 @@ static void test_round_trips(void **state)
 		assert_int_equal(size, 2 * sockbuf_for("/proc/sys/net/core/rmem_max"));
 	}
 	for (int round = 0; round < 4; round++) {
+		uint64_t version = (uint64_t)round * PAGES + 1;
+
 		for (int p = 0; p < PAGES; p++) {
 			for (int i = 0; i < 4096; i++)
 				pages[p][i] = (uint8_t)rng();
@@ -203,16 +213,18 @@ static void test_round_trips(void **state)
 		for (int p = 0; p < PAGES; p += 16) {
 			for (int k = 0; k < 16; k++)
 				assert_int_equal(ps->ops->put(ps, (uint64_t)(p + k), masks[p + k],
+							      version + (uint64_t)(p + k),
 							      pages[p + k], (uint64_t)(p + k)),
-						 plan_bytes(masks[p + k]));
+						 plan_bytes(masks[p + k]) + tag);
 			wait_for(ps, 16, 0);
 		}
 		memset(back, 0xee, sizeof(back));
 		for (int p = 0; p < PAGES; p += 16) {
 			for (int k = 0; k < 16; k++)
 				assert_int_equal(ps->ops->get(ps, (uint64_t)(p + k), masks[p + k],
+							      version + (uint64_t)(p + k),
 							      back[p + k], 0),
-						 plan_bytes(masks[p + k]));
+						 plan_bytes(masks[p + k]) + tag);
 			wait_for(ps, 16, 0);
 		}
 		for (int p = 0; p < PAGES; p++) {
@@ -239,6 +251,70 @@ static void test_round_trips(void **state)
 	assert_int_equal(ps->ops->release(ps), 0);
 }
 
+static void test_round_trips(void **state)
+{
+	(void)state;
+	round_trips(false);
+}
+
+static void test_sealed_round_trips(void **state)
+{
+	(void)state;
+	round_trips(true);
+}
+
+/* The node (here: a raw client with the region's key, as the node's operator could be) flips
+ * a byte of a sealed page, or puts back an older version: the GET fails with -EBADMSG and the
+ * caller's page is untouched. The node's slot holds ciphertext, never the page's bytes. */
+static void test_sealed_pages_refuse_tampering(void **state)
+{
+	static uint8_t page[4096], back[4096];
+	uint8_t old[PROTO_SLOT_SIZE], now[PROTO_SLOT_SIZE];
+	struct page_store *ps = open_store("sealed", 1, 4 * 4096, true);
+	struct raw_client c;
+	unsigned len = 4096 + PROTO_SEAL_TAG;
+
+	(void)state;
+	memset(page, 0x42, sizeof(page));
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, 7, page, 1), (int)len);
+	wait_for(ps, 1, 0);
+	assert_int_equal(raw_open(&c, rdma_addr ? rdma_addr : "127.0.0.1", node_port, SECRET,
+				  PROTO_ATTACH, 4 * 4096, "sealed", device_key),
+			 PROTO_OK);
+	assert_int_equal(raw_get(&c, 2, len, old), PROTO_OK);
+	assert_null(memmem(old, len, page, 64)); /* ciphertext, not the page */
+
+	/* A newer version of the page. */
+	memset(page, 0x43, sizeof(page));
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, 8, page, 2), (int)len);
+	wait_for(ps, 1, 0);
+	assert_int_equal(raw_get(&c, 2, len, now), PROTO_OK);
+
+	/* One bit flipped. */
+	now[100] ^= 1;
+	assert_int_equal(raw_put(&c, 2, len, now), PROTO_OK);
+	memset(back, 0xee, sizeof(back));
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 8, back, 3), (int)len);
+	wait_for(ps, 1, -EBADMSG);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(back[i], 0xee);
+
+	/* The older version put back (a replay): it opens only as version 7, which the client
+	 * no longer asks for. */
+	assert_int_equal(raw_put(&c, 2, len, old), PROTO_OK);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 8, back, 4), (int)len);
+	wait_for(ps, 1, -EBADMSG);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 7, back, 5), (int)len);
+	wait_for(ps, 1, 0);
+	assert_int_equal(back[0], 0x42);
+	/* Nor do a page's bytes open as another page's. */
+	assert_int_equal(raw_put(&c, 3, len, old), PROTO_OK);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, 7, back, 6), (int)len);
+	wait_for(ps, 1, -EBADMSG);
+	close(c.fd);
+	assert_int_equal(ps->ops->release(ps), 0);
+}
+
 /* A forgotten GET still completes, but its data never reaches the caller's buffer (which may
  * serve another request by then: a hedged read's loser). */
 static void test_forget(void **state)
@@ -249,15 +325,15 @@ static void test_forget(void **state)
 	(void)state;
 	for (int i = 0; i < 4096; i++)
 		page[i] = (uint8_t)rng();
-	assert_int_equal(ps->ops->put(ps, 2, ~0ull, page, 1), 4096);
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, 1, page, 1), 4096);
 	wait_for(ps, 1, 0);
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, back, 7), 4096);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 1, back, 7), 4096);
 	ps->ops->forget(ps, 7);
 	memset(back, 0xee, sizeof(back));
 	wait_for(ps, 1, 0);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(back[i], 0xee);
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, back, 8), 4096); /* not forgotten: lands */
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 1, back, 8), 4096); /* not forgotten: lands */
 	wait_for(ps, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(ps->ops->release(ps), 0);
@@ -273,7 +349,7 @@ static void test_region_lifetime(void **state)
 
 	(void)state;
 	memset(page, 0x5a, sizeof(page));
-	assert_int_equal(ps->ops->put(ps, 3, ~0ull, page, 1), 4096);
+	assert_int_equal(ps->ops->put(ps, 3, ~0ull, 1, page, 1), 4096);
 	wait_for(ps, 1, 0);
 	ps->ops->close(ps);
 
@@ -286,11 +362,11 @@ static void test_region_lifetime(void **state)
 	assert_non_null(strstr(err, "no such region"));
 
 	ps = open_ok("keep", 0, 16 * 4096);
-	assert_int_equal(ps->ops->get(ps, 3, ~0ull, back, 2), 4096);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, 1, back, 2), 4096);
 	wait_for(ps, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	/* Outside the region: refused before anything is sent. */
-	assert_int_equal(ps->ops->put(ps, 16, ~0ull, page, 3), -ERANGE);
+	assert_int_equal(ps->ops->put(ps, 16, ~0ull, 1, page, 3), -ERANGE);
 	assert_int_equal(ps->ops->release(ps), 0);
 	c = conf_for("keep", 0, 16 * 4096);
 	assert_int_equal(page_store_open(&c, &other, err, sizeof(err)), -ENOENT);
@@ -360,7 +436,7 @@ static void test_hostile_clients(void **state)
 
 	(void)state;
 	memset(page, 0x77, sizeof(page));
-	assert_int_equal(good->ops->put(good, 1, ~0ull, page, 1), 4096);
+	assert_int_equal(good->ops->put(good, 1, ~0ull, 1, page, 1), 4096);
 	wait_for(good, 1, 0);
 
 	/* Random bytes instead of a hello. */
@@ -410,7 +486,7 @@ static void test_hostile_clients(void **state)
 	expect_hangup(raw.fd);
 
 	/* The good client never noticed. */
-	assert_int_equal(good->ops->get(good, 1, ~0ull, back, 2), 4096);
+	assert_int_equal(good->ops->get(good, 1, ~0ull, 1, back, 2), 4096);
 	wait_for(good, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(good->ops->release(good), 0);
@@ -433,9 +509,9 @@ static void test_node_death(void **state)
 		kill(node_pid, SIGSTOP); /* answers nothing from now on */
 	}
 	for (int k = 0; k < 4; k++)
-		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, page, (uint64_t)k), 4096);
+		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, 1, page, (uint64_t)k), 4096);
 	wait_for(ps, 4, -EIO); /* after the 2 s request timeout */
-	assert_int_equal(ps->ops->put(ps, 0, ~0ull, page, 9), -ENOTCONN);
+	assert_int_equal(ps->ops->put(ps, 0, ~0ull, 1, page, 9), -ENOTCONN);
 	ps->ops->close(ps);
 	if (node_pid > 0) {
 		kill(node_pid, SIGKILL);
@@ -447,11 +523,17 @@ static void test_node_death(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trips), cmocka_unit_test(test_region_lifetime),
-		cmocka_unit_test(test_refusals),    cmocka_unit_test(test_hostile_clients),
-		cmocka_unit_test(test_forget),      cmocka_unit_test(test_node_death),
+		cmocka_unit_test(test_round_trips),
+		cmocka_unit_test(test_sealed_round_trips),
+		cmocka_unit_test(test_sealed_pages_refuse_tampering),
+		cmocka_unit_test(test_region_lifetime),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_hostile_clients),
+		cmocka_unit_test(test_forget),
+		cmocka_unit_test(test_node_death),
 	};
 	signal(SIGPIPE, SIG_IGN);
+	page_seal_key(device_key, seal_key);
 	rdma_addr = getenv("LINESWAP_TEST_RDMA_ADDR");
 	return cmocka_run_group_tests_name(rdma_addr ? "store_verbs" : "store_tcp", tests,
 					   group_setup, group_teardown);

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "queue.h"
 #include "pool_map.h"
+#include "raw_client.h"
 #include "remote.h"
 #include "remote_admin.h"
 #include "remote_pool.h"
@@ -98,7 +99,7 @@ static void start_node(unsigned i)
 	if (node_pid[i] == 0) {
 		dup2(out[1], STDOUT_FILENO);
 		setenv("LINESWAP_SECRET", SECRET, 1);
-		execl(bin, bin, "--size", "4M", "--listen", listen, "--json", (char *)NULL);
+		execl(bin, bin, "--size", "5M", "--listen", listen, "--json", (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
@@ -340,7 +341,7 @@ static void test_whole_round_trip(void **state)
 	assert_memory_equal(tag_buf(f, 2), want, MAX_IO);
 	assert_int_equal(f->q.stats->put.pages, 8);
 	assert_int_equal(f->q.stats->put.hinted_pages, 0);
-	assert_int_equal(f->q.stats->put.bytes, 8 * UBLK_PAGE_SIZE);
+	assert_int_equal(f->q.stats->put.bytes, 8 * (UBLK_PAGE_SIZE + PROTO_SEAL_TAG));
 }
 
 /* A hinted page moves its live lines and lines 0 and 1, and reads back with those lines and
@@ -364,8 +365,83 @@ static void test_hinted_round_trip(void **state)
 	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
 	assert_int_equal(f->q.stats->put.hinted_pages, 1);
 	assert_int_equal(f->q.stats->put.bytes,
-			 __builtin_popcountll(mask | LINES_ALWAYS) * LINE_SIZE);
+			 __builtin_popcountll(mask | LINES_ALWAYS) * LINE_SIZE + PROTO_SEAL_TAG);
 	assert_int_equal(f->q.stats->get.bytes, f->q.stats->put.bytes);
+}
+
+static void *map_pool(struct fixture *f, struct pool_map *m, size_t *size);
+
+/* What a node's operator (or an attacker on the wire) could do to node n's copy of a whole
+ * page at node page `at`, in a region of `bytes`: flip one bit of it. The region is reached as
+ * the device reaches it (its key, read from the key file). */
+static void tamper(struct fixture *f, unsigned n, uint64_t bytes, uint64_t at)
+{
+	uint8_t key[AUTH_KEY], slot[PROTO_SLOT_SIZE];
+	struct page_store_conf c;
+	struct raw_client raw;
+	char path[128];
+	FILE *file;
+
+	snprintf(path, sizeof(path), "%s/ublk7.key", run_dir);
+	file = fopen(path, "r");
+	assert_non_null(file);
+	assert_int_equal(fread(key, 1, AUTH_KEY, file), AUTH_KEY);
+	fclose(file);
+	assert_int_equal(remote_store_conf(&f->conf, remote_conf(&f->conf), n, bytes, 0, &c), 0);
+	assert_int_equal(raw_open_id(&raw, "127.0.0.1", node_port[n], SECRET, PROTO_ATTACH, bytes,
+				     c.region, key),
+			 PROTO_OK);
+	assert_int_equal(raw_get(&raw, at, PROTO_SLOT_SIZE, slot), PROTO_OK);
+	slot[2000] ^= 0x10;
+	assert_int_equal(raw_put(&raw, at, PROTO_SLOT_SIZE, slot), PROTO_OK);
+	close(raw.fd);
+}
+
+/* A page whose copy the node altered reads as an error, never as the altered bytes, and
+ * counts as a bad seal on that node; written again, it is served again. */
+static void test_tampered_page_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[UBLK_PAGE_SIZE];
+
+	fill(tag_buf(f, 0), 5, 1, 4);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 5, 1), 0);
+	tamper(f, 0, f->conf.size, 5);
+	memset(tag_buf(f, 1), 0xee, UBLK_PAGE_SIZE);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 5, 1), -EIO);
+	assert_int_equal(f->q.stats->node[0].bad_seals, 1);
+	fill(tag_buf(f, 0), 5, 1, 6);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 5, 1), 0);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 5, 1), 0);
+	fill(want, 5, 1, 6);
+	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
+}
+
+/* In a pool, a read that finds its first copy altered goes on to the other: the page reads
+ * right, and the altered copy counts as a bad seal on its node. */
+static void test_pool_reads_past_a_tampered_copy(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[UBLK_PAGE_SIZE];
+	struct pool_map m;
+	size_t size;
+	void *mem;
+
+	fill(tag_buf(f, 0), 20, 1, 3);
+	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, 20, 1), 0);
+	mem = map_pool(f, &m, &size);
+	uint64_t s = 20 / SLAB_PAGES;
+	uint32_t place = pool_map_place_of(&m, s, 0); /* the copy an idle queue reads first */
+	unsigned n = pool_place_node(place);
+	uint64_t bytes = (uint64_t)m.h->region_slots[n] * m.h->slab_bytes;
+
+	tamper(f, n, bytes, ((uint64_t)pool_place_slot(place) * SLAB_PAGES) + 20 % SLAB_PAGES);
+	munmap(mem, size);
+	memset(tag_buf(f, 1), 0xee, UBLK_PAGE_SIZE);
+	assert_int_equal(io(f, 1, UBLK_IO_OP_READ, 20, 1), 0);
+	fill(want, 20, 1, 3);
+	assert_memory_equal(tag_buf(f, 1), want, UBLK_PAGE_SIZE);
+	assert_int_equal(f->q.stats->node[n].bad_seals, 1);
 }
 
 /* A node that restarts has lost the device's region: the pages stored before read as an error
@@ -412,18 +488,27 @@ static void test_recover_truncated_entries(void **state)
 	fill(tag_buf(f, 0), PAGES - 1, 1, 2);
 	assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, PAGES - 1, 1), 0);
 	close_target(f, true);
-	assert_int_equal(truncate(f->conf.store, PAGES * sizeof(uint64_t) / 2), 0);
+	/* The versions and the counter (the half truncation loses), to put back. */
+	uint64_t size = remote_entry_file_size(PAGES), tail[PAGES + 1];
+	FILE *file = fopen(f->conf.store, "r+");
+
+	assert_non_null(file);
+	assert_int_equal(fseek(file, PAGES * sizeof(uint64_t), SEEK_SET), 0);
+	assert_int_equal(fread(tail, sizeof(uint64_t), PAGES + 1, file), PAGES + 1);
+	fclose(file);
+	assert_int_equal(truncate(f->conf.store, (off_t)size / 2), 0);
 	assert_int_equal(f->t.ops->open(&f->t, true), -EINVAL);
 	assert_non_null(strstr(f->t.error, "truncated"));
 	assert_null(f->t.priv);
 	/* Left as it was, and nothing else was touched: the region is still on the node. */
-	assert_int_equal(truncate(f->conf.store, PAGES * sizeof(uint64_t)), 0);
+	assert_int_equal(truncate(f->conf.store, (off_t)size), 0);
 	uint64_t entry = LINES_WHOLE;
-	FILE *file = fopen(f->conf.store, "r+");
 
+	file = fopen(f->conf.store, "r+");
 	assert_non_null(file);
 	assert_int_equal(fseek(file, (PAGES - 1) * sizeof(uint64_t), SEEK_SET), 0);
 	assert_int_equal(fwrite(&entry, sizeof(entry), 1, file), 1); /* the lost half */
+	assert_int_equal(fwrite(tail, sizeof(uint64_t), PAGES + 1, file), PAGES + 1);
 	fclose(file);
 	assert_int_equal(f->t.ops->open(&f->t, true), 0);
 	assert_true(f->t.ops->queue_open(&f->t, &f->q) >= 0);
@@ -945,7 +1030,7 @@ static void test_pool_rereplicates(void **state)
 }
 
 /* A pool that cannot hold every copy is refused at open, saying what is missing, and leaves
- * nothing behind: three nodes of 4 MiB cannot hold three copies of 8 MiB. */
+ * nothing behind: three nodes of 5 MiB cannot hold three copies of 8 MiB. */
 static void test_pool_without_room(void **state)
 {
 	struct fixture *f = new_device(3, 3, 2048);
@@ -974,6 +1059,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whole_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hinted_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_restart_loses_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_page_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_reads_past_a_tampered_copy, setup_pool,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_recover_truncated_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_close_while_hint_thread_holds, setup,
 						teardown),

@@ -1,6 +1,8 @@
 /* stats.c — per-device I/O statistics. */
 #include "stats.h"
 
+#include <errno.h>
+
 #define LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
@@ -62,6 +64,7 @@ void ublk_stats_node_sum(const struct ublk_stats_shm *s, unsigned n, struct ublk
 		sum->reads += LOAD(o->reads);
 		sum->writes += LOAD(o->writes);
 		sum->errors += LOAD(o->errors);
+		sum->bad_seals += LOAD(o->bad_seals);
 		sum->bytes += LOAD(o->bytes);
 		for (unsigned b = 0; b < UBLK_LAT_BUCKETS; b++)
 			sum->lat[b] += LOAD(o->lat[b]);
@@ -81,6 +84,8 @@ void ublk_stats_node_record(struct ublk_node_io_stats *s, bool write, unsigned b
 		STORE(s->errors, s->errors + 1);
 	else
 		STORE(s->bytes, s->bytes + bytes);
+	if (error == -EBADMSG)
+		STORE(s->bad_seals, s->bad_seals + 1);
 	STORE(s->lat[b], s->lat[b] + 1);
 }
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 5
+#define UBLK_STATS_VERSION 6
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -44,6 +44,7 @@ struct ublk_move_stats {
 
 struct ublk_node_io_stats {
 	uint64_t reads, writes, errors;
+	uint64_t bad_seals; /* of the errors: pages that did not open (altered or replayed) */
 	uint64_t bytes;
 	uint64_t lat[UBLK_LAT_BUCKETS];
 };

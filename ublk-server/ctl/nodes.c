@@ -19,8 +19,10 @@ static const char nodes_usage[] =
 	"moving to the other nodes, see 'ublk-ctl node remove'; removed: drained, it holds\n"
 	"nothing; unused: it holds none of the device's slabs), the slabs it holds a copy of\n"
 	"and how many of those are stale, the bytes it holds for the device, and what the\n"
-	"queues sent it: page reads and writes, errors and the 99th percentile of a page copy's\n"
-	"round trip. A read whose copy has not answered within twice that (at least 5 ms) is\n"
+	"queues sent it: page reads and writes, errors (of which BADSEAL: pages that came back\n"
+	"altered, replayed or another page's, and were refused) and the 99th percentile of a\n"
+	"page copy's round trip. A read whose copy has not answered within twice that (at least 5 "
+	"ms) is\n"
 	"also sent to another fresh copy (hedged); the first answer wins.\n"
 	"\n"
 	"The first line says how redundant the device is: full (every slab has all its copies),\n"
@@ -153,9 +155,9 @@ int cmd_nodes(int argc, char **argv)
 	if (json)
 		printf(", \"nodes\": [");
 	else
-		printf("%-4s %-32s %-9s %-10s %6s %6s %10s %10s %10s %7s %9s\n", "NODE", "URL",
+		printf("%-4s %-32s %-9s %-10s %6s %6s %10s %10s %10s %7s %7s %9s\n", "NODE", "URL",
 		       "TRANSPORT", "STATE", "SLABS", "STALE", "HELD(MiB)", "READS", "WRITES",
-		       "ERRORS", "P99(us)");
+		       "ERRORS", "BADSEAL", "P99(us)");
 	for (unsigned n = 0; n < rc->nnodes && n < UBLK_POOL_NODES; n++) {
 		struct ublk_node_io_stats io;
 		uint32_t slabs = __atomic_load_n(&p->node_slabs[n], __ATOMIC_RELAXED);
@@ -172,19 +174,20 @@ int cmd_nodes(int argc, char **argv)
 			printf("%s{\"index\": %u, \"url\": \"%s\", \"transport\": \"%s\", "
 			       "\"state\": \"%s\", \"slabs\": %u, \"stale\": %u, \"bytes\": %llu, "
 			       "\"reads\": %llu, \"writes\": %llu, \"errors\": %llu, "
-			       "\"p99_ns\": %llu}",
+			       "\"bad_seals\": %llu, \"p99_ns\": %llu}",
 			       n ? ", " : "", n, url, transport, state, slabs,
 			       __atomic_load_n(&p->node_stale[n], __ATOMIC_RELAXED),
 			       (unsigned long long)held, (unsigned long long)io.reads,
 			       (unsigned long long)io.writes, (unsigned long long)io.errors,
-			       (unsigned long long)p99);
+			       (unsigned long long)io.bad_seals, (unsigned long long)p99);
 		else
-			printf("%-4u %-32s %-9s %-10s %6u %6u %10llu %10llu %10llu %7llu %9.1f\n",
+			printf("%-4u %-32s %-9s %-10s %6u %6u %10llu %10llu %10llu %7llu %7llu "
+			       "%9.1f\n",
 			       n, url, transport, state, slabs,
 			       __atomic_load_n(&p->node_stale[n], __ATOMIC_RELAXED),
 			       (unsigned long long)(held >> 20), (unsigned long long)io.reads,
 			       (unsigned long long)io.writes, (unsigned long long)io.errors,
-			       (double)p99 / 1e3);
+			       (unsigned long long)io.bad_seals, (double)p99 / 1e3);
 	}
 	if (json)
 		printf("]}\n");

@@ -18,6 +18,12 @@
  * and 1). Entries: 0 nothing stored, LINES_WHOLE all lines, ENTRY_LOST lost; otherwise bit 0
  * (ENTRY_HINTED) is set and bits 2..63 are the lines the PUT moved.
  *
+ * Sealed (the default; page_seal.h), each write's pages take a new version from the device's
+ * counter before their first PUT, and every copy of it (and a resend) is sealed with it: one
+ * version, one content. The version is stored with the entry (before it), and a read opens
+ * the copy with both; a copy that does not open (altered, replayed, another page's) counts as
+ * a bad seal on its node, and the read goes on to the next copy, or fails with EIO.
+ *
  * The entries live in a shared-memory file (t->store_path) and the placement in the pool map,
  * so a recovered daemon keeps both; each node keeps its copies in a region named in the device
  * record, so they survive a crash. Each queue has its own connection to each node; a broken
@@ -108,6 +114,7 @@ struct tag_state {
 	uint64_t deadline_ns;    /* a parked page waits until then (the I/O timeout), then fails */
 	struct hint_batch batch; /* a write waiting for its masks */
 	struct page_io *io;      /* per page of the request */
+	uint64_t *versions;      /* per page: the version its copies were sealed with */
 	uint64_t masks[];        /* per page: the entry its PUTs packed by */
 };
 
@@ -141,7 +148,9 @@ struct remote_target {
 	struct remote_conf rc;   /* the device's options, with its secret */
 	struct remote_pool pool; /* where each slab's copies are */
 	int fd;
-	uint64_t *entries;
+	uint64_t *entries;  /* the entry file (remote.h): an entry per page, */
+	uint64_t *versions; /* a version per page, */
+	uint64_t *counter;  /* and the last version given */
 	/* Links opened at target open, taken by queue_open: queue q's to node n at STORE_AT. */
 	struct page_store **stores;
 	unsigned nstores;
@@ -214,7 +223,7 @@ static void remote_close(struct ublk_target *t, bool keep)
 			release_region(t, r, n);
 	}
 	if (r->entries)
-		munmap(r->entries, t->nr_pages * sizeof(uint64_t));
+		munmap(r->entries, remote_entry_file_size(t->nr_pages));
 	if (r->fd >= 0)
 		close(r->fd);
 	if (r->pool.mem)
@@ -287,14 +296,16 @@ static int remote_open(struct ublk_target *t, bool recovering)
 	ret = remote_pool_open(t, &r->rc, recovering, &r->pool);
 	if (ret < 0)
 		goto fail;
-	ret = ublk_backing_open(t, "remote", t->store_path, t->nr_pages * sizeof(uint64_t),
+	ret = ublk_backing_open(t, "remote", t->store_path, remote_entry_file_size(t->nr_pages),
 				recovering, &r->fd, &map);
 	if (ret < 0)
 		goto fail;
 	r->entries = map;
+	r->versions = r->entries + t->nr_pages;
+	r->counter = r->versions + t->nr_pages;
 	/* Every entry's page faulted in now (tmpfs allocates on first write), so that storing an
 	 * entry never needs memory; the values stay as they are. */
-	for (uint64_t i = 0; i < t->nr_pages; i += UBLK_PAGE_SIZE / sizeof(uint64_t))
+	for (uint64_t i = 0; i <= 2 * t->nr_pages; i += UBLK_PAGE_SIZE / sizeof(uint64_t))
 		__atomic_store_n(&r->entries[i], __atomic_load_n(&r->entries[i], __ATOMIC_RELAXED),
 				 __ATOMIC_RELAXED);
 	r->nstores = t->conf->nr_queues * REMOTE_MAX_NODES; /* room for nodes added later */
@@ -319,6 +330,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 		.pool = &r->pool,
 		.admin = r->admin,
 		.entries = r->entries,
+		.versions = r->versions,
 		.nr_pages = t->nr_pages,
 		.stats = &t->stats->pool,
 	};
@@ -400,7 +412,7 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 		r->stores[STORE_AT(q->id, n)] = NULL; /* the queue thread owns it now */
 	}
 	rq->tag_size =
-		sizeof(struct tag_state) + pages * (sizeof(uint64_t) + sizeof(struct page_io));
+		sizeof(struct tag_state) + pages * (2 * sizeof(uint64_t) + sizeof(struct page_io));
 	rq->tag_size = (rq->tag_size + 7) & ~(size_t)7;
 	if (pages > COOKIE_PAGES) {
 		snprintf(q->why, sizeof(q->why), "remote: requests of over %u pages", COOKIE_PAGES);
@@ -422,7 +434,8 @@ static int remote_queue_open(struct ublk_target *t, struct ublk_queue *q)
 	for (uint16_t tag = 0; tag < q->depth; tag++) {
 		struct tag_state *ts = tag_state(rq, tag);
 
-		ts->io = (struct page_io *)&ts->masks[pages];
+		ts->versions = &ts->masks[pages];
+		ts->io = (struct page_io *)&ts->versions[pages];
 	}
 	rq->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (rq->epfd < 0)
@@ -509,8 +522,9 @@ static bool send_member(struct remote_target *r, struct remote_queue *rq, struct
 
 	if (!ps || ps->down)
 		return false;
-	ret = req->op == UBLK_IO_OP_WRITE ? ps->ops->put(ps, at, ts->masks[i], buf, cookie)
-					  : ps->ops->get(ps, at, ts->masks[i], buf, cookie);
+	ret = req->op == UBLK_IO_OP_WRITE
+		      ? ps->ops->put(ps, at, ts->masks[i], ts->versions[i], buf, cookie)
+		      : ps->ops->get(ps, at, ts->masks[i], ts->versions[i], buf, cookie);
 	if (ret < 0)
 		return false;
 	ts->io[i].bytes = (uint16_t)ret;
@@ -562,6 +576,7 @@ static bool read_next_copy(struct remote_target *r, struct remote_queue *rq, str
 	ts->masks[i] = __atomic_load_n(&r->entries[req->page + i], __ATOMIC_ACQUIRE);
 	if (ts->masks[i] == 0 || ts->masks[i] == ENTRY_LOST)
 		return false;
+	ts->versions[i] = __atomic_load_n(&r->versions[req->page + i], __ATOMIC_RELAXED);
 	view_links(r, rq);
 	uint32_t place;
 
@@ -687,7 +702,8 @@ static void write_answered(struct remote_target *r, struct remote_queue *rq, str
 		page_stuck(r, rq, req, i);
 		return;
 	}
-	/* Stored: from now on the page is fetched by this entry. */
+	/* Stored: from now on the page is fetched by this entry (and version, stored first). */
+	__atomic_store_n(&r->versions[page], ts->versions[i], __ATOMIC_RELAXED);
 	__atomic_store_n(&r->entries[page], ts->masks[i], __ATOMIC_RELEASE);
 	page_done(r, rq, req, i);
 }
@@ -756,6 +772,8 @@ static int put_pages(struct remote_target *r, struct remote_queue *rq, struct ub
 	start_request(r, ts, req->nr_pages + 1);
 	for (uint32_t i = 0; i < req->nr_pages; i++) {
 		ts->masks[i] = live ? entry_of(live[i]) : LINES_WHOLE;
+		/* A new content, a new version: no nonce is sealed with twice. */
+		ts->versions[i] = __atomic_add_fetch(r->counter, 1, __ATOMIC_RELAXED);
 		ts->io[i] = (struct page_io){ 0 };
 		remote_pool_write_begins(&r->pool, req->page + i);
 		if (!write_copies(r, rq, req, i))

@@ -19,6 +19,14 @@
 /* A page's entry (remote.c): stored on a node that lost it; reading it fails. */
 #define REMOTE_ENTRY_LOST 0x2ull
 
+/* The entry file (the device's store path): each page's entry, then each page's version (the
+ * nonce its copies were sealed with, page_seal.h), then the device's version counter, which
+ * only grows (a version is never used twice, not even across a daemon's crash). */
+static inline uint64_t remote_entry_file_size(uint64_t nr_pages)
+{
+	return nr_pages * 2 * sizeof(uint64_t) + sizeof(uint64_t);
+}
+
 /* A device's pool: at most this many memory nodes (pool_map.h allows more; the record keeps
  * every URL) and URLs shorter than REMOTE_URL_MAX. */
 #define REMOTE_MAX_NODES 16
@@ -38,6 +46,7 @@ struct remote_conf {
 	bool hints;          /* serve the hint socket ublk<ID>.hints */
 	int64_t hint_uid;    /* may register besides root and the daemon's uid: -1 none, -2 any */
 	uint32_t hint_hold_ms; /* longest a write waits for its page to be resolved */
+	bool seal;             /* pages encrypted and authenticated (page_seal.h); default on */
 	/* Not in the record: read by `ublk-ctl add`, saved by the new daemon in ublk<ID>.secret
 	 * (mode 0600), where a recovering daemon and `del` find it. */
 	const char *secret_file;
@@ -46,6 +55,7 @@ struct remote_conf {
 	/* The device's own key (auth.h): made by the new daemon, kept in ublk<ID>.key (mode 0600)
 	 * on this machine only; its regions' keys are made from it. */
 	uint8_t device_key[AUTH_KEY];
+	uint8_t seal_key[AUTH_KEY]; /* page_seal_key of device_key */
 };
 
 static inline struct remote_conf *remote_conf(const struct ublk_dev_conf *c)

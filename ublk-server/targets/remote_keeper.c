@@ -58,6 +58,7 @@ struct remote_keeper {
 	} resume;
 	uint8_t *buf; /* a chunk's pages */
 	uint64_t masks[REMOTE_CHUNK_PAGES];
+	uint64_t versions[REMOTE_CHUNK_PAGES];
 	uint64_t pages[REMOTE_CHUNK_PAGES];
 	struct ps_completion done[REMOTE_CHUNK_PAGES];
 	struct remote_move move; /* a move under way: see move_member */
@@ -327,8 +328,11 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uin
 				continue; /* nothing a read would ask for */
 			k->pages[n] = pg;
 			k->masks[n] = e;
+			/* Quiet chunk: the version is the entry's (stored before it). */
+			k->versions[n] = __atomic_load_n(&k->c.versions[pg], __ATOMIC_RELAXED);
 			failed = src->ops->get(src, remote_pool_node_page(p, pg, from), e,
-					       k->buf + (size_t)n * UBLK_PAGE_SIZE, n) < 0;
+					       k->versions[n], k->buf + (size_t)n * UBLK_PAGE_SIZE,
+					       n) < 0;
 			n += !failed;
 		}
 		/* Every request sent is answered before the buffer is used again. */
@@ -338,7 +342,7 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uin
 
 		while (sent < n && !failed) {
 			failed = dst->ops->put(dst, remote_pool_node_page(p, k->pages[sent], to),
-					       k->masks[sent],
+					       k->masks[sent], k->versions[sent],
 					       k->buf + (size_t)sent * UBLK_PAGE_SIZE, sent) < 0;
 			sent += !failed;
 		}

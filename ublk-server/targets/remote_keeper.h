@@ -32,6 +32,7 @@ struct remote_keeper_conf {
 	struct remote_pool *pool;
 	struct remote_admin *admin; /* requests from ublk-ctl node */
 	uint64_t *entries;          /* the device's per-page entries */
+	uint64_t *versions;         /* and versions (remote.h) */
 	uint64_t nr_pages;
 	struct ublk_pool_stats *stats; /* written by the keeper alone */
 };
