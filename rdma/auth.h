@@ -11,11 +11,11 @@
  * who can reach a node, ever holds a proof to test guesses against offline. Online guesses
  * are slowed by the node (node_guard.h). Secrets should still be long and random.
  *
- * A region belongs to its device: its key is an HMAC of the device's own key (kept on the
- * compute machine) over the region's name. The client hands it to the node when it creates
- * the region, wrapped by the session key, and proves it (never shows it) to attach to or
- * release the region. The device key itself never leaves the compute machine; the node learns
- * only region keys, which open nothing but the regions it already holds.
+ * A region belongs to its device: its key is an Ed25519 key pair made from the device's own
+ * key (kept on the compute machine) and the region's name. The client hands the public half
+ * to the node when it creates the region, and signs the session key to attach to or release
+ * the region. The node holds only public keys: neither it nor anyone who impersonates it (a
+ * holder of the tenant's secret, say) learns anything that opens a region.
  *
  * Every comparison of a secret value is constant time (auth_equal). */
 #ifndef LINESWAP_AUTH_H
@@ -27,12 +27,12 @@
 
 #define AUTH_KEY   32 /* every key and MAC: HMAC-SHA256 */
 #define AUTH_NONCE 32
-#define AUTH_PUB   32 /* an X25519 public key */
+#define AUTH_PUB   32 /* an X25519 or Ed25519 public key */
+#define AUTH_SIG   64 /* an Ed25519 signature */
 
 /* Labels of the MACs a session key makes: each value is used for one purpose only. */
 #define AUTH_NODE_PROOF   "lineswap node proof"
 #define AUTH_CLIENT_PROOF "lineswap client proof"
-#define AUTH_WRAP         "lineswap region key wrap"
 #define AUTH_TICKET_WRAP  "lineswap ticket wrap"
 #define AUTH_ATTACH       "lineswap attach"
 #define AUTH_RELEASE      "lineswap release"
@@ -63,9 +63,15 @@ void auth_session(const uint8_t *secret, size_t len, const uint8_t shared[AUTH_K
 void auth_mac(const uint8_t key[AUTH_KEY], const char *label, const void *data, size_t len,
 	      uint8_t out[AUTH_KEY]);
 
-/* A region's key: HMAC(device_key, "lineswap region" | name). */
-void auth_region_key(const uint8_t device_key[AUTH_KEY], const uint8_t *name, size_t len,
-		     uint8_t out[AUTH_KEY]);
+/* Region `name`'s public key (pub) of device_key's pair. Returns 0 or -ENOMEM. */
+int auth_region_public(const uint8_t device_key[AUTH_KEY], const uint8_t *name, size_t len,
+		       uint8_t pub[AUTH_PUB]);
+/* Signs label | session with region `name`'s key of device_key. Returns 0 or -ENOMEM. */
+int auth_region_sign(const uint8_t device_key[AUTH_KEY], const uint8_t *name, size_t len,
+		     const char *label, const uint8_t session[AUTH_KEY], uint8_t sig[AUTH_SIG]);
+/* Whether sig signs label | session under pub. */
+bool auth_region_verify(const uint8_t pub[AUTH_PUB], const char *label,
+			const uint8_t session[AUTH_KEY], const uint8_t sig[AUTH_SIG]);
 
 /* a == b over n bytes, in time that depends on n only. */
 bool auth_equal(const void *a, const void *b, size_t n);

@@ -61,7 +61,7 @@ struct client {
 	enum client_state state;
 	unsigned tenant;
 	struct node_region *region;
-	uint64_t accepted_ns, answer_at_ns;
+	uint64_t accepted_ns;
 	uint8_t addr[GUARD_ADDR];
 	bool reading; /* EPOLLIN armed */
 	bool dead;    /* dropped; freed after the current batch of events */
@@ -76,6 +76,8 @@ struct client {
 	} __attribute__((packed)) transcript;
 	uint8_t shared[AUTH_KEY];
 	uint8_t session[AUTH_KEY];
+	bool proven; /* the request proved tenant c->tenant's secret: welcomes carry proofs */
+	struct proto_request req;
 	uint8_t hs[sizeof(struct proto_request)]; /* the bytes of the hello or request so far */
 	size_t hslen;
 	char peer[64];
@@ -95,6 +97,8 @@ struct node {
 	struct client *dead; /* dropped during this batch of events */
 	struct node_guard guard;
 	unsigned max_clients, nserving;
+	unsigned tenant_clients;       /* authenticated connections one tenant may hold */
+	unsigned serving[MAX_TENANTS]; /* of each tenant now */
 	uint32_t handshake_ms;
 	uint64_t lease_s;
 	uint64_t served_puts, served_gets, rejected, auth_failures, evicted, expired;
@@ -148,6 +152,8 @@ static const char usage_text[] =
 	"      --tenant-quota SIZE\n"
 	"                         memory one tenant's regions may hold (default: all of it)\n"
 	"      --tenant-regions N regions one tenant may hold (default 1024)\n"
+	"      --tenant-clients N authenticated connections one tenant may hold (1-1024,\n"
+	"                         default: --max-clients)\n"
 	"      --control PATH     listen for `memnode regions` and `memnode free-region` on a\n"
 	"                         Unix socket at PATH (mode 0600; the node's uid or root only)\n"
 	"      --lock             allocate and lock all SIZE bytes at start, lock the rest of the\n"
@@ -184,10 +190,12 @@ static void drop_client(struct node *n, struct client *c, const char *why)
 		log_msg("%s: disconnected: %s", c->peer, why);
 	if (c->region)
 		node_region_close(c->region, monotonic_ns() / 1000000000u);
-	if (c->state == SERVING)
+	if (c->state == SERVING) {
 		n->nserving--;
-	else
+		n->serving[c->tenant]--;
+	} else {
 		node_guard_leave(&n->guard, c->addr);
+	}
 	epoll_ctl(n->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	unlink_client(n, c);
@@ -284,9 +292,13 @@ static bool refuse(struct node *n, struct client *c, unsigned status, const char
 	} else {
 		struct proto_welcome w = { .magic = PROTO_MAGIC,
 					   .version = PROTO_VERSION,
-					   .status = (uint16_t)status,
-					   .free = node_memory_unused(&n->mem) };
+					   .status = (uint16_t)status };
 
+		/* Only a client that proved a tenant's secret learns anything of the node. */
+		if (c->proven) {
+			w.free = node_memory_unused(&n->mem);
+			proto_welcome_proof(c->session, &c->req, &w, w.proof);
+		}
 		send_small(c, &w, sizeof(w));
 	}
 	if (status == PROTO_EAUTH) {
@@ -332,113 +344,103 @@ static bool on_hello(struct node *n, struct client *c)
 	if (c->transcript.hello.magic != PROTO_MAGIC ||
 	    c->transcript.hello.version != PROTO_VERSION)
 		return refuse(n, c, PROTO_EVERSION, "protocol version mismatch");
-	c->answer_at_ns = node_guard_answer_at(&n->guard, c->addr, now);
-	if (c->answer_at_ns > now) {
-		c->state = HELD; /* the tick answers it */
+	/* An address that failed lately is answered in turn, by the tick, oldest first. */
+	if (node_guard_penalized(&n->guard, c->addr, now)) {
+		c->state = HELD;
 		return true;
 	}
 	return challenge(n, c);
 }
 
-/* The tenant whose secret makes the request's proof (its session key in c->session), or
- * n->ntenants. Every tenant is tried, whichever matches. */
-static unsigned find_tenant(struct node *n, struct client *c, const uint8_t proof[AUTH_KEY])
+/* Whether some tenant's secret makes c->req's proof: then c->tenant is that tenant and
+ * c->session its session key. Every tenant is tried, whichever matches. */
+static bool find_tenant(struct node *n, struct client *c)
 {
-	unsigned found = n->ntenants;
-	uint8_t session[AUTH_KEY], mac[AUTH_KEY];
+	struct proto_request want = c->req;
+	uint8_t session[AUTH_KEY];
 
 	for (unsigned i = 0; i < n->ntenants; i++) {
 		auth_session(n->tenants[i].bytes, n->tenants[i].len, c->shared, &c->transcript,
 			     sizeof(c->transcript), session);
-		auth_mac(session, AUTH_CLIENT_PROOF, NULL, 0, mac);
-		if (auth_equal(mac, proof, AUTH_KEY) && found == n->ntenants) {
-			found = i;
+		proto_request_prove(session, &want);
+		if (auth_equal(want.proof, c->req.proof, AUTH_KEY) && !c->proven) {
+			c->proven = true;
+			c->tenant = i;
 			memcpy(c->session, session, AUTH_KEY);
 		}
 	}
 	auth_wipe(session, sizeof(session));
 	auth_wipe(c->shared, sizeof(c->shared));
-	return found;
+	return c->proven;
 }
 
-struct attach_check {
-	const struct proto_request *req;
-	const uint8_t *session;
-};
-
-static bool attach_ok(const uint8_t key[AUTH_KEY], void *ctx)
+/* ATTACH: the request signs the session with the region's key. */
+static bool attach_ok(const uint8_t pub[AUTH_PUB], void *ctx)
 {
-	const struct attach_check *a = ctx;
-	uint8_t want[AUTH_KEY];
-	bool ok;
+	const struct client *c = ctx;
 
-	auth_mac(key, AUTH_ATTACH, a->session, AUTH_KEY, want);
-	ok = auth_equal(want, a->req->region_key, AUTH_KEY);
-	auth_wipe(want, sizeof(want));
-	return ok;
+	return auth_region_verify(pub, AUTH_ATTACH, c->session, c->req.region_proof);
 }
 
 /* The request: the client's proof, then what it asks. Returns false to drop the client. */
 static bool on_request(struct node *n, struct client *c)
 {
-	struct proto_request req;
+	struct proto_request *req = &c->req;
 	struct proto_welcome w = { .magic = PROTO_MAGIC, .version = PROTO_VERSION };
-	uint8_t mac[AUTH_KEY], key[AUTH_KEY];
+	uint8_t mac[AUTH_KEY];
 	uint32_t how = 0;
+	unsigned status;
 
-	memcpy(&req, c->hs, sizeof(req));
-	c->tenant = find_tenant(n, c, req.proof);
-	if (c->tenant == n->ntenants)
+	memcpy(req, c->hs, sizeof(*req));
+	if (!find_tenant(n, c))
 		return refuse(n, c, PROTO_EAUTH, "wrong secret");
-	auth_mac(c->session, AUTH_NODE_PROOF, NULL, 0, w.proof);
-	if (req.flags == PROTO_PROBE && req.bytes == 0) {
+	if (req->flags == PROTO_PROBE && req->bytes == 0) {
 		w.free = node_memory_unused(&n->mem);
+		proto_welcome_proof(c->session, req, &w, w.proof);
 		send_small(c, &w, sizeof(w));
 		log_msg("%s: probed (%llu KiB free)", c->peer, (unsigned long long)(w.free >> 10));
 		return false;
 	}
-	how = req.flags & (PROTO_CREATE | PROTO_ATTACH);
-	if ((req.flags & ~7u) || (how != PROTO_CREATE && how != PROTO_ATTACH) || req.bytes == 0 ||
-	    req.bytes % PROTO_PAGE_SIZE)
+	how = req->flags & (PROTO_CREATE | PROTO_ATTACH);
+	if ((req->flags & ~7u) || (how != PROTO_CREATE && how != PROTO_ATTACH) || req->bytes == 0 ||
+	    req->bytes % PROTO_PAGE_SIZE)
 		return refuse(n, c, PROTO_EINVAL, "malformed request");
-	if ((req.flags & PROTO_TICKET) && !n->rdma)
+	if ((req->flags & PROTO_TICKET) && !n->rdma)
 		return refuse(n, c, PROTO_EINVAL, "RDMA asked of a node that serves TCP only");
 	if (n->nserving >= n->max_clients)
 		return refuse(n, c, PROTO_ETOOMANY, "too many clients");
+	if (n->serving[c->tenant] >= n->tenant_clients)
+		return refuse(n, c, PROTO_ETOOMANY, "too many clients of this tenant");
 	c->in = malloc(IN_CAP);
 	c->out = malloc(OUT_CAP);
 	if (!c->in || !c->out)
 		return refuse(n, c, PROTO_EBUSY, "out of memory");
-	struct attach_check check = { .req = &req, .session = c->session };
-	unsigned status;
-
-	auth_mac(c->session, AUTH_WRAP, NULL, 0, mac);
-	for (unsigned i = 0; i < AUTH_KEY; i++)
-		key[i] = req.region_key[i] ^ mac[i];
-	status = node_region_open(&n->mem, c->tenant, req.region, key, req.bytes, how, attach_ok,
-				  &check, &c->region);
-	auth_wipe(key, sizeof(key));
+	/* CREATE: the region's public key is the first AUTH_PUB bytes of the proof field. */
+	status = node_region_open(&n->mem, c->tenant, req->region, req->region_proof, req->bytes,
+				  how, attach_ok, c, &c->region);
 	if (status != PROTO_OK) {
 		c->region = NULL;
 		return refuse(n, c, status,
 			      status == PROTO_EAUTH ? "not the region's key"
 						    : proto_status_name(status));
 	}
-	if (req.flags & PROTO_TICKET) {
+	if (req->flags & PROTO_TICKET) {
 		if (auth_random(c->ticket, sizeof(c->ticket)) == 0)
 			c->ticket_valid = true;
 		auth_mac(c->session, AUTH_TICKET_WRAP, NULL, 0, mac);
 		for (unsigned i = 0; i < PROTO_TICKET_LEN; i++)
 			w.ticket[i] = c->ticket[i] ^ mac[i];
 	}
-	w.bytes = req.bytes;
+	w.bytes = req->bytes;
 	w.free = node_memory_unused(&n->mem);
+	proto_welcome_proof(c->session, req, &w, w.proof);
 	node_guard_leave(&n->guard, c->addr);
 	c->state = SERVING;
 	n->nserving++;
+	n->serving[c->tenant]++;
 	log_msg("%s: tenant %u %s region %llu of %llu KiB (%llu KiB left)", c->peer, c->tenant + 1,
 		how == PROTO_CREATE ? "created" : "attached to",
-		(unsigned long long)c->region->serial, (unsigned long long)(req.bytes >> 10),
+		(unsigned long long)c->region->serial, (unsigned long long)(req->bytes >> 10),
 		(unsigned long long)(w.free >> 10));
 	memcpy(c->out, &w, sizeof(w));
 	c->outlen = sizeof(w);
@@ -465,10 +467,7 @@ static bool shake_hands(struct node *n, struct client *c)
 static void on_release(struct node *n, struct client *c, const struct proto_req *r,
 		       const uint8_t *proof)
 {
-	uint8_t want[AUTH_KEY];
-
-	auth_mac(c->region->key, AUTH_RELEASE, c->session, AUTH_KEY, want);
-	if (!auth_equal(want, proof, AUTH_KEY)) {
+	if (!auth_region_verify(c->region->pub, AUTH_RELEASE, c->session, proof)) {
 		n->auth_failures++;
 		node_guard_failed(&n->guard, c->addr, monotonic_ns());
 		reply(c, r->tag, PROTO_EAUTH, NULL, 0);
@@ -495,13 +494,13 @@ static bool handle_frames(struct node *n, struct client *c, bool *released, cons
 
 		memcpy(&r, p, sizeof(r));
 		if (r.op == PROTO_RELEASE) {
-			if (r.len != AUTH_KEY || r.page != 0) {
+			if (r.len != AUTH_SIG || r.page != 0) {
 				*why = "malformed release";
 				return false;
 			}
-			if (have < sizeof(r) + AUTH_KEY)
+			if (have < sizeof(r) + AUTH_SIG)
 				break;
-			used += sizeof(r) + AUTH_KEY;
+			used += sizeof(r) + AUTH_SIG;
 			*released = true;
 			on_release(n, c, &r, p + sizeof(r));
 			break;
@@ -644,7 +643,7 @@ static void accept_clients(struct node *n)
 
 		if (c)
 			address_of(&sa, c->addr);
-		if (!c || !node_guard_accept(&n->guard, c->addr)) {
+		if (!c || !node_guard_accept(&n->guard, c->addr, monotonic_ns())) {
 			free(c);
 			close(fd);
 			continue;
@@ -680,7 +679,9 @@ static void tick(struct node *n)
 			continue;
 		if (now - c->accepted_ns >= (uint64_t)n->handshake_ms * 1000000) {
 			drop_client(n, c, "no handshake in time");
-		} else if (c->state == HELD && c->answer_at_ns <= now) {
+		} else if (c->state == HELD &&
+			   node_guard_answer_at(&n->guard, c->addr, now) <= now) {
+			node_guard_answered(&n->guard, c->addr, now);
 			if (challenge(n, c))
 				arm(n, c);
 			else
@@ -858,6 +859,7 @@ int main(int argc, char **argv)
 		OPT_LEASE,
 		OPT_TENANT_QUOTA,
 		OPT_TENANT_REGIONS,
+		OPT_TENANT_CLIENTS,
 		OPT_CONTROL,
 		OPT_RDMA,
 		OPT_LOCK,
@@ -874,6 +876,7 @@ int main(int argc, char **argv)
 		{ "lease", required_argument, NULL, OPT_LEASE },
 		{ "tenant-quota", required_argument, NULL, OPT_TENANT_QUOTA },
 		{ "tenant-regions", required_argument, NULL, OPT_TENANT_REGIONS },
+		{ "tenant-clients", required_argument, NULL, OPT_TENANT_CLIENTS },
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "rdma", no_argument, NULL, OPT_RDMA },
 		{ "lock", no_argument, NULL, OPT_LOCK },
@@ -918,6 +921,7 @@ int main(int argc, char **argv)
 		case OPT_MAX_PENDING:
 		case OPT_MAX_PER_ADDR:
 		case OPT_TENANT_REGIONS:
+		case OPT_TENANT_CLIENTS:
 			if (!parse_uint(optarg, 1, 1024, &v)) {
 				fprintf(stderr, "memnode: bad --%s '%s' (1-1024)\n",
 					opts[c - OPT_SECRET_FILE + 2].name, optarg);
@@ -929,8 +933,10 @@ int main(int argc, char **argv)
 				max_pending = (unsigned)v;
 			else if (c == OPT_MAX_PER_ADDR)
 				max_per_addr = (unsigned)v;
-			else
+			else if (c == OPT_TENANT_REGIONS)
 				quota.regions = (unsigned)v;
+			else
+				n.tenant_clients = (unsigned)v;
 			break;
 		case OPT_HANDSHAKE:
 			if (!parse_uint(optarg, 100, 60000, &v)) {
@@ -1013,6 +1019,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	n.mem.quota = quota;
+	if (!n.tenant_clients || n.tenant_clients > n.max_clients)
+		n.tenant_clients = n.max_clients;
 	n.listen_fd = listen_on(listen_url, bound, sizeof(bound), &bound_addr);
 	if (n.listen_fd < 0) {
 		fprintf(stderr, "memnode: cannot listen on '%s': %s (want tcp://ADDR:PORT)\n",

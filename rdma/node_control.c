@@ -2,6 +2,7 @@
 #include "node_control.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "parse.h"
 
 static bool fill_addr(const char *path, struct sockaddr_un *sa)
@@ -57,6 +59,33 @@ fail:
 	return ret;
 }
 
+#define EXCHANGE_MS 1000 /* a whole request and answer: the node serves nothing else meanwhile */
+
+static int ms_left(uint64_t deadline_ns)
+{
+	uint64_t now = monotonic_ns();
+
+	return now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000 + 1);
+}
+
+/* Sends all of buf by the deadline; false if the peer does not take it in time. */
+static bool send_by(int fd, const char *buf, size_t len, uint64_t deadline_ns)
+{
+	while (len > 0) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if ((n < 0 && errno != EAGAIN && errno != EINTR) ||
+			   poll(&p, 1, ms_left(deadline_ns)) <= 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static void hex(const uint8_t *p, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
@@ -64,7 +93,7 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 static void answer(int fd, const struct node_memory *m, uint64_t now_s, const char *req,
-		   node_free_fn free_region, void *ctx)
+		   node_free_fn free_region, void *ctx, uint64_t deadline_ns)
 {
 	char line[256];
 	uint64_t serial;
@@ -81,7 +110,7 @@ static void answer(int fd, const struct node_memory *m, uint64_t now_s, const ch
 				       "}\n",
 				       r->serial, r->tenant + 1, id, r->bytes, r->users,
 				       r->users ? 0 : now_s - r->idle_since_s);
-			if (send(fd, line, (size_t)len, MSG_NOSIGNAL) != len)
+			if (!send_by(fd, line, (size_t)len, deadline_ns))
 				return;
 		}
 		return;
@@ -98,15 +127,15 @@ static void answer(int fd, const struct node_memory *m, uint64_t now_s, const ch
 	} else {
 		snprintf(line, sizeof(line), "error: unknown request (regions, free SERIAL)\n");
 	}
-	(void)!send(fd, line, strlen(line), MSG_NOSIGNAL);
+	send_by(fd, line, strlen(line), deadline_ns);
 }
 
 void node_control_serve(int listen_fd, const struct node_memory *m, uint64_t now_s,
 			node_free_fn free_region, void *ctx)
 {
 	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		struct timeval tv = { 1, 0 };
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		uint64_t deadline = monotonic_ns() + EXCHANGE_MS * 1000000ull;
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
 		char req[64];
@@ -114,25 +143,28 @@ void node_control_serve(int listen_fd, const struct node_memory *m, uint64_t now
 
 		if (fd < 0)
 			return;
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 		    (cred.uid != 0 && cred.uid != geteuid())) {
 			close(fd);
 			continue;
 		}
-		while (len < sizeof(req) - 1) {
-			ssize_t got = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+		/* One line, all of it by the deadline. */
+		while (len < sizeof(req) - 1 && !memchr(req, '\n', len)) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			ssize_t got;
 
-			if (got <= 0)
+			if (poll(&p, 1, ms_left(deadline)) <= 0)
 				break;
-			len += (size_t)got;
-			if (memchr(req, '\n', len))
+			got = recv(fd, req + len, sizeof(req) - 1 - len, MSG_DONTWAIT);
+			if (got <= 0 && !(got < 0 && (errno == EAGAIN || errno == EINTR)))
 				break;
+			len += got > 0 ? (size_t)got : 0;
 		}
 		req[len] = '\0';
-		req[strcspn(req, "\n")] = '\0';
-		answer(fd, m, now_s, req, free_region, ctx);
+		if (memchr(req, '\n', len)) {
+			req[strcspn(req, "\n")] = '\0';
+			answer(fd, m, now_s, req, free_region, ctx, deadline);
+		}
 		close(fd);
 	}
 }

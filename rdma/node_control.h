@@ -19,7 +19,8 @@ typedef void (*node_free_fn)(void *ctx, struct node_region *r);
 /* Listens at path (replacing a stale socket there). Returns the listening fd or -errno with a
  * message in err. */
 int node_control_listen(const char *path, char *err, size_t errlen);
-/* Answers the connections waiting on listen_fd (each bounded to a second). */
+/* Answers the connections waiting on listen_fd, each exchange bounded to a second in all (a
+ * peer that sends or reads too slowly is cut off). */
 void node_control_serve(int listen_fd, const struct node_memory *m, uint64_t now_s,
 			node_free_fn free_region, void *ctx);
 

@@ -45,6 +45,20 @@ static void forget_quiet(struct node_guard *g, uint64_t now_ns)
 	}
 }
 
+/* The table is full of addresses that failed lately: the one that failed longest ago goes
+ * (never one with a connection pending). */
+static void forget_oldest_failure(struct node_guard *g)
+{
+	struct guard_addr *oldest = NULL;
+
+	for (unsigned i = 0; i < g->naddrs; i++)
+		if (g->addrs[i].pending == 0 &&
+		    (!oldest || g->addrs[i].last_failure_ns < oldest->last_failure_ns))
+			oldest = &g->addrs[i];
+	if (oldest)
+		*oldest = g->addrs[--g->naddrs];
+}
+
 static struct guard_addr *find_or_add(struct node_guard *g, const uint8_t addr[GUARD_ADDR],
 				      uint64_t now_ns)
 {
@@ -53,6 +67,8 @@ static struct guard_addr *find_or_add(struct node_guard *g, const uint8_t addr[G
 	if (a)
 		return a;
 	forget_quiet(g, now_ns);
+	if (g->naddrs >= GUARD_MAX_ADDRS)
+		forget_oldest_failure(g);
 	if (g->naddrs == g->cap) {
 		struct guard_addr *grown = realloc(g->addrs, 2 * g->cap * sizeof(*grown));
 
@@ -67,9 +83,10 @@ static struct guard_addr *find_or_add(struct node_guard *g, const uint8_t addr[G
 	return a;
 }
 
-struct guard_addr *node_guard_accept(struct node_guard *g, const uint8_t addr[GUARD_ADDR])
+struct guard_addr *node_guard_accept(struct node_guard *g, const uint8_t addr[GUARD_ADDR],
+				     uint64_t now_ns)
 {
-	struct guard_addr *a = find_or_add(g, addr, 0);
+	struct guard_addr *a = find_or_add(g, addr, now_ns);
 
 	if (a) {
 		a->pending++;
@@ -125,15 +142,29 @@ void node_guard_failed(struct node_guard *g, const uint8_t addr[GUARD_ADDR], uin
 	a->next_ns = now_ns + penalty;
 }
 
-uint64_t node_guard_answer_at(struct node_guard *g, const uint8_t addr[GUARD_ADDR], uint64_t now_ns)
+bool node_guard_penalized(const struct node_guard *g, const uint8_t addr[GUARD_ADDR],
+			  uint64_t now_ns)
 {
-	struct guard_addr *a = find(g, addr);
+	const struct guard_addr *a = find(g, addr);
+
+	return a && a->failures && now_ns - a->last_failure_ns < GUARD_FAILURE_MEMORY_NS;
+}
+
+uint64_t node_guard_answer_at(const struct node_guard *g, const uint8_t addr[GUARD_ADDR],
+			      uint64_t now_ns)
+{
+	const struct guard_addr *a = find(g, addr);
 
 	if (!a || !a->failures || now_ns - a->last_failure_ns >= GUARD_FAILURE_MEMORY_NS)
 		return now_ns;
-	/* One handshake per penalty: the next one waits a whole penalty after this one. */
-	uint64_t at = a->next_ns > now_ns ? a->next_ns : now_ns;
+	return a->next_ns > now_ns ? a->next_ns : now_ns;
+}
 
-	a->next_ns = at + a->penalty_ns;
-	return at;
+void node_guard_answered(struct node_guard *g, const uint8_t addr[GUARD_ADDR], uint64_t now_ns)
+{
+	struct guard_addr *a = find(g, addr);
+
+	/* One handshake per penalty: the next one waits a whole penalty after this one. */
+	if (a && a->failures && now_ns - a->last_failure_ns < GUARD_FAILURE_MEMORY_NS)
+		a->next_ns = now_ns + a->penalty_ns;
 }

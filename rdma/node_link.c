@@ -2,6 +2,7 @@
 #include "node_link.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -60,6 +61,7 @@ static int connect_to(const char *host, const char *port, unsigned timeout_ms, c
 	return fd;
 }
 
+/* A status the node proved (its welcome's proof checks out). */
 static int status_errno(unsigned status)
 {
 	switch (status) {
@@ -80,13 +82,30 @@ static int status_errno(unsigned status)
 	}
 }
 
-static int refused(int fd, uint32_t magic, unsigned status, const char *host, const char *port,
-		   char *err, size_t errlen)
+/* A status no one proved: anyone on the path could have sent it, so it means no more than a
+ * failure (never "no such region", which makes a client give pages up for lost). */
+static int unproven_errno(unsigned status)
+{
+	switch (status) {
+	case PROTO_EAUTH:
+		return -EACCES;
+	case PROTO_ETOOMANY:
+	case PROTO_EBUSY:
+		return -EUSERS;
+	default:
+		return -EPROTO;
+	}
+}
+
+static int refused(int fd, uint32_t magic, unsigned status, bool proven, const char *host,
+		   const char *port, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "the memory node at %s:%s refused: %s", host, port,
 		 magic == PROTO_MAGIC ? proto_status_name(status) : "not a memory node");
 	close(fd);
-	return magic == PROTO_MAGIC ? status_errno(status) : -EPROTO;
+	if (magic != PROTO_MAGIC)
+		return -EPROTO;
+	return proven ? status_errno(status) : unproven_errno(status);
 }
 
 static int cut_off(int fd, const char *host, const char *port, char *err, size_t errlen)
@@ -95,6 +114,24 @@ static int cut_off(int fd, const char *host, const char *port, char *err, size_t
 		 host, port);
 	close(fd);
 	return -EPROTO;
+}
+
+/* The request's region part: CREATE gives the region's public key, ATTACH signs the session
+ * with its private key; *release gets the signature RELEASE will present. */
+static int region_proofs(const struct page_store_conf *conf, uint32_t flags,
+			 const uint8_t session[AUTH_KEY], struct proto_request *req,
+			 uint8_t release[AUTH_SIG])
+{
+	memcpy(req->region, conf->region, PROTO_REGION_ID);
+	if ((flags & PROTO_CREATE) && auth_region_public(conf->device_key, conf->region,
+							 PROTO_REGION_ID, req->region_proof) < 0)
+		return -ENOMEM;
+	if ((flags & PROTO_ATTACH) &&
+	    auth_region_sign(conf->device_key, conf->region, PROTO_REGION_ID, AUTH_ATTACH, session,
+			     req->region_proof) < 0)
+		return -ENOMEM;
+	return auth_region_sign(conf->device_key, conf->region, PROTO_REGION_ID, AUTH_RELEASE,
+				session, release);
 }
 
 /* The handshake (proto.h, auth.h) on a connected fd: hello, the node's challenge, the request
@@ -112,7 +149,8 @@ static int greet(int fd, const struct page_store_conf *conf, uint32_t flags, str
 	struct proto_challenge ch;
 	struct proto_request req = { .flags = flags, .bytes = conf->bytes };
 	struct auth_ephemeral e;
-	uint8_t shared[AUTH_KEY], session[AUTH_KEY], mac[AUTH_KEY], region_key[AUTH_KEY];
+	uint8_t shared[AUTH_KEY], session[AUTH_KEY], mac[AUTH_KEY];
+	bool proven;
 	ssize_t got;
 	int ret;
 
@@ -131,7 +169,7 @@ static int greet(int fd, const struct page_store_conf *conf, uint32_t flags, str
 	/* A refusal may be short: a node of another version answers with its own welcome. */
 	if (got >= 8 && (ch.magic != PROTO_MAGIC || ch.status != PROTO_OK)) {
 		auth_ephemeral_free(&e);
-		return refused(fd, ch.magic, ch.status, host, port, err, errlen);
+		return refused(fd, ch.magic, ch.status, false, host, port, err, errlen);
 	}
 	if (got != (ssize_t)sizeof(ch)) {
 		auth_ephemeral_free(&e);
@@ -150,31 +188,27 @@ static int greet(int fd, const struct page_store_conf *conf, uint32_t flags, str
 	auth_session(conf->secret, conf->secret_len, shared, &transcript, sizeof(transcript),
 		     session);
 	auth_wipe(shared, sizeof(shared));
-	auth_mac(session, AUTH_CLIENT_PROOF, NULL, 0, req.proof);
-	if (!(flags & PROTO_PROBE)) {
-		memcpy(req.region, conf->region, PROTO_REGION_ID);
-		auth_region_key(conf->device_key, conf->region, PROTO_REGION_ID, region_key);
-		if (flags & PROTO_CREATE) {
-			auth_mac(session, AUTH_WRAP, NULL, 0, mac);
-			for (unsigned i = 0; i < AUTH_KEY; i++)
-				req.region_key[i] = region_key[i] ^ mac[i];
-		} else {
-			auth_mac(region_key, AUTH_ATTACH, session, AUTH_KEY, req.region_key);
-		}
-		auth_mac(region_key, AUTH_RELEASE, session, AUTH_KEY, s->release_proof);
-		auth_wipe(region_key, sizeof(region_key));
+	if (!(flags & PROTO_PROBE) &&
+	    region_proofs(conf, flags, session, &req, s->release_proof) < 0) {
+		snprintf(err, errlen, "cannot make the region's key");
+		auth_wipe(session, sizeof(session));
+		close(fd);
+		return -ENOMEM;
 	}
+	proto_request_prove(session, &req);
 	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req) ||
 	    recv(fd, &s->welcome, sizeof(s->welcome), MSG_WAITALL) != (ssize_t)sizeof(s->welcome)) {
 		auth_wipe(session, sizeof(session));
 		return cut_off(fd, host, port, err, errlen);
 	}
+	proto_welcome_proof(session, &req, &s->welcome, mac);
+	proven = s->welcome.magic == PROTO_MAGIC && auth_equal(mac, s->welcome.proof, AUTH_KEY);
 	if (s->welcome.magic != PROTO_MAGIC || s->welcome.status != PROTO_OK) {
 		auth_wipe(session, sizeof(session));
-		return refused(fd, s->welcome.magic, s->welcome.status, host, port, err, errlen);
+		return refused(fd, s->welcome.magic, s->welcome.status, proven, host, port, err,
+			       errlen);
 	}
-	auth_mac(session, AUTH_NODE_PROOF, NULL, 0, mac);
-	if (!auth_equal(mac, s->welcome.proof, AUTH_KEY)) {
+	if (!proven) {
 		snprintf(err, errlen,
 			 "the memory node at %s:%s did not prove the secret: it is not a node "
 			 "of this secret (or not a memory node at all)",
@@ -233,15 +267,15 @@ int node_link_open(const struct page_store_conf *conf, const char *host, const c
 			      s, host, port, err, errlen);
 }
 
-int node_link_release(int fd, const uint8_t proof[AUTH_KEY])
+int node_link_release(int fd, const uint8_t proof[AUTH_SIG])
 {
 	struct {
 		struct proto_req req;
-		uint8_t proof[AUTH_KEY];
-	} __attribute__((packed)) msg = { .req = { .op = PROTO_RELEASE, .len = AUTH_KEY } };
+		uint8_t proof[AUTH_SIG];
+	} __attribute__((packed)) msg = { .req = { .op = PROTO_RELEASE, .len = AUTH_SIG } };
 	struct proto_reply r;
 
-	memcpy(msg.proof, proof, AUTH_KEY);
+	memcpy(msg.proof, proof, AUTH_SIG);
 	if (send(fd, &msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg) ||
 	    recv(fd, &r, sizeof(r), MSG_WAITALL) != (ssize_t)sizeof(r))
 		return -EIO;

@@ -18,7 +18,7 @@
 struct node_session {
 	struct proto_welcome welcome;
 	uint8_t ticket[PROTO_TICKET_LEN]; /* with PROTO_TICKET, unwrapped */
-	uint8_t release_proof[AUTH_KEY];  /* what RELEASE on this connection presents */
+	uint8_t release_proof[AUTH_SIG];  /* what RELEASE on this connection presents */
 };
 
 /* Connects (bounded by conf->timeout_ms) and shakes hands (proto.h): the node proves conf's
@@ -35,6 +35,6 @@ int node_link_probe(const struct page_store_conf *conf, const char *host, const 
 		    uint64_t *free_bytes, char *err, size_t errlen);
 
 /* Frees the link's region on the node, with the session's proof. Returns 0 or -EIO. */
-int node_link_release(int fd, const uint8_t proof[AUTH_KEY]);
+int node_link_release(int fd, const uint8_t proof[AUTH_SIG]);
 
 #endif

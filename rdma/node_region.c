@@ -48,7 +48,6 @@ void node_memory_free(struct node_memory *m)
 		struct node_region *r = m->regions;
 
 		m->regions = r->next;
-		auth_wipe(r->key, sizeof(r->key));
 		free(r);
 	}
 	if (m->base)
@@ -100,14 +99,18 @@ static bool first_fit(struct node_memory *m, uint64_t bytes, struct node_region 
 
 uint64_t node_region_span(uint64_t bytes)
 {
-	uint64_t slots = bytes / PROTO_PAGE_SIZE;
+	uint64_t slots = bytes / PROTO_PAGE_SIZE, span;
 
-	return (slots * PROTO_SLOT_SIZE + PROTO_PAGE_SIZE - 1) / PROTO_PAGE_SIZE * PROTO_PAGE_SIZE;
+	/* A region larger than any node's memory has no span: UINT64_MAX never fits. */
+	if (__builtin_mul_overflow(slots, PROTO_SLOT_SIZE, &span) ||
+	    __builtin_add_overflow(span, PROTO_PAGE_SIZE - 1, &span))
+		return UINT64_MAX;
+	return span / PROTO_PAGE_SIZE * PROTO_PAGE_SIZE;
 }
 
 unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t id[PROTO_REGION_ID],
-			  const uint8_t key[AUTH_KEY], uint64_t bytes, uint32_t flags,
-			  bool (*attach_ok)(const uint8_t key[AUTH_KEY], void *ctx), void *ctx,
+			  const uint8_t pub[AUTH_PUB], uint64_t bytes, uint32_t flags,
+			  bool (*attach_ok)(const uint8_t pub[AUTH_PUB], void *ctx), void *ctx,
 			  struct node_region **out)
 {
 	for (struct node_region *r = m->regions; r; r = r->next) {
@@ -115,7 +118,7 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 			continue;
 		if (flags != PROTO_ATTACH)
 			return PROTO_EEXIST;
-		if (!attach_ok(r->key, ctx))
+		if (!attach_ok(r->pub, ctx))
 			return PROTO_EAUTH;
 		if (r->bytes != bytes)
 			return PROTO_ENOENT;
@@ -128,7 +131,7 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 	unsigned regions;
 	uint64_t held, span = node_region_span(bytes);
 
-	if (bytes / PROTO_PAGE_SIZE > UINT64_MAX / PROTO_SLOT_SIZE)
+	if (bytes == 0 || bytes % PROTO_PAGE_SIZE || span > m->bytes)
 		return PROTO_ENOSPC;
 	node_tenant_usage(m, tenant, &regions, &held);
 	if (m->quota.regions && regions >= m->quota.regions)
@@ -151,7 +154,7 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 				   .span = span,
 				   .users = 1 };
 	memcpy(r->id, id, PROTO_REGION_ID);
-	memcpy(r->key, key, AUTH_KEY);
+	memcpy(r->pub, pub, AUTH_PUB);
 	*link = r;
 	m->nregions++;
 	/* A new region reads as zeros, whatever an earlier one left there. */
@@ -192,6 +195,5 @@ void node_region_release(struct node_memory *m, struct node_region *r)
 			break;
 		}
 	zero(m, r->offset, r->span);
-	auth_wipe(r->key, sizeof(r->key));
 	free(r);
 }

@@ -3,9 +3,10 @@
  * One large mapping (hugepages when the kernel has them reserved, else normal pages, populated
  * lazily, or all at once and locked) is carved into regions by first fit. A region belongs to
  * one tenant (the secret its creator proved) and is named by its creator within that tenant;
- * its key (auth.h) is what any later attach or release must prove. A region lives until it is
- * released, freed by the operator, or, with a lease, left without a connection for longer than
- * the lease. Regions are a list (no fixed table): what bounds them is memory and the quotas. */
+ * its public key (auth.h) checks the signature any later attach or release must bear. A region
+ * lives until it is released, freed by the operator, or, with a lease, left without a connection
+ * for longer than the lease. Regions are a list (no fixed table): what bounds them is memory and
+ * the quotas. */
 #ifndef LINESWAP_NODE_REGION_H
 #define LINESWAP_NODE_REGION_H
 
@@ -20,7 +21,7 @@ struct node_region {
 	uint64_t serial;          /* the operator's name for it (memnode regions, free-region) */
 	unsigned tenant;
 	uint8_t id[PROTO_REGION_ID];
-	uint8_t key[AUTH_KEY];
+	uint8_t pub[AUTH_PUB]; /* its key's public half (auth.h) */
 	uint64_t offset;       /* into the node's memory */
 	uint64_t bytes;        /* as asked: PROTO_PAGE_SIZE per slot */
 	uint64_t span;         /* what it holds of the node's memory: its slots, in whole pages */
@@ -55,17 +56,17 @@ void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *r
 		       uint64_t *bytes);
 
 /* The node memory a region of `bytes` holds: PROTO_SLOT_SIZE per PROTO_PAGE_SIZE asked, in
- * whole pages. */
+ * whole pages; UINT64_MAX if that does not fit 64 bits. */
 uint64_t node_region_span(uint64_t bytes);
 
-/* CREATE a region of `tenant` named id with `key`, or ATTACH to one (flags: enum
- * proto_hello_flags), the key proven by the caller: `attach_ok` is called with the region's key
- * and must say whether the client proved it. Returns PROTO_OK with *out set and its user count
+/* CREATE a region of `tenant` named id with public key `pub`, or ATTACH to one (flags: enum
+ * proto_hello_flags): `attach_ok` is called with the region's public key and must say whether
+ * the client signed with its private one. Returns PROTO_OK with *out set and its user count
  * raised, or an enum proto_status (PROTO_EAUTH for a proof that fails: the region is not
  * touched). */
 unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t id[PROTO_REGION_ID],
-			  const uint8_t key[AUTH_KEY], uint64_t bytes, uint32_t flags,
-			  bool (*attach_ok)(const uint8_t key[AUTH_KEY], void *ctx), void *ctx,
+			  const uint8_t pub[AUTH_PUB], uint64_t bytes, uint32_t flags,
+			  bool (*attach_ok)(const uint8_t pub[AUTH_PUB], void *ctx), void *ctx,
 			  struct node_region **out);
 /* A connection detaches; the region stays. now_s: monotonic seconds. */
 void node_region_close(struct node_region *r, uint64_t now_s);

@@ -1,17 +1,19 @@
 /* page_store.h — a client's view of remote memory: asynchronous put/get of pages by mask.
  *
- * put(page, live, version, buf) moves the bytes the SG plan of `live` selects from the 4 KiB
- * page at buf into the page's remote slot, packed; get(page, live, version, buf) brings them
- * back into the same places and fills every byte the plan does not move with zeros. The caller
- * must pass the same `live` and `version` to get as to the put that stored the page
- * (lineswap's per-page entry), and the plan parameters (max_segs, seg_cost) must stay the same
- * for the life of the remote data: they fix the packing. A whole page is the all-ones mask.
- * Both return the page's bytes on the wire, or -errno.
+ * put(slot, live, seal, buf) moves the bytes the SG plan of `live` selects from the 4 KiB page
+ * at buf into remote slot `slot`, packed; get(slot, live, seal, buf) brings them back into the
+ * same places and fills every byte the plan does not move with zeros. The caller must pass the
+ * same `live` and `seal` to get as to the put that stored the page (lineswap's per-page entry),
+ * and the plan parameters (max_segs, seg_cost) must stay the same for the life of the remote
+ * data: they fix the packing. A whole page is the all-ones mask. Both return the page's bytes on
+ * the wire, or -errno.
  *
  * With a seal key (page_seal.h) the packed bytes travel and rest encrypted and authenticated,
- * with a tag after them; `version` is then the nonce: never pass one version for two different
- * contents of the store's pages. A GET whose bytes do not open completes with -EBADMSG and
- * leaves the caller's page untouched. Without one, `version` is ignored.
+ * with a tag after them, bound to `seal`: the page they are (the same for every copy of it,
+ * wherever stored: never the slot) and its version, which is the nonce. Never pass one version
+ * for two different contents, or for one content as two different pages. A GET whose bytes do
+ * not open completes with -EBADMSG and leaves the caller's page untouched. Without a seal key,
+ * `seal` is ignored.
  *
  * Requests complete asynchronously: reap() returns finished ones (never blocks); fd() becomes
  * readable when there may be some. Call reap() also after submitting (a request can fail at
@@ -36,11 +38,17 @@ struct ps_completion {
 
 struct page_store;
 
+/* What a sealed page is bound to: the page it is and its version (see above). */
+struct ps_seal {
+	uint64_t page;
+	uint64_t version;
+};
+
 struct page_store_ops {
-	int (*put)(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+	int (*put)(struct page_store *ps, uint64_t slot, uint64_t live, struct ps_seal seal,
 		   const void *buf, uint64_t cookie);
-	int (*get)(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version, void *buf,
-		   uint64_t cookie);
+	int (*get)(struct page_store *ps, uint64_t slot, uint64_t live, struct ps_seal seal,
+		   void *buf, uint64_t cookie);
 	/* The caller no longer wants the GET `cookie` (another copy answered): its data will not
 	 * be written to the caller's buffer, which may be reused at once. It still completes. */
 	void (*forget)(struct page_store *ps, uint64_t cookie);

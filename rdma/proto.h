@@ -9,8 +9,9 @@
  * Memory is handed out as regions, each of one tenant (the secret proven) and named by the
  * client (16 bytes) within it: a region outlives the connections attached to it, so a restarted
  * client (ublk-ctl recover) finds its pages again, and several connections (one per queue) can
- * share one. Creating a region gives the node its key; attaching to it or releasing it needs
- * proof of that key. Only RELEASE (or the node's operator, or an expired lease) frees it.
+ * share one. Creating a region gives the node its public key; attaching to it or releasing it
+ * needs a signature by that key (auth.h). Only RELEASE (or the node's operator, or an expired
+ * lease) frees it.
  *
  * The remote layout is the one RDMA imposes (docs/design.md, "The remote layout: one work
  * request per page"): a page's slot (PROTO_SLOT_SIZE bytes) holds the page's moved bytes
@@ -80,16 +81,17 @@ struct proto_challenge {
 	uint8_t pub[AUTH_PUB];
 } __attribute__((packed));
 
-/* 3. Client to node. The node finds the tenant whose secret makes this proof. */
+/* 3. Client to node. The node finds the tenant whose secret makes this proof, which covers
+ * everything after it: no one on the path can change what the client asks. */
 struct proto_request {
-	uint8_t proof[AUTH_KEY]; /* auth_mac(session, AUTH_CLIENT_PROOF) */
+	uint8_t proof[AUTH_KEY]; /* auth_mac(session, AUTH_CLIENT_PROOF | the rest of this) */
 	uint32_t flags;          /* one of enum proto_hello_flags */
 	uint32_t pad;
 	uint64_t bytes; /* region size: PROTO_PAGE_SIZE per slot */
 	uint8_t region[PROTO_REGION_ID];
-	/* CREATE: the region's key xor auth_mac(session, AUTH_WRAP); ATTACH: auth_mac(region key,
-	 * AUTH_ATTACH | session); PROBE: zeros. */
-	uint8_t region_key[AUTH_KEY];
+	/* CREATE: the region's public key, then zeros; ATTACH: auth_region_sign(AUTH_ATTACH,
+	 * session); PROBE: zeros. */
+	uint8_t region_proof[AUTH_SIG];
 } __attribute__((packed));
 
 enum proto_status {
@@ -106,13 +108,17 @@ enum proto_status {
 	PROTO_EBUSY = 10,   /* the node is shedding unauthenticated connections: try again */
 };
 
-/* 4. Node to client: the request's outcome. A client trusts an OK welcome only with the
- * node's proof. */
+/* 4. Node to client: the request's outcome. Once the client has proven a tenant's secret, the
+ * node proves it too, over the request and the whole welcome; a client acts on a status (or a
+ * grant) only with that proof. Refusals before it (a challenge's, or a welcome of a wrong
+ * secret) carry none: anyone could have sent them, and the client takes them for no more than
+ * a failure. */
 struct proto_welcome {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t status;                  /* enum proto_status */
-	uint8_t proof[AUTH_KEY];          /* PROTO_OK: auth_mac(session, AUTH_NODE_PROOF) */
+	uint16_t status; /* enum proto_status */
+	/* proto_welcome_proof: auth_mac(session, AUTH_NODE_PROOF | request | this, zeros here) */
+	uint8_t proof[AUTH_KEY];
 	uint64_t bytes;                   /* the region granted (== asked) */
 	uint64_t free;                    /* what the node has left after this grant */
 	uint8_t ticket[PROTO_TICKET_LEN]; /* PROTO_TICKET: xor auth_mac(session,
@@ -122,7 +128,7 @@ struct proto_welcome {
 enum proto_op {
 	PROTO_PUT = 1,
 	PROTO_GET = 2,
-	/* Free the region: page 0, len AUTH_KEY, followed by auth_mac(region key, AUTH_RELEASE |
+	/* Free the region: page 0, len AUTH_SIG, followed by auth_region_sign(AUTH_RELEASE,
 	 * session). The connection then ends. */
 	PROTO_RELEASE = 3,
 };
@@ -144,5 +150,12 @@ struct proto_reply {
 } __attribute__((packed));
 
 const char *proto_status_name(unsigned status);
+
+/* The request's proof (its `proof` field) under session: over the rest of the request. */
+void proto_request_prove(const uint8_t session[AUTH_KEY], struct proto_request *req);
+/* The welcome's proof under session: over the request and the welcome (its proof field
+ * ignored). */
+void proto_welcome_proof(const uint8_t session[AUTH_KEY], const struct proto_request *req,
+			 const struct proto_welcome *w, uint8_t proof[AUTH_KEY]);
 
 #endif

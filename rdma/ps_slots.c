@@ -42,8 +42,8 @@ void ps_slots_free(struct ps_slots *s)
 	s->scratch = NULL;
 }
 
-int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint64_t page,
-		  uint8_t *buf, uint64_t live, uint64_t version, uint64_t cookie)
+int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
+		  uint64_t live, struct ps_seal seal, uint64_t cookie)
 {
 	for (unsigned i = 0; i < s->n; i++) {
 		if (s->slot[i].busy)
@@ -52,9 +52,8 @@ int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint64_
 			.cookie = cookie,
 			.deadline_ns = ps_now_ns() + ps->conf.timeout_ms * 1000000ull,
 			.buf = buf,
-			.page = page,
 			.live = live,
-			.version = version,
+			.seal = seal,
 			.op = op,
 			.busy = true,
 		};

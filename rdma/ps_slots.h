@@ -14,9 +14,8 @@ struct ps_slot {
 	uint64_t cookie;
 	uint64_t deadline_ns;
 	uint8_t *buf; /* the caller's page */
-	uint64_t page;
 	uint64_t live;
-	uint64_t version;
+	struct ps_seal seal;
 	uint8_t op; /* PROTO_PUT or PROTO_GET */
 	bool busy;
 };
@@ -32,10 +31,9 @@ struct ps_slots {
 uint64_t ps_now_ns(void);
 int ps_slots_init(struct ps_slots *s, unsigned n);
 void ps_slots_free(struct ps_slots *s);
-/* A free slot, filled for (op, page, buf, live, version, cookie) with the store's deadline; -1
- * if none. */
-int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint64_t page,
-		  uint8_t *buf, uint64_t live, uint64_t version, uint64_t cookie);
+/* A free slot, filled for (op, buf, live, seal, cookie) with the store's deadline; -1 if none. */
+int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
+		  uint64_t live, struct ps_seal seal, uint64_t cookie);
 /* The request `cookie` is no longer wanted: its reply lands in the scratch page, not in the
  * caller's (which may be reused before the reply comes). It still completes. */
 void ps_slots_forget(struct ps_slots *s, uint64_t cookie);

@@ -36,7 +36,7 @@ struct tcp_store {
 	struct ps_slots slots;   /* a request's tag is its slot */
 	uint8_t rbuf[64 * 1024]; /* many replies per recv; at least one whole reply */
 	size_t rlen;
-	uint8_t release_proof[AUTH_KEY];
+	uint8_t release_proof[AUTH_SIG];
 	bool sealed;
 	struct page_seal seal;
 	uint8_t stage[PROTO_SLOT_SIZE];   /* a sealed PUT's bytes, until sent */
@@ -83,20 +83,20 @@ static unsigned wire_bytes(const struct tcp_store *t, const struct sg_plan *plan
 	return plan->bytes + (t->sealed ? PROTO_SEAL_TAG : 0);
 }
 
-static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint64_t version,
-		  uint8_t *buf, uint64_t cookie)
+static int submit(struct page_store *ps, uint8_t op, uint64_t slot, uint64_t live,
+		  struct ps_seal seal, uint8_t *buf, uint64_t cookie)
 {
 	struct tcp_store *t = tcp(ps);
 	struct sg_plan plan;
-	struct proto_req req = { .op = op, .page = page };
+	struct proto_req req = { .op = op, .page = slot };
 	struct iovec iov[1 + SG_MAX_SEGS];
 	int index;
 
 	if (t->ps.down)
 		return -ENOTCONN;
-	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
+	if (slot >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
-	index = ps_slots_take(ps, &t->slots, op, page, buf, live, version, cookie);
+	index = ps_slots_take(ps, &t->slots, op, buf, live, seal, cookie);
 	if (index < 0)
 		return -EAGAIN;
 	sg_plan_page(live, ps->conf.max_segs, ps->conf.seg_cost, &plan);
@@ -106,7 +106,7 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	int iovcnt = 1;
 
 	if (op == PROTO_PUT && t->sealed) {
-		page_seal(&t->seal, page, live, version, &plan, buf, t->stage);
+		page_seal(&t->seal, seal.page, live, seal.version, &plan, buf, t->stage);
 		iov[iovcnt++] = (struct iovec){ t->stage, req.len };
 	} else if (op == PROTO_PUT) {
 		for (unsigned i = 0; i < plan.nsegs; i++)
@@ -117,17 +117,17 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	return (int)req.len;
 }
 
-static int tcp_put(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+static int tcp_put(struct page_store *ps, uint64_t slot, uint64_t live, struct ps_seal seal,
 		   const void *buf, uint64_t cookie)
 {
 	/* Only read through: a PUT never writes the page. */
-	return submit(ps, PROTO_PUT, page, live, version, (uint8_t *)(uintptr_t)buf, cookie);
+	return submit(ps, PROTO_PUT, slot, live, seal, (uint8_t *)(uintptr_t)buf, cookie);
 }
 
-static int tcp_get(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version, void *buf,
-		   uint64_t cookie)
+static int tcp_get(struct page_store *ps, uint64_t slot, uint64_t live, struct ps_seal seal,
+		   void *buf, uint64_t cookie)
 {
-	return submit(ps, PROTO_GET, page, live, version, buf, cookie);
+	return submit(ps, PROTO_GET, slot, live, seal, buf, cookie);
 }
 
 /* Puts a GET's packed bytes back to their lines and zeroes every other byte (opening them
@@ -136,8 +136,8 @@ static int scatter(struct tcp_store *t, const struct ps_slot *s, const struct sg
 		   const uint8_t *data)
 {
 	if (t->sealed)
-		return page_open(&t->seal, s->page, s->live, s->version, plan, data, s->buf,
-				 t->scratch);
+		return page_open(&t->seal, s->seal.page, s->live, s->seal.version, plan, data,
+				 s->buf, t->scratch);
 	sg_plan_unpack(plan, s->buf, data, true);
 	return 0;
 }
@@ -230,7 +230,7 @@ static void tcp_close(struct page_store *ps)
 {
 	struct tcp_store *t = tcp(ps);
 
-	auth_wipe(t->release_proof, AUTH_KEY);
+	auth_wipe(t->release_proof, AUTH_SIG);
 	page_seal_free(&t->seal);
 	if (t->fd >= 0)
 		close(t->fd);
@@ -286,7 +286,7 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 	t->ps.conf.device_key = NULL;
 	t->ps.conf.seal_key = NULL;
 	t->fd = fd;
-	memcpy(t->release_proof, s.release_proof, AUTH_KEY);
+	memcpy(t->release_proof, s.release_proof, AUTH_SIG);
 	t->sealed = conf->seal_key != NULL;
 	if (t->sealed && page_seal_init(&t->seal, conf->seal_key) < 0) {
 		tcp_close(&t->ps);

@@ -56,7 +56,7 @@ struct verbs_store {
 	unsigned *posted; /* slots in post order, a ring of slots.n */
 	unsigned posted_head, posted_count;
 	uint64_t link_checked_ns; /* when the control link was last looked at */
-	uint8_t release_proof[AUTH_KEY];
+	uint8_t release_proof[AUTH_SIG];
 	bool sealed;
 	struct page_seal seal;
 	uint8_t scratch[PROTO_PAGE_SIZE]; /* a sealed GET's bytes, while they open */
@@ -94,8 +94,8 @@ static uint8_t *stage_of(struct verbs_store *v, unsigned index)
 	return v->staging + (size_t)index * PROTO_SLOT_SIZE;
 }
 
-static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t live, uint64_t version,
-		  uint8_t *buf, uint64_t cookie)
+static int submit(struct page_store *ps, uint8_t op, uint64_t slot, uint64_t live,
+		  struct ps_seal seal, uint8_t *buf, uint64_t cookie)
 {
 	struct verbs_store *v = vs(ps);
 	struct sg_plan plan;
@@ -104,9 +104,9 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 
 	if (ps->down)
 		return -ENOTCONN;
-	if (page >= ps->conf.bytes / PROTO_PAGE_SIZE)
+	if (slot >= ps->conf.bytes / PROTO_PAGE_SIZE)
 		return -ERANGE;
-	index = ps_slots_take(ps, &v->slots, op, page, buf, live, version, cookie);
+	index = ps_slots_take(ps, &v->slots, op, buf, live, seal, cookie);
 	if (index < 0)
 		return -EAGAIN;
 	uint8_t *stage = stage_of(v, (unsigned)index);
@@ -118,7 +118,7 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	if (v->sealed) {
 		bytes += PROTO_SEAL_TAG;
 		if (op == PROTO_PUT)
-			page_seal(&v->seal, page, live, version, &plan, buf, stage);
+			page_seal(&v->seal, seal.page, live, seal.version, &plan, buf, stage);
 		sge[nsge++] = (struct ibv_sge){ (uint64_t)(uintptr_t)stage, bytes, v->mr->lkey };
 	} else {
 		for (unsigned i = 0; i < plan.nsegs; i++) {
@@ -135,7 +135,7 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 		.opcode = op == PROTO_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
 		.sg_list = sge,
 		.num_sge = (int)nsge,
-		.wr.rdma = { .remote_addr = v->remote_addr + page * PROTO_SLOT_SIZE,
+		.wr.rdma = { .remote_addr = v->remote_addr + slot * PROTO_SLOT_SIZE,
 			     .rkey = v->rkey },
 	};
 	if (v->chain_head < 0)
@@ -148,16 +148,16 @@ static int submit(struct page_store *ps, uint8_t op, uint64_t page, uint64_t liv
 	return (int)bytes;
 }
 
-static int verbs_put(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+static int verbs_put(struct page_store *ps, uint64_t slot, uint64_t live, struct ps_seal seal,
 		     const void *buf, uint64_t cookie)
 {
-	return submit(ps, PROTO_PUT, page, live, version, (uint8_t *)(uintptr_t)buf, cookie);
+	return submit(ps, PROTO_PUT, slot, live, seal, (uint8_t *)(uintptr_t)buf, cookie);
 }
 
-static int verbs_get(struct page_store *ps, uint64_t page, uint64_t live, uint64_t version,
+static int verbs_get(struct page_store *ps, uint64_t slot, uint64_t live, struct ps_seal seal,
 		     void *buf, uint64_t cookie)
 {
-	return submit(ps, PROTO_GET, page, live, version, buf, cookie);
+	return submit(ps, PROTO_GET, slot, live, seal, buf, cookie);
 }
 
 /* Copies a finished GET's lines from the staging slot to the caller's page, zeroing the rest
@@ -170,8 +170,8 @@ static int scatter(struct verbs_store *v, unsigned index)
 
 	sg_plan_page(s->live, v->ps.conf.max_segs, v->ps.conf.seg_cost, &plan);
 	if (v->sealed)
-		return page_open(&v->seal, s->page, s->live, s->version, &plan, stage, s->buf,
-				 v->scratch);
+		return page_open(&v->seal, s->seal.page, s->live, s->seal.version, &plan, stage,
+				 s->buf, v->scratch);
 	sg_plan_unpack(&plan, s->buf, stage, false);
 	return 0;
 }
@@ -369,7 +369,7 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 	v->ps.conf.secret = NULL;
 	v->ps.conf.device_key = NULL;
 	v->ps.conf.seal_key = NULL;
-	memcpy(v->release_proof, s.release_proof, AUTH_KEY);
+	memcpy(v->release_proof, s.release_proof, AUTH_SIG);
 	v->sealed = conf->seal_key != NULL;
 	/* aligned_alloc wants a multiple of the alignment. */
 	v->staging = aligned_alloc(PROTO_PAGE_SIZE, ((size_t)conf->max_inflight * PROTO_SLOT_SIZE +

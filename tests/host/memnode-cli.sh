@@ -21,6 +21,7 @@ expect bad_handshake 2 "bad --handshake-timeout '5'" env LINESWAP_SECRET=x "$nod
 expect bad_lease 2 "bad --lease 'soon'" env LINESWAP_SECRET=x "$node" --size 1M --lease soon
 expect bad_quota 2 "bad --tenant-quota '0'" env LINESWAP_SECRET=x "$node" --size 1M --tenant-quota 0
 expect bad_tenant_regions 2 "bad --tenant-regions '0'" env LINESWAP_SECRET=x "$node" --size 1M --tenant-regions 0
+expect bad_tenant_clients 2 "bad --tenant-clients '0'" env LINESWAP_SECRET=x "$node" --size 1M --tenant-clients 0
 secrets=$(mktemp)
 printf 'one\ntwo\none\n' >"$secrets"
 expect same_secret_twice 2 "lines 1 and 3 hold the same secret" "$node" --size 1M --secret-file "$secrets"

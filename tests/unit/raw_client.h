@@ -28,20 +28,32 @@ struct raw_client {
 	bool node_proven; /* the welcome's proof checked out */
 };
 
-/* A TCP connection to host:port with a receive timeout of 5 s; -1 if it fails. */
-static inline int raw_connect(const char *host, int port)
+/* A TCP connection to host:port from address `from` (NULL: any) with a receive timeout of 5 s;
+ * -1 if it fails. */
+static inline int raw_connect_from(const char *host, int port, const char *from)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in src = { .sin_family = AF_INET };
 	struct timeval tv = { 5, 0 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	inet_pton(AF_INET, host, &sa.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (from && (inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+		     bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)) {
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+static inline int raw_connect(const char *host, int port)
+{
+	return raw_connect_from(host, port, NULL);
 }
 
 /* Sends a hello (a fresh nonce and key; or `replay`'s hello bytes) and reads the challenge.
@@ -86,23 +98,18 @@ static inline int raw_hello(struct raw_client *c, const char *secret,
 static inline void raw_request_fill_id(struct raw_client *c, uint32_t flags, uint64_t bytes,
 				       const uint8_t *id, const uint8_t device_key[AUTH_KEY])
 {
-	uint8_t key[AUTH_KEY], mac[AUTH_KEY];
-
 	memset(&c->req, 0, sizeof(c->req));
-	auth_mac(c->session, AUTH_CLIENT_PROOF, NULL, 0, c->req.proof);
 	c->req.flags = flags;
 	c->req.bytes = bytes;
-	if (flags == PROTO_PROBE)
-		return;
-	memcpy(c->req.region, id, PROTO_REGION_ID);
-	auth_region_key(device_key, c->req.region, PROTO_REGION_ID, key);
-	if (flags & PROTO_CREATE) {
-		auth_mac(c->session, AUTH_WRAP, NULL, 0, mac);
-		for (unsigned i = 0; i < AUTH_KEY; i++)
-			c->req.region_key[i] = key[i] ^ mac[i];
-	} else {
-		auth_mac(key, AUTH_ATTACH, c->session, AUTH_KEY, c->req.region_key);
+	if (flags != PROTO_PROBE) {
+		memcpy(c->req.region, id, PROTO_REGION_ID);
+		if (flags & PROTO_CREATE)
+			auth_region_public(device_key, id, PROTO_REGION_ID, c->req.region_proof);
+		else
+			auth_region_sign(device_key, id, PROTO_REGION_ID, AUTH_ATTACH, c->session,
+					 c->req.region_proof);
 	}
+	proto_request_prove(c->session, &c->req);
 }
 
 /* The same for a region named by a short string (zero-padded). */
@@ -124,7 +131,7 @@ static inline int raw_request_send(struct raw_client *c)
 	if (send(c->fd, &c->req, sizeof(c->req), MSG_NOSIGNAL) != (ssize_t)sizeof(c->req) ||
 	    recv(c->fd, &c->w, sizeof(c->w), MSG_WAITALL) != (ssize_t)sizeof(c->w))
 		return -1;
-	auth_mac(c->session, AUTH_NODE_PROOF, NULL, 0, proof);
+	proto_welcome_proof(c->session, &c->req, &c->w, proof);
 	c->node_proven = auth_equal(proof, c->w.proof, AUTH_KEY);
 	return c->w.status;
 }
@@ -184,21 +191,20 @@ static inline int raw_put(struct raw_client *c, uint64_t page, uint32_t len, con
 	return rep.status;
 }
 
-/* RELEASE on an open connection, proven with `device_key`'s key of region `name`. Returns the
+/* RELEASE on an open connection, signed with `device_key`'s key of region `name`. Returns the
  * reply's status, or -1. */
 static inline int raw_release(struct raw_client *c, const char *name,
 			      const uint8_t device_key[AUTH_KEY])
 {
 	struct {
 		struct proto_req req;
-		uint8_t proof[AUTH_KEY];
-	} __attribute__((packed)) msg = { .req = { .op = PROTO_RELEASE, .len = AUTH_KEY } };
-	uint8_t region[PROTO_REGION_ID] = { 0 }, key[AUTH_KEY];
+		uint8_t proof[AUTH_SIG];
+	} __attribute__((packed)) msg = { .req = { .op = PROTO_RELEASE, .len = AUTH_SIG } };
+	uint8_t region[PROTO_REGION_ID] = { 0 };
 	struct proto_reply r;
 
 	memcpy(region, name, strnlen(name, PROTO_REGION_ID));
-	auth_region_key(device_key, region, PROTO_REGION_ID, key);
-	auth_mac(key, AUTH_RELEASE, c->session, AUTH_KEY, msg.proof);
+	auth_region_sign(device_key, region, PROTO_REGION_ID, AUTH_RELEASE, c->session, msg.proof);
 	if (send(c->fd, &msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg) ||
 	    recv(c->fd, &r, sizeof(r), MSG_WAITALL) != (ssize_t)sizeof(r))
 		return -1;

@@ -27,6 +27,9 @@
 #include "page_store.h"
 #include "raw_client.h"
 
+/* A page sealed as `page`, version `version` (page_store.h). */
+#define SEAL(page, version) ((struct ps_seal){ (uint64_t)(page), (uint64_t)(version) })
+
 #define SECRET  "trust-tests-secret"
 #define SECRET2 "another-tenant's-secret"
 #define HOST    "127.0.0.1"
@@ -213,8 +216,8 @@ static void test_replay_and_reflection_refused(void **state)
 	assert_int_equal(raw_request_send(&replay), PROTO_EAUTH);
 	close(replay.fd);
 
-	/* Reflection: the node's proof (of the earlier session: the node never proves a session
-	 * before the client has) sent as the client's. */
+	/* Reflection: the node's proof (of the earlier session: the node proves a session only
+	 * after the client has) sent as the client's. */
 	replay.fd = raw_connect(HOST, n.port);
 	assert_int_equal(raw_hello(&replay, SECRET, &c.transcript.hello), PROTO_OK);
 	replay.req = c.req;
@@ -226,6 +229,7 @@ static void test_replay_and_reflection_refused(void **state)
 
 struct fake_node {
 	int listen_fd, port;
+	unsigned status;   /* its welcome's */
 	uint8_t got[4096]; /* everything the client sent */
 	size_t len;
 };
@@ -238,7 +242,10 @@ static void *fake_node_run(void *arg)
 	struct fake_node *f = arg;
 	int fd = accept(f->listen_fd, NULL, NULL);
 	struct proto_challenge ch = { .magic = PROTO_MAGIC, .version = PROTO_VERSION };
-	struct proto_welcome w = { .magic = PROTO_MAGIC, .version = PROTO_VERSION, .bytes = 16384 };
+	struct proto_welcome w = { .magic = PROTO_MAGIC,
+				   .version = PROTO_VERSION,
+				   .status = (uint16_t)f->status,
+				   .bytes = 16384 };
 	struct auth_ephemeral e;
 	struct timeval tv = { 5, 0 };
 	ssize_t n;
@@ -279,17 +286,24 @@ static void test_fake_node_refused(void **state)
 	inet_pton(AF_INET, HOST, &sa.sin_addr);
 	f.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(bind(f.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(f.listen_fd, 1), 0);
+	assert_int_equal(listen(f.listen_fd, 2), 0);
 	getsockname(f.listen_fd, (struct sockaddr *)&sa, &len);
 	snprintf(n.url, sizeof(n.url), "tcp://" HOST ":%d", ntohs(sa.sin_port));
 	pthread_create(&t, NULL, fake_node_run, &f);
 	assert_int_equal(open_store(&n, SECRET, key_a, "victim", 1, &ps, err), -EACCES);
 	assert_non_null(strstr(err, "did not prove the secret"));
 	pthread_join(t, NULL);
-	close(f.listen_fd);
 	assert_int_equal(f.len, sizeof(struct proto_hello) + sizeof(struct proto_request));
 	assert_null(memmem(f.got, f.len, SECRET, strlen(SECRET)));
 	assert_null(memmem(f.got, f.len, key_a, 8));
+
+	/* Its word that the region does not exist is no more than a failure: a client that took
+	 * it would give the region's pages up for lost. */
+	f = (struct fake_node){ .listen_fd = f.listen_fd, .status = PROTO_ENOENT };
+	pthread_create(&t, NULL, fake_node_run, &f);
+	assert_int_equal(open_store(&n, SECRET, key_a, "victim", 0, &ps, err), -EPROTO);
+	pthread_join(t, NULL);
+	close(f.listen_fd);
 }
 
 static void test_region_belongs_to_its_device(void **state)
@@ -304,7 +318,7 @@ static void test_region_belongs_to_its_device(void **state)
 	node_start(&n, NULL);
 	memset(page, 0xa5, sizeof(page));
 	assert_int_equal(open_store(&n, SECRET, key_a, "mine", 1, &a, err), 0);
-	assert_int_equal(a->ops->put(a, 1, ~0ull, 1, page, 1), 4096);
+	assert_int_equal(a->ops->put(a, 1, ~0ull, SEAL(1, 1), page, 1), 4096);
 	wait_one(a);
 
 	assert_int_equal(open_store(&n, SECRET, key_b, "mine", 0, &other, err), -EACCES);
@@ -325,18 +339,46 @@ static void test_region_belongs_to_its_device(void **state)
 	/* Another tenant: no such region; its own of the same name is another region. */
 	assert_int_equal(open_store(&n, SECRET2, key_a, "mine", 0, &other, err), -ENOENT);
 	assert_int_equal(open_store(&n, SECRET2, key_a, "mine", 1, &other, err), 0);
-	assert_int_equal(other->ops->get(other, 1, ~0ull, 1, back, 2), 4096);
+	assert_int_equal(other->ops->get(other, 1, ~0ull, SEAL(1, 1), back, 2), 4096);
 	wait_one(other);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(back[i], 0);
 	assert_int_equal(other->ops->release(other), 0);
 
 	/* Device A's data is untouched, and A can still release it. */
-	assert_int_equal(a->ops->get(a, 1, ~0ull, 1, back, 3), 4096);
+	assert_int_equal(a->ops->get(a, 1, ~0ull, SEAL(1, 1), back, 3), 4096);
 	wait_one(a);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(a->ops->release(a), 0);
 	assert_int_equal(open_store(&n, SECRET, key_a, "mine", 0, &other, err), -ENOENT);
+	assert_int_equal(node_stop(&n), 0);
+}
+
+/* A region larger than the node (one whose slots would not even fit 64 bits) is refused, and
+ * a page outside a region is refused: no request reaches memory outside its region. */
+static void test_region_bounds(void **state)
+{
+	static const uint64_t sizes[] = { (UINT64_MAX / PROTO_SLOT_SIZE) * PROTO_PAGE_SIZE,
+					  UINT64_MAX / PROTO_PAGE_SIZE * PROTO_PAGE_SIZE,
+					  9ull << 20 };
+	uint8_t slot[PROTO_SLOT_SIZE];
+	struct raw_client c;
+	struct node n;
+
+	(void)state;
+	node_start(&n, NULL);
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		assert_int_equal(
+			raw_open(&c, HOST, n.port, SECRET, PROTO_CREATE, sizes[i], "huge", key_a),
+			PROTO_ENOSPC);
+		close(c.fd);
+	}
+	assert_int_equal(raw_open(&c, HOST, n.port, SECRET, PROTO_CREATE, 2 * 4096, "small", key_a),
+			 PROTO_OK);
+	assert_int_equal(raw_get(&c, 1, PROTO_SLOT_SIZE, slot), PROTO_OK);
+	assert_int_equal(raw_get(&c, 2, 64, slot), PROTO_ERANGE);
+	assert_int_equal(raw_get(&c, UINT64_MAX / PROTO_SLOT_SIZE, 64, slot), PROTO_ERANGE);
+	close(c.fd);
 	assert_int_equal(node_stop(&n), 0);
 }
 
@@ -410,6 +452,19 @@ static void test_wrong_secrets_slow_down(void **state)
 	}
 	/* 50 + 100 + 200 + 400 + 800 ms of waits at least. */
 	assert_true(monotonic_ns() - t0 >= 1500000000ull);
+
+	/* Another address is not slowed down, and its coming forgives this one nothing. */
+	t0 = monotonic_ns();
+	c.fd = raw_connect_from(HOST, n.port, "127.0.0.2");
+	assert_true(c.fd >= 0);
+	assert_int_equal(raw_hello(&c, SECRET, NULL), PROTO_OK);
+	assert_true(monotonic_ns() - t0 < 200000000ull);
+	close(c.fd);
+	t0 = monotonic_ns();
+	c.fd = raw_connect(HOST, n.port);
+	assert_int_equal(raw_hello(&c, SECRET, NULL), PROTO_OK);
+	assert_true(monotonic_ns() - t0 >= 500000000ull);
+	close(c.fd);
 
 	/* Four at once are answered one a second (the penalty is at its 1 s cap): an address
 	 * cannot try faster in parallel. */
@@ -585,6 +640,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_replay_and_reflection_refused, kill_children),
 		cmocka_unit_test_teardown(test_fake_node_refused, kill_children),
 		cmocka_unit_test_teardown(test_region_belongs_to_its_device, kill_children),
+		cmocka_unit_test_teardown(test_region_bounds, kill_children),
 		cmocka_unit_test_teardown(test_idle_connections_lock_no_one_out, kill_children),
 		cmocka_unit_test_teardown(test_handshake_deadline, kill_children),
 		cmocka_unit_test_teardown(test_wrong_secrets_slow_down, kill_children),

@@ -25,6 +25,9 @@
 #include "page_seal.h"
 #include "page_store.h"
 #include "raw_client.h"
+
+/* A page sealed as `page`, version `version` (page_store.h). */
+#define SEAL(page, version) ((struct ps_seal){ (uint64_t)(page), (uint64_t)(version) })
 #include "sg_plan.h"
 #include "xorshift.h"
 
@@ -212,19 +215,21 @@ static void round_trips(bool sealed)
 		}
 		for (int p = 0; p < PAGES; p += 16) {
 			for (int k = 0; k < 16; k++)
-				assert_int_equal(ps->ops->put(ps, (uint64_t)(p + k), masks[p + k],
-							      version + (uint64_t)(p + k),
-							      pages[p + k], (uint64_t)(p + k)),
-						 plan_bytes(masks[p + k]) + tag);
+				assert_int_equal(
+					ps->ops->put(ps, (uint64_t)(p + k), masks[p + k],
+						     SEAL(p + k, version + (uint64_t)(p + k)),
+						     pages[p + k], (uint64_t)(p + k)),
+					plan_bytes(masks[p + k]) + tag);
 			wait_for(ps, 16, 0);
 		}
 		memset(back, 0xee, sizeof(back));
 		for (int p = 0; p < PAGES; p += 16) {
 			for (int k = 0; k < 16; k++)
-				assert_int_equal(ps->ops->get(ps, (uint64_t)(p + k), masks[p + k],
-							      version + (uint64_t)(p + k),
-							      back[p + k], 0),
-						 plan_bytes(masks[p + k]) + tag);
+				assert_int_equal(
+					ps->ops->get(ps, (uint64_t)(p + k), masks[p + k],
+						     SEAL(p + k, version + (uint64_t)(p + k)),
+						     back[p + k], 0),
+					plan_bytes(masks[p + k]) + tag);
 			wait_for(ps, 16, 0);
 		}
 		for (int p = 0; p < PAGES; p++) {
@@ -276,7 +281,7 @@ static void test_sealed_pages_refuse_tampering(void **state)
 
 	(void)state;
 	memset(page, 0x42, sizeof(page));
-	assert_int_equal(ps->ops->put(ps, 2, ~0ull, 7, page, 1), (int)len);
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, SEAL(2, 7), page, 1), (int)len);
 	wait_for(ps, 1, 0);
 	assert_int_equal(raw_open(&c, rdma_addr ? rdma_addr : "127.0.0.1", node_port, SECRET,
 				  PROTO_ATTACH, 4 * 4096, "sealed", device_key),
@@ -286,7 +291,7 @@ static void test_sealed_pages_refuse_tampering(void **state)
 
 	/* A newer version of the page. */
 	memset(page, 0x43, sizeof(page));
-	assert_int_equal(ps->ops->put(ps, 2, ~0ull, 8, page, 2), (int)len);
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, SEAL(2, 8), page, 2), (int)len);
 	wait_for(ps, 1, 0);
 	assert_int_equal(raw_get(&c, 2, len, now), PROTO_OK);
 
@@ -294,7 +299,7 @@ static void test_sealed_pages_refuse_tampering(void **state)
 	now[100] ^= 1;
 	assert_int_equal(raw_put(&c, 2, len, now), PROTO_OK);
 	memset(back, 0xee, sizeof(back));
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 8, back, 3), (int)len);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, SEAL(2, 8), back, 3), (int)len);
 	wait_for(ps, 1, -EBADMSG);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(back[i], 0xee);
@@ -302,14 +307,24 @@ static void test_sealed_pages_refuse_tampering(void **state)
 	/* The older version put back (a replay): it opens only as version 7, which the client
 	 * no longer asks for. */
 	assert_int_equal(raw_put(&c, 2, len, old), PROTO_OK);
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 8, back, 4), (int)len);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, SEAL(2, 8), back, 4), (int)len);
 	wait_for(ps, 1, -EBADMSG);
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 7, back, 5), (int)len);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, SEAL(2, 7), back, 5), (int)len);
 	wait_for(ps, 1, 0);
 	assert_int_equal(back[0], 0x42);
-	/* Nor do a page's bytes open as another page's. */
+	/* Sealed as the page they are, not where they lie: a copy of page 2 at slot 3 is byte for
+	 * byte the same (one nonce, one content, one authenticated text: nothing to learn from
+	 * two copies), and opens there as page 2... */
+	memset(page, 0x42, sizeof(page));
+	assert_int_equal(ps->ops->put(ps, 3, ~0ull, SEAL(2, 7), page, 7), (int)len);
+	wait_for(ps, 1, 0);
+	assert_int_equal(raw_get(&c, 3, len, now), PROTO_OK);
+	assert_memory_equal(now, old, len);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, SEAL(2, 7), back, 8), (int)len);
+	wait_for(ps, 1, 0);
+	/* ... but not as another page. */
 	assert_int_equal(raw_put(&c, 3, len, old), PROTO_OK);
-	assert_int_equal(ps->ops->get(ps, 3, ~0ull, 7, back, 6), (int)len);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, SEAL(3, 7), back, 6), (int)len);
 	wait_for(ps, 1, -EBADMSG);
 	close(c.fd);
 	assert_int_equal(ps->ops->release(ps), 0);
@@ -325,15 +340,16 @@ static void test_forget(void **state)
 	(void)state;
 	for (int i = 0; i < 4096; i++)
 		page[i] = (uint8_t)rng();
-	assert_int_equal(ps->ops->put(ps, 2, ~0ull, 1, page, 1), 4096);
+	assert_int_equal(ps->ops->put(ps, 2, ~0ull, SEAL(2, 1), page, 1), 4096);
 	wait_for(ps, 1, 0);
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 1, back, 7), 4096);
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, SEAL(2, 1), back, 7), 4096);
 	ps->ops->forget(ps, 7);
 	memset(back, 0xee, sizeof(back));
 	wait_for(ps, 1, 0);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(back[i], 0xee);
-	assert_int_equal(ps->ops->get(ps, 2, ~0ull, 1, back, 8), 4096); /* not forgotten: lands */
+	assert_int_equal(ps->ops->get(ps, 2, ~0ull, SEAL(2, 1), back, 8),
+			 4096); /* not forgotten: lands */
 	wait_for(ps, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(ps->ops->release(ps), 0);
@@ -349,7 +365,7 @@ static void test_region_lifetime(void **state)
 
 	(void)state;
 	memset(page, 0x5a, sizeof(page));
-	assert_int_equal(ps->ops->put(ps, 3, ~0ull, 1, page, 1), 4096);
+	assert_int_equal(ps->ops->put(ps, 3, ~0ull, SEAL(3, 1), page, 1), 4096);
 	wait_for(ps, 1, 0);
 	ps->ops->close(ps);
 
@@ -362,11 +378,11 @@ static void test_region_lifetime(void **state)
 	assert_non_null(strstr(err, "no such region"));
 
 	ps = open_ok("keep", 0, 16 * 4096);
-	assert_int_equal(ps->ops->get(ps, 3, ~0ull, 1, back, 2), 4096);
+	assert_int_equal(ps->ops->get(ps, 3, ~0ull, SEAL(3, 1), back, 2), 4096);
 	wait_for(ps, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	/* Outside the region: refused before anything is sent. */
-	assert_int_equal(ps->ops->put(ps, 16, ~0ull, 1, page, 3), -ERANGE);
+	assert_int_equal(ps->ops->put(ps, 16, ~0ull, SEAL(16, 1), page, 3), -ERANGE);
 	assert_int_equal(ps->ops->release(ps), 0);
 	c = conf_for("keep", 0, 16 * 4096);
 	assert_int_equal(page_store_open(&c, &other, err, sizeof(err)), -ENOENT);
@@ -436,7 +452,7 @@ static void test_hostile_clients(void **state)
 
 	(void)state;
 	memset(page, 0x77, sizeof(page));
-	assert_int_equal(good->ops->put(good, 1, ~0ull, 1, page, 1), 4096);
+	assert_int_equal(good->ops->put(good, 1, ~0ull, SEAL(1, 1), page, 1), 4096);
 	wait_for(good, 1, 0);
 
 	/* Random bytes instead of a hello. */
@@ -486,7 +502,7 @@ static void test_hostile_clients(void **state)
 	expect_hangup(raw.fd);
 
 	/* The good client never noticed. */
-	assert_int_equal(good->ops->get(good, 1, ~0ull, 1, back, 2), 4096);
+	assert_int_equal(good->ops->get(good, 1, ~0ull, SEAL(1, 1), back, 2), 4096);
 	wait_for(good, 1, 0);
 	assert_memory_equal(back, page, sizeof(page));
 	assert_int_equal(good->ops->release(good), 0);
@@ -509,9 +525,11 @@ static void test_node_death(void **state)
 		kill(node_pid, SIGSTOP); /* answers nothing from now on */
 	}
 	for (int k = 0; k < 4; k++)
-		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, 1, page, (uint64_t)k), 4096);
+		assert_int_equal(ps->ops->put(ps, (uint64_t)k, ~0ull, SEAL((uint64_t)k, 1), page,
+					      (uint64_t)k),
+				 4096);
 	wait_for(ps, 4, -EIO); /* after the 2 s request timeout */
-	assert_int_equal(ps->ops->put(ps, 0, ~0ull, 1, page, 9), -ENOTCONN);
+	assert_int_equal(ps->ops->put(ps, 0, ~0ull, SEAL(0, 1), page, 9), -ENOTCONN);
 	ps->ops->close(ps);
 	if (node_pid > 0) {
 		kill(node_pid, SIGKILL);

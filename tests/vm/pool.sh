@@ -255,7 +255,7 @@ pool_node_remove() {
 	"$ctl" nodes -n 5 --json | grep -q '"index": 0, [^}]*"state": "removed", "slabs": 0,' ||
 		vm_fail "the drained node still holds copies"
 	"$ctl" nodes -n 5 --json | grep -q '"copies_drained": 32' || vm_fail "not every copy counted as drained"
-	grep -q "released its region" /tmp/pool-node0.log || vm_fail "node 0's region was not freed"
+	grep -q "released region" /tmp/pool-node0.log || vm_fail "node 0's region was not freed"
 	no_errors 5
 	kill_node 0
 	kill_node 1

@@ -73,6 +73,7 @@
 #define HEDGE_TUNE_READS 64
 #define COOKIE_PAGES     256 /* a request's pages in a cookie: 1 MiB (ublk-ctl add --max-io) */
 #define ENTRY_HINTED     0x1ull
+#define READ_RACES       3 /* a read tries its copies again this often when writes overtake it */
 
 /* The flags take the bits of lines 0 and 1, which every plan moves whatever the mask says: an
  * entry plans the same transfer as the live lines it was made from. */
@@ -101,6 +102,7 @@ struct page_io {
 	uint8_t hedge_node;
 	uint8_t in_member; /* a write also sent to the slab's incoming copy (member bit */
 	uint32_t in_place; /* INCOMING_BIT) for this member, at this place */
+	uint8_t raced;     /* a read's copies that a write to the page overtook */
 	uint16_t bytes;    /* on the wire, per copy (statistics) */
 	uint64_t sent_ns;  /* when its copies were last sent */
 	uint64_t hedge_ns;
@@ -522,9 +524,11 @@ static bool send_member(struct remote_target *r, struct remote_queue *rq, struct
 
 	if (!ps || ps->down)
 		return false;
-	ret = req->op == UBLK_IO_OP_WRITE
-		      ? ps->ops->put(ps, at, ts->masks[i], ts->versions[i], buf, cookie)
-		      : ps->ops->get(ps, at, ts->masks[i], ts->versions[i], buf, cookie);
+	/* Sealed as the device's page, wherever this copy is: every copy the same bytes. */
+	struct ps_seal seal = { .page = page, .version = ts->versions[i] };
+
+	ret = req->op == UBLK_IO_OP_WRITE ? ps->ops->put(ps, at, ts->masks[i], seal, buf, cookie)
+					  : ps->ops->get(ps, at, ts->masks[i], seal, buf, cookie);
 	if (ret < 0)
 		return false;
 	ts->io[i].bytes = (uint16_t)ret;
@@ -871,9 +875,25 @@ static void read_answered(struct remote_target *r, struct remote_queue *rq, stru
 					 __ATOMIC_RELAXED);
 		}
 		page_done(r, rq, req, i);
-	} else if (!io->out && !read_next_copy(r, rq, req, i)) {
-		page_stuck(r, rq, req, i); /* no other fresh copy to try now */
+		return;
 	}
+	if (status == -ESTALE && io->raced < READ_RACES) {
+		io->raced++;
+		io->tried = 0; /* every copy again, by the page's entry and version now */
+	}
+	if (!io->out && !read_next_copy(r, rq, req, i))
+		page_stuck(r, rq, req, i); /* no other fresh copy to try now */
+}
+
+/* Whether a write to `page` overtook read i of ts: its entry or version changed since the
+ * read took them, or a write to its chunk is in flight (a few times; then a copy that does not
+ * open is the node's doing). */
+static bool read_raced(struct remote_target *r, uint64_t page, struct tag_state *ts, uint32_t i)
+{
+	if (__atomic_load_n(&r->entries[page], __ATOMIC_ACQUIRE) != ts->masks[i] ||
+	    __atomic_load_n(&r->versions[page], __ATOMIC_RELAXED) != ts->versions[i])
+		return true;
+	return ts->io[i].raced < READ_RACES && remote_pool_writing(&r->pool, page);
 }
 
 /* An answer for a copy: `cookie` as cookie_of made it. */
@@ -894,12 +914,20 @@ static void page_answered(struct remote_target *r, struct ublk_queue *q, struct 
 	uint64_t took = monotonic_ns() - (hedge ? io->hedge_ns : io->sent_ns);
 
 	if (req->op != UBLK_IO_OP_WRITE) {
+		unsigned node = hedge ? io->hedge_node : io->primary_node;
+
+		/* A write that overtook the read changed what the copy holds, not the node. */
+		if (status == -EBADMSG && read_raced(r, req->page + i, ts, i))
+			status = -ESTALE;
 		if (!io->answered) { /* a loser's answer is not a round trip anyone waited for */
-			ublk_stats_node_record(
-				&q->stats->node[hedge ? io->hedge_node : io->primary_node], false,
-				io->bytes, status, took);
+			ublk_stats_node_record(&q->stats->node[node], false, io->bytes, status,
+					       took);
 			if (status == 0)
 				rq->read_lat[ublk_stats_bucket(took)]++;
+		} else if (status == -EBADMSG) {
+			/* But a loser's bad seal is still the node's doing. */
+			__atomic_store_n(&q->stats->node[node].bad_seals,
+					 q->stats->node[node].bad_seals + 1, __ATOMIC_RELAXED);
 		}
 		read_answered(r, rq, req, i, hedge, status);
 		return;

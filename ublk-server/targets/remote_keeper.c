@@ -274,7 +274,8 @@ static void publish(struct remote_keeper *k)
 	publish_as(k, true);
 }
 
-/* Waits for `count` requests on ps; returns 0, or -EIO if any failed or the link broke. */
+/* Waits for `count` requests on ps; returns 0, -EBADMSG if a page did not open (and nothing
+ * else failed), or -EIO if any failed or the link broke. */
 static int wait_all(struct remote_keeper *k, struct page_store *ps, unsigned count)
 {
 	int ret = 0;
@@ -286,7 +287,8 @@ static int wait_all(struct remote_keeper *k, struct page_store *ps, unsigned cou
 
 		for (int i = 0; i < got; i++)
 			if (k->done[i].status < 0)
-				ret = -EIO;
+				ret = k->done[i].status == -EBADMSG && ret != -EIO ? -EBADMSG
+										   : -EIO;
 		count -= got > 0 ? (unsigned)got : 0;
 		if (got <= 0 && !ps->inflight)
 			return -EIO; /* nothing left to answer: the count was wrong */
@@ -299,9 +301,9 @@ static int wait_all(struct remote_keeper *k, struct page_store *ps, unsigned cou
 }
 
 /* Copies pages [first, end) of one slab, all in chunk c, from the copy at place `from` to the
- * one at `to`,
- * while no write to the chunk is in flight; again if one began meanwhile. Returns 0, -EAGAIN
- * (writes keep coming: later), or -EIO. */
+ * one at `to`, while no write to the chunk is in flight; again if one began meanwhile. Returns
+ * 0, -EAGAIN (writes keep coming: later), -EBADMSG (a page of the source does not open, and no
+ * write raced the copy: the source copy is bad), or -EIO. */
 static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uint32_t from,
 		      uint32_t to, struct page_store *src, struct page_store *dst)
 {
@@ -331,19 +333,28 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uin
 			/* Quiet chunk: the version is the entry's (stored before it). */
 			k->versions[n] = __atomic_load_n(&k->c.versions[pg], __ATOMIC_RELAXED);
 			failed = src->ops->get(src, remote_pool_node_page(p, pg, from), e,
-					       k->versions[n], k->buf + (size_t)n * UBLK_PAGE_SIZE,
-					       n) < 0;
+					       (struct ps_seal){ pg, k->versions[n] },
+					       k->buf + (size_t)n * UBLK_PAGE_SIZE, n) < 0;
 			n += !failed;
 		}
 		/* Every request sent is answered before the buffer is used again. */
-		if (wait_all(k, src, n) < 0 || failed)
-			return -EIO;
+		int ret = wait_all(k, src, n);
+
+		if (ret == -EBADMSG && __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) != began) {
+			if (++tries > QUIET_TRIES)
+				return -EAGAIN;
+			continue; /* a write overtook the copy: its entry, not the node, changed */
+		}
+		if (ret < 0 || failed)
+			return ret < 0 ? ret : -EIO;
 		unsigned sent = 0;
 
 		while (sent < n && !failed) {
-			failed = dst->ops->put(dst, remote_pool_node_page(p, k->pages[sent], to),
-					       k->masks[sent], k->versions[sent],
-					       k->buf + (size_t)sent * UBLK_PAGE_SIZE, sent) < 0;
+			failed =
+				dst->ops->put(dst, remote_pool_node_page(p, k->pages[sent], to),
+					      k->masks[sent],
+					      (struct ps_seal){ k->pages[sent], k->versions[sent] },
+					      k->buf + (size_t)sent * UBLK_PAGE_SIZE, sent) < 0;
 			sent += !failed;
 		}
 		if (wait_all(k, dst, sent) < 0 || failed)
@@ -355,6 +366,21 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uin
 		if (++tries > QUIET_TRIES)
 			return -EAGAIN;
 	}
+}
+
+/* Member `from` of slab s holds a page that does not open (altered or corrupted on its node):
+ * it is marked stale, as a member that missed a write, so it serves no read and is rewritten
+ * from another copy, unless it is the slab's last fresh member. */
+static void refuse_source(struct remote_keeper *k, uint64_t s, unsigned from)
+{
+	struct remote_pool *p = k->c.pool;
+	unsigned all = (1u << p->replicas) - 1;
+	bool marked = pool_map_mark_failed(&p->map, s, 1u << from, all & ~(1u << from));
+
+	log_msg("slab %llu: the copy on %s holds a page that does not open (altered?)%s",
+		(unsigned long long)s, k->c.rc->node[pool_map_node(&p->map, s, from)],
+		marked ? ": marked stale, to be rewritten from another copy"
+		       : ", and no other copy is fresh");
 }
 
 /* Brings stale member `to` of slab s up to date from a fresh member on a node that is up,
@@ -392,8 +418,13 @@ static bool resync_slab(struct remote_keeper *k, uint64_t s, unsigned to)
 		next = (pg / REMOTE_CHUNK_PAGES + 1) * REMOTE_CHUNK_PAGES;
 		if (next > end)
 			next = end;
-		if (__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) ||
-		    copy_pages(k, pg, next, from_place, to_place, src, dst) < 0) {
+		int ret = __atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)
+				  ? -EAGAIN
+				  : copy_pages(k, pg, next, from_place, to_place, src, dst);
+
+		if (ret == -EBADMSG)
+			refuse_source(k, s, (unsigned)from);
+		if (ret < 0) {
 			k->resume.valid = true;
 			k->resume.slab = s;
 			k->resume.page = pg;
@@ -657,6 +688,8 @@ static enum move_result move_member(struct remote_keeper *k, uint64_t s, unsigne
 			mv->page = pg; /* writes keep this chunk busy: later, from here */
 			return MOVE_LATER;
 		}
+		if (ret == -EBADMSG)
+			refuse_source(k, s, mv->from);
 		if (ret < 0)
 			return abandon_move(k);
 		serve_wants(k); /* swap traffic first, as in a resync */

@@ -82,6 +82,15 @@ static inline void remote_pool_write_ends(struct remote_pool *p, uint64_t page)
 	__atomic_fetch_add(&p->finished[page / REMOTE_CHUNK_PAGES], 1, __ATOMIC_SEQ_CST);
 }
 
+/* Whether a write to page's chunk is in flight. */
+static inline bool remote_pool_writing(const struct remote_pool *p, uint64_t page)
+{
+	uint64_t c = page / REMOTE_CHUNK_PAGES;
+
+	return __atomic_load_n(&p->started[c], __ATOMIC_SEQ_CST) !=
+	       __atomic_load_n(&p->finished[c], __ATOMIC_SEQ_CST);
+}
+
 /* Frees node n's region of `bytes` through a new link. Returns 0 or -errno with a message in
  * err. */
 int remote_pool_release_node(const struct ublk_dev_conf *c, const struct remote_conf *rc,

@@ -22,5 +22,6 @@ perf ib_read_bw
 "$LINESWAP_BUILD/rdma/memnode" --size 256M --listen "tcp://$addr:7370" --rdma >/tmp/node.log 2>&1 &
 node=$!
 sleep 1
-"$LINESWAP_BUILD/tests/bench_store" "rdma://$addr:7370" "$pages" 32
+"$LINESWAP_BUILD/tests/bench_store" "rdma://$addr:7370" "$pages" 32 clear
+"$LINESWAP_BUILD/tests/bench_store" "rdma://$addr:7370" "$pages" 32 sealed
 kill $node
