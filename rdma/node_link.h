@@ -34,6 +34,12 @@ int node_link_open(const struct page_store_conf *conf, const char *host, const c
 int node_link_probe(const struct page_store_conf *conf, const char *host, const char *port,
 		    uint64_t *free_bytes, char *err, size_t errlen);
 
+/* The TCP transport over socket fd, which has shaken hands (s): what ps_tcp_open does after
+ * node_link_open, and how a test puts a store over a socket of its own. Takes fd (closed on
+ * failure). Returns 0, or -ENOMEM with a message in err. */
+int ps_tcp_attach(const struct page_store_conf *conf, int fd, const struct node_session *s,
+		  struct page_store **out, char *err, size_t errlen);
+
 /* Frees the link's region on the node, with the session's proof. Returns 0 or -EIO. */
 int node_link_release(int fd, const uint8_t proof[AUTH_SIG]);
 

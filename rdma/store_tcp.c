@@ -267,12 +267,16 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 		struct page_store **out, char *err, size_t errlen)
 {
 	struct node_session s;
-	struct tcp_store *t;
 	int fd = node_link_open(conf, host, port, 0, &s, err, errlen);
 
-	if (fd < 0)
-		return fd;
-	t = calloc(1, sizeof(*t));
+	return fd < 0 ? fd : ps_tcp_attach(conf, fd, &s, out, err, errlen);
+}
+
+int ps_tcp_attach(const struct page_store_conf *conf, int fd, const struct node_session *s,
+		  struct page_store **out, char *err, size_t errlen)
+{
+	struct tcp_store *t = calloc(1, sizeof(*t));
+
 	if (!t || ps_slots_init(&t->slots, conf->max_inflight) < 0) {
 		free(t);
 		close(fd);
@@ -286,7 +290,7 @@ int ps_tcp_open(const struct page_store_conf *conf, const char *host, const char
 	t->ps.conf.device_key = NULL;
 	t->ps.conf.seal_key = NULL;
 	t->fd = fd;
-	memcpy(t->release_proof, s.release_proof, AUTH_SIG);
+	memcpy(t->release_proof, s->release_proof, AUTH_SIG);
 	t->sealed = conf->seal_key != NULL;
 	if (t->sealed && page_seal_init(&t->seal, conf->seal_key) < 0) {
 		tcp_close(&t->ps);
