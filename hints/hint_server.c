@@ -204,23 +204,8 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 {
 	struct hint_welcome w = { 0 };
 	uint32_t records = ring_records(s, asked);
-	char path[64];
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c->pid);
-	c->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, c->comm, sizeof(c->comm) - 1);
-
-		c->comm[n > 0 ? n - (c->comm[n - 1] == '\n') : 0] = 0;
-		close(fd);
-	}
-	if (c->pagemap_fd < 0) {
-		refuse(s, c->sock, -errno, "the server cannot read your page map");
-		return false;
-	}
 	c->ring_bytes = hint_ring_bytes(records);
 	fd = memfd_create("lineswap-hints", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	/* Sealed to its size: the client cannot shrink it under the server's mapping. */
@@ -255,11 +240,65 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 	return true;
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
+
+/* A pidfd of the process that connected sock: the socket's own (SO_PEERPIDFD), or on kernels
+ * before 6.5 one opened now for the pid it connected from (then a pid reused meanwhile is
+ * caught only by bind_process's owner check). */
+static int peer_pidfd(int sock, pid_t pid)
+{
+	socklen_t len = sizeof(int);
+	int fd = -1;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0)
+		return fd;
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Binds client c to the process that connected, now: its page map is opened at once (a file
+ * bound to that process's address space: after an exec it reads nothing), and only if the
+ * process is the one that connected (its pidfd shows it alive after /proc/PID was opened, so
+ * the pid was not reused) and is still what it was (its /proc/PID is owned by the uid it
+ * connected with: a setuid exec, or a process that is not dumpable, shows another owner).
+ * Returns NULL, or why not. */
+static const char *bind_process(struct hint_client_conn *c, int sock)
+{
+	int pidfd = peer_pidfd(sock, c->pid), dir, fd;
+	const char *why = NULL;
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)c->pid);
+	dir = pidfd < 0 ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	c->pagemap_fd = dir < 0 ? -1 : openat(dir, "pagemap", O_RDONLY | O_CLOEXEC);
+	if (c->pagemap_fd < 0)
+		why = "the server cannot read your page map";
+	else if (fstat(dir, &st) < 0 || st.st_uid != c->uid)
+		why = "your process is not what it connected as (setuid, or not dumpable)";
+	else if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		why = "the process that connected is gone";
+	fd = dir < 0 ? -1 : openat(dir, "comm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, c->comm, sizeof(c->comm) - 1);
+
+		c->comm[n > 0 ? n - (c->comm[n - 1] == '\n') : 0] = 0;
+		close(fd);
+	}
+	if (dir >= 0)
+		close(dir);
+	if (pidfd >= 0)
+		close(pidfd);
+	return why;
+}
+
 static void accept_one(struct hint_server *s)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int sock = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	const char *why;
 
 	if (sock < 0)
 		return;
@@ -280,9 +319,17 @@ static void accept_one(struct hint_server *s)
 		return;
 	}
 	c->sock = sock;
-	c->pagemap_fd = -1;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
+	why = bind_process(c, sock);
+	if (why) {
+		refuse(s, sock, -EACCES, why);
+		if (c->pagemap_fd >= 0)
+			close(c->pagemap_fd);
+		free(c);
+		close(sock);
+		return;
+	}
 	s->client[s->nclients++] = c;
 }
 

@@ -49,7 +49,7 @@ struct hint_client_stats {
 
 struct hint_client_conn {
 	int sock;
-	int pagemap_fd; /* /proc/PID/pagemap, opened at registration: bound to its address space */
+	int pagemap_fd; /* /proc/PID/pagemap, opened at accept: bound to that address space */
 	pid_t pid;
 	uid_t uid;
 	uint32_t id;

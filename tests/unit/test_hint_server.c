@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +118,26 @@ static int setup(void **state)
 	struct hint_server_conf conf = {
 		.socket_path = sock_path,
 		.allow_uid = -1,
+		.max_clients = 2,
+		.ring_records = 256,
+		.max_ring_records = 1024,
+		.max_pages = 100,
+	};
+	char err[256];
+
+	snprintf(sock_path, sizeof(sock_path), "/tmp/lineswap-test-hints-%d.sock", (int)getpid());
+	assert_int_equal(hint_server_open(&s, &conf, err, sizeof(err)), 0);
+	*state = &s;
+	return 0;
+}
+
+/* As setup, but any uid may register. */
+static int setup_any_uid(void **state)
+{
+	static struct hint_server s;
+	struct hint_server_conf conf = {
+		.socket_path = sock_path,
+		.allow_uid = HINT_ALLOW_ANY_UID,
 		.max_clients = 2,
 		.ring_records = 256,
 		.max_ring_records = 1024,
@@ -247,6 +269,109 @@ static void test_other_uid_refused(void **state)
 	assert_true(s->refused >= 1);
 }
 
+/* A setuid-root copy of sleep, next to this test's binary (a file system that honours setuid
+ * bits, unlike a nosuid /tmp); its path. */
+static const char *setuid_sleep(void)
+{
+	static char path[1024];
+	char cmd[3 * sizeof(path) + 64];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+
+	assert_true(n > 0);
+	path[n] = '\0';
+	strcpy(strrchr(path, '/') + 1, "setuid-sleep");
+	snprintf(cmd, sizeof(cmd), "cp /bin/sleep '%s' && chown 0:0 '%s' && chmod 4755 '%s'", path,
+		 path, path);
+	assert_int_equal(system(cmd), 0);
+	return path;
+}
+
+/* Whether pid runs the setuid program (its name, and euid 0 with another real uid). */
+static bool runs_setuid(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned real = 0, effective = 1;
+	bool named = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		named |= !strcmp(line, "Name:\tsetuid-sleep\n");
+		sscanf(line, "Uid: %u %u", &real, &effective);
+	}
+	if (f)
+		fclose(f);
+	return named && effective == 0 && real != 0;
+}
+
+/* An unprivileged process connects, forks, and execs a setuid-root program; its child sends the
+ * hello. The masks would then be applied to the setuid program's pages (lines outside them
+ * come back as zeros). Refused when the server accepts after the exec (the process is no
+ * longer what it connected as); when it accepted before, the page map it holds is bound to the
+ * address space that is gone: it reads nothing of the setuid program's. */
+static void test_setuid_exec_gets_no_masks(void **state)
+{
+	struct hint_server *s = *state;
+	const char *prog = setuid_sleep();
+
+	for (int accept_first = 0; accept_first < 2; accept_first++) {
+		int go[2], status;
+		uint64_t entry;
+
+		assert_int_equal(pipe(go), 0);
+		pid_t child = fork();
+
+		assert_true(child >= 0);
+		if (child == 0) {
+			char b;
+
+			if (setuid(65534) < 0)
+				_exit(10);
+			int sock = connect_raw();
+
+			if (read(go[0], &b, 1) != 1) /* the test has accepted, or not */
+				_exit(11);
+			if (fork() == 0) { /* the one that sends the hello, later */
+				struct hint_hello h = { .magic = HINT_PROTO_MAGIC,
+							.version = HINT_PROTO_VERSION };
+
+				if (read(go[0], &b, 1) != 1)
+					_exit(12);
+				send(sock, &h, sizeof(h), MSG_NOSIGNAL);
+				_exit(0);
+			}
+			execl(prog, prog, "30", (char *)NULL);
+			_exit(13);
+		}
+		if (accept_first)
+			serve(s);
+		assert_int_equal(write(go[1], "x", 1), 1);
+		for (int i = 0; i < 500 && !runs_setuid(child); i++)
+			usleep(10000);
+		assert_true(runs_setuid(child));
+		assert_int_equal(write(go[1], "x", 1), 1);
+		serve(s);
+		serve(s);
+		if (accept_first) {
+			/* Registered before the exec: its page map reads nothing now. */
+			assert_int_equal(s->nclients, 1);
+			assert_true(pread(s->client[0]->pagemap_fd, &entry, sizeof(entry),
+					  0x400000 / 4096 * 8) <= 0);
+		} else {
+			assert_int_equal(s->nclients, 0);
+			assert_true(s->refused >= 1);
+		}
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+		close(go[0]);
+		close(go[1]);
+		while (s->nclients)
+			serve(s); /* its hang-up ends the registration */
+	}
+	unlink(prog);
+}
+
 static void test_epochs_and_forks(void **state)
 {
 	struct hint_server *s = *state;
@@ -319,6 +444,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_hello_and_breaches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_uid_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setuid_exec_gets_no_masks, setup_any_uid,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_epochs_and_forks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_ring, setup, teardown),
 	};
