@@ -30,8 +30,17 @@ void page_view_free(struct page_view *v)
 
 void page_view_clear(struct page_view *v)
 {
-	if (v->count)
+	struct page_view_slot *fresh;
+
+	/* A table grown large goes back to its first size: a client that starts epoch after
+	 * epoch costs the server a small table each time, not a memset of its largest. */
+	if (v->capacity > MIN_CAPACITY && (fresh = calloc(MIN_CAPACITY, sizeof(*fresh)))) {
+		free(v->slot);
+		v->slot = fresh;
+		v->capacity = MIN_CAPACITY;
+	} else if (v->count) {
 		memset(v->slot, 0, v->capacity * sizeof(*v->slot));
+	}
 	v->count = 0;
 }
 

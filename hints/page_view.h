@@ -28,7 +28,8 @@ struct page_view {
 /* A view holding up to max_pages reduced pages (it grows as they come). Returns 0 or -ENOMEM. */
 int page_view_init(struct page_view *v, size_t max_pages);
 void page_view_free(struct page_view *v);
-/* Forgets every page: all are whole again. */
+/* Forgets every page: all are whole again. Costs a table of the first size, whatever the
+ * view held before. */
 void page_view_clear(struct page_view *v);
 /* Records that vpage's live lines are mask (LINES_WHOLE removes it). */
 void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask);

@@ -9,7 +9,7 @@
 #                              (again: only what is missing)
 #   vm_power_off ROLE          the compute guest asks the host to cut peer ROLE's power (its
 #                              QEMU killed at once); fails unless done within 30 s
-#   vm_memcg NAME LIMIT        a memory cgroup with memory.max=LIMIT; prints its folder
+#   vm_memcg NAME LIMIT [high] a memory cgroup with memory.max (or .high) = LIMIT; its folder
 #   vm_in_cgroup DIR CMD...    run CMD inside cgroup DIR
 #   vm_vmstat NAME             a counter from /proc/vmstat
 #   vm_moved CTL ID            device ID's pages and bytes moved (PUT, GET) by ublk-ctl CTL
@@ -118,12 +118,12 @@ vm_power_off() {
 	vm_fail "no answer to the power-off request for $role within 30 s"
 }
 
-vm_memcg() {
-	local name=$1 limit=$2 dir=/sys/fs/cgroup/$1
+vm_memcg() { # NAME LIMIT [max|high]: memory.max (the default) or memory.high set to LIMIT
+	local name=$1 limit=$2 knob=memory.${3:-max} dir=/sys/fs/cgroup/$1
 	grep -qw memory /sys/fs/cgroup/cgroup.subtree_control ||
 		echo +memory >/sys/fs/cgroup/cgroup.subtree_control || return 1
 	mkdir -p "$dir" || return 1
-	echo "$limit" >"$dir/memory.max" || vm_fail "cannot set memory.max=$limit on $dir" || return 1
+	echo "$limit" >"$dir/$knob" || vm_fail "cannot set $knob=$limit on $dir" || return 1
 	echo "$dir"
 }
 

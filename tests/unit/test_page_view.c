@@ -70,11 +70,38 @@ static void test_bounded(void **state)
 	page_view_free(&v);
 }
 
+/* A view that grew large and emptied again is cleared at the cost of a small table: its
+ * capacity goes back to the first one (a client starting epoch after epoch cannot make each
+ * clear a memset of its largest table). */
+static void test_clear_costs_what_it_holds(void **state)
+{
+	(void)state;
+	struct page_view v;
+	size_t first;
+
+	assert_int_equal(page_view_init(&v, 1 << 20), 0);
+	first = v.capacity;
+	for (uint64_t p = 0; p < 100000; p++)
+		page_view_set(&v, p, 1);
+	assert_true(v.capacity >= 100000);
+	for (uint64_t p = 1; p < 100000; p++)
+		page_view_set(&v, p, LINES_WHOLE);
+	assert_int_equal(v.count, 1);
+	page_view_clear(&v);
+	assert_int_equal(v.count, 0);
+	assert_int_equal(v.capacity, first);
+	assert_int_equal(page_view_get(&v, 0), LINES_WHOLE);
+	page_view_set(&v, 5, 3);
+	assert_int_equal(page_view_get(&v, 5), 3);
+	page_view_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matches_model),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_clear_costs_what_it_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

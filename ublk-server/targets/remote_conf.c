@@ -19,6 +19,7 @@
 #define DEFAULT_TIMEOUT_MS   5000
 #define DEFAULT_HINT_HOLD_MS 200
 #define DEFAULT_GRACE_S      600
+#define LINK_TIMEOUT_MIN_MS  500
 
 const char remote_usage[] =
 	"      --node URL       a memory node: rdma://HOST:PORT (RDMA verbs, e.g. over rxe;\n"
@@ -37,8 +38,9 @@ const char remote_usage[] =
 	"      --secret-file F  the node's shared secret (first line of F); default: the\n"
 	"                       environment variable LINESWAP_SECRET\n"
 	"      --io-timeout S   a page the node has not answered in S seconds fails with an I/O\n"
-	"                       error (1-600, default 5); the daemon reconnects when the node is\n"
-	"                       back\n"
+	"                       error (1-600, default 5); a link that answers nothing for half\n"
+	"                       of it is made anew, and pages wait for the new one: a network\n"
+	"                       out for less than S/2 costs a wait, not an error\n"
 	"      --no-encrypt     store pages in clear: by default each page's moved bytes are\n"
 	"                       encrypted and authenticated (AES-256-GCM, 16 bytes of tag) with\n"
 	"                       a key of this device's that never leaves this machine, so a node\n"
@@ -414,7 +416,11 @@ int remote_store_conf(const struct ublk_dev_conf *c, const struct remote_conf *r
 		.max_inflight = c->depth * (c->max_io_bytes >> UBLK_PAGE_SHIFT),
 		.max_segs = REMOTE_MAX_SEGS,
 		.seg_cost = 0,
-		.timeout_ms = rc->timeout_ms,
+		/* A link silent for half the I/O timeout is made anew, while its pages wait: a
+		 * network back within the timeout serves them on a fresh connection (TCP's own
+		 * retransmissions back off to seconds). */
+		.timeout_ms = rc->timeout_ms / 2 > LINK_TIMEOUT_MIN_MS ? rc->timeout_ms / 2
+								       : LINK_TIMEOUT_MIN_MS,
 	};
 	if (hex_region(rc->region, out->region) < 0)
 		return -EINVAL;
