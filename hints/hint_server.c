@@ -245,16 +245,17 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 #endif
 
 /* A pidfd of the process that connected sock: the socket's own (SO_PEERPIDFD), or on kernels
- * before 6.5 one opened now for the pid it connected from (then a pid reused meanwhile is
- * caught only by bind_process's owner check). */
+ * before 6.5 (which do not know the option) one opened now for the pid it connected from
+ * (then a pid reused meanwhile is caught only by bind_process's owner check). Any other
+ * failure (the peer is gone) is -1: refused. */
 static int peer_pidfd(int sock, pid_t pid)
 {
 	socklen_t len = sizeof(int);
 	int fd = -1;
 
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0)
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0)
 		return fd;
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	return errno == ENOPROTOOPT ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 }
 
 /* Binds client c to the process that connected, now: its page map is opened at once (a file

@@ -17,9 +17,9 @@
  *
  * Requests complete asynchronously: reap() returns finished ones (never blocks); fd() becomes
  * readable when there may be some. Call reap() also after submitting (a request can fail at
- * once) and at least every timeout_ms / 2 while requests are outstanding (it fails those the
- * node left unanswered). At most max_inflight may be outstanding (put/get return -EAGAIN
- * beyond). One store is used by one thread. */
+ * once) and at least every timeout_ms / 2 while requests are outstanding (it fails them all
+ * when the node has answered none for timeout_ms: the link is presumed dead). At most max_inflight
+ * may be outstanding (put/get return -EAGAIN beyond). One store is used by one thread. */
 #ifndef LINESWAP_PAGE_STORE_H
 #define LINESWAP_PAGE_STORE_H
 
@@ -76,7 +76,7 @@ struct page_store_conf {
 	unsigned max_inflight;
 	unsigned max_segs;   /* SG plan limit: the packing depends on it */
 	unsigned seg_cost;   /* SG plan cost of a segment, in bytes */
-	unsigned timeout_ms; /* a request not answered by then fails with -EIO */
+	unsigned timeout_ms; /* a link silent this long fails its requests with -EIO */
 };
 
 struct page_store {

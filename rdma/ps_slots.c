@@ -48,9 +48,10 @@ int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t
 	for (unsigned i = 0; i < s->n; i++) {
 		if (s->slot[i].busy)
 			continue;
+		if (ps->inflight == 0)
+			s->progress_ns = ps_now_ns();
 		s->slot[i] = (struct ps_slot){
 			.cookie = cookie,
-			.deadline_ns = ps_now_ns() + ps->conf.timeout_ms * 1000000ull,
 			.buf = buf,
 			.live = live,
 			.seal = seal,
@@ -74,6 +75,7 @@ void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i)
 {
 	s->slot[i].busy = false;
 	ps->inflight--;
+	s->progress_ns = ps_now_ns();
 }
 
 void ps_slots_finish(struct page_store *ps, struct ps_slots *s, unsigned i, int status)
@@ -94,14 +96,10 @@ void ps_slots_fail_all(struct page_store *ps, struct ps_slots *s)
 	ps->inflight = 0;
 }
 
-bool ps_slots_expired(const struct ps_slots *s)
+bool ps_slots_expired(const struct page_store *ps, const struct ps_slots *s)
 {
-	uint64_t now = ps_now_ns();
-
-	for (unsigned i = 0; i < s->n; i++)
-		if (s->slot[i].busy && s->slot[i].deadline_ns < now)
-			return true;
-	return false;
+	return ps->inflight > 0 &&
+	       ps_now_ns() - s->progress_ns > (uint64_t)ps->conf.timeout_ms * 1000000;
 }
 
 void ps_slots_drain(struct ps_slots *s, struct ps_completion *out, int *n, int max)

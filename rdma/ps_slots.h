@@ -12,7 +12,6 @@
 
 struct ps_slot {
 	uint64_t cookie;
-	uint64_t deadline_ns;
 	uint8_t *buf; /* the caller's page */
 	uint64_t live;
 	struct ps_seal seal;
@@ -26,12 +25,15 @@ struct ps_slots {
 	struct ps_completion *ready; /* finished, not yet reaped (at most one per slot) */
 	unsigned nready;
 	uint8_t *scratch; /* where the reply of a forgotten request lands (a page) */
+	/* When the link last showed life: a request answered, or the first one sent after it
+	 * had none outstanding. */
+	uint64_t progress_ns;
 };
 
 uint64_t ps_now_ns(void);
 int ps_slots_init(struct ps_slots *s, unsigned n);
 void ps_slots_free(struct ps_slots *s);
-/* A free slot, filled for (op, buf, live, seal, cookie) with the store's deadline; -1 if none. */
+/* A free slot, filled for (op, buf, live, seal, cookie); -1 if none. */
 int ps_slots_take(struct page_store *ps, struct ps_slots *s, uint8_t op, uint8_t *buf,
 		  uint64_t live, struct ps_seal seal, uint64_t cookie);
 /* The request `cookie` is no longer wanted: its reply lands in the scratch page, not in the
@@ -43,8 +45,11 @@ void ps_slots_done(struct page_store *ps, struct ps_slots *s, unsigned i);
 void ps_slots_finish(struct page_store *ps, struct ps_slots *s, unsigned i, int status);
 /* The link is gone: every busy request fails with -EIO; the store is down. */
 void ps_slots_fail_all(struct page_store *ps, struct ps_slots *s);
-/* Whether a busy request is past its deadline. */
-bool ps_slots_expired(const struct ps_slots *s);
+/* Whether the link is silent: requests outstanding and none answered for the store's
+ * timeout. Not the age of the oldest request: on a busy link a request waits behind many (in
+ * the socket's buffers, or the node's queue) while the link answers the ones before it; the
+ * caller bounds each of its requests' waits itself. */
+bool ps_slots_expired(const struct page_store *ps, const struct ps_slots *s);
 /* Moves queued completions to out (from *n up to max). */
 void ps_slots_drain(struct ps_slots *s, struct ps_completion *out, int *n, int max);
 

@@ -7,9 +7,10 @@
  * touches unless it opens.
  *
  * Sends block at most timeout_ms (SO_SNDTIMEO); replies are read without blocking in reap().
- * A request unanswered after timeout_ms, or a broken connection, fails every outstanding
- * request with -EIO and the store stays down (-ENOTCONN) until reopened. Everything a request
- * needs is allocated at open: nothing is allocated per request. */
+ * A link that answers nothing for timeout_ms while requests are outstanding, or a broken
+ * connection, fails every outstanding request with -EIO and the store stays down (-ENOTCONN)
+ * until reopened. Everything a request needs is allocated at open: nothing is allocated per
+ * request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -207,8 +208,8 @@ static int tcp_reap(struct page_store *ps, struct ps_completion *out, int max)
 		t->rlen += (size_t)got;
 	}
 	/* Requests the node never answered in time: the link is presumed dead. */
-	if (!t->ps.down && ps->inflight > 0 && ps_slots_expired(&t->slots)) {
-		log_msg("page store: no reply within %u ms", ps->conf.timeout_ms);
+	if (!t->ps.down && ps->inflight > 0 && ps_slots_expired(ps, &t->slots)) {
+		log_msg("page store: no reply for %u ms", ps->conf.timeout_ms);
 		shutdown(t->fd, SHUT_RDWR);
 		ps_slots_fail_all(&t->ps, &t->slots);
 	}
@@ -232,6 +233,12 @@ static void tcp_close(struct page_store *ps)
 
 	auth_wipe(t->release_proof, AUTH_SIG);
 	page_seal_free(&t->seal);
+	/* An abortive close: whatever the socket still holds to send is thrown away, never
+	 * delivered to the node later, over a newer link's writes (a silent link's requests are
+	 * sent again on a new one). */
+	if (t->fd >= 0)
+		setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 },
+			   sizeof(struct linger));
 	if (t->fd >= 0)
 		close(t->fd);
 	ps_slots_free(&t->slots);

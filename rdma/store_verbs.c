@@ -240,8 +240,8 @@ static int verbs_reap(struct page_store *ps, struct ps_completion *out, int max)
 			break;
 	}
 	ps_slots_drain(&v->slots, out, &n, max);
-	if (!ps->down && ps->inflight > 0 && ps_slots_expired(&v->slots)) {
-		log_msg("page store: no RDMA completion within %u ms", ps->conf.timeout_ms);
+	if (!ps->down && ps->inflight > 0 && ps_slots_expired(ps, &v->slots)) {
+		log_msg("page store: no RDMA completion for %u ms", ps->conf.timeout_ms);
 		ps_slots_fail_all(&v->ps, &v->slots);
 	}
 	ps_slots_drain(&v->slots, out, &n, max);

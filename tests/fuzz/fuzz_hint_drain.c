@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "hint_server.h"
 
@@ -26,9 +27,12 @@ struct producer {
 	size_t size;
 };
 
-/* Publishes the input's (key, mask) pairs; every eighth pair is written raw over the ring's
- * records instead, wherever its key says (not over its header: this producer needs the
- * capacity there; the two-round mode scribbles over headers). */
+/* Publishes the input's (key, mask) pairs, each for a run of RUN pages (so the view grows
+ * past its first capacity); every eighth pair is written raw over the ring's records instead,
+ * wherever its key says (not over its header: this producer needs the capacity there; the
+ * two-round mode scribbles over headers). The producer has a mapping of its own: the server
+ * may drop the client, and unmap its ring, while the producer still writes. */
+#define RUN 8
 static void *produce(void *arg)
 {
 	struct producer *p = arg;
@@ -38,12 +42,15 @@ static void *produce(void *arg)
 
 		memcpy(&key, p->data + at, 8);
 		memcpy(&mask, p->data + at + 8, 8);
-		if (at / 16 % 8 == 7)
+		if (at / 16 % 8 == 7) {
 			memcpy((uint8_t *)p->ring->record +
 				       key % (p->ring_bytes - sizeof(struct hint_ring) - 8),
 			       &mask, 8);
-		else if (!hint_ring_publish(p->ring, key, mask))
-			hint_ring_next_epoch(p->ring, hint_ring_epoch(p->ring));
+			continue;
+		}
+		for (uint64_t i = 0; i < RUN; i++)
+			if (!hint_ring_publish(p->ring, key + i, mask))
+				hint_ring_next_epoch(p->ring, hint_ring_epoch(p->ring));
 	}
 	return NULL;
 }
@@ -58,18 +65,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(c);
 		return 0;
 	}
+	int fd = memfd_create("fuzz-ring", MFD_CLOEXEC);
+	void *mine;
+
 	s = (struct hint_server){ .listen_fd = -1, .events_fd = -1 };
 	c->sock = -1;
 	c->pagemap_fd = -1;
-	c->ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0)
+		abort();
+	c->ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	mine = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
 	c->ring_bytes = bytes;
-	if (c->ring == MAP_FAILED || page_view_init(&c->view, VIEW_MAX) < 0)
+	if (c->ring == MAP_FAILED || mine == MAP_FAILED || page_view_init(&c->view, VIEW_MAX) < 0)
 		abort();
 	hint_ring_init(c->ring, RECORDS, &c->cons);
 	s.client[s.nclients++] = c;
 	data++, size--;
 	if (data[-1] & 1) {
-		struct producer p = { c->ring, bytes, data, size };
+		struct producer p = { mine, bytes, data, size };
 		pthread_t t;
 
 		pthread_create(&t, NULL, produce, &p);
@@ -93,5 +107,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s.nclients && c->view.count > VIEW_MAX)
 		abort();
 	hint_server_close(&s); /* frees the client (its socket is -1) */
+	munmap(mine, bytes);
 	return 0;
 }

@@ -25,7 +25,7 @@ echo "vm.min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)" \
 node_up() {
 	[ -s /tmp/node.pid ] && kill -0 "$(cat /tmp/node.pid)" 2>/dev/null && return
 	: >/tmp/node.log
-	"$memnode" --size 384M --listen "tcp://$addr:7370" --rdma --lock >>/tmp/node.log 2>&1 &
+	"$memnode" --size 386M --listen "tcp://$addr:7370" --rdma --lock >>/tmp/node.log 2>&1 &
 	echo $! >/tmp/node.pid
 	vm_wait_for 30 grep -q serving /tmp/node.log && return
 	cat /tmp/node.log

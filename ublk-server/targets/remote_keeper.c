@@ -59,6 +59,7 @@ struct remote_keeper {
 	uint8_t *buf; /* a chunk's pages */
 	uint64_t masks[REMOTE_CHUNK_PAGES];
 	uint64_t versions[REMOTE_CHUNK_PAGES];
+	uint64_t refused_slab; /* + 1: the last slab whose copy did not open (logged once) */
 	uint64_t pages[REMOTE_CHUNK_PAGES];
 	struct ps_completion done[REMOTE_CHUNK_PAGES];
 	struct remote_move move; /* a move under way: see move_member */
@@ -164,7 +165,8 @@ static struct page_store *open_link(struct remote_keeper *k, unsigned n)
 		k->next_try_ns[n] = now + RETRY_NS;
 		return NULL;
 	}
-	c.timeout_ms = k->c.rc->timeout_ms;
+	/* Connected: silent for remote_store_conf's time, the link is made anew. */
+	remote_store_conf(k->c.conf, k->c.rc, n, 0, 0, &c);
 	ps->conf.timeout_ms = c.timeout_ms;
 	return ps;
 }
@@ -368,19 +370,18 @@ static int copy_pages(struct remote_keeper *k, uint64_t first, uint64_t end, uin
 	}
 }
 
-/* Member `from` of slab s holds a page that does not open (altered or corrupted on its node):
- * it is marked stale, as a member that missed a write, so it serves no read and is rewritten
- * from another copy, unless it is the slab's last fresh member. */
+/* Member `from` of slab s holds a page that does not open (altered on its node, or a write
+ * that failed after its copies landed): said once per slab; the copy is tried again later.
+ * Nothing is marked: every copy of such a page may be the same. */
 static void refuse_source(struct remote_keeper *k, uint64_t s, unsigned from)
 {
 	struct remote_pool *p = k->c.pool;
-	unsigned all = (1u << p->replicas) - 1;
-	bool marked = pool_map_mark_failed(&p->map, s, 1u << from, all & ~(1u << from));
 
-	log_msg("slab %llu: the copy on %s holds a page that does not open (altered?)%s",
-		(unsigned long long)s, k->c.rc->node[pool_map_node(&p->map, s, from)],
-		marked ? ": marked stale, to be rewritten from another copy"
-		       : ", and no other copy is fresh");
+	if (k->refused_slab == s + 1)
+		return;
+	k->refused_slab = s + 1;
+	log_msg("slab %llu: the copy on %s holds a page that does not open: not copied",
+		(unsigned long long)s, k->c.rc->node[pool_map_node(&p->map, s, from)]);
 }
 
 /* Brings stale member `to` of slab s up to date from a fresh member on a node that is up,
