@@ -140,12 +140,8 @@ static int region_proofs(const struct page_store_conf *conf, uint32_t flags,
 static int greet(int fd, const struct page_store_conf *conf, uint32_t flags, struct node_session *s,
 		 const char *host, const char *port, char *err, size_t errlen)
 {
-	struct {
-		struct proto_hello hello;
-		uint8_t nonce[AUTH_NONCE];
-		uint8_t pub[AUTH_PUB];
-	} __attribute__((packed))
-	transcript = { .hello = { .magic = PROTO_MAGIC, .version = PROTO_VERSION } };
+	struct proto_transcript transcript = { .hello = { .magic = PROTO_MAGIC,
+							  .version = PROTO_VERSION } };
 	struct proto_challenge ch;
 	struct proto_request req = { .flags = flags, .bytes = conf->bytes };
 	struct auth_ephemeral e;

@@ -41,11 +41,7 @@ struct client {
 	uint8_t ticket[PROTO_TICKET_LEN]; /* for one RDMA connection to c->region */
 	/* The handshake: what both sides sent (the hello, then the challenge's nonce and key),
 	 * the Diffie-Hellman result, and then the session key of the tenant the client proved. */
-	struct {
-		struct proto_hello hello;
-		uint8_t nonce[AUTH_NONCE];
-		uint8_t pub[AUTH_PUB];
-	} __attribute__((packed)) transcript;
+	struct proto_transcript transcript;
 	uint8_t shared[AUTH_KEY];
 	uint8_t session[AUTH_KEY];
 	bool proven; /* the request proved tenant c->tenant's secret: welcomes carry proofs */

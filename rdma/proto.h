@@ -81,6 +81,13 @@ struct proto_challenge {
 	uint8_t pub[AUTH_PUB];
 } __attribute__((packed));
 
+/* What the session key covers (auth_session): the hello, then the challenge's nonce and key. */
+struct proto_transcript {
+	struct proto_hello hello;
+	uint8_t nonce[AUTH_NONCE];
+	uint8_t pub[AUTH_PUB];
+} __attribute__((packed));
+
 /* 3. Client to node. The node finds the tenant whose secret makes this proof, which covers
  * everything after it: no one on the path can change what the client asks. */
 struct proto_request {

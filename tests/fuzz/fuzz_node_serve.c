@@ -47,12 +47,8 @@ static void pump(struct node *n, struct client *c, int peer, uint8_t *answer, si
 /* The client's side of a proper handshake, creating region "fuzz" of 16 pages. */
 static void shake_hands(struct node *n, struct client *c, int peer)
 {
-	struct {
-		struct proto_hello hello;
-		uint8_t nonce[AUTH_NONCE];
-		uint8_t pub[AUTH_PUB];
-	} __attribute__((packed))
-	transcript = { .hello = { .magic = PROTO_MAGIC, .version = PROTO_VERSION } };
+	struct proto_transcript transcript = { .hello = { .magic = PROTO_MAGIC,
+							  .version = PROTO_VERSION } };
 	struct proto_request req = { .flags = PROTO_CREATE, .bytes = 16 * PROTO_PAGE_SIZE };
 	uint8_t answer[512], shared[AUTH_KEY], session[AUTH_KEY];
 	struct proto_challenge ch;

@@ -16,11 +16,7 @@
 
 struct raw_client {
 	int fd;
-	struct {
-		struct proto_hello hello;
-		uint8_t nonce[AUTH_NONCE];
-		uint8_t pub[AUTH_PUB];
-	} __attribute__((packed)) transcript;
+	struct proto_transcript transcript;
 	struct proto_challenge ch;
 	struct proto_request req;
 	struct proto_welcome w;

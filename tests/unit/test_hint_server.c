@@ -112,12 +112,13 @@ static bool closed(int sock)
 	return recv(sock, &b, 1, MSG_DONTWAIT) == 0;
 }
 
-static int setup(void **state)
+/* A server on sock_path that lets `allow_uid` register besides root. */
+static int open_server(void **state, long allow_uid)
 {
 	static struct hint_server s;
 	struct hint_server_conf conf = {
 		.socket_path = sock_path,
-		.allow_uid = -1,
+		.allow_uid = allow_uid,
 		.max_clients = 2,
 		.ring_records = 256,
 		.max_ring_records = 1024,
@@ -131,24 +132,15 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return open_server(state, -1);
+}
+
 /* As setup, but any uid may register. */
 static int setup_any_uid(void **state)
 {
-	static struct hint_server s;
-	struct hint_server_conf conf = {
-		.socket_path = sock_path,
-		.allow_uid = HINT_ALLOW_ANY_UID,
-		.max_clients = 2,
-		.ring_records = 256,
-		.max_ring_records = 1024,
-		.max_pages = 100,
-	};
-	char err[256];
-
-	snprintf(sock_path, sizeof(sock_path), "/tmp/lineswap-test-hints-%d.sock", (int)getpid());
-	assert_int_equal(hint_server_open(&s, &conf, err, sizeof(err)), 0);
-	*state = &s;
-	return 0;
+	return open_server(state, HINT_ALLOW_ANY_UID);
 }
 
 static int teardown(void **state)
