@@ -49,21 +49,22 @@ else
 	echo "FAIL sigterm_clean: status $rc, output: $(cat "$out")"
 fi
 
-# --lock: all of --size is resident and locked from the start (VmLck covers it), not only what
-# clients have written.
-LINESWAP_SECRET=x "$node" --size 8M --lock --listen tcp://127.0.0.1:0 --json >"$out" 2>&1 &
+# --lock: all of --size is resident and locked from the start, not only what clients have
+# written. VmLck counts locked mappings whether faulted in or not, so VmRSS must cover it too.
+LINESWAP_SECRET=x "$node" --size 64M --lock --listen tcp://127.0.0.1:0 --json >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
 locked=$(awk '$1 == "VmLck:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
+resident=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
-if [ "$rc" = 0 ] && [ "${locked:-0}" -ge 8192 ]; then
+if [ "$rc" = 0 ] && [ "${locked:-0}" -ge 65536 ] && [ "${resident:-0}" -ge 65536 ]; then
 	passed=$((passed + 1))
-	echo "PASS lock_all_memory ($locked kB locked)"
+	echo "PASS lock_all_memory ($locked kB locked, $resident kB resident)"
 else
 	failed=$((failed + 1))
-	echo "FAIL lock_all_memory: status $rc, VmLck ${locked:-none} kB (want >= 8192), output: $(cat "$out")"
+	echo "FAIL lock_all_memory: status $rc, VmLck ${locked:-none} kB, VmRSS ${resident:-none} kB (want both >= 65536), output: $(cat "$out")"
 fi
 
 # The control socket: mode 0600; no regions yet; freeing one that does not exist is an error.

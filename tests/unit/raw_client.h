@@ -180,7 +180,8 @@ static inline int raw_put(struct raw_client *c, uint64_t page, uint32_t len, con
 	struct proto_req r = { .op = PROTO_PUT, .len = len, .page = page };
 	struct proto_reply rep;
 
-	if (send(c->fd, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r) ||
+	/* One send for the frame: two would wait for an ACK between them (Nagle). */
+	if (send(c->fd, &r, sizeof(r), MSG_NOSIGNAL | MSG_MORE) != (ssize_t)sizeof(r) ||
 	    send(c->fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len ||
 	    recv(c->fd, &rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep))
 		return -1;

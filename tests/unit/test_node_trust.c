@@ -566,6 +566,64 @@ static void test_regions_reclaimed(void **state)
 	assert_int_equal(node_stop(&n), 0);
 }
 
+/* Memory a region leaves reads as zeros to the next one, however the region went (its owner's
+ * RELEASE, the operator, the lease) and whether the node's memory is locked (zeroed by writing)
+ * or not (given back): no tenant ever sees another's bytes. */
+static void test_freed_memory_reads_zeros(void **state)
+{
+	enum { PAGES = 1024 };
+	static uint8_t page[PROTO_SLOT_SIZE], zeros[PROTO_SLOT_SIZE];
+	struct node n;
+	struct raw_client a, b;
+	char line[256], name[16];
+	unsigned long long serial;
+
+	(void)state;
+	memset(page, 0xa5, sizeof(page));
+	for (int locked = 0; locked < 2; locked++) {
+		node_start(&n, "--control", control_path, "--lease", "1", locked ? "--lock" : NULL,
+			   NULL);
+		for (int way = 0; way < 3; way++) {
+			snprintf(name, sizeof(name), "held%d", way);
+			assert_int_equal(raw_open(&a, HOST, n.port, SECRET, PROTO_CREATE,
+						  PAGES * 4096, name, key_a),
+					 PROTO_OK);
+			for (unsigned p = 0; p < PAGES; p++)
+				assert_int_equal(raw_put(&a, p, sizeof(page), page), PROTO_OK);
+			if (way == 0) {
+				assert_int_equal(raw_release(&a, name, key_a), PROTO_OK);
+			} else if (way == 1) {
+				assert_int_equal(control(&n, "regions", line, sizeof(line)), 1);
+				assert_int_equal(sscanf(line, "{\"serial\": %llu,", &serial), 1);
+				snprintf(line, sizeof(line), "free %llu", serial);
+				assert_int_equal(control(&n, line, line, sizeof(line)), 1);
+				assert_string_equal(line, "ok");
+			} else {
+				close(a.fd);
+				a.fd = -1;
+				usleep(2500000);
+				assert_int_equal(control(&n, "regions", NULL, 0), 0);
+			}
+			if (a.fd >= 0)
+				close(a.fd);
+			/* Another tenant's region of the same size lies where the first one was. */
+			snprintf(name, sizeof(name), "look%d", way);
+			assert_int_equal(raw_open(&b, HOST, n.port, SECRET2, PROTO_CREATE,
+						  PAGES * 4096, name, key_b),
+					 PROTO_OK);
+			for (unsigned p = 0; p < PAGES; p++) {
+				memset(page, 0x5a, sizeof(page));
+				assert_int_equal(raw_get(&b, p, sizeof(page), page), PROTO_OK);
+				assert_memory_equal(page, zeros, sizeof(page));
+			}
+			memset(page, 0xa5, sizeof(page));
+			assert_int_equal(raw_release(&b, name, key_b), PROTO_OK);
+			close(b.fd);
+		}
+		assert_int_equal(node_stop(&n), 0);
+	}
+}
+
 /* Per-tenant quotas on memory and regions. */
 static void test_tenant_quotas(void **state)
 {
@@ -645,6 +703,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_handshake_deadline, kill_children),
 		cmocka_unit_test_teardown(test_wrong_secrets_slow_down, kill_children),
 		cmocka_unit_test_teardown(test_regions_reclaimed, kill_children),
+		cmocka_unit_test_teardown(test_freed_memory_reads_zeros, kill_children),
 		cmocka_unit_test_teardown(test_tenant_quotas, kill_children),
 		cmocka_unit_test_teardown(test_shutdown_during_churn, kill_children),
 	};

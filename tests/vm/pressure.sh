@@ -36,7 +36,11 @@ node_up() {
 # available then must have.
 swap_up() {
 	node_up || return 1
-	"$ctl" add -t remote --node "$1" --size 384M --queues 1 -n 0 >/dev/null || return 1
+	if ! "$ctl" add -t remote --node "$1" --size 384M --queues 1 -n 0 >/dev/null; then
+		echo "--- the memory node's log:" >&2
+		cat /tmp/node.log /run/lineswap/ublk0.log >&2
+		return 1
+	fi
 	mkswap /dev/ublkb0 >/dev/null && swapon /dev/ublkb0 || return 1
 	awk '$1 == "MemAvailable:" { print int($2 / 1024 * 13 / 10) }' /proc/meminfo
 }
