@@ -13,12 +13,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hint_proto.h"
 #include "log.h"
 #include "proc_events.h"
 
 /* User-space addresses end below 2^47 (2^56 with 5-level paging). */
 #define MAX_VPAGE (1ull << (56 - 12))
+/* Records a drain reads between looks at the clock. */
+#define DRAIN_STEP 256
+/* Hellos answered in one hint_server_handle call. */
+#define HELLOS_PER_CALL 4
 
 static void drop_child(struct hint_client_conn *c, unsigned i)
 {
@@ -53,12 +58,16 @@ static void free_client(struct hint_client_conn *c)
 {
 	while (c->nchildren)
 		drop_child(c, 0);
-	if (c->ring)
+	if (c->ring) {
 		munmap(c->ring, c->ring_bytes);
+		page_view_budget_give(c->budget, c->ring_bytes);
+	}
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
 	close(c->sock);
 	page_view_free(&c->view);
+	if (c->of_uid)
+		c->of_uid->clients--;
 	free(c);
 }
 
@@ -73,6 +82,7 @@ static void remove_client(struct hint_server *s, unsigned i)
 	s->gone.forks += c->forks;
 	s->gone.pages_resolved += c->pages_resolved;
 	s->gone.lines_saved += c->lines_saved;
+	s->gone_not_kept += s->client[i]->view.dropped;
 	free_client(s->client[i]);
 	s->client[i] = s->client[--s->nclients];
 }
@@ -88,6 +98,7 @@ int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf,
 	};
 	if (s->conf.max_clients > HINT_MAX_CLIENTS_CAP)
 		s->conf.max_clients = HINT_MAX_CLIENTS_CAP;
+	s->mem.cap = conf->server_bytes ? conf->server_bytes : UINT64_MAX;
 	if (strlen(conf->socket_path) >= sizeof(addr.sun_path)) {
 		snprintf(err, errlen, "hint socket path too long: %s", conf->socket_path);
 		return -ENAMETOOLONG;
@@ -199,33 +210,79 @@ static uint32_t ring_records(const struct hint_server *s, uint32_t asked)
 	return n;
 }
 
-/* Sets up the ring and the view of a client whose hello is good; false (and refused) if not. */
+/* The budgets c's memory is charged to: its own, its uid's (an entry found or taken), the
+ * server's. False when no entry is free (cannot happen: one per client at most). */
+static bool take_budgets(struct hint_server *s, struct hint_client_conn *c)
+{
+	struct hint_uid_budget *u = NULL;
+
+	for (unsigned i = 0; i < HINT_MAX_CLIENTS_CAP && (!u || u->uid != c->uid); i++)
+		if (s->uid_mem[i].clients ? s->uid_mem[i].uid == c->uid : !u)
+			u = &s->uid_mem[i];
+	if (!u)
+		return false;
+	if (!u->clients)
+		*u = (struct hint_uid_budget){ .uid = c->uid,
+					       .mem.cap = s->conf.uid_bytes ? s->conf.uid_bytes
+									    : UINT64_MAX };
+	u->clients++;
+	c->of_uid = u;
+	c->mem.cap = s->conf.client_bytes ? s->conf.client_bytes : UINT64_MAX;
+	c->budget[0] = &c->mem;
+	c->budget[1] = &u->mem;
+	c->budget[2] = &s->mem;
+	return true;
+}
+
+/* Sets up the ring and the view of a client whose hello is good; false (and refused) if not.
+ * The ring is as large as asked (within the server's limits) or as the caps leave room for. */
 static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t asked)
 {
 	struct hint_welcome w = { 0 };
 	uint32_t records = ring_records(s, asked);
 	int fd;
 
+	if (!take_budgets(s, c)) {
+		refuse(s, c->sock, -ENOMEM, "the server is out of memory");
+		return false;
+	}
+	while (!page_view_budget_take(c->budget, hint_ring_bytes(records))) {
+		if (records == HINT_RING_MIN_RECORDS) {
+			refuse(s, c->sock, -ENOMEM,
+			       "the memory for hints of your uid, or of the device, is used up");
+			return false;
+		}
+		records /= 2;
+	}
 	c->ring_bytes = hint_ring_bytes(records);
 	fd = memfd_create("lineswap-hints", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	/* Sealed to its size: the client cannot shrink it under the server's mapping. */
 	if (fd < 0 || ftruncate(fd, (off_t)c->ring_bytes) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		refuse(s, c->sock, -ENOMEM, "the server cannot make a ring");
+		page_view_budget_give(c->budget, c->ring_bytes);
 		if (fd >= 0)
 			close(fd);
 		return false;
 	}
 	c->ring = mmap(NULL, c->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c->ring == MAP_FAILED) /* given back now: free_client gives back a mapped ring's */
+		page_view_budget_give(c->budget, c->ring_bytes);
 	/* Faulted in and locked here, the ring is the server's memory: it is charged to the
 	 * daemon's cgroup rather than the client's, and never swapped out (perhaps through this
 	 * very device). Without the privilege to lock it still works, only pageable. */
 	if (c->ring != MAP_FAILED)
 		(void)!mlock(c->ring, c->ring_bytes);
-	if (c->ring == MAP_FAILED || page_view_init(&c->view, s->conf.max_pages) < 0) {
+	int view = c->ring == MAP_FAILED ? -ENOMEM
+					 : page_view_init(&c->view, s->conf.max_pages, c->budget);
+
+	if (view < 0) {
 		if (c->ring == MAP_FAILED)
 			c->ring = NULL;
-		refuse(s, c->sock, -ENOMEM, "the server is out of memory");
+		refuse(s, c->sock, -ENOMEM,
+		       view == -ENOSPC
+			       ? "the memory for hints of your uid, or of the device, is used up"
+			       : "the server is out of memory");
 		close(fd);
 		return false;
 	}
@@ -354,16 +411,25 @@ static bool client_readable(struct hint_server *s, struct hint_client_conn *c)
 
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n)
 {
-	/* Clients first, by descriptor (accepting may reorder the list). */
+	unsigned hellos = 0;
+
+	/* Clients first, by descriptor (accepting may reorder the list). A welcome makes and
+	 * locks a ring: a few a call, so a crowd registering at once cannot hold up the writes
+	 * waiting for this thread (the others stay readable for the next call). */
 	for (unsigned k = 1; k < n; k++) {
 		if (!fds[k].revents)
 			continue;
-		for (unsigned i = 0; i < s->nclients; i++)
-			if (s->client[i]->sock == fds[k].fd) {
-				if (!client_readable(s, s->client[i]))
-					remove_client(s, i);
+		for (unsigned i = 0; i < s->nclients; i++) {
+			struct hint_client_conn *c = s->client[i];
+
+			if (c->sock != fds[k].fd)
+				continue;
+			if (!c->ring && hellos++ >= HELLOS_PER_CALL)
 				break;
-			}
+			if (!client_readable(s, c))
+				remove_client(s, i);
+			break;
+		}
 	}
 	if (n > 0 && (fds[0].revents & POLLIN))
 		for (unsigned i = 0; i < 16; i++)
@@ -431,46 +497,65 @@ static void reap_children(struct hint_client_conn *c)
 	}
 }
 
-void hint_server_drain(struct hint_server *s)
+/* Reads c's ring until it is drained or deadline_ns: a busy client may publish as fast as it
+ * is read, so a few rings' worth at most. */
+static void drain_client(struct hint_server *s, struct hint_client_conn *c, uint64_t deadline_ns)
 {
-	for (unsigned i = 0; i < s->nclients; i++) {
-		struct hint_client_conn *c = s->client[i];
-		struct hint_drain_stats st = { 0 };
-		enum hint_drain_end end;
+	struct hint_drain_stats st = { 0 };
+	enum hint_drain_end end = HINT_LIMIT;
+	uint16_t epoch = hint_ring_epoch(c->ring);
+
+	if (hint_epoch_newer(epoch, c->epoch))
+		new_epoch(c, epoch);
+	for (uint64_t budget = 4ull * c->cons.capacity; budget && end == HINT_LIMIT;) {
+		unsigned step = budget < DRAIN_STEP ? (unsigned)budget : DRAIN_STEP;
+
+		end = hint_ring_drain(&c->cons, step, check_record, apply_record, c, &st);
+		budget -= step;
+		if (monotonic_ns() >= deadline_ns)
+			break;
+	}
+	c->stats.records += st.records;
+	c->stats.rejected += st.rejected;
+	c->stats.overflows += st.overflows;
+	if (end == HINT_CORRUPT) {
+		log_msg("hints: client %u (pid %d) corrupted its ring: dropped", c->id,
+			(int)c->pid);
+		s->dropped++;
+		c->corrupt = true;
+		return;
+	}
+	c->unsure = end != HINT_DRAINED;
+	/* after the records (see hint_ring.h) */
+	uint32_t begun = atomic_load_explicit(&c->ring->forks_begun, memory_order_acquire);
+	uint32_t done = atomic_load_explicit(&c->ring->forks_done, memory_order_acquire);
+	c->stats.forks += done - c->forks_done;
+	c->forks_done = done;
+	/* Without process events the server cannot know when a child's sharing ends: a client
+	 * that ever forked then counts as forking for good. */
+	c->forking = begun != done || (s->events_fd < 0 && done != 0);
+	reap_children(c);
+}
+
+void hint_server_drain(struct hint_server *s, uint64_t deadline_ns)
+{
+	unsigned n = s->nclients, first = n ? s->drain_first++ % n : 0;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct hint_client_conn *c = s->client[(first + k) % n];
+		uint64_t now = monotonic_ns();
 
 		if (!c->ring)
 			continue;
-		uint16_t epoch = hint_ring_epoch(c->ring);
-		if (hint_epoch_newer(epoch, c->epoch))
-			new_epoch(c, epoch);
-		/* A busy client may publish as fast as it is read: a few rings' worth at most. */
-		for (int k = 0; k < 4; k++) {
-			end = hint_ring_drain(&c->cons, c->cons.capacity, check_record,
-					      apply_record, c, &st);
-			if (end != HINT_LIMIT)
-				break;
-		}
-		c->stats.records += st.records;
-		c->stats.rejected += st.rejected;
-		c->stats.overflows += st.overflows;
-		if (end == HINT_CORRUPT) {
-			log_msg("hints: client %u (pid %d) corrupted its ring: dropped", c->id,
-				(int)c->pid);
-			s->dropped++;
-			remove_client(s, i--);
+		if (now >= deadline_ns) {
+			c->unsure = true; /* not read this time: its masks may be stale */
 			continue;
 		}
-		c->unsure = end != HINT_DRAINED;
-		/* after the records (see hint_ring.h) */
-		uint32_t begun = atomic_load_explicit(&c->ring->forks_begun, memory_order_acquire);
-		uint32_t done = atomic_load_explicit(&c->ring->forks_done, memory_order_acquire);
-		c->stats.forks += done - c->forks_done;
-		c->forks_done = done;
-		/* Without process events the server cannot know when a child's sharing ends:
-		 * a client that ever forked then counts as forking for good. */
-		c->forking = begun != done || (s->events_fd < 0 && done != 0);
-		reap_children(c);
+		drain_client(s, c, now + (deadline_ns - now) / (n - k));
 	}
+	for (unsigned i = 0; i < s->nclients; i++)
+		if (s->client[i]->corrupt)
+			remove_client(s, i--);
 	if (s->events_fd >= 0 && proc_events_read(s->events_fd, on_event, s) == -ENOBUFS &&
 	    !s->events_lost) {
 		s->events_lost = true;

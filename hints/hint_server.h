@@ -35,6 +35,17 @@ struct hint_server_conf {
 	uint32_t ring_records; /* a client that asks for 0 gets this */
 	uint32_t max_ring_records;
 	size_t max_pages; /* reduced pages kept per client */
+	/* The memory for hints (rings and views) one client, all clients of one uid, and the
+	 * whole server may hold: a ring is made smaller, or refused, and a view keeps no more
+	 * reduced pages (they stay whole) rather than pass a cap. 0: no cap. */
+	uint64_t client_bytes, uid_bytes, server_bytes;
+};
+
+/* The memory the clients of one uid hold. */
+struct hint_uid_budget {
+	uid_t uid;
+	unsigned clients; /* 0: the entry is free */
+	struct page_view_budget mem;
 };
 
 struct hint_client_stats {
@@ -57,8 +68,12 @@ struct hint_client_conn {
 	struct hint_ring *ring;
 	size_t ring_bytes;
 	struct hint_consumer cons;
+	struct page_view_budget mem;                        /* its ring and its view */
+	struct page_view_budget *budget[PAGE_VIEW_BUDGETS]; /* mem, its uid's, the server's */
+	struct hint_uid_budget *of_uid;
 	uint16_t epoch;
 	bool unsure;         /* the last drain left a record unread: masks may be stale */
+	bool corrupt;        /* its ring was found corrupt: dropped after the drain */
 	bool forking;        /* a fork is under way */
 	uint32_t forks_done; /* last seen */
 	unsigned nchildren;
@@ -80,7 +95,11 @@ struct hint_server {
 	uint32_t next_id;
 	unsigned nclients;
 	struct hint_client_conn *client[HINT_MAX_CLIENTS_CAP];
+	struct page_view_budget mem; /* every client's ring and view */
+	struct hint_uid_budget uid_mem[HINT_MAX_CLIENTS_CAP];
+	unsigned drain_first;          /* drains start here, in turn, so no client is always last */
 	struct hint_client_stats gone; /* the sums of the clients that left */
+	uint64_t gone_not_kept;        /* their views' reductions not kept */
 	uint64_t registrations;        /* clients welcomed */
 	uint64_t refused;              /* registrations refused */
 	uint64_t dropped;              /* clients dropped for misbehaving */
@@ -96,8 +115,10 @@ unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds);
 /* Acts on what poll reported in the fds hint_server_pollfds filled. */
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n);
 
-/* Reads every client's ring into its view, then every process event. */
-void hint_server_drain(struct hint_server *s);
+/* Reads every client's ring into its view, then every process event, until deadline_ns
+ * (CLOCK_MONOTONIC): each client in turn gets an equal share of the time left, and one not
+ * read to the end in its share is unsure (its pages move whole) until a later drain is. */
+void hint_server_drain(struct hint_server *s, uint64_t deadline_ns);
 
 /* Whether a client's masks can be used right now. */
 bool hint_client_resolvable(const struct hint_server *s, const struct hint_client_conn *c);

@@ -1,11 +1,47 @@
-/* The per-client page view: open addressing with linear probing and backward-shift deletion,
- * so there are no tombstones and a lookup stops at the first empty slot. */
+/* The per-client page view (page_view.h): leaves of masks behind a directory with open
+ * addressing, linear probing and backward-shift deletion (no tombstones: a lookup stops at the
+ * first empty slot). */
 #include "page_view.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define DIR_MIN    16
+#define LEAF_BYTES (PAGE_VIEW_LEAF_PAGES * sizeof(uint64_t))
+
+bool page_view_budget_take(struct page_view_budget *const budget[PAGE_VIEW_BUDGETS], uint64_t bytes)
+{
+	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS; i++)
+		if (budget[i] && budget[i]->cap - budget[i]->used < bytes)
+			return false;
+	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS; i++)
+		if (budget[i])
+			budget[i]->used += bytes;
+	return true;
+}
+
+void page_view_budget_give(struct page_view_budget *const budget[PAGE_VIEW_BUDGETS], uint64_t bytes)
+{
+	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS; i++)
+		if (budget[i])
+			budget[i]->used -= bytes;
+}
+
+/* Memory the view takes or gives back, charged to its own count and every budget. */
+static bool take(struct page_view *v, uint64_t bytes)
+{
+	if (!page_view_budget_take(v->budget, bytes))
+		return false;
+	v->bytes += bytes;
+	return true;
+}
+
+static void give(struct page_view *v, uint64_t bytes)
+{
+	page_view_budget_give(v->budget, bytes);
+	v->bytes -= bytes;
+}
 
 static size_t hash(uint64_t key, size_t capacity)
 {
@@ -13,42 +49,69 @@ static size_t hash(uint64_t key, size_t capacity)
 	return (size_t)(key >> 32) & (capacity - 1);
 }
 
-#define MIN_CAPACITY 1024
-
-int page_view_init(struct page_view *v, size_t max_pages)
+/* A directory of capacity empty slots, charged; NULL when memory or a budget is short. */
+static struct page_view_leaf *new_dir(struct page_view *v, size_t capacity)
 {
-	*v = (struct page_view){ .capacity = MIN_CAPACITY, .max_count = max_pages };
-	v->slot = calloc(v->capacity, sizeof(*v->slot));
-	return v->slot ? 0 : -ENOMEM;
+	struct page_view_leaf *dir;
+
+	if (!take(v, capacity * sizeof(*dir)))
+		return NULL;
+	dir = calloc(capacity, sizeof(*dir));
+	if (!dir)
+		give(v, capacity * sizeof(*dir));
+	return dir;
+}
+
+int page_view_init(struct page_view *v, size_t max_pages,
+		   struct page_view_budget *const budget[PAGE_VIEW_BUDGETS])
+{
+	*v = (struct page_view){ .capacity = DIR_MIN, .max_count = max_pages };
+	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS && budget; i++)
+		v->budget[i] = budget[i];
+	if (!page_view_budget_take(v->budget, DIR_MIN * sizeof(*v->dir)))
+		return -ENOSPC;
+	page_view_budget_give(v->budget, DIR_MIN * sizeof(*v->dir));
+	v->dir = new_dir(v, DIR_MIN);
+	return v->dir ? 0 : -ENOMEM;
+}
+
+/* Frees every leaf held (visiting each once: what the view holds, never more). */
+static void free_leaves(struct page_view *v)
+{
+	for (size_t i = 0, seen = 0; seen < v->leaves; i++)
+		if (v->dir[i].key) {
+			free(v->dir[i].masks);
+			seen++;
+		}
+	give(v, v->leaves * LEAF_BYTES);
+	v->leaves = 0;
+	v->count = 0;
+	if (v->dir) {
+		free(v->dir);
+		give(v, v->capacity * sizeof(*v->dir));
+		v->dir = NULL;
+	}
 }
 
 void page_view_free(struct page_view *v)
 {
-	free(v->slot);
-	v->slot = NULL;
+	free_leaves(v);
 }
 
 void page_view_clear(struct page_view *v)
 {
-	struct page_view_slot *fresh;
-
-	/* A table grown large goes back to its first size: a client that starts epoch after
-	 * epoch costs the server a small table each time, not a memset of its largest. */
-	if (v->capacity > MIN_CAPACITY && (fresh = calloc(MIN_CAPACITY, sizeof(*fresh)))) {
-		free(v->slot);
-		v->slot = fresh;
-		v->capacity = MIN_CAPACITY;
-	} else if (v->count) {
-		memset(v->slot, 0, v->capacity * sizeof(*v->slot));
-	}
-	v->count = 0;
+	free_leaves(v);
+	/* The directory goes back to its first size: a client starting epoch after epoch costs
+	 * a small table each time. NULL only when memory is short: the view then keeps nothing. */
+	v->capacity = DIR_MIN;
+	v->dir = new_dir(v, DIR_MIN);
 }
 
 static size_t find(const struct page_view *v, uint64_t key)
 {
 	size_t i = hash(key, v->capacity);
 
-	while (v->slot[i].vpage != 0 && v->slot[i].vpage != key)
+	while (v->dir[i].key != 0 && v->dir[i].key != key)
 		i = (i + 1) & (v->capacity - 1);
 	return i;
 }
@@ -58,65 +121,105 @@ static void remove_at(struct page_view *v, size_t i)
 	size_t mask = v->capacity - 1;
 
 	/* Shift back every later slot of the cluster whose home is not between the hole and it. */
-	for (size_t j = (i + 1) & mask; v->slot[j].vpage != 0; j = (j + 1) & mask) {
-		size_t home = hash(v->slot[j].vpage, v->capacity);
+	for (size_t j = (i + 1) & mask; v->dir[j].key != 0; j = (j + 1) & mask) {
+		size_t home = hash(v->dir[j].key, v->capacity);
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
-			v->slot[i] = v->slot[j];
+			v->dir[i] = v->dir[j];
 			i = j;
 		}
 	}
-	v->slot[i] = (struct page_view_slot){ 0 };
-	v->count--;
+	v->dir[i] = (struct page_view_leaf){ 0 };
+	v->leaves--;
 }
 
-/* Doubles the table; false (and the table unchanged) when memory is short. */
+/* Doubles the directory (its cost: the leaves held); false, unchanged, when short. */
 static bool grow(struct page_view *v)
 {
-	struct page_view old = *v;
+	struct page_view_leaf *old = v->dir;
+	size_t old_capacity = v->capacity;
 
-	v->slot = calloc(old.capacity * 2, sizeof(*v->slot));
-	if (!v->slot) {
-		v->slot = old.slot;
+	v->dir = new_dir(v, old_capacity * 2);
+	if (!v->dir) {
+		v->dir = old;
 		return false;
 	}
-	v->capacity = old.capacity * 2;
-	for (size_t i = 0; i < old.capacity; i++)
-		if (old.slot[i].vpage)
-			v->slot[find(v, old.slot[i].vpage)] = old.slot[i];
-	free(old.slot);
+	v->capacity = old_capacity * 2;
+	for (size_t i = 0; i < old_capacity; i++)
+		if (old[i].key)
+			v->dir[find(v, old[i].key)] = old[i];
+	free(old);
+	give(v, old_capacity * sizeof(*old));
 	return true;
+}
+
+/* A new leaf for key, or NULL (nothing changed) when the view or a budget is full. */
+static struct page_view_leaf *add_leaf(struct page_view *v, uint64_t key)
+{
+	struct page_view_leaf *l;
+	uint64_t *masks;
+
+	/* kept at most two thirds full, so probes stay short */
+	if (3 * (v->leaves + 1) > 2 * v->capacity && !grow(v))
+		return NULL;
+	if (!take(v, LEAF_BYTES))
+		return NULL;
+	masks = malloc(LEAF_BYTES);
+	if (!masks) {
+		give(v, LEAF_BYTES);
+		return NULL;
+	}
+	memset(masks, 0xff, LEAF_BYTES); /* LINES_WHOLE */
+	l = &v->dir[find(v, key)];
+	*l = (struct page_view_leaf){ .key = key, .masks = masks };
+	v->leaves++;
+	return l;
 }
 
 void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 {
-	uint64_t key = vpage + 1;
-	size_t i = find(v, key);
+	uint64_t key = vpage / PAGE_VIEW_LEAF_PAGES + 1;
+	unsigned at = (unsigned)(vpage % PAGE_VIEW_LEAF_PAGES);
+	struct page_view_leaf *l;
+	size_t i;
 
-	if (v->slot[i].vpage == key) {
-		if (mask == LINES_WHOLE)
-			remove_at(v, i);
-		else
-			v->slot[i].mask = mask;
-		return;
-	}
-	if (mask == LINES_WHOLE)
-		return;
-	/* kept at most two thirds full, so probes stay short */
-	if (v->count >= v->max_count || (3 * (v->count + 1) > 2 * v->capacity && !grow(v))) {
-		v->dropped++;
+	if (!v->dir) {
+		v->dropped += mask != LINES_WHOLE;
 		return;
 	}
 	i = find(v, key);
-	v->slot[i] = (struct page_view_slot){ .vpage = key, .mask = mask };
-	v->count++;
+	l = v->dir[i].key ? &v->dir[i] : NULL;
+	if (mask == LINES_WHOLE) {
+		if (!l || l->masks[at] == LINES_WHOLE)
+			return;
+		l->masks[at] = LINES_WHOLE;
+		v->count--;
+		if (--l->count == 0) {
+			free(l->masks);
+			give(v, LEAF_BYTES);
+			remove_at(v, i);
+		}
+		return;
+	}
+	if (!l || l->masks[at] == LINES_WHOLE) {
+		if (v->count >= v->max_count || (!l && !(l = add_leaf(v, key)))) {
+			v->dropped++;
+			return;
+		}
+		l->count++;
+		v->count++;
+	}
+	l->masks[at] = mask;
 }
 
 uint64_t page_view_get(const struct page_view *v, uint64_t vpage)
 {
-	size_t i = find(v, vpage + 1);
+	size_t i;
 
-	return v->slot[i].vpage ? v->slot[i].mask : LINES_WHOLE;
+	if (!v->dir)
+		return LINES_WHOLE;
+	i = find(v, vpage / PAGE_VIEW_LEAF_PAGES + 1);
+	return v->dir[i].key ? v->dir[i].masks[vpage % PAGE_VIEW_LEAF_PAGES] : LINES_WHOLE;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -128,11 +231,25 @@ static int cmp_u64(const void *a, const void *b)
 
 size_t page_view_pages(const struct page_view *v, uint64_t *out)
 {
-	size_t n = 0;
+	size_t n = 0, nkeys = 0;
+	uint64_t *keys;
 
-	for (size_t i = 0; i < v->capacity; i++)
-		if (v->slot[i].vpage)
-			out[n++] = v->slot[i].vpage - 1;
-	qsort(out, n, sizeof(*out), cmp_u64);
+	if (!v->dir || !v->count)
+		return 0;
+	/* The leaves' keys, sorted, at the end of out: every leaf holds a page, so the pages
+	 * written before leaf k's never reach its key (nor any later one). */
+	keys = out + v->count - v->leaves;
+	for (size_t i = 0; nkeys < v->leaves; i++)
+		if (v->dir[i].key)
+			keys[nkeys++] = v->dir[i].key;
+	qsort(keys, nkeys, sizeof(*keys), cmp_u64);
+	for (size_t k = 0; k < nkeys; k++) {
+		uint64_t key = keys[k];
+		const struct page_view_leaf *l = &v->dir[find(v, key)];
+
+		for (unsigned p = 0; p < PAGE_VIEW_LEAF_PAGES; p++)
+			if (l->masks[p] != LINES_WHOLE)
+				out[n++] = (key - 1) * PAGE_VIEW_LEAF_PAGES + p;
+	}
 	return n;
 }

@@ -1,41 +1,67 @@
 /* page_view.h — what the server knows of one client's pages: virtual page -> live-line mask.
  *
- * A page that is not in the view is whole (all lines live): the safe answer. The view is
- * bounded; when it is full a new reduced mask is simply not kept (the page stays whole), so a
- * client can waste its own savings but never grow the server's memory. Single-threaded: the
- * hint service owns it. */
+ * A page that is not in the view is whole (all lines live): the safe answer. Masks live in
+ * leaves of PAGE_VIEW_LEAF_PAGES consecutive pages (4 KiB each, like a page table's), found
+ * through a small hash directory, so every operation costs the same however large the view
+ * is: no rehash of all pages, and clearing costs the leaves held, not the largest size the
+ * view ever had. The view is bounded twice: by max_pages reduced pages, and by the memory
+ * budgets it is charged to (its client's, its uid's, the daemon's); when either is reached a
+ * new reduced mask is simply not kept (the page stays whole), so a client can waste its own
+ * savings but never grow the server's memory past a cap. Single-threaded: the hint service
+ * owns it and its budgets. */
 #ifndef LINESWAP_PAGE_VIEW_H
 #define LINESWAP_PAGE_VIEW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lines.h"
 
-struct page_view_slot {
-	uint64_t vpage; /* + 1, so that 0 marks an empty slot */
-	uint64_t mask;
+#define PAGE_VIEW_LEAF_PAGES 512
+#define PAGE_VIEW_BUDGETS    3
+
+/* Memory some owner may hold: charged before it is taken, credited when it is freed. */
+struct page_view_budget {
+	uint64_t used, cap;
+};
+
+struct page_view_leaf {
+	uint64_t key;    /* vpage / PAGE_VIEW_LEAF_PAGES + 1; 0 marks an empty directory slot */
+	uint32_t count;  /* masks in it that are not whole */
+	uint64_t *masks; /* PAGE_VIEW_LEAF_PAGES of them, LINES_WHOLE where not reduced */
 };
 
 struct page_view {
-	struct page_view_slot *slot;
-	size_t capacity; /* slots, a power of two */
-	size_t count;
+	struct page_view_leaf *dir;
+	size_t capacity;  /* directory slots, a power of two */
+	size_t leaves;    /* in use */
+	size_t count;     /* reduced pages */
 	size_t max_count; /* beyond this, reductions are dropped */
-	uint64_t dropped; /* reductions dropped because the view was full */
+	uint64_t dropped; /* reductions dropped: the view or a budget was full */
+	uint64_t bytes;   /* memory held, charged to every budget */
+	struct page_view_budget *budget[PAGE_VIEW_BUDGETS]; /* NULL: none */
 };
 
-/* A view holding up to max_pages reduced pages (it grows as they come). Returns 0 or -ENOMEM. */
-int page_view_init(struct page_view *v, size_t max_pages);
+/* A view holding up to max_pages reduced pages, charged to the budgets given (up to
+ * PAGE_VIEW_BUDGETS, NULL-padded). Returns 0, -ENOSPC when a budget is short, or -ENOMEM. */
+int page_view_init(struct page_view *v, size_t max_pages,
+		   struct page_view_budget *const budget[PAGE_VIEW_BUDGETS]);
 void page_view_free(struct page_view *v);
-/* Forgets every page: all are whole again. Costs a table of the first size, whatever the
- * view held before. */
+/* Forgets every page: all are whole again. Costs the leaves held. */
 void page_view_clear(struct page_view *v);
 /* Records that vpage's live lines are mask (LINES_WHOLE removes it). */
 void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask);
 /* The live lines of vpage as far as the view knows: LINES_WHOLE when it does not. */
 uint64_t page_view_get(const struct page_view *v, uint64_t vpage);
-/* Writes the view's pages in ascending order into out (room for v->count). Returns how many. */
+/* Writes the view's pages in ascending order into out (room for v->count). Returns how many.
+ * Costs the pages held and a sort of the leaves. */
 size_t page_view_pages(const struct page_view *v, uint64_t *out);
+
+/* Whether every budget has room for bytes more; then charges them. */
+bool page_view_budget_take(struct page_view_budget *const budget[PAGE_VIEW_BUDGETS],
+			   uint64_t bytes);
+void page_view_budget_give(struct page_view_budget *const budget[PAGE_VIEW_BUDGETS],
+			   uint64_t bytes);
 
 #endif

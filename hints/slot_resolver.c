@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "io_thread.h"
 
 #define CHUNK    512 /* pagemap entries per read */
@@ -331,6 +332,10 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 
 		if (!hint_client_resolvable(s, c) || c->view.count == 0)
 			continue;
+		if (monotonic_ns() >= deadline_ns) {
+			late = true; /* listing a view costs what it holds: not past the hold */
+			break;
+		}
 		if (!reserve((void **)&r->scan_pages, &r->scan_cap, c->view.count,
 			     sizeof(*r->scan_pages))) {
 			late = true; /* unread clients may hold a slot found elsewhere: all whole */

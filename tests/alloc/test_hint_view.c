@@ -44,7 +44,8 @@ static void *serve(void *arg)
 		pthread_mutex_lock(&server_lock);
 		if (ready > 0)
 			hint_server_handle(&server, fds, n);
-		hint_server_drain(&server); /* as the daemon does, so rings rarely fill */
+		hint_server_drain(&server,
+				  UINT64_MAX); /* as the daemon does, so rings rarely fill */
 		pthread_mutex_unlock(&server_lock);
 	}
 	return NULL;
@@ -78,7 +79,7 @@ static void check_view(struct world *w, struct hint_client_conn *c, struct tally
 	page_lines_init(&live);
 	world_for_each_block(w, add_block, &live);
 	pthread_mutex_lock(&server_lock);
-	hint_server_drain(&server);
+	hint_server_drain(&server, UINT64_MAX);
 	pthread_mutex_unlock(&server_lock);
 	assert_false(c->unsure); /* every producer is paused: nothing can be half-published */
 	for (size_t j = 0; j < live.cap; j++) {

@@ -18,7 +18,7 @@
 #include "hint_server.h"
 
 #define RECORDS  64
-#define VIEW_MAX 4096 /* more than a new view's capacity */
+#define VIEW_MAX 4096 /* pages; the memory budget (about 16 leaves) may end it first */
 
 struct producer {
 	struct hint_ring *ring;
@@ -77,7 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mine = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	c->ring_bytes = bytes;
-	if (c->ring == MAP_FAILED || mine == MAP_FAILED || page_view_init(&c->view, VIEW_MAX) < 0)
+	/* Its ring and a view of at most 16 leaves, charged as the server charges them. */
+	struct page_view_budget mem = { .cap = bytes + (68 << 10) };
+
+	c->budget[0] = &mem;
+	if (c->ring == MAP_FAILED || mine == MAP_FAILED ||
+	    !page_view_budget_take(c->budget, bytes) ||
+	    page_view_init(&c->view, VIEW_MAX, c->budget) < 0)
 		abort();
 	hint_ring_init(c->ring, RECORDS, &c->cons);
 	s.client[s.nclients++] = c;
@@ -88,25 +94,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		pthread_create(&t, NULL, produce, &p);
 		for (int i = 0; i < 64 && s.nclients; i++)
-			hint_server_drain(&s);
+			hint_server_drain(&s, UINT64_MAX);
 		pthread_join(t, NULL);
 		if (s.nclients)
-			hint_server_drain(&s);
+			hint_server_drain(&s, UINT64_MAX);
 	} else {
 		/* What the client wrote, from the start of the ring, in two rounds (so the
 		 * server's private tail has moved when the second lands). */
 		size_t half = size / 2;
 
 		memcpy(c->ring, data, half < bytes ? half : bytes);
-		hint_server_drain(&s);
+		hint_server_drain(&s, UINT64_MAX);
 		if (s.nclients) {
 			memcpy(c->ring, data + half, size - half < bytes ? size - half : bytes);
-			hint_server_drain(&s);
+			hint_server_drain(&s, UINT64_MAX);
 		}
 	}
-	if (s.nclients && c->view.count > VIEW_MAX)
+	if ((s.nclients && c->view.count > VIEW_MAX) || mem.used > mem.cap)
 		abort();
 	hint_server_close(&s); /* frees the client (its socket is -1) */
+	if (mem.used != 0)     /* everything given back */
+		abort();
 	munmap(mine, bytes);
 	return 0;
 }

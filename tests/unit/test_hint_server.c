@@ -168,7 +168,7 @@ static void test_good_client(void **state)
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, HINT_PAGE, 0x777), 0x3));
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, HINT_PAGE, 0x777), UINT64_MAX));
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, 7, 1), 0)); /* no such kind */
-	hint_server_drain(s);
+	hint_server_drain(s, UINT64_MAX);
 	assert_int_equal(page_view_get(&conn->view, 0x12345), 0xff00ff);
 	assert_int_equal(page_view_get(&conn->view, 0x777), LINES_WHOLE); /* whole again */
 	assert_int_equal(conn->stats.records, 3);
@@ -372,14 +372,14 @@ static void test_epochs_and_forks(void **state)
 	hello(s, &c, HINT_PROTO_MAGIC, 0);
 	struct hint_client_conn *conn = s->client[0];
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, HINT_PAGE, 10), 0xf0));
-	hint_server_drain(s);
+	hint_server_drain(s, UINT64_MAX);
 	assert_int_equal(page_view_get(&conn->view, 10), 0xf0);
 
 	/* The ring overflowed: a new epoch forgets the view and refuses older records. */
 	assert_int_equal(hint_ring_next_epoch(c.ring, 0), 1);
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, HINT_PAGE, 11), 0x1));
 	assert_true(hint_ring_publish(c.ring, HINT_KEY(1, HINT_PAGE, 12), 0x2));
-	hint_server_drain(s);
+	hint_server_drain(s, UINT64_MAX);
 	assert_int_equal(page_view_get(&conn->view, 10), LINES_WHOLE);
 	assert_int_equal(page_view_get(&conn->view, 11), LINES_WHOLE);
 	assert_int_equal(page_view_get(&conn->view, 12), 0x2);
@@ -388,10 +388,10 @@ static void test_epochs_and_forks(void **state)
 
 	/* A fork under way: unresolvable; done: resolvable again if process events are there. */
 	atomic_fetch_add(&c.ring->forks_begun, 1);
-	hint_server_drain(s);
+	hint_server_drain(s, UINT64_MAX);
 	assert_false(hint_client_resolvable(s, conn));
 	atomic_fetch_add(&c.ring->forks_done, 1);
-	hint_server_drain(s);
+	hint_server_drain(s, UINT64_MAX);
 	assert_int_equal(conn->stats.forks, 1);
 	assert_int_equal(hint_client_resolvable(s, conn), s->events_fd >= 0);
 
@@ -418,8 +418,8 @@ static void test_hostile_ring(void **state)
 			if (round % 2 == 0 || i >= 8) /* half the rounds keep the header sane */
 				w[i] = x;
 		}
-		hint_server_drain(s);
-		hint_server_drain(s);
+		hint_server_drain(s, UINT64_MAX);
+		hint_server_drain(s, UINT64_MAX);
 		if (s->nclients)
 			assert_true(s->client[0]->view.count <= 100); /* bounded by max_pages */
 		close(c.sock);

@@ -13,16 +13,16 @@
 
 #define SPACE 5000 /* pages the model covers */
 
-static void test_matches_model(void **state)
+/* Pages `spread` apart: 4096 gives each its own leaf, 37 fills leaves side by side. */
+static void matches_model(uint64_t spread)
 {
-	(void)state;
 	static uint64_t model[SPACE];
 	static uint64_t pages[SPACE];
 	struct page_view v;
 	uint64_t rng = 12345;
 	size_t count = 0;
 
-	assert_int_equal(page_view_init(&v, SPACE), 0);
+	assert_int_equal(page_view_init(&v, SPACE, NULL), 0);
 	for (size_t i = 0; i < SPACE; i++)
 		model[i] = LINES_WHOLE;
 	for (int op = 0; op < 400000; op++) {
@@ -35,20 +35,27 @@ static void test_matches_model(void **state)
 		else if (mask != LINES_WHOLE && model[page] == LINES_WHOLE)
 			count++;
 		model[page] = mask;
-		page_view_set(&v, page * 4096 + 7, mask); /* spread like real pages */
+		page_view_set(&v, page * spread + 7, mask);
 		uint64_t probe = xorshift64(&rng) % SPACE;
-		assert_int_equal(page_view_get(&v, probe * 4096 + 7), model[probe]);
+		assert_int_equal(page_view_get(&v, probe * spread + 7), model[probe]);
 		assert_int_equal(v.count, count);
 	}
 	size_t n = page_view_pages(&v, pages), k = 0;
 	assert_int_equal(n, count);
 	for (size_t i = 0; i < SPACE; i++)
 		if (model[i] != LINES_WHOLE)
-			assert_int_equal(pages[k++], i * 4096 + 7); /* ascending, all of them */
+			assert_int_equal(pages[k++], i * spread + 7); /* ascending, all of them */
 	page_view_clear(&v);
 	assert_int_equal(v.count, 0);
 	assert_int_equal(page_view_get(&v, pages[0]), LINES_WHOLE);
 	page_view_free(&v);
+}
+
+static void test_matches_model(void **state)
+{
+	(void)state;
+	matches_model(4096);
+	matches_model(37);
 }
 
 static void test_bounded(void **state)
@@ -56,7 +63,7 @@ static void test_bounded(void **state)
 	(void)state;
 	struct page_view v;
 
-	assert_int_equal(page_view_init(&v, 10), 0);
+	assert_int_equal(page_view_init(&v, 10, NULL), 0);
 	for (uint64_t p = 0; p < 20; p++)
 		page_view_set(&v, p, 1);
 	assert_int_equal(v.count, 10);
@@ -70,30 +77,77 @@ static void test_bounded(void **state)
 	page_view_free(&v);
 }
 
-/* A view that grew large and emptied again is cleared at the cost of a small table: its
- * capacity goes back to the first one (a client starting epoch after epoch cannot make each
- * clear a memset of its largest table). */
+/* A view that grew large and emptied again is cleared at the cost of what it holds: its
+ * directory goes back to the first size (a client starting epoch after epoch cannot make each
+ * clear cost its largest table), and emptied leaves were freed as they emptied. */
 static void test_clear_costs_what_it_holds(void **state)
 {
 	(void)state;
 	struct page_view v;
 	size_t first;
+	uint64_t small;
 
-	assert_int_equal(page_view_init(&v, 1 << 20), 0);
+	assert_int_equal(page_view_init(&v, 1 << 20, NULL), 0);
 	first = v.capacity;
-	for (uint64_t p = 0; p < 100000; p++)
-		page_view_set(&v, p, 1);
-	assert_true(v.capacity >= 100000);
-	for (uint64_t p = 1; p < 100000; p++)
-		page_view_set(&v, p, LINES_WHOLE);
+	small = v.bytes;
+	for (uint64_t p = 0; p < 20000; p++) /* one page a leaf: the most leaves */
+		page_view_set(&v, p * PAGE_VIEW_LEAF_PAGES, 1);
+	assert_int_equal(v.leaves, 20000);
+	assert_true(v.capacity >= 30000);
+	for (uint64_t p = 1; p < 20000; p++)
+		page_view_set(&v, p * PAGE_VIEW_LEAF_PAGES, LINES_WHOLE);
 	assert_int_equal(v.count, 1);
+	assert_int_equal(v.leaves, 1);
 	page_view_clear(&v);
 	assert_int_equal(v.count, 0);
+	assert_int_equal(v.leaves, 0);
 	assert_int_equal(v.capacity, first);
+	assert_int_equal(v.bytes, small);
 	assert_int_equal(page_view_get(&v, 0), LINES_WHOLE);
 	page_view_set(&v, 5, 3);
 	assert_int_equal(page_view_get(&v, 5), 3);
 	page_view_free(&v);
+}
+
+/* Memory is charged to every budget before it is taken: views sharing a budget (one uid's
+ * clients, a daemon's) together never hold more than its cap, a full budget leaves pages
+ * whole, and freeing gives everything back. */
+static void test_budgets(void **state)
+{
+	(void)state;
+	struct page_view_budget client_a = { .cap = 256 << 10 }, client_b = { .cap = 256 << 10 };
+	struct page_view_budget uid = { .cap = 384 << 10 }, daemon = { .cap = 1 << 20 };
+	struct page_view_budget *const for_a[PAGE_VIEW_BUDGETS] = { &client_a, &uid, &daemon };
+	struct page_view_budget *const for_b[PAGE_VIEW_BUDGETS] = { &client_b, &uid, &daemon };
+	struct page_view a, b;
+	uint64_t kept = 0;
+
+	assert_int_equal(page_view_init(&a, 1 << 20, for_a), 0);
+	assert_int_equal(page_view_init(&b, 1 << 20, for_b), 0);
+	/* Sparse pages, a leaf each: the costliest a client can make them. */
+	for (uint64_t p = 0; p < 1000; p++)
+		page_view_set(&a, p * PAGE_VIEW_LEAF_PAGES, 1);
+	assert_true(a.count > 0 && a.dropped > 0);
+	assert_true(client_a.used <= client_a.cap && a.bytes == client_a.used);
+	for (uint64_t p = 0; p < 1000; p++)
+		page_view_set(&b, p * PAGE_VIEW_LEAF_PAGES, 1);
+	assert_true(b.dropped > 0);
+	assert_true(uid.used <= uid.cap && uid.used == a.bytes + b.bytes);
+	assert_true(daemon.used == uid.used);
+	for (uint64_t p = 0; p < 1000; p++)
+		kept += page_view_get(&b, p * PAGE_VIEW_LEAF_PAGES) == 1;
+	assert_int_equal(kept, b.count); /* what was not kept is whole */
+	/* Pages beside one already kept need no more memory. */
+	page_view_set(&a, 1, 3);
+	assert_int_equal(page_view_get(&a, 1), 3);
+	page_view_clear(&a);
+	assert_true(uid.used == client_a.used + client_b.used);
+	page_view_free(&a);
+	page_view_free(&b);
+	assert_int_equal(client_a.used, 0);
+	assert_int_equal(client_b.used, 0);
+	assert_int_equal(uid.used, 0);
+	assert_int_equal(daemon.used, 0);
 }
 
 int main(void)
@@ -102,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_matches_model),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_clear_costs_what_it_holds),
+		cmocka_unit_test(test_budgets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

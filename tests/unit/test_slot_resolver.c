@@ -39,7 +39,7 @@ static struct hint_client_conn *client(const uint64_t *vpage, const uint64_t *e,
 	assert_true(c->pagemap_fd >= 0);
 	unlink(path);
 	c->ring = (struct hint_ring *)c; /* registered: only its being set matters here */
-	assert_int_equal(page_view_init(&c->view, 1 << 20), 0);
+	assert_int_equal(page_view_init(&c->view, 1 << 20, NULL), 0);
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(pwrite(c->pagemap_fd, &e[i], 8, (off_t)(vpage[i] * 8)), 8);
 		page_view_set(&c->view, vpage[i], mask[i]);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 6
+#define UBLK_STATS_VERSION 7
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -74,6 +74,7 @@ struct ublk_hint_client_stats {
 	uint64_t ring_records;
 	uint64_t records, rejected, overflows, resyncs, forks;
 	uint64_t view_pages;     /* pages it has reduced, as the server knows */
+	uint64_t memory;         /* bytes of the daemon's its ring and view hold */
 	uint64_t pages_resolved; /* written slots resolved to its pages */
 	uint64_t lines_saved;    /* lines those writes did not move */
 };
@@ -87,6 +88,9 @@ struct ublk_hint_stats {
 	uint64_t registrations, refused, dropped;
 	uint64_t records, rejected, overflows, resyncs;
 	uint64_t lines_saved; /* lines that writes attributed to clients did not move */
+	/* the daemon's memory for hints (rings and views) and its cap (--hint-memory); page
+	 * reductions not kept because a view or a cap was full (those pages move whole) */
+	uint64_t memory, memory_cap, not_kept;
 	/* the resolver: slots asked, resolved to one page, shared by several, left whole at
 	 * the deadline, pagemap entries read; rounds and their latency */
 	uint64_t slots, resolved, shared, late, scanned;

@@ -18,8 +18,9 @@ static const char hints_usage[] =
 	"the capacity of its hint ring, records it published, records refused, records it dropped\n"
 	"because its ring was full (overflows) and the resyncs they caused, forks, the pages it "
 	"has\n"
-	"reduced as the server knows them, the written pages attributed to it, and the 64-byte\n"
-	"lines those writes did not move. STATE is 'ok', 'sharing' (it forked and a child may "
+	"reduced as the server knows them, the daemon's memory its ring and that knowledge hold\n"
+	"(KiB), the written pages attributed to it, and the 64-byte lines those writes did not\n"
+	"move. STATE is 'ok', 'sharing' (it forked and a child may "
 	"share\n"
 	"its pages: they move whole) or 'unsure' (a record was half-written at the last read).\n"
 	"\n"
@@ -90,7 +91,8 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		printf(", \"hints\": {\"enabled\": %s, \"clients\": %u, \"registrations\": %llu, "
 		       "\"refused\": %llu, \"dropped\": %llu, \"records\": %llu, "
 		       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
-		       "\"lines_saved\": %llu, \"resolver\": {\"slots\": %llu, \"resolved\": %llu, "
+		       "\"lines_saved\": %llu, \"memory_bytes\": %llu, \"memory_cap_bytes\": %llu, "
+		       "\"not_kept\": %llu, \"resolver\": {\"slots\": %llu, \"resolved\": %llu, "
 		       "\"shared\": %llu, \"late\": %llu, \"scanned\": %llu, "
 		       "\"rounds\": %llu, \"wait_p50_ns\": %llu, \"wait_p99_ns\": %llu}}",
 		       LOAD(h->enabled) ? "true" : "false", LOAD(h->nclients),
@@ -98,7 +100,9 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
 		       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
 		       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs),
-		       (unsigned long long)LOAD(h->lines_saved), slots, resolved,
+		       (unsigned long long)LOAD(h->lines_saved),
+		       (unsigned long long)LOAD(h->memory), (unsigned long long)LOAD(h->memory_cap),
+		       (unsigned long long)LOAD(h->not_kept), slots, resolved,
 		       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
 		       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->rounds),
 		       (unsigned long long)wait_percentile(h, 500),
@@ -112,6 +116,8 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 	printf("hints: %u clients now, %llu registrations (%llu refused, %llu dropped); %llu ring "
 	       "records (%llu rejected), %llu overflows, %llu resyncs; %llu lines (%llu KiB) not "
 	       "moved\n"
+	       "hint memory: %llu KiB of %llu KiB (--hint-memory) in rings and views; %llu page "
+	       "reductions not kept (a view or a cap full: those pages move whole)\n"
 	       "resolver: %llu written pages, %llu attributed to a client (%.1f%%), %llu shared, "
 	       "%llu left whole at the hold time; %llu pagemap entries read; a write waited "
 	       "%.1f ms (p50), %.1f ms (p99)\n",
@@ -120,7 +126,10 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 	       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
 	       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs),
 	       (unsigned long long)LOAD(h->lines_saved),
-	       (unsigned long long)(LOAD(h->lines_saved) * 64 >> 10), slots, resolved, rate,
+	       (unsigned long long)(LOAD(h->lines_saved) * 64 >> 10),
+	       (unsigned long long)(LOAD(h->memory) >> 10),
+	       (unsigned long long)(LOAD(h->memory_cap) >> 10),
+	       (unsigned long long)LOAD(h->not_kept), slots, resolved, rate,
 	       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
 	       (unsigned long long)LOAD(h->scanned), (double)wait_percentile(h, 500) / 1e6,
 	       (double)wait_percentile(h, 990) / 1e6);
@@ -161,9 +170,10 @@ int cmd_hints(int argc, char **argv)
 		       "device)\n",
 		       dev_id);
 	else
-		printf("%-6s %-8s %-6s %-15s %-8s %8s %12s %9s %9s %8s %6s %10s %10s %12s\n",
+		printf("%-6s %-8s %-6s %-15s %-8s %8s %12s %9s %9s %8s %6s %10s %9s %10s %12s\n",
 		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "RING", "RECORDS", "REJECTED",
-		       "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "RESOLVED", "LINES-SAVED");
+		       "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "MEM-KIB", "RESOLVED",
+		       "LINES-SAVED");
 	for (unsigned i = 0; i < n; i++) {
 		struct ublk_hint_client_stats c = h->client[i];
 
@@ -176,26 +186,27 @@ int cmd_hints(int argc, char **argv)
 			printf("%s{\"client\": %u, \"pid\": %d, \"uid\": %u, \"command\": \"%s\", "
 			       "\"state\": \"%s\", \"ring_records\": %llu, \"records\": %llu, "
 			       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
-			       "\"forks\": %llu, \"reduced_pages\": %llu, \"pages_resolved\": "
+			       "\"forks\": %llu, \"reduced_pages\": %llu, \"memory_bytes\": %llu, "
+			       "\"pages_resolved\": "
 			       "%llu, "
 			       "\"lines_saved\": %llu, \"bytes_saved\": %llu}",
 			       i ? ", " : "", c.id, c.pid, c.uid, c.comm, client_state(c.flags),
 			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
 			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
 			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
-			       (unsigned long long)c.view_pages,
+			       (unsigned long long)c.view_pages, (unsigned long long)c.memory,
 			       (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved,
 			       (unsigned long long)c.lines_saved * 64);
 		else
 			printf("%-6u %-8d %-6u %-15s %-8s %8llu %12llu %9llu %9llu %8llu %6llu "
-			       "%10llu "
-			       "%10llu %12llu\n",
+			       "%10llu %9llu %10llu %12llu\n",
 			       c.id, c.pid, c.uid, c.comm, client_state(c.flags),
 			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
 			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
 			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
 			       (unsigned long long)c.view_pages,
+			       (unsigned long long)(c.memory >> 10),
 			       (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved);
 	}

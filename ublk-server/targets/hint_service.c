@@ -18,6 +18,7 @@
 #include "slot_resolver.h"
 
 #define DRAIN_EVERY_MS  10 /* rings are read this often even with no write to resolve */
+#define DRAIN_SLICE_MS  2  /* longest such a drain lasts: then the thread looks for writes */
 #define SWAP_RECHECK_NS 1000000000ull
 #define RING_RECORDS    (1u << 14) /* 384 KiB, charged to the client's memory */
 #define MAX_RING        (1u << 20)
@@ -71,6 +72,16 @@ static void give_back(struct hint_batch *b)
 	(void)!write(d->efd, &one, sizeof(one));
 }
 
+static uint64_t oldest_submit(const struct hint_batch *list)
+{
+	uint64_t oldest = UINT64_MAX;
+
+	for (const struct hint_batch *b = list; b; b = b->next)
+		if (b->submit_ns < oldest)
+			oldest = b->submit_ns;
+	return oldest;
+}
+
 /* Fills the masks of every batch in the list and gives them back: the resolver's masks
  * (whole where it is unsure: docs/design.md, "The one invariant"). A round never holds more
  * pages than all queues can have in flight (conf.max_pages), so its arrays are the service's
@@ -78,17 +89,13 @@ static void give_back(struct hint_batch *b)
 static void resolve(struct hint_service *s, struct hint_batch *list)
 {
 	struct ublk_hint_stats *st = s->conf.stats;
-	uint64_t oldest = UINT64_MAX;
 	size_t n = 0;
 
-	for (struct hint_batch *b = list; b; b = b->next) {
+	for (struct hint_batch *b = list; b; b = b->next)
 		for (uint32_t i = 0; i < b->nr_pages && n < s->conf.max_pages; i++)
 			s->slots[n++] = b->first_page + i;
-		if (b->submit_ns < oldest)
-			oldest = b->submit_ns;
-	}
 	slot_resolve(&s->server, s->reader, swap_type(s), s->slots, n, s->masks, s->owner,
-		     oldest + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
+		     oldest_submit(list) + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
 	size_t at = 0;
 	uint64_t now = monotonic_ns();
 
@@ -120,7 +127,7 @@ static void publish_stats(struct hint_service *s)
 	struct hint_server *srv = &s->server;
 	uint64_t records = srv->gone.records, rejected = srv->gone.rejected;
 	uint64_t overflows = srv->gone.overflows, resyncs = srv->gone.resyncs;
-	uint64_t lines_saved = srv->gone.lines_saved;
+	uint64_t lines_saved = srv->gone.lines_saved, not_kept = srv->gone_not_kept;
 	unsigned shown =
 		srv->nclients < UBLK_HINT_CLIENTS_SHOWN ? srv->nclients : UBLK_HINT_CLIENTS_SHOWN;
 
@@ -141,6 +148,7 @@ static void publish_stats(struct hint_service *s)
 			.resyncs = c->stats.resyncs,
 			.forks = c->stats.forks,
 			.view_pages = c->view.count,
+			.memory = c->mem.used,
 			.pages_resolved = c->stats.pages_resolved,
 			.lines_saved = c->stats.lines_saved,
 		};
@@ -153,7 +161,11 @@ static void publish_stats(struct hint_service *s)
 		overflows += c->stats.overflows;
 		resyncs += c->stats.resyncs;
 		lines_saved += c->stats.lines_saved;
+		not_kept += c->view.dropped;
 	}
+	STORE(st->memory, srv->mem.used);
+	STORE(st->memory_cap, s->conf.memory_cap);
+	STORE(st->not_kept, not_kept);
 	STORE(st->nclients, shown);
 	STORE(st->registrations, srv->registrations);
 	STORE(st->refused, srv->refused);
@@ -212,8 +224,16 @@ static void *run(void *arg)
 			}
 			return NULL;
 		}
-		/* The batches' data was in hand before they were taken: drain after. */
-		hint_server_drain(&s->server);
+		/* The batches' data was in hand before they were taken: drain after, for at most
+		 * half of the oldest one's hold (resolve has the rest). */
+		uint64_t now = monotonic_ns(), until = now + DRAIN_SLICE_MS * 1000000ull;
+
+		if (list) {
+			uint64_t end = oldest_submit(list) + (uint64_t)s->conf.hold_ms * 1000000u;
+
+			until = end > now ? now + (end - now) / 2 : now;
+		}
+		hint_server_drain(&s->server, until);
 		__atomic_store_n(&s->reduced, any_reduced(&s->server), __ATOMIC_RELEASE);
 		if (list)
 			resolve(s, list);
@@ -255,6 +275,9 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		.ring_records = RING_RECORDS,
 		.max_ring_records = MAX_RING,
 		.max_pages = MAX_VIEW_PAGES,
+		.client_bytes = conf->memory_cap / 4,
+		.uid_bytes = conf->memory_cap / 2,
+		.server_bytes = conf->memory_cap,
 	};
 	int ret;
 

@@ -6,7 +6,10 @@
  * (without blocking: its requests stay queued) for the batch to come back on its hint_done
  * list. The thread drains every ring only after the batch was submitted — so after the data
  * was in hand — then resolves the batch's slots (slot_resolver.h) and fills its masks; a page
- * it cannot attribute, or any page once the batch has waited hold_ms, is whole. */
+ * it cannot attribute, or any page once the batch has waited hold_ms, is whole. The drain
+ * gets at most half of what is left of the oldest batch's hold, the resolution the rest; with
+ * no batch waiting a drain lasts at most DRAIN_SLICE_MS, so a batch never waits long for the
+ * thread to look. */
 #ifndef LINESWAP_HINT_SERVICE_H
 #define LINESWAP_HINT_SERVICE_H
 
@@ -36,9 +39,10 @@ struct hint_batch {
 struct hint_service_conf {
 	uint32_t dev_id;
 	const char *socket_path;
-	long allow_uid; /* see hint_server_conf */
-	uint32_t hold_ms;
-	uint32_t max_pages; /* pages all queues can have in flight: a round's most */
+	long allow_uid;      /* see hint_server_conf */
+	uint32_t hold_ms;    /* a write's whole wait, the rings' drain included */
+	uint64_t memory_cap; /* rings and views: all clients; a uid half, a client a quarter */
+	uint32_t max_pages;  /* pages all queues can have in flight: a round's most */
 	struct ublk_hint_stats *stats;
 };
 

@@ -348,6 +348,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 			.socket_path = r->hint_socket,
 			.allow_uid = (long)r->rc.hint_uid,
 			.hold_ms = r->rc.hint_hold_ms,
+			.memory_cap = r->rc.hint_memory,
 			.max_pages = t->conf->nr_queues * t->conf->depth *
 				     (t->conf->max_io_bytes >> UBLK_PAGE_SHIFT),
 			.stats = &t->stats->hints,

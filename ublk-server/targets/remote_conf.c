@@ -18,6 +18,7 @@
 
 #define DEFAULT_TIMEOUT_MS   5000
 #define DEFAULT_HINT_HOLD_MS 200
+#define DEFAULT_HINT_MEMORY  (256ull << 20)
 #define DEFAULT_GRACE_S      600
 #define LINK_TIMEOUT_MIN_MS  500
 
@@ -57,7 +58,13 @@ const char remote_usage[] =
 	"      --hint-uid UID   let processes of UID register too ('any': every uid); by default\n"
 	"                       only root and the daemon's own uid may\n"
 	"      --hint-hold MS   longest a page write waits to be attributed to a registered\n"
-	"                       process before it moves whole (1-60000, default 200)\n";
+	"                       process before it moves whole (1-60000, default 200); every\n"
+	"                       part of the daemon's work for it (reading the processes'\n"
+	"                       rings included) stops there\n"
+	"      --hint-memory SIZE  the daemon's memory for hints: the processes' rings and what\n"
+	"                       it knows of their pages (1M-64G, default 256M); one process may\n"
+	"                       hold a quarter of it, the processes of one uid half. Past a cap\n"
+	"                       a ring is made smaller (or refused) and more pages move whole\n";
 
 enum {
 	OPT_NODE = 1,
@@ -70,6 +77,7 @@ enum {
 	OPT_NO_HINTS,
 	OPT_HINT_UID,
 	OPT_HINT_HOLD,
+	OPT_HINT_MEMORY,
 };
 
 const struct option remote_options[] = {
@@ -83,6 +91,7 @@ const struct option remote_options[] = {
 	{ "no-hints", no_argument, NULL, OPT_NO_HINTS },
 	{ "hint-uid", required_argument, NULL, OPT_HINT_UID },
 	{ "hint-hold", required_argument, NULL, OPT_HINT_HOLD },
+	{ "hint-memory", required_argument, NULL, OPT_HINT_MEMORY },
 	{ 0 },
 };
 
@@ -93,6 +102,7 @@ void remote_init_conf(struct ublk_dev_conf *c)
 		.hints = true,
 		.hint_uid = -1,
 		.hint_hold_ms = DEFAULT_HINT_HOLD_MS,
+		.hint_memory = DEFAULT_HINT_MEMORY,
 		.grace_s = DEFAULT_GRACE_S,
 		.seal = true,
 	};
@@ -189,6 +199,13 @@ int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char 
 		}
 		rc->hint_hold_ms = (uint32_t)v;
 		return 0;
+	case OPT_HINT_MEMORY:
+		if (!parse_size(arg, &v) || v < (1u << 20) || v > (64ull << 30)) {
+			snprintf(err, errlen, "bad --hint-memory '%s' (1M-64G)", arg);
+			return -EINVAL;
+		}
+		rc->hint_memory = v;
+		return 0;
 	}
 	snprintf(err, errlen, "option %d is not the remote target's", val);
 	return -EINVAL;
@@ -260,10 +277,10 @@ int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 	return (int)at +
 	       snprintf(buf + at, len - at,
 			"replicas=%u\nslab_bytes=%llu\ngrace_s=%u\nregion=%s\ntimeout_ms=%u\n"
-			"hints=%d\nhint_uid=%lld\nhint_hold_ms=%u\nseal=%d\n",
+			"hints=%d\nhint_uid=%lld\nhint_hold_ms=%u\nhint_memory=%llu\nseal=%d\n",
 			rc->replicas, (unsigned long long)rc->slab_bytes, rc->grace_s, rc->region,
 			rc->timeout_ms, rc->hints, (long long)rc->hint_uid, rc->hint_hold_ms,
-			rc->seal);
+			(unsigned long long)rc->hint_memory, rc->seal);
 }
 
 bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val)
@@ -296,6 +313,8 @@ bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val
 		rc->hint_uid = (int64_t)v;
 	else if (!strcmp(key, "hint_hold_ms") && parse_uint(val, 1, 60000, &v))
 		rc->hint_hold_ms = (uint32_t)v;
+	else if (!strcmp(key, "hint_memory") && parse_uint(val, 1u << 20, 64ull << 30, &v))
+		rc->hint_memory = v;
 	else
 		return false;
 	return true;
