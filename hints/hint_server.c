@@ -25,6 +25,12 @@
 /* Hellos answered in one hint_server_handle call. */
 #define HELLOS_PER_CALL 4
 
+/* What a ring of `bytes` costs the server: whole pages of its memfd. */
+static uint64_t ring_cost(size_t bytes)
+{
+	return (bytes + 4095) & ~(uint64_t)4095;
+}
+
 static void drop_child(struct hint_client_conn *c, unsigned i)
 {
 	close(c->child[i].pidfd);
@@ -60,14 +66,14 @@ static void free_client(struct hint_client_conn *c)
 		drop_child(c, 0);
 	if (c->ring) {
 		munmap(c->ring, c->ring_bytes);
-		page_view_budget_give(c->budget, c->ring_bytes);
+		page_view_budget_give(c->budget, ring_cost(c->ring_bytes));
 	}
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
 	close(c->sock);
 	page_view_free(&c->view);
-	if (c->of_uid)
-		c->of_uid->clients--;
+	if (c->of_uid && --c->of_uid->clients == 0)
+		c->of_uid->uid = (uid_t)-1;
 	free(c);
 }
 
@@ -246,7 +252,10 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 		refuse(s, c->sock, -ENOMEM, "the server is out of memory");
 		return false;
 	}
-	while (!page_view_budget_take(c->budget, hint_ring_bytes(records))) {
+	/* A ring may take half of the client's own budget, and must leave room for a view. */
+	while (ring_cost(hint_ring_bytes(records)) > c->mem.cap / 2 ||
+	       !page_view_budget_take(c->budget,
+				      ring_cost(hint_ring_bytes(records)) + PAGE_VIEW_MIN_BYTES)) {
 		if (records == HINT_RING_MIN_RECORDS) {
 			refuse(s, c->sock, -ENOMEM,
 			       "the memory for hints of your uid, or of the device, is used up");
@@ -255,19 +264,20 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 		records /= 2;
 	}
 	c->ring_bytes = hint_ring_bytes(records);
+	page_view_budget_give(c->budget, PAGE_VIEW_MIN_BYTES); /* the view takes it now */
 	fd = memfd_create("lineswap-hints", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	/* Sealed to its size: the client cannot shrink it under the server's mapping. */
 	if (fd < 0 || ftruncate(fd, (off_t)c->ring_bytes) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		refuse(s, c->sock, -ENOMEM, "the server cannot make a ring");
-		page_view_budget_give(c->budget, c->ring_bytes);
+		page_view_budget_give(c->budget, ring_cost(c->ring_bytes));
 		if (fd >= 0)
 			close(fd);
 		return false;
 	}
 	c->ring = mmap(NULL, c->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (c->ring == MAP_FAILED) /* given back now: free_client gives back a mapped ring's */
-		page_view_budget_give(c->budget, c->ring_bytes);
+		page_view_budget_give(c->budget, ring_cost(c->ring_bytes));
 	/* Faulted in and locked here, the ring is the server's memory: it is charged to the
 	 * daemon's cgroup rather than the client's, and never swapped out (perhaps through this
 	 * very device). Without the privilege to lock it still works, only pageable. */

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIR_MIN    16
 #define LEAF_BYTES (PAGE_VIEW_LEAF_PAGES * sizeof(uint64_t))
 
 bool page_view_budget_take(struct page_view_budget *const budget[PAGE_VIEW_BUDGETS], uint64_t bytes)
 {
 	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS; i++)
-		if (budget[i] && budget[i]->cap - budget[i]->used < bytes)
+		if (budget[i] &&
+		    (budget[i]->used > budget[i]->cap || budget[i]->cap - budget[i]->used < bytes))
 			return false;
 	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS; i++)
 		if (budget[i])
@@ -65,17 +65,17 @@ static struct page_view_leaf *new_dir(struct page_view *v, size_t capacity)
 int page_view_init(struct page_view *v, size_t max_pages,
 		   struct page_view_budget *const budget[PAGE_VIEW_BUDGETS])
 {
-	*v = (struct page_view){ .capacity = DIR_MIN, .max_count = max_pages };
+	*v = (struct page_view){ .capacity = PAGE_VIEW_DIR_MIN, .max_count = max_pages };
 	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS && budget; i++)
 		v->budget[i] = budget[i];
-	if (!page_view_budget_take(v->budget, DIR_MIN * sizeof(*v->dir)))
+	if (!page_view_budget_take(v->budget, PAGE_VIEW_DIR_MIN * sizeof(*v->dir)))
 		return -ENOSPC;
-	page_view_budget_give(v->budget, DIR_MIN * sizeof(*v->dir));
-	v->dir = new_dir(v, DIR_MIN);
+	page_view_budget_give(v->budget, PAGE_VIEW_DIR_MIN * sizeof(*v->dir));
+	v->dir = new_dir(v, PAGE_VIEW_DIR_MIN);
 	return v->dir ? 0 : -ENOMEM;
 }
 
-/* Frees every leaf held (visiting each once: what the view holds, never more). */
+/* Frees every leaf held and the directory. */
 static void free_leaves(struct page_view *v)
 {
 	for (size_t i = 0, seen = 0; seen < v->leaves; i++)
@@ -103,8 +103,8 @@ void page_view_clear(struct page_view *v)
 	free_leaves(v);
 	/* The directory goes back to its first size: a client starting epoch after epoch costs
 	 * a small table each time. NULL only when memory is short: the view then keeps nothing. */
-	v->capacity = DIR_MIN;
-	v->dir = new_dir(v, DIR_MIN);
+	v->capacity = PAGE_VIEW_DIR_MIN;
+	v->dir = new_dir(v, PAGE_VIEW_DIR_MIN);
 }
 
 static size_t find(const struct page_view *v, uint64_t key)

@@ -2,13 +2,13 @@
  *
  * A page that is not in the view is whole (all lines live): the safe answer. Masks live in
  * leaves of PAGE_VIEW_LEAF_PAGES consecutive pages (4 KiB each, like a page table's), found
- * through a small hash directory, so every operation costs the same however large the view
- * is: no rehash of all pages, and clearing costs the leaves held, not the largest size the
- * view ever had. The view is bounded twice: by max_pages reduced pages, and by the memory
- * budgets it is charged to (its client's, its uid's, the daemon's); when either is reached a
- * new reduced mask is simply not kept (the page stays whole), so a client can waste its own
- * savings but never grow the server's memory past a cap. Single-threaded: the hint service
- * owns it and its budgets. */
+ * through a small hash directory, so adding a page never rehashes pages: at most a leaf is
+ * made, or the directory of leaves doubles. What the directory and the leaves cost is
+ * bounded by the budgets below, and so is every walk over them (a clear, a listing). The view is
+ * bounded twice: by max_pages reduced pages, and by the memory budgets it is charged to (its
+ * client's, its uid's, the daemon's); when either is reached a new reduced mask is simply not kept
+ * (the page stays whole), so a client can waste its own savings but never grow the server's memory
+ * past a cap. Single-threaded: the hint service owns it and its budgets. */
 #ifndef LINESWAP_PAGE_VIEW_H
 #define LINESWAP_PAGE_VIEW_H
 
@@ -20,6 +20,8 @@
 
 #define PAGE_VIEW_LEAF_PAGES 512
 #define PAGE_VIEW_BUDGETS    3
+#define PAGE_VIEW_DIR_MIN    16 /* directory slots of a new or cleared view */
+#define PAGE_VIEW_MIN_BYTES  (PAGE_VIEW_DIR_MIN * sizeof(struct page_view_leaf))
 
 /* Memory some owner may hold: charged before it is taken, credited when it is freed. */
 struct page_view_budget {
@@ -48,7 +50,8 @@ struct page_view {
 int page_view_init(struct page_view *v, size_t max_pages,
 		   struct page_view_budget *const budget[PAGE_VIEW_BUDGETS]);
 void page_view_free(struct page_view *v);
-/* Forgets every page: all are whole again. Costs the leaves held. */
+/* Forgets every page: all are whole again. Costs the leaves held and the directory's size;
+ * the directory goes back to its first size. */
 void page_view_clear(struct page_view *v);
 /* Records that vpage's live lines are mask (LINES_WHOLE removes it). */
 void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask);

@@ -42,12 +42,13 @@ int node_memory_init(struct node_memory *m, uint64_t bytes, bool lock)
 	return 0;
 }
 
-/* Zeros bytes at `at`: by giving the pages back (they read as zeros when next touched), or, in
- * locked memory that keeps its pages and where the range is not whole hugepages (madvise
- * refuses), by writing zeros. A region never shows a tenant what an earlier one held. */
+/* Zeros bytes at `at`: 4 KiB pages that are not locked are given back (they read as zeros when
+ * next touched); locked memory keeps its pages, and hugepages are written too (madvise would
+ * leave a partial hugepage at the end as it was, and may not give a private mapping's
+ * reservation back). A region never shows a tenant what an earlier one held. */
 static void zero(struct node_memory *m, uint64_t at, uint64_t bytes)
 {
-	if (m->locked || madvise(m->base + at, bytes, MADV_DONTNEED) < 0)
+	if (m->locked || m->hugepages || madvise(m->base + at, bytes, MADV_DONTNEED) < 0)
 		memset(m->base + at, 0, bytes);
 }
 

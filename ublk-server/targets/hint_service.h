@@ -8,8 +8,9 @@
  * was in hand — then resolves the batch's slots (slot_resolver.h) and fills its masks; a page
  * it cannot attribute, or any page once the batch has waited hold_ms, is whole. The drain
  * gets at most half of what is left of the oldest batch's hold, the resolution the rest; with
- * no batch waiting a drain lasts at most DRAIN_SLICE_MS, so a batch never waits long for the
- * thread to look. */
+ * no batch waiting a drain lasts about DRAIN_SLICE_MS, so a batch never waits long for the
+ * thread to look. (The clock is read between steps of 256 records; a step's cost is bounded
+ * by the memory caps: page_view.h.) */
 #ifndef LINESWAP_HINT_SERVICE_H
 #define LINESWAP_HINT_SERVICE_H
 
