@@ -37,6 +37,7 @@
 #define MAX_PENDING_DEFAULT  64
 #define MAX_PER_ADDR_DEFAULT 16
 #define HANDSHAKE_MS_DEFAULT 5000
+#define ZERO_STEP            (16u << 20) /* released memory zeroed between looks at clients */
 
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT 4
@@ -457,8 +458,12 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		struct epoll_event evs[64];
-		/* Pending handshakes are looked at every tick; leases every second. */
-		int timeout = n.guard.pending ? NODE_TICK_MS : n.lease_s ? 1000 : -1;
+		/* Released memory is zeroed a step between looks at the clients; pending
+		 * handshakes are looked at every tick; leases every second. */
+		int timeout = n.mem.zeroing     ? 0
+			      : n.guard.pending ? NODE_TICK_MS
+			      : n.lease_s       ? 1000
+						: -1;
 		int k = epoll_wait(n.epfd, evs, 64, timeout);
 
 		for (int i = 0; i < k; i++) {
@@ -496,6 +501,7 @@ int main(int argc, char **argv)
 			last_tick = now;
 		}
 		node_bury_dead(&n);
+		node_memory_zero_step(&n.mem, ZERO_STEP);
 	}
 out:
 	node_rdma_close(n.rdma);

@@ -103,6 +103,8 @@ static void answer(int fd, const struct node_memory *m, uint64_t now_s, const ch
 			char id[2 * PROTO_REGION_ID + 1];
 			int len;
 
+			if (r->zeroing)
+				continue;
 			hex(r->id, PROTO_REGION_ID, id);
 			len = snprintf(line, sizeof(line),
 				       "{\"serial\": %" PRIu64 ", \"tenant\": %u, \"id\": \"%s\", "

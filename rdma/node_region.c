@@ -65,13 +65,44 @@ void node_memory_free(struct node_memory *m)
 	m->base = NULL;
 }
 
+/* What is still zeroing counts as unused: a create that needs it finishes the zeroing. */
 uint64_t node_memory_unused(const struct node_memory *m)
 {
 	uint64_t used = 0;
 
 	for (const struct node_region *r = m->regions; r; r = r->next)
-		used += r->span;
+		used += r->zeroing ? 0 : r->span;
 	return m->bytes - used;
+}
+
+/* Unlinks and frees entry r (whose memory reads as zeros now). */
+static void forget(struct node_memory *m, struct node_region *r)
+{
+	for (struct node_region **p = &m->regions; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	free(r);
+}
+
+bool node_memory_zero_step(struct node_memory *m, uint64_t bytes)
+{
+	struct node_region *r = m->regions;
+
+	while (r && !r->zeroing)
+		r = r->next;
+	if (!r)
+		return false;
+	uint64_t n = r->span - r->zeroed < bytes ? r->span - r->zeroed : bytes;
+
+	zero(m, r->offset + r->zeroed, n);
+	r->zeroed += n;
+	if (r->zeroed == r->span) {
+		forget(m, r);
+		m->zeroing--;
+	}
+	return m->zeroing > 0;
 }
 
 void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *regions,
@@ -80,7 +111,7 @@ void node_tenant_usage(const struct node_memory *m, unsigned tenant, unsigned *r
 	*regions = 0;
 	*bytes = 0;
 	for (const struct node_region *r = m->regions; r; r = r->next)
-		if (r->tenant == tenant) {
+		if (!r->zeroing && r->tenant == tenant) {
 			++*regions;
 			*bytes += r->span;
 		}
@@ -124,7 +155,7 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 			  struct node_region **out)
 {
 	for (struct node_region *r = m->regions; r; r = r->next) {
-		if (r->tenant != tenant || memcmp(r->id, id, PROTO_REGION_ID))
+		if (r->zeroing || r->tenant != tenant || memcmp(r->id, id, PROTO_REGION_ID))
 			continue;
 		if (flags != PROTO_ATTACH)
 			return PROTO_EEXIST;
@@ -151,8 +182,13 @@ unsigned node_region_open(struct node_memory *m, unsigned tenant, const uint8_t 
 	struct node_region **link, *r;
 	uint64_t at;
 
-	if (!first_fit(m, span, &link, &at))
-		return PROTO_ENOSPC;
+	/* Memory still zeroing is free memory a step away: finish it when it is needed. */
+	if (!first_fit(m, span, &link, &at)) {
+		while (node_memory_zero_step(m, UINT64_MAX))
+			;
+		if (!first_fit(m, span, &link, &at))
+			return PROTO_ENOSPC;
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return PROTO_ENOSPC;
@@ -182,7 +218,7 @@ void node_region_close(struct node_region *r, uint64_t now_s)
 struct node_region *node_region_find(const struct node_memory *m, uint64_t serial)
 {
 	for (struct node_region *r = m->regions; r; r = r->next)
-		if (r->serial == serial)
+		if (!r->zeroing && r->serial == serial)
 			return r;
 	return NULL;
 }
@@ -191,20 +227,20 @@ struct node_region *node_region_expired(const struct node_memory *m, uint64_t le
 					uint64_t now_s)
 {
 	for (struct node_region *r = m->regions; r; r = r->next)
-		if (r->users == 0 && now_s - r->idle_since_s >= lease_s)
+		if (!r->zeroing && r->users == 0 && now_s - r->idle_since_s >= lease_s)
 			return r;
 	return NULL;
 }
 
 void node_region_release(struct node_memory *m, struct node_region *r)
 {
-	for (struct node_region **p = &m->regions; *p; p = &(*p)->next)
-		if (*p == r) {
-			*p = r->next;
-			m->nregions--;
-			break;
-		}
-	/* Memory outside regions always reads as zeros: no tenant sees what another held. */
-	zero(m, r->offset, r->span);
-	free(r);
+	/* Memory outside regions always reads as zeros: no tenant sees what another held. The
+	 * entry keeps its place until node_memory_zero_step has zeroed all of it. */
+	*r = (struct node_region){ .next = r->next,
+				   .offset = r->offset,
+				   .span = r->span,
+				   .tenant = UINT32_MAX,
+				   .zeroing = true };
+	m->nregions--;
+	m->zeroing++;
 }

@@ -6,7 +6,13 @@
  * its public key (auth.h) checks the signature any later attach or release must bear. A region
  * lives until it is released, freed by the operator, or, with a lease, left without a connection
  * for longer than the lease. Regions are a list (no fixed table): what bounds them is memory and
- * the quotas. */
+ * the quotas.
+ *
+ * Memory outside regions reads as zeros. A released region's memory is zeroed a step at a time
+ * (node_memory_zero_step, between the node's other work), not all at once, so that freeing a
+ * large region never stalls the other tenants; until its zeroing is done it stays in the list
+ * as an entry that is `zeroing` (no tenant's, found by no lookup), and a create that needs that
+ * memory finishes the zeroing first. */
 #ifndef LINESWAP_NODE_REGION_H
 #define LINESWAP_NODE_REGION_H
 
@@ -27,6 +33,8 @@ struct node_region {
 	uint64_t span;         /* what it holds of the node's memory: its slots, in whole pages */
 	unsigned users;        /* TCP connections attached */
 	uint64_t idle_since_s; /* monotonic seconds when users last fell to 0 */
+	bool zeroing;          /* released: memory being zeroed, not a region any more */
+	uint64_t zeroed;       /* bytes of it zeroed so far, from offset */
 };
 
 /* What one tenant may hold; 0: no limit. */
@@ -41,7 +49,8 @@ struct node_memory {
 	bool hugepages;
 	bool locked; /* populated and locked at init: never swapped out */
 	struct node_region *regions;
-	unsigned nregions;
+	unsigned nregions; /* not counting those zeroing */
+	unsigned zeroing;  /* released entries still zeroing */
 	uint64_t next_serial;
 	struct node_quota quota;
 };
@@ -75,8 +84,10 @@ struct node_region *node_region_find(const struct node_memory *m, uint64_t seria
 /* A region no connection has used for `lease_s` seconds at now_s, or NULL. */
 struct node_region *node_region_expired(const struct node_memory *m, uint64_t lease_s,
 					uint64_t now_s);
-/* Frees the region: its data is zeroed and gone; the caller has disconnected everyone
- * attached to it (and forgotten r). */
+/* Frees the region: its data is gone, and its memory is zeroed by node_memory_zero_step before
+ * anyone else gets it; the caller has disconnected everyone attached to it (and forgotten r). */
 void node_region_release(struct node_memory *m, struct node_region *r);
+/* Zeros up to `bytes` of released memory; returns whether some is left to zero. */
+bool node_memory_zero_step(struct node_memory *m, uint64_t bytes);
 
 #endif
