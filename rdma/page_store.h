@@ -77,13 +77,21 @@ struct page_store_conf {
 	unsigned max_segs;   /* SG plan limit: the packing depends on it */
 	unsigned seg_cost;   /* SG plan cost of a segment, in bytes */
 	unsigned timeout_ms; /* a link silent this long fails its requests with -EIO */
+	/* rdma:// only. How long to wait for the node to accept the RDMA connection (0: 30 s,
+	 * or timeout_ms if longer); and whether, when it does not, to serve over the TCP link
+	 * the connection was authenticated on (same node, region and sealing; slower). A host
+	 * whose RDMA connection manager stopped answering (rxe's GSI queue pair in error after
+	 * a network outage) then keeps its pages reachable. */
+	unsigned rdma_wait_ms;
+	bool tcp_fallback;
 };
 
 struct page_store {
 	const struct page_store_ops *ops;
 	struct page_store_conf conf;
 	unsigned inflight;
-	bool down; /* the link broke: every request fails; close and reopen */
+	bool down;     /* the link broke: every request fails; close and reopen */
+	bool fallback; /* an rdma:// link served over TCP (conf.tcp_fallback) */
 };
 
 /* Connects as conf says. Returns 0, or -errno with a message in err: -ECONNREFUSED,

@@ -313,7 +313,26 @@ static const struct page_store_ops verbs_ops = {
  * memory if it is new, which takes seconds for large regions (many under emulation). */
 static unsigned accept_wait_ms(const struct page_store_conf *conf)
 {
+	if (conf->rdma_wait_ms)
+		return conf->rdma_wait_ms;
 	return conf->timeout_ms > ACCEPT_WAIT_MIN_MS ? conf->timeout_ms : ACCEPT_WAIT_MIN_MS;
+}
+
+/* The RDMA connection was not accepted: serve over the authenticated TCP link instead, which
+ * the node serves like any TCP client's (its ticket is simply never spent). */
+static int fall_back(struct verbs_store *v, const struct page_store_conf *conf,
+		     const struct node_session *s, const char *why, struct page_store **out,
+		     char *err, size_t errlen)
+{
+	int fd = v->link_fd, ret;
+
+	v->link_fd = -1;
+	verbs_close(&v->ps);
+	log_msg("%s: %s; serving over TCP on the same link instead", conf->url, why);
+	ret = ps_tcp_attach(conf, fd, s, out, err, errlen);
+	if (ret == 0)
+		(*out)->fallback = true;
+	return ret;
 }
 
 /* Waits (bounded) for the next rdma_cm event; returns its type, or -1. */
@@ -448,6 +467,10 @@ int ps_verbs_open(const struct page_store_conf *conf, const char *host, const ch
 		snprintf(err, errlen, "the memory node at %s:%s %s the RDMA connection", host, port,
 			 ret == -ECONNREFUSED ? "refused" : "did not accept");
 		ret = ret < 0 ? ret : -ECONNREFUSED;
+		if (conf->tcp_fallback) {
+			freeaddrinfo(ai);
+			return fall_back(v, conf, &s, err, out, err, errlen);
+		}
 		goto fail;
 	}
 	if (rep.bytes != conf->bytes) {

@@ -145,6 +145,10 @@ static struct page_store *open_link(struct remote_keeper *k, unsigned n)
 		return NULL;
 	remote_store_conf(k->c.conf, k->c.rc, n, remote_pool_region_bytes(k->c.pool, n), 0, &c);
 	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
+	/* A link made anew is awaited by pages: an RDMA connection the node does not accept in
+	 * time is served over TCP instead (page_store.h), until the link is next made anew. */
+	c.rdma_wait_ms = CONNECT_TIMEOUT_MS;
+	c.tcp_fallback = true;
 	/* A resync or a move sends a chunk at once, whatever the queues' depth. */
 	if (c.max_inflight < REMOTE_CHUNK_PAGES)
 		c.max_inflight = REMOTE_CHUNK_PAGES;
