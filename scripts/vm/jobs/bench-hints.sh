@@ -15,6 +15,9 @@ limit=${LINESWAP_BENCH_LIMIT:-8M}
 reps=${LINESWAP_BENCH_REPS:-2}
 # LINESWAP_BENCH_REPLICAS=2: the device over three nodes with two copies of every page
 replicas=${LINESWAP_BENCH_REPLICAS:-1}
+# LINESWAP_BENCH_SEAL=0: pages in clear (ublk-ctl add --no-encrypt), for encryption's cost
+sealed=true
+[ "${LINESWAP_BENCH_SEAL:-1}" = 1 ] || sealed=false
 export LINESWAP_SECRET=bench
 vm_load ublk_drv
 addr=$(vm_rxe_veth)
@@ -30,6 +33,7 @@ if [ "$replicas" != 1 ]; then
 	done
 	pool="$pool --replicas $replicas"
 fi
+[ "$sealed" = true ] || pool="$pool --no-encrypt"
 # shellcheck disable=SC2086 # a list of options
 "$ctl" add -t remote $pool --size 512M --queues 2 -n 0 >/dev/null
 mkswap /dev/ublkb0 >/dev/null
@@ -42,7 +46,7 @@ moved() { vm_moved "$ctl" 0; }
 # emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
 emit() {
 	local b=($5) a=($6)
-	echo "{\"rep\": $rep, \"replicas\": $replicas, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
+	echo "{\"rep\": $rep, \"replicas\": $replicas, \"sealed\": $sealed, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
 		"\"put_pages\": $((a[0] - b[0])), \"put_bytes\": $((a[1] - b[1]))," \
 		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))${7:+, $7}}"
 }
