@@ -77,12 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mine = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	c->ring_bytes = bytes;
-	/* Its ring and a view of at most 16 leaves, charged as the server charges them. */
-	struct page_view_budget mem = { .cap = bytes + (68 << 10) };
+	/* Its ring (whole pages of it) and a view of at most 16 leaves, charged as the server
+	 * charges them. */
+	uint64_t ring_cost = (bytes + 4095) & ~(uint64_t)4095;
+	struct page_view_budget mem = { .cap = ring_cost + (68 << 10) };
 
 	c->budget[0] = &mem;
 	if (c->ring == MAP_FAILED || mine == MAP_FAILED ||
-	    !page_view_budget_take(c->budget, bytes) ||
+	    !page_view_budget_take(c->budget, ring_cost) ||
 	    page_view_init(&c->view, VIEW_MAX, c->budget) < 0)
 		abort();
 	hint_ring_init(c->ring, RECORDS, &c->cons);
