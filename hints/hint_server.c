@@ -283,16 +283,10 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 	 * very device). Without the privilege to lock it still works, only pageable. */
 	if (c->ring != MAP_FAILED)
 		(void)!mlock(c->ring, c->ring_bytes);
-	int view = c->ring == MAP_FAILED ? -ENOMEM
-					 : page_view_init(&c->view, s->conf.max_pages, c->budget);
-
-	if (view < 0) {
+	if (c->ring == MAP_FAILED || page_view_init(&c->view, s->conf.max_pages, c->budget) < 0) {
 		if (c->ring == MAP_FAILED)
 			c->ring = NULL;
-		refuse(s, c->sock, -ENOMEM,
-		       view == -ENOSPC
-			       ? "the memory for hints of your uid, or of the device, is used up"
-			       : "the server is out of memory");
+		refuse(s, c->sock, -ENOMEM, "the server is out of memory");
 		close(fd);
 		return false;
 	}

@@ -68,9 +68,6 @@ int page_view_init(struct page_view *v, size_t max_pages,
 	*v = (struct page_view){ .capacity = PAGE_VIEW_DIR_MIN, .max_count = max_pages };
 	for (unsigned i = 0; i < PAGE_VIEW_BUDGETS && budget; i++)
 		v->budget[i] = budget[i];
-	if (!page_view_budget_take(v->budget, PAGE_VIEW_DIR_MIN * sizeof(*v->dir)))
-		return -ENOSPC;
-	page_view_budget_give(v->budget, PAGE_VIEW_DIR_MIN * sizeof(*v->dir));
 	v->dir = new_dir(v, PAGE_VIEW_DIR_MIN);
 	return v->dir ? 0 : -ENOMEM;
 }

@@ -46,7 +46,8 @@ struct page_view {
 };
 
 /* A view holding up to max_pages reduced pages, charged to the budgets given (up to
- * PAGE_VIEW_BUDGETS, NULL-padded). Returns 0, -ENOSPC when a budget is short, or -ENOMEM. */
+ * PAGE_VIEW_BUDGETS, NULL-padded). Returns 0, or -ENOMEM when memory or a budget is short
+ * (PAGE_VIEW_MIN_BYTES of room is enough). */
 int page_view_init(struct page_view *v, size_t max_pages,
 		   struct page_view_budget *const budget[PAGE_VIEW_BUDGETS]);
 void page_view_free(struct page_view *v);
