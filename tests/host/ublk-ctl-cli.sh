@@ -30,6 +30,8 @@ expect add_bad_queues 2 "add: bad --queues '0'" "$ctl" add -t mem --size 1G --qu
 expect add_bad_depth 2 "add: bad --depth '5000'" "$ctl" add -t mem --size 1G --depth 5000
 expect add_bad_id 2 "add: bad device id 'x'" "$ctl" add -t mem --size 1G -n x
 expect add_bad_max_io 2 "add: bad --max-io '3000'" "$ctl" add -t mem --size 1G --max-io 3000
+expect add_bad_dirty_limit 2 "add: bad --dirty-limit '100'" "$ctl" add -t mem --size 1G --dirty-limit 100
+expect add_bad_dirty_limit_word 2 "add: bad --dirty-limit 'lots'" "$ctl" add -t mem --size 1G --dirty-limit lots
 expect add_missing_value 2 "incomplete option '--size'" "$ctl" add -t mem --size
 expect remote_no_node 2 "remote target needs --node" "$ctl" add -t remote --size 1G
 expect remote_bad_node 2 "bad --node 'rdma:x'" "$ctl" add -t remote --size 1G --node rdma:x

@@ -32,11 +32,15 @@ static void test_valid(void **state)
 	assert_int_equal(req.op, UBLK_IO_OP_READ);
 	assert_int_equal(req.page, 1);
 	assert_int_equal(req.nr_pages, 2);
-	/* Flags ride above the op byte. */
+	/* Flags ride above the op byte and keep their UBLK_IO_F_* values (the swap flag tells a
+	 * swap-out from a page-cache writeback in the stats). */
 	assert_int_equal(parse(UBLK_IO_OP_WRITE | UBLK_IO_F_FUA, 0, MAX_IO >> 9, &req), 0);
 	assert_int_equal(req.op, UBLK_IO_OP_WRITE);
-	assert_int_equal(req.flags, UBLK_IO_F_FUA >> 8);
+	assert_int_equal(req.flags, UBLK_IO_F_FUA);
 	assert_int_equal(req.nr_pages, MAX_IO / 4096);
+	assert_int_equal(parse(UBLK_IO_OP_WRITE | UBLK_IO_F_SWAP, 0, 8, &req), 0);
+	assert_int_equal(req.op, UBLK_IO_OP_WRITE);
+	assert_true(req.flags & UBLK_IO_F_SWAP);
 	/* The last page of the device. */
 	assert_int_equal(parse(UBLK_IO_OP_READ, (PAGES - 1) * 8, 8, &req), 0);
 	assert_int_equal(req.page, PAGES - 1);

@@ -59,6 +59,12 @@ remote_swap() {
 	# 128 MiB working set, a quarter of it allowed in memory.
 	vm_swap_check /dev/ublkb1 32M 128 2 20000 15000
 	"$ctl" stats -n 1
+	# Swap's pages are counted as swap (writes by the kernel's swap flag, reads while the
+	# device is a swap area); the page cache saw only probes, mkswap's and swapon's header.
+	read -r swap_in swap_out cache_in cache_out <<<"$("$ctl" stats -n 1 --json |
+		python3 "$vm_lib/json-values.py" pages.swap_in pages.swap_out pages.cache_in pages.cache_out)"
+	((swap_out >= 20000 && swap_in >= 15000)) || vm_fail "swap counted as $swap_out out, $swap_in in"
+	((cache_in + cache_out < swap_out / 10)) || vm_fail "swap counted as page cache: $cache_in read, $cache_out written"
 	"$ctl" del -n 1
 }
 

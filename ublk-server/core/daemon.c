@@ -27,6 +27,7 @@
 #include "log.h"
 #include "queue.h"
 #include "stats.h"
+#include "swap_area.h"
 #include "target.h"
 #include "watchdog.h"
 
@@ -302,6 +303,7 @@ static int start_queues(struct daemon *d)
 			.ioctl_encode = d->ctrl.ioctl_encode,
 			.target = &d->target,
 			.stats = &d->stats->q[i],
+			.swap_area = &d->stats->swap_area,
 			.started = &d->queue_started,
 		};
 		ret = ublk_queue_init(q);
@@ -353,7 +355,7 @@ static bool serve(struct daemon *d, const sigset_t *stop_signals)
 {
 	const struct timespec tick = { .tv_nsec = 200 * 1000 * 1000 };
 
-	for (;;) {
+	for (unsigned ticks = 0;; ticks++) {
 		int sig = sigtimedwait(stop_signals, NULL, &tick);
 
 		/* Before the log is written out: that write may itself wait on a stalled device. */
@@ -365,6 +367,9 @@ static bool serve(struct daemon *d, const sigset_t *stop_signals)
 		}
 		__atomic_store_n(&d->stats->target_bytes, d->target.ops->resident_bytes(&d->target),
 				 __ATOMIC_RELAXED);
+		if (ticks % 5 == 0)
+			__atomic_store_n(&d->stats->swap_area,
+					 ublk_swap_area_active(d->conf->dev_id), __ATOMIC_RELAXED);
 		/* The driver stopped the device (ublk-ctl del), or a queue failed. */
 		for (unsigned i = 0; i < d->queues_started; i++)
 			if (__atomic_load_n(&d->queues[i].stopped, __ATOMIC_ACQUIRE))

@@ -38,7 +38,7 @@ int ublk_req_from_desc(struct ublk_req *req, const struct ublksrv_io_desc *iod, 
 	uint32_t sectors = iod->nr_sectors;
 
 	req->op = (uint8_t)(iod->op_flags & 0xff);
-	req->flags = iod->op_flags >> 8;
+	req->flags = iod->op_flags & ~0xffu;
 	req->page = 0;
 	req->nr_pages = 0;
 	switch (req->op) {
@@ -160,6 +160,13 @@ void ublk_req_done(struct ublk_req *req, int res)
 	uint64_t now = monotonic_ns();
 
 	ublk_stats_record(q->stats, stat_op(req->op), bytes, res < 0, now - req->start_ns);
+	if (res >= 0 && (req->op == UBLK_IO_OP_READ || req->op == UBLK_IO_OP_WRITE)) {
+		bool write = req->op == UBLK_IO_OP_WRITE;
+		bool swap = write ? req->flags & UBLK_IO_F_SWAP
+				  : q->swap_area && __atomic_load_n(q->swap_area, __ATOMIC_RELAXED);
+
+		ublk_stats_record_origin(q->stats, write, swap, req->nr_pages);
+	}
 	__atomic_store_n(&q->stats->progress_ns, now, __ATOMIC_RELAXED);
 	q->inflight--;
 	__atomic_store_n(&q->stats->inflight, q->inflight, __ATOMIC_RELEASE);

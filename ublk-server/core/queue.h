@@ -28,6 +28,7 @@ struct ublk_queue {
 	uint32_t armed_gen;
 	bool watch_armed;
 	struct ublk_queue_stats *stats;
+	const uint32_t *swap_area; /* the device is an active swap area (the stats' flag) */
 
 	const struct ublksrv_io_desc *descs; /* the driver's request descriptors, mmapped */
 	struct ublk_req *reqs;               /* one per tag */

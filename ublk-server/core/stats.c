@@ -41,6 +41,14 @@ void ublk_stats_record(struct ublk_queue_stats *qs, enum ublk_stat_op op, uint64
 	STORE(s->lat[b], s->lat[b] + 1);
 }
 
+void ublk_stats_record_origin(struct ublk_queue_stats *qs, bool write, bool swap, uint64_t pages)
+{
+	uint64_t *c = write ? (swap ? &qs->swap_out : &qs->cache_out)
+			    : (swap ? &qs->swap_in : &qs->cache_in);
+
+	STORE(*c, *c + pages);
+}
+
 void ublk_stats_sum(const struct ublk_stats_shm *s, enum ublk_stat_op op, struct ublk_op_stats *sum)
 {
 	*sum = (struct ublk_op_stats){ 0 };

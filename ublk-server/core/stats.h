@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 7
+#define UBLK_STATS_VERSION 8
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -56,6 +56,11 @@ struct ublk_queue_stats {
 	uint64_t progress_ns;  /* CLOCK_MONOTONIC: a request last finished, or the first of a
 				* busy spell arrived (stored before inflight) */
 	struct ublk_move_stats put, get;
+	/* Pages that requests read and wrote, by where they came from: swap (a write carries the
+	 * kernel's swap flag; a read is a swap-in while the device is an active swap area, since
+	 * the kernel flags only swap writes) or the page cache (a mapping's faults, readahead and
+	 * writeback; read(2) and write(2) of the device, direct I/O). Successful requests only. */
+	uint64_t swap_in, swap_out, cache_in, cache_out;
 	uint64_t hedges;     /* reads sent to a second copy (the first was slow) */
 	uint64_t hedge_wins; /* of which the second copy answered first */
 	struct ublk_node_io_stats node[UBLK_POOL_NODES];
@@ -142,6 +147,10 @@ struct ublk_stats_shm {
 	uint64_t stalled_ns;
 	uint32_t stalled_queue;
 	uint32_t stalled_inflight;
+	/* The device is an active swap area (the main thread reads /proc/swaps every second):
+	 * what the queues count a read as. */
+	uint32_t swap_area;
+	uint32_t reserved;
 	struct ublk_hint_stats hints;
 	struct ublk_pool_stats pool;
 	struct ublk_queue_stats q[];
@@ -159,6 +168,9 @@ uint64_t ublk_stats_bucket_ns(unsigned bucket);
 /* Records one finished request on its queue's stats (queue thread only). */
 void ublk_stats_record(struct ublk_queue_stats *qs, enum ublk_stat_op op, uint64_t bytes, int error,
 		       uint64_t ns);
+
+/* Records the pages of one successful read or write by their origin (queue thread only). */
+void ublk_stats_record_origin(struct ublk_queue_stats *qs, bool write, bool swap, uint64_t pages);
 
 /* Sums one op over all queues into *sum. */
 void ublk_stats_sum(const struct ublk_stats_shm *s, enum ublk_stat_op op,

@@ -25,6 +25,7 @@
 #define MAX_QUEUES     64
 #define MAX_DEPTH      1024
 #define START_TIMEOUT  60 /* seconds; start-up is slow under emulation */
+#define DEFAULT_DIRTY  (16ull << 20)
 
 static const char add_usage_head[] =
 	"Usage: ublk-ctl add -t TARGET --size SIZE [OPTIONS] [TARGET OPTIONS]\n"
@@ -43,6 +44,11 @@ static const char add_usage_head[] =
 	"      --max-io SIZE    largest request (4K-1M, multiple of 4K, default 128K)\n"
 	"      --no-user-copy   move data through per-request buffers even when the kernel offers\n"
 	"                       USER_COPY (pread/pwrite on /dev/ublkcN); for testing both paths\n"
+	"      --dirty-limit SIZE\n"
+	"                       dirty page-cache pages the device may hold (its bdi's max_bytes\n"
+	"                       with strict_limit; default 16M; 0: the kernel's defaults): what\n"
+	"                       lets a program map the device in a memory cgroup smaller than\n"
+	"                       what it writes (see \"Mapping a device\" in README.md)\n"
 	"      --json           print {\"id\": N, \"device\": \"/dev/ublkbN\", \"pid\": P}\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -107,7 +113,7 @@ static int await_daemon(pid_t pid, int fd, const char *what, uint32_t *dev_id)
 }
 
 /* Forks the daemon for `conf`; returns what await_daemon returns. */
-static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, bool json)
+static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, uint64_t dirty_limit, bool json)
 {
 	const char *what = recover ? "recover" : "add";
 	uint32_t dev_id;
@@ -139,6 +145,8 @@ static int spawn_daemon(struct ublk_dev_conf *conf, bool recover, bool json)
 	if (ret)
 		return ret;
 	ctl_check_pressure(conf, dev_id, pid);
+	if (dirty_limit)
+		ctl_limit_dirty(dev_id, dirty_limit);
 	if (json)
 		printf("{\"id\": %u, \"device\": \"/dev/ublkb%u\", \"pid\": %d}\n", dev_id, dev_id,
 		       pid);
@@ -278,6 +286,7 @@ int cmd_add(int argc, char **argv)
 		{ "number", required_argument, NULL, 'n' },
 		{ "max-io", required_argument, NULL, 'm' },
 		{ "no-user-copy", no_argument, NULL, 'U' },
+		{ "dirty-limit", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -293,6 +302,7 @@ int cmd_add(int argc, char **argv)
 	int pending[MAX_PENDING], npending = 0;
 	char *pending_args[MAX_PENDING];
 	struct ublk_ctrl ctrl;
+	uint64_t dirty_limit = DEFAULT_DIRTY;
 	bool json = false;
 	uint64_t v;
 	int c, ret;
@@ -342,6 +352,13 @@ int cmd_add(int argc, char **argv)
 		case 'U':
 			conf.user_copy = false;
 			break;
+		case 'D':
+			if (!parse_size(optarg, &dirty_limit) ||
+			    (dirty_limit && dirty_limit < UBLK_PAGE_SIZE))
+				return ctl_usage_error("add: bad --dirty-limit '%s' (0, or 4K and "
+						       "up, e.g. 16M)",
+						       optarg);
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -385,7 +402,7 @@ int cmd_add(int argc, char **argv)
 		}
 	}
 	ublk_ctrl_close(&ctrl);
-	return spawn_daemon(&conf, false, json);
+	return spawn_daemon(&conf, false, dirty_limit, json);
 }
 
 /* Waits (up to 60 s) until the driver has noticed the old daemon's death. It quiesces the
@@ -473,5 +490,5 @@ int cmd_recover(int argc, char **argv)
 		return ctl_error("recover: no usable record of device %u in %s (%s): it was not "
 				 "created by ublk-ctl, or its files were removed",
 				 dev_id, ublk_run_dir(), strerror(-ret));
-	return spawn_daemon(&conf, true, json);
+	return spawn_daemon(&conf, true, 0, json);
 }

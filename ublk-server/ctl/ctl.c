@@ -74,24 +74,6 @@ bool ctl_parse_id(const char *s, uint32_t *id)
 	return true;
 }
 
-bool ctl_swap_active(uint32_t dev_id)
-{
-	char want[32], line[512];
-	FILE *f = fopen("/proc/swaps", "re");
-	bool found = false;
-
-	if (!f)
-		return false;
-	snprintf(want, sizeof(want), "/dev/ublkb%u", dev_id);
-	while (!found && fgets(line, sizeof(line), f)) {
-		size_t n = strcspn(line, " \t");
-
-		found = n == strlen(want) && !strncmp(line, want, n);
-	}
-	fclose(f);
-	return found;
-}
-
 bool ctl_pid_alive(int pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);

@@ -35,9 +35,11 @@ bool ctl_parse_id(const char *s, uint32_t *id);
 uint64_t ctl_min_free_kbytes_for(uint64_t reserve_bytes);
 /* Warns (stderr) when swap on device dev_id, served by daemon pid, could stall once the machine
  * runs out of memory: queue threads that are not realtime, too small a reserve. */
+/* Bounds the dirty page-cache pages of /dev/ublkb<dev_id> to about `bytes` (writeback.c);
+ * warns and returns -errno when the kernel cannot. */
+int ctl_limit_dirty(uint32_t dev_id, uint64_t bytes);
+
 void ctl_check_pressure(const struct ublk_dev_conf *conf, uint32_t dev_id, pid_t pid);
-/* Whether /dev/ublkb<id> is an active swap device (/proc/swaps). */
-bool ctl_swap_active(uint32_t dev_id);
 /* Whether process pid exists. */
 bool ctl_pid_alive(int pid);
 const char *ctl_state_name(uint16_t state);

@@ -9,6 +9,7 @@
 
 #include "ctl.h"
 #include "state.h"
+#include "swap_area.h"
 #include "targets.h"
 
 static const char del_usage[] =
@@ -37,7 +38,7 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 		return ctl_error("del: no device %u", dev_id);
 	if (ret < 0)
 		return ctl_error("del: device %u: %s", dev_id, strerror(-ret));
-	bool swap = ctl_swap_active(dev_id);
+	bool swap = ublk_swap_area_active(dev_id);
 
 	if (swap && !force)
 		return ctl_error("del: /dev/ublkb%u is an active swap device: swapoff it first, or "
@@ -69,7 +70,7 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 	}
 	/* An active swap device keeps /dev/ublkbN open until swapoff: a waiting DEL_DEV would
 	 * hang until then. */
-	ret = ublk_ctrl_del_dev(ctrl, dev_id, !ctl_swap_active(dev_id));
+	ret = ublk_ctrl_del_dev(ctrl, dev_id, !ublk_swap_area_active(dev_id));
 	if (ret < 0)
 		return ctl_error("del: DEL_DEV %u: %s", dev_id, strerror(-ret));
 	if (ublk_conf_load(dev_id, &conf, ublk_targets) < 0) {

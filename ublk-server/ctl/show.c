@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "state.h"
 #include "stats.h"
+#include "swap_area.h"
 #include "targets.h"
 
 static const char list_usage[] = "Usage: ublk-ctl list [-n ID] [--json]\n"
@@ -39,6 +40,11 @@ static const char stats_usage[] =
 	"flight now and at most; the memory the target holds for pages; the daemon's watchdog:\n"
 	"a queue that holds requests and has finished none for 10 s is STALLED (also said in the\n"
 	"kernel log), and the stalls so far are counted.\n"
+	"\n"
+	"Pages by origin: swap (pages swapped out, and read back while the device is an active\n"
+	"swap area) and the page cache (a mapping's faults, readahead and writeback; read(2) and\n"
+	"write(2) of the device; direct I/O). A device that is swap and is also read through the\n"
+	"page cache at the same time counts those reads as swap-ins.\n"
 	"\n"
 	"Remote target: the pages moved to (PUT) and from (GET) the memory node and their bytes,\n"
 	"against the whole-page baseline (4096 bytes a page), and the hints: registered clients,\n"
@@ -90,7 +96,7 @@ static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bo
 	struct ublk_dev_conf conf;
 	bool have_conf = ublk_conf_load(info->dev_id, &conf, ublk_targets) == 0;
 	bool alive = ctl_pid_alive(info->ublksrv_pid);
-	bool swap = ctl_swap_active(info->dev_id);
+	bool swap = ublk_swap_area_active(info->dev_id);
 	size_t stats_size = 0;
 	const struct ublk_stats_shm *s = ctl_map_stats(NULL, info->dev_id, &stats_size);
 	const char *redundancy = s ? ctl_redundancy(s) : NULL;
@@ -216,6 +222,32 @@ const struct ublk_stats_shm *ctl_map_stats(const char *cmd, uint32_t dev_id, siz
 	return s;
 }
 
+/* Pages read and written by origin, summed over the queues (stats.h). */
+static void print_origin(const struct ublk_stats_shm *s, bool json)
+{
+	uint64_t c[4] = { 0 };
+
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		c[0] += __atomic_load_n(&s->q[q].swap_in, __ATOMIC_RELAXED);
+		c[1] += __atomic_load_n(&s->q[q].swap_out, __ATOMIC_RELAXED);
+		c[2] += __atomic_load_n(&s->q[q].cache_in, __ATOMIC_RELAXED);
+		c[3] += __atomic_load_n(&s->q[q].cache_out, __ATOMIC_RELAXED);
+	}
+	if (json)
+		printf(", \"swap_area\": %s, \"pages\": {\"swap_in\": %llu, \"swap_out\": %llu, "
+		       "\"cache_in\": %llu, \"cache_out\": %llu}",
+		       __atomic_load_n(&s->swap_area, __ATOMIC_RELAXED) ? "true" : "false",
+		       (unsigned long long)c[0], (unsigned long long)c[1], (unsigned long long)c[2],
+		       (unsigned long long)c[3]);
+	else
+		printf("pages: swap %llu in, %llu out; page cache (mappings, file I/O) %llu read, "
+		       "%llu written back%s\n",
+		       (unsigned long long)c[0], (unsigned long long)c[1], (unsigned long long)c[2],
+		       (unsigned long long)c[3],
+		       __atomic_load_n(&s->swap_area, __ATOMIC_RELAXED) ? " (an active swap area)"
+									: "");
+}
+
 /* The daemon's watchdog (watchdog.h): stalls so far, and the one going on. */
 static void print_watchdog(const struct ublk_stats_shm *s, bool json)
 {
@@ -299,6 +331,7 @@ int cmd_stats(int argc, char **argv)
 	}
 	if (json)
 		printf("}");
+	print_origin(s, json);
 	print_watchdog(s, json);
 	ctl_print_redundancy(s, json);
 	ctl_print_moved(s, json);
