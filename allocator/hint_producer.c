@@ -68,7 +68,7 @@ static void try_register(void)
 
 	if (registrations >= MAX_REGISTRATIONS || !hint_client_socket_path(path, sizeof(path)))
 		return;
-	if (hint_client_register(&c, path, records, why, sizeof(why)) < 0) {
+	if (hint_client_register(&c, path, records, NULL, why, sizeof(why)) < 0) {
 		if (!failure_logged)
 			log_line("running without hints: ", why);
 		failure_logged = true; /* retries fail quietly */

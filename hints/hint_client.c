@@ -87,13 +87,16 @@ static int recv_welcome(int sock, struct hint_welcome *w, int *fd)
 	return 0;
 }
 
-int hint_client_register(struct hint_client *c, const char *path, uint32_t records, char *why,
-			 size_t whylen)
+int hint_client_register(struct hint_client *c, const char *path, uint32_t records,
+			 const struct hint_arena_ask *arena, char *why, size_t whylen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct hint_hello hello = { .magic = HINT_PROTO_MAGIC,
 				    .version = HINT_PROTO_VERSION,
-				    .ring_records = records };
+				    .flags = arena ? HINT_HELLO_ARENA : 0,
+				    .ring_records = records,
+				    .arena_bytes = arena ? arena->bytes : 0,
+				    .arena_offset = arena ? arena->offset : 0 };
 	struct hint_welcome w;
 	int fd = -1, ret;
 
@@ -153,6 +156,15 @@ int hint_client_register(struct hint_client *c, const char *path, uint32_t recor
 	madvise(c->ring, w.ring_bytes, MADV_DONTFORK);
 	c->ring_bytes = w.ring_bytes;
 	c->client_id = w.client_id;
+	c->arena_offset = w.arena_offset;
+	c->arena_bytes = w.arena_bytes;
+	c->dev_id = w.dev_id;
+	if (arena && (w.arena_bytes < arena->bytes ||
+		      (arena->offset != HINT_ARENA_ANY && w.arena_offset != arena->offset))) {
+		ret = -EPROTO;
+		set_why(why, whylen, "the welcome carries another range", NULL);
+		goto fail;
+	}
 	if (c->ring->magic != HINT_RING_MAGIC || c->ring->capacity != w.ring_records) {
 		ret = -EPROTO;
 		set_why(why, whylen, "the ring is not initialised", NULL);
@@ -164,6 +176,36 @@ fail:
 		close(fd);
 	hint_client_unregister(c);
 	return ret;
+}
+
+int hint_client_claim(struct hint_client *c, uint64_t base, char *why, size_t whylen)
+{
+	struct hint_claim m = { .magic = HINT_PROTO_MAGIC, .base = base };
+	struct hint_claimed a;
+	struct pollfd p = { .fd = c->sock, .events = POLLIN };
+	ssize_t n;
+
+	if (send(c->sock, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m)) {
+		set_why(why, whylen, "cannot send the claim", NULL);
+		return -EPROTO;
+	}
+	if (poll(&p, 1, REPLY_TIMEOUT_MS) != 1) {
+		set_why(why, whylen, "no answer to the claim", NULL);
+		return -ETIMEDOUT;
+	}
+	do
+		n = recv(c->sock, &a, sizeof(a), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(a) || a.magic != HINT_PROTO_MAGIC) {
+		set_why(why, whylen, "bad answer to the claim", NULL);
+		return -EPROTO;
+	}
+	a.reason[sizeof(a.reason) - 1] = 0;
+	if (a.status < 0) {
+		set_why(why, whylen, "claim refused: ", a.reason);
+		return a.status;
+	}
+	return 0;
 }
 
 bool hint_client_server_gone(const struct hint_client *c)

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "hint_proto.h"
 #include "log.h"
+#include "maps_check.h"
 #include "proc_events.h"
 
 /* User-space addresses end below 2^47 (2^56 with 5-level paging). */
@@ -70,6 +71,8 @@ static void free_client(struct hint_client_conn *c)
 	}
 	if (c->pagemap_fd >= 0)
 		close(c->pagemap_fd);
+	if (c->maps_fd >= 0)
+		close(c->maps_fd);
 	close(c->sock);
 	page_view_free(&c->view);
 	if (c->of_uid && --c->of_uid->clients == 0)
@@ -89,6 +92,13 @@ static void remove_client(struct hint_server *s, unsigned i)
 	s->gone.pages_resolved += c->pages_resolved;
 	s->gone.lines_saved += c->lines_saved;
 	s->gone_not_kept += s->client[i]->view.dropped;
+	/* Its range stays held, released: whatever still maps it (a child) keeps its pages until
+	 * nothing does, and only then is it discarded and free (by the table's other user). */
+	if (s->client[i]->arena.granted) {
+		pthread_mutex_lock(s->conf.arenas_lock);
+		arena_release(s->conf.arenas, s->client[i]->id);
+		pthread_mutex_unlock(s->conf.arenas_lock);
+	}
 	free_client(s->client[i]);
 	s->client[i] = s->client[--s->nclients];
 }
@@ -240,12 +250,47 @@ static bool take_budgets(struct hint_server *s, struct hint_client_conn *c)
 	return true;
 }
 
-/* Sets up the ring and the view of a client whose hello is good; false (and refused) if not.
- * The ring is as large as asked (within the server's limits) or as the caps leave room for. */
-static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t asked)
+/* Mmap mode: grants the range a hello asks for (a new one, or the one the client already
+ * maps), into w. False, with why, when it cannot. */
+static bool grant_arena(struct hint_server *s, struct hint_client_conn *c,
+			const struct hint_hello *h, struct hint_welcome *w, const char **why)
+{
+	uint64_t offset = h->arena_offset, bytes = h->arena_bytes;
+	int ret;
+
+	if (!s->conf.arenas) {
+		*why = "this device has no mmap mode";
+		return false;
+	}
+	pthread_mutex_lock(s->conf.arenas_lock);
+	if (offset == HINT_ARENA_ANY)
+		ret = arena_grant(s->conf.arenas, bytes, c->id, &offset, &bytes);
+	else
+		ret = arena_take(s->conf.arenas, offset, bytes, c->id);
+	pthread_mutex_unlock(s->conf.arenas_lock);
+	if (ret == -EINVAL)
+		*why = "bad range: not a multiple of 32 MiB inside the device";
+	else if (ret == -EBUSY)
+		*why = "that range of the device is another client's";
+	else if (ret < 0)
+		*why = "no room on the device for a range that large";
+	if (ret < 0)
+		return false;
+	c->arena = (struct hint_arena){ .offset = offset, .bytes = bytes, .granted = true };
+	w->arena_offset = offset;
+	w->arena_bytes = bytes;
+	w->dev_id = s->conf.dev_id;
+	return true;
+}
+
+/* Sets up the ring and the view of a client whose hello is good (and its range, in mmap
+ * mode); false (and refused) if not. The ring is as large as asked (within the server's
+ * limits) or as the caps leave room for. */
+static bool welcome(struct hint_server *s, struct hint_client_conn *c, const struct hint_hello *h)
 {
 	struct hint_welcome w = { 0 };
-	uint32_t records = ring_records(s, asked);
+	uint32_t records = ring_records(s, h->ring_records);
+	const char *why;
 	int fd;
 
 	if (!take_budgets(s, c)) {
@@ -292,6 +337,11 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, uint32_t 
 	}
 	hint_ring_init(c->ring, records, &c->cons);
 	c->id = s->next_id++;
+	if ((h->flags & HINT_HELLO_ARENA) && !grant_arena(s, c, h, &w, &why)) {
+		refuse(s, c->sock, h->arena_offset == HINT_ARENA_ANY ? -ENOSPC : -EBUSY, why);
+		close(fd);
+		return false;
+	}
 	s->registrations++;
 	w.ring_records = records;
 	w.ring_bytes = c->ring_bytes;
@@ -335,7 +385,8 @@ static const char *bind_process(struct hint_client_conn *c, int sock)
 	snprintf(path, sizeof(path), "/proc/%d", (int)c->pid);
 	dir = pidfd < 0 ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	c->pagemap_fd = dir < 0 ? -1 : openat(dir, "pagemap", O_RDONLY | O_CLOEXEC);
-	if (c->pagemap_fd < 0)
+	c->maps_fd = dir < 0 ? -1 : openat(dir, "maps", O_RDONLY | O_CLOEXEC);
+	if (c->pagemap_fd < 0 || c->maps_fd < 0)
 		why = "the server cannot read your page map";
 	else if (fstat(dir, &st) < 0 || st.st_uid != c->uid)
 		why = "your process is not what it connected as (setuid, or not dumpable)";
@@ -388,6 +439,8 @@ static void accept_one(struct hint_server *s)
 		refuse(s, sock, -EACCES, why);
 		if (c->pagemap_fd >= 0)
 			close(c->pagemap_fd);
+		if (c->maps_fd >= 0)
+			close(c->maps_fd);
 		free(c);
 		close(sock);
 		return;
@@ -395,22 +448,65 @@ static void accept_one(struct hint_server *s)
 	s->client[s->nclients++] = c;
 }
 
-/* The client's socket is readable: its hello, or (after it) a hangup or a protocol breach. */
+/* Mmap mode: the client says where it mapped its range; the server checks it in the maps of
+ * the process that connected and answers. False (the client is dropped) when it is wrong. */
+static bool claim(struct hint_server *s, struct hint_client_conn *c, const struct hint_claim *m)
+{
+	struct hint_claimed a = { .magic = HINT_PROTO_MAGIC };
+	struct maps_claim want = { .base = m->base,
+				   .bytes = c->arena.bytes,
+				   .offset = c->arena.offset };
+	struct stat st;
+	int ret = -EPROTO;
+
+	if (m->magic == HINT_PROTO_MAGIC && !m->reserved && m->base % 4096 == 0) {
+		ret = stat(s->conf.device_path, &st) < 0 ? -errno : 0;
+		want.dev = st.st_dev;
+		want.ino = st.st_ino;
+	}
+	if (ret == 0)
+		ret = maps_check(c->maps_fd, &want, s->maps_buf, sizeof(s->maps_buf));
+	if (ret == 1) {
+		c->arena.base = m->base;
+		c->arena.claimed = true;
+	} else {
+		a.status = ret < 0 ? ret : -EPERM;
+		snprintf(a.reason, sizeof(a.reason), "%s",
+			 ret == 0         ? "the range is not mapped there, shared and writable"
+			 : ret == -EPROTO ? "bad claim"
+					  : "the server cannot read your maps");
+	}
+	/* Non-blocking and small, as the welcome. */
+	send(c->sock, &a, sizeof(a), MSG_NOSIGNAL | MSG_DONTWAIT);
+	return ret == 1;
+}
+
+/* The client's socket is readable: its hello, its claim (mmap mode), or a hangup or a
+ * protocol breach. */
 static bool client_readable(struct hint_server *s, struct hint_client_conn *c)
 {
-	struct hint_hello h;
-	ssize_t n = recv(c->sock, &h, sizeof(h), MSG_DONTWAIT);
+	union {
+		struct hint_hello hello;
+		struct hint_claim claim;
+	} m;
+	bool claiming = c->ring && c->arena.granted && !c->arena.claimed;
+	size_t want = claiming ? sizeof(m.claim) : sizeof(m.hello);
+	ssize_t n = recv(c->sock, &m, want, MSG_DONTWAIT);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return true;
-	if (c->ring || n != sizeof(h))
+	if ((c->ring && !claiming) || n != (ssize_t)want)
 		return false;
-	if (h.magic != HINT_PROTO_MAGIC || h.version != HINT_PROTO_VERSION || h.flags ||
-	    h.reserved) {
+	if (claiming)
+		return claim(s, c, &m.claim);
+	if (m.hello.magic != HINT_PROTO_MAGIC || m.hello.version != HINT_PROTO_VERSION ||
+	    (m.hello.flags & ~HINT_HELLO_ARENA) || m.hello.reserved ||
+	    (!(m.hello.flags & HINT_HELLO_ARENA) &&
+	     (m.hello.arena_bytes || m.hello.arena_offset))) {
 		refuse(s, c->sock, -EPROTO, "bad hello");
 		return false;
 	}
-	return welcome(s, c, h.ring_records);
+	return welcome(s, c, &m.hello);
 }
 
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n)
@@ -457,7 +553,12 @@ static bool check_record(void *arg, uint64_t key)
 		new_epoch(c, epoch);
 	else if (epoch != c->epoch)
 		return false; /* written before the client's last resync: outdated */
-	return HINT_KEY_KIND(key) == HINT_PAGE && HINT_KEY_VALUE(key) < MAX_VPAGE;
+	if (HINT_KEY_KIND(key) != HINT_PAGE || HINT_KEY_VALUE(key) >= MAX_VPAGE)
+		return false;
+	/* Mmap mode: only pages of the claimed range, whose device pages they name. */
+	return !c->arena.granted ||
+	       (c->arena.claimed && HINT_KEY_VALUE(key) >= c->arena.base >> 12 &&
+		HINT_KEY_VALUE(key) - (c->arena.base >> 12) < c->arena.bytes >> 12);
 }
 
 static void apply_record(void *arg, uint64_t key, uint64_t mask)
@@ -538,6 +639,9 @@ static void drain_client(struct hint_server *s, struct hint_client_conn *c, uint
 	/* Without process events the server cannot know when a child's sharing ends: a client
 	 * that ever forked then counts as forking for good. */
 	c->forking = begun != done || (s->events_fd < 0 && done != 0);
+	/* A fork freezes a range for good: both sides go on copy-on-write over it. */
+	if (c->arena.claimed && begun != 0)
+		c->arena.frozen = true;
 	reap_children(c);
 }
 
@@ -571,5 +675,21 @@ void hint_server_drain(struct hint_server *s, uint64_t deadline_ns)
 bool hint_client_resolvable(const struct hint_server *s, const struct hint_client_conn *c)
 {
 	return c->ring && !c->unsure && !c->forking && c->nchildren == 0 && !c->children_lost &&
-	       !s->events_lost;
+	       !s->events_lost && !c->arena.frozen;
+}
+
+int hint_server_arena_mask(const struct hint_server *s, uint64_t page, uint64_t *mask)
+{
+	for (unsigned i = 0; i < s->nclients; i++) {
+		const struct hint_client_conn *c = s->client[i];
+		uint64_t first = c->arena.offset >> 12;
+
+		if (!c->arena.claimed || page < first || page - first >= c->arena.bytes >> 12)
+			continue;
+		*mask = hint_client_resolvable(s, c)
+				? page_view_get(&c->view, (c->arena.base >> 12) + (page - first))
+				: LINES_WHOLE;
+		return (int)i;
+	}
+	return -1;
 }

@@ -15,10 +15,12 @@
 #define LINESWAP_HINT_SERVER_H
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arena_range.h"
 #include "hint_ring.h"
 #include "page_view.h"
 
@@ -39,6 +41,13 @@ struct hint_server_conf {
 	 * whole server may hold: a ring is made smaller, or refused, and a view keeps no more
 	 * reduced pages (they stay whole) rather than pass a cap. 0: no cap. */
 	uint64_t client_bytes, uid_bytes, server_bytes;
+	/* Mmap mode (hint_proto.h), when arenas is not NULL: the device clients map ranges of
+	 * (its node, and its id for the welcome), and the table of ranges, which the server
+	 * changes only under arenas_lock (another thread frees released ranges). */
+	const char *device_path;
+	uint32_t dev_id;
+	struct arena_table *arenas;
+	pthread_mutex_t *arenas_lock;
 };
 
 /* The memory the clients of one uid hold. */
@@ -58,9 +67,18 @@ struct hint_client_stats {
 	uint64_t lines_saved;    /* lines not moved on those writes */
 };
 
+/* A client's range of the device in mmap mode: granted at its welcome, claimed once the
+ * server found it mapped at base; frozen for good once the client forks (its heap goes on
+ * copy-on-write, so the range holds what it was at the fork: its masks no longer say). */
+struct hint_arena {
+	uint64_t offset, bytes, base;
+	bool granted, claimed, frozen;
+};
+
 struct hint_client_conn {
 	int sock;
 	int pagemap_fd; /* /proc/PID/pagemap, opened at accept: bound to that address space */
+	int maps_fd;    /* /proc/PID/maps, likewise */
 	pid_t pid;
 	uid_t uid;
 	uint32_t id;
@@ -83,6 +101,7 @@ struct hint_client_conn {
 		int pidfd;
 	} child[HINT_MAX_CHILDREN];
 	struct page_view view;
+	struct hint_arena arena;
 	struct hint_client_stats stats;
 };
 
@@ -103,6 +122,7 @@ struct hint_server {
 	uint64_t registrations;        /* clients welcomed */
 	uint64_t refused;              /* registrations refused */
 	uint64_t dropped;              /* clients dropped for misbehaving */
+	char maps_buf[4096];           /* claims are checked through it */
 };
 
 /* Binds the socket (replacing a stale one) and listens. Returns 0 or -errno, with a message. */
@@ -122,5 +142,11 @@ void hint_server_drain(struct hint_server *s, uint64_t deadline_ns);
 
 /* Whether a client's masks can be used right now. */
 bool hint_client_resolvable(const struct hint_server *s, const struct hint_client_conn *c);
+
+/* Mmap mode: the client whose claimed range holds device page `page` (its index in
+ * s->client), with the page's live lines in *mask (all ones when the view does not know it),
+ * or -1 when no claimed range holds it. A client that is not resolvable (or frozen) gives
+ * whole. */
+int hint_server_arena_mask(const struct hint_server *s, uint64_t page, uint64_t *mask);
 
 #endif

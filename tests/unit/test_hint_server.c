@@ -6,6 +6,7 @@
  * unresolvable until they finish. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -429,6 +430,243 @@ static void test_hostile_ring(void **state)
 	}
 }
 
+/* Mmap mode: a file stands for the device (the claim check reads its inode in the maps). */
+static struct arena_table arenas;
+static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
+static char dev_path[64];
+static int dev_fd;
+
+#define MIB (1ull << 20)
+
+static int setup_arena(void **state)
+{
+	static struct hint_server s;
+	struct hint_server_conf conf = {
+		.socket_path = sock_path,
+		.allow_uid = -1,
+		.max_clients = 8,
+		.ring_records = 256,
+		.max_ring_records = 1024,
+		.max_pages = 100,
+		.device_path = dev_path,
+		.dev_id = 7,
+		.arenas = &arenas,
+		.arenas_lock = &arenas_lock,
+	};
+	char err[256];
+
+	snprintf(dev_path, sizeof(dev_path), "/tmp/lineswap-test-arena-%d", (int)getpid());
+	dev_fd = open(dev_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(dev_fd >= 0);
+	assert_int_equal(ftruncate(dev_fd, 8 * ARENA_ALIGN), 0);
+	arena_table_init(&arenas, 8 * ARENA_ALIGN);
+	snprintf(sock_path, sizeof(sock_path), "/tmp/lineswap-test-hints-%d.sock", (int)getpid());
+	assert_int_equal(hint_server_open(&s, &conf, err, sizeof(err)), 0);
+	*state = &s;
+	return 0;
+}
+
+static int teardown_arena(void **state)
+{
+	teardown(state);
+	close(dev_fd);
+	unlink(dev_path);
+	return 0;
+}
+
+static void arena_hello(struct hint_server *s, struct client *c, uint64_t bytes, uint64_t offset)
+{
+	struct hint_hello h = { .magic = HINT_PROTO_MAGIC,
+				.version = HINT_PROTO_VERSION,
+				.flags = HINT_HELLO_ARENA,
+				.arena_bytes = bytes,
+				.arena_offset = offset };
+
+	c->sock = connect_raw();
+	serve(s);
+	send(c->sock, &h, sizeof(h), MSG_NOSIGNAL);
+	serve(s);
+	receive(c);
+}
+
+/* The claim's answer (0, or the refusal's status). */
+static int claim_at(struct hint_server *s, struct client *c, void *base)
+{
+	struct hint_claim m = { .magic = HINT_PROTO_MAGIC, .base = (uint64_t)(uintptr_t)base };
+	struct hint_claimed a;
+
+	assert_int_equal(send(c->sock, &m, sizeof(m), MSG_NOSIGNAL), sizeof(m));
+	serve(s);
+	assert_int_equal(recv(c->sock, &a, sizeof(a), 0), sizeof(a));
+	assert_int_equal(a.magic, HINT_PROTO_MAGIC);
+	return a.status;
+}
+
+static void *map_dev(uint64_t offset, uint64_t bytes, int flags)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, dev_fd, (off_t)offset);
+
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+static struct hint_client_conn *conn_of(struct hint_server *s, const struct client *c)
+{
+	for (unsigned i = 0; i < s->nclients; i++)
+		if (s->client[i]->id == c->w.client_id)
+			return s->client[i];
+	return NULL;
+}
+
+static enum arena_state state_at(uint64_t offset)
+{
+	for (unsigned i = 0; i < arenas.n; i++)
+		if (arenas.range[i].offset == offset)
+			return arenas.range[i].state;
+	return (enum arena_state) - 1;
+}
+
+/* Ranges are granted without overlap, claimed only where the client really maps them, and a
+ * client's records reach only its own range, whose device pages they mask by offset. */
+static void test_arena_ranges(void **state)
+{
+	struct hint_server *s = *state;
+	struct client a, b, c, d, e;
+	uint64_t mask;
+
+	arena_hello(s, &a, 40 * MIB, HINT_ARENA_ANY);
+	assert_int_equal(a.w.status, 0);
+	assert_int_equal(a.w.arena_offset, 0);
+	assert_int_equal(a.w.arena_bytes, ARENA_ALIGN * 2);
+	assert_int_equal(a.w.dev_id, 7);
+	/* Before its claim the client's records are refused. */
+	char *abase = map_dev(0, a.w.arena_bytes, MAP_SHARED);
+	uint64_t avp = (uint64_t)(uintptr_t)abase >> 12;
+
+	assert_true(hint_ring_publish(a.ring, HINT_KEY(0, HINT_PAGE, avp + 5), 0xf0f0));
+	hint_server_drain(s, UINT64_MAX);
+	assert_int_equal(conn_of(s, &a)->stats.rejected, 1);
+	assert_int_equal(hint_server_arena_mask(s, 5, &mask), -1);
+	assert_int_equal(claim_at(s, &a, abase), 0);
+	/* Claimed: records of its range mask those device pages; others are refused. */
+	assert_true(hint_ring_publish(a.ring, HINT_KEY(0, HINT_PAGE, avp + 5), 0xf0f0));
+	assert_true(hint_ring_publish(a.ring, HINT_KEY(0, HINT_PAGE, avp - 1), 0x3));
+	assert_true(hint_ring_publish(a.ring, HINT_KEY(0, HINT_PAGE, avp + 16384), 0x3));
+	hint_server_drain(s, UINT64_MAX);
+	assert_int_equal(conn_of(s, &a)->stats.rejected, 3);
+	int ai = hint_server_arena_mask(s, 5, &mask);
+
+	assert_ptr_equal(s->client[ai], conn_of(s, &a));
+	assert_int_equal(mask, hint_client_resolvable(s, conn_of(s, &a)) ? 0xf0f0 : LINES_WHOLE);
+	assert_int_equal(hint_server_arena_mask(s, 6, &mask), ai);
+	assert_int_equal(mask, LINES_WHOLE);
+	assert_int_equal(hint_server_arena_mask(s, 16384, &mask), -1);
+
+	/* A second client gets the next range; a claim of the first's is refused. */
+	arena_hello(s, &b, ARENA_ALIGN, HINT_ARENA_ANY);
+	assert_int_equal(b.w.status, 0);
+	assert_int_equal(b.w.arena_offset, 2 * ARENA_ALIGN);
+	arena_hello(s, &c, 2 * ARENA_ALIGN, 0);
+	assert_int_equal(c.w.status, -EBUSY);
+	assert_true(closed(c.sock));
+	arena_hello(s, &c, ARENA_ALIGN, 3 * MIB); /* misaligned */
+	assert_int_equal(c.w.status, -EBUSY);
+	arena_hello(s, &c, 100 * ARENA_ALIGN, HINT_ARENA_ANY); /* larger than the device */
+	assert_int_equal(c.w.status, -ENOSPC);
+	/* b claims where a's range is mapped (its own range is elsewhere): refused, dropped,
+	 * and its range is released. */
+	assert_int_equal(claim_at(s, &b, abase), -EPERM);
+	serve(s);
+	assert_true(closed(b.sock));
+	assert_int_equal(state_at(2 * ARENA_ALIGN), ARENA_RELEASED);
+	/* A private mapping, a read-only one, or nothing mapped: refused. */
+	arena_hello(s, &d, ARENA_ALIGN, HINT_ARENA_ANY);
+	assert_int_equal(d.w.arena_offset, 3 * ARENA_ALIGN);
+	char *priv = map_dev(d.w.arena_offset, ARENA_ALIGN, MAP_PRIVATE);
+
+	assert_int_equal(claim_at(s, &d, priv), -EPERM);
+	arena_hello(s, &d, ARENA_ALIGN, HINT_ARENA_ANY);
+	assert_int_equal(d.w.arena_offset, 4 * ARENA_ALIGN);
+	munmap(priv, ARENA_ALIGN);
+	char *ro = mmap(NULL, ARENA_ALIGN, PROT_READ, MAP_SHARED, dev_fd, 4 * ARENA_ALIGN);
+
+	assert_true(ro != MAP_FAILED);
+	assert_int_equal(claim_at(s, &d, ro), -EPERM);
+	munmap(ro, ARENA_ALIGN);
+	arena_hello(s, &d, ARENA_ALIGN, HINT_ARENA_ANY);
+	assert_int_equal(claim_at(s, &d, ro), -EPERM);
+	/* A claim that is not one, or a second claim: the registration ends. */
+	arena_hello(s, &e, ARENA_ALIGN, HINT_ARENA_ANY);
+	assert_int_equal(e.w.status, 0);
+	struct hint_claim bad = { .magic = 0x1234 };
+	struct hint_claimed answer;
+
+	send(e.sock, &bad, sizeof(bad), MSG_NOSIGNAL);
+	serve(s);
+	assert_int_equal(recv(e.sock, &answer, sizeof(answer), 0), sizeof(answer));
+	assert_int_equal(answer.status, -EPROTO);
+	assert_true(closed(e.sock));
+	struct hint_claim again = { .magic = HINT_PROTO_MAGIC, .base = (uintptr_t)abase };
+
+	send(a.sock, &again, sizeof(again), MSG_NOSIGNAL);
+	serve(s);
+	assert_true(closed(a.sock));
+	assert_null(conn_of(s, &a));
+	/* Its range is released, not free: the test still maps it. Its owner comes back (under
+	 * a new daemon, say) and takes exactly it again. */
+	assert_int_equal(state_at(0), ARENA_RELEASED);
+	arena_hello(s, &c, 2 * ARENA_ALIGN, HINT_ARENA_ANY); /* every range is held */
+	assert_int_equal(c.w.status, -ENOSPC);
+	arena_hello(s, &c, 2 * ARENA_ALIGN, 0);
+	assert_int_equal(c.w.status, 0);
+	assert_int_equal(c.w.arena_offset, 0);
+	assert_int_equal(claim_at(s, &c, abase), 0);
+	assert_true(hint_ring_publish(c.ring, HINT_KEY(0, HINT_PAGE, avp + 9), 0xff));
+	hint_server_drain(s, UINT64_MAX);
+	int ci = hint_server_arena_mask(s, 9, &mask);
+
+	assert_ptr_equal(s->client[ci], conn_of(s, &c));
+	assert_int_equal(mask, hint_client_resolvable(s, s->client[ci]) ? 0xff : LINES_WHOLE);
+	/* A fork freezes the range for good: whole from then on, the fork done or not. */
+	atomic_fetch_add(&c.ring->forks_begun, 1);
+	atomic_fetch_add(&c.ring->forks_done, 1);
+	hint_server_drain(s, UINT64_MAX);
+	assert_true(conn_of(s, &c)->arena.frozen);
+	assert_int_equal(hint_server_arena_mask(s, 9, &mask), ci);
+	assert_int_equal(mask, LINES_WHOLE);
+	munmap(abase, 2 * ARENA_ALIGN);
+}
+
+/* A server without mmap mode refuses a hello that asks for a range; a hello without the flag
+ * that carries a range is bad. */
+static void test_no_arena(void **state)
+{
+	struct hint_server *s = *state;
+	struct client c;
+	struct hint_hello h = { .magic = HINT_PROTO_MAGIC,
+				.version = HINT_PROTO_VERSION,
+				.flags = HINT_HELLO_ARENA,
+				.arena_bytes = ARENA_ALIGN,
+				.arena_offset = HINT_ARENA_ANY };
+
+	c.sock = connect_raw();
+	serve(s);
+	send(c.sock, &h, sizeof(h), MSG_NOSIGNAL);
+	serve(s);
+	receive(&c);
+	assert_int_equal(c.w.status, -ENOSPC);
+	assert_non_null(strstr(c.w.reason, "no mmap mode"));
+	h.flags = 0;
+	c.sock = connect_raw();
+	serve(s);
+	send(c.sock, &h, sizeof(h), MSG_NOSIGNAL);
+	serve(s);
+	receive(&c);
+	assert_int_equal(c.w.status, -EPROTO);
+	serve(s);
+	assert_int_equal(s->nclients, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +678,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_epochs_and_forks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arena_ranges, setup_arena, teardown_arena),
+		cmocka_unit_test_setup_teardown(test_no_arena, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

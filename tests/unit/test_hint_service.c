@@ -154,6 +154,10 @@ static void test_hostile_clients_bounded(void **state)
 	char err[256];
 	pthread_t t;
 
+	char run_dir[] = "/tmp/lineswap-test-hintsvc-XXXXXX";
+
+	assert_non_null(mkdtemp(run_dir));
+	setenv("LINESWAP_RUN_DIR", run_dir, 1); /* the table of mmap-mode ranges */
 	snprintf(sock_path, sizeof(sock_path), "/tmp/lineswap-test-hintsvc-%d.sock", (int)getpid());
 	assert_int_equal(hint_service_start(&conf, &svc, err, sizeof(err)), 0);
 	assert_int_equal(hint_done_init(&done), 0);
@@ -231,7 +235,8 @@ static void test_hostile_clients_bounded(void **state)
 	assert_true(f.published > 1000000); /* the flood was one */
 	assert_true(worst <= (HOLD_MS + SLACK_MS) * 1000000ull);
 	assert_true(most <= CAP / 2);
-	hint_service_stop(svc);
+	hint_service_stop(svc, false);
+	assert_int_equal(rmdir(run_dir), 0); /* the table went with the service */
 	hint_done_free(&done);
 	for (unsigned c = 0; c < CLIENTS; c++) {
 		munmap(f.ring[c], hint_ring_bytes(HINT_RING_MAX_RECORDS));

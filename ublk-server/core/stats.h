@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 8
+#define UBLK_STATS_VERSION 9
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -78,14 +78,18 @@ struct ublk_hint_client_stats {
 	char comm[16];
 	uint64_t ring_records;
 	uint64_t records, rejected, overflows, resyncs, forks;
-	uint64_t view_pages;     /* pages it has reduced, as the server knows */
-	uint64_t memory;         /* bytes of the daemon's its ring and view hold */
-	uint64_t pages_resolved; /* written slots resolved to its pages */
-	uint64_t lines_saved;    /* lines those writes did not move */
+	uint64_t view_pages;                /* pages it has reduced, as the server knows */
+	uint64_t memory;                    /* bytes of the daemon's its ring and view hold */
+	uint64_t pages_resolved;            /* written slots resolved to its pages */
+	uint64_t lines_saved;               /* lines those writes did not move */
+	uint64_t arena_offset, arena_bytes; /* mmap mode: its range of the device */
 };
 
-#define UBLK_HINT_CLIENT_SHARING 1 /* forking or has children: its pages move whole */
-#define UBLK_HINT_CLIENT_UNSURE  2 /* the last drain stopped at an unpublished record */
+#define UBLK_HINT_CLIENT_SHARING 1  /* forking or has children: its pages move whole */
+#define UBLK_HINT_CLIENT_UNSURE  2  /* the last drain stopped at an unpublished record */
+#define UBLK_HINT_CLIENT_ARENA   4  /* mmap mode: granted a range */
+#define UBLK_HINT_CLIENT_CLAIMED 8  /* ... found mapped where it said */
+#define UBLK_HINT_CLIENT_FROZEN  16 /* ... and forked since: its pages move whole */
 
 struct ublk_hint_stats {
 	uint32_t enabled;
@@ -99,6 +103,7 @@ struct ublk_hint_stats {
 	/* the resolver: slots asked, resolved to one page, shared by several, left whole at
 	 * the deadline, pagemap entries read; rounds and their latency */
 	uint64_t slots, resolved, shared, late, scanned;
+	uint64_t by_offset; /* written pages of mmap-mode ranges, masked by offset instead */
 	uint64_t rounds;
 	uint64_t round_lat[UBLK_HINT_RESOLVE_BUCKETS]; /* a write's wait for its masks */
 	/* totals of the clients of earlier daemons (recovery) */

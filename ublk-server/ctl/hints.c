@@ -23,6 +23,10 @@ static const char hints_usage[] =
 	"move. STATE is 'ok', 'sharing' (it forked and a child may "
 	"share\n"
 	"its pages: they move whole) or 'unsure' (a record was half-written at the last read).\n"
+	"MODE is 'swap' (its pages are found through its page map when they are swapped out) or\n"
+	"'mmap' (LINESWAP_ARENA: its heap is a range of the device, RANGE in MiB, whose pages\n"
+	"it masks by offset), 'claiming' (granted a range not yet found mapped) or 'frozen' (it\n"
+	"forked: its heap goes on copy-on-write over the range, whose pages now move whole).\n"
 	"\n"
 	"Options:\n"
 	"  -n, --number ID  the device; required\n"
@@ -93,7 +97,7 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
 		       "\"lines_saved\": %llu, \"memory_bytes\": %llu, \"memory_cap_bytes\": %llu, "
 		       "\"not_kept\": %llu, \"resolver\": {\"slots\": %llu, \"resolved\": %llu, "
-		       "\"shared\": %llu, \"late\": %llu, \"scanned\": %llu, "
+		       "\"shared\": %llu, \"late\": %llu, \"scanned\": %llu, \"by_offset\": %llu, "
 		       "\"rounds\": %llu, \"wait_p50_ns\": %llu, \"wait_p99_ns\": %llu}}",
 		       LOAD(h->enabled) ? "true" : "false", LOAD(h->nclients),
 		       (unsigned long long)LOAD(h->registrations),
@@ -104,7 +108,8 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		       (unsigned long long)LOAD(h->memory), (unsigned long long)LOAD(h->memory_cap),
 		       (unsigned long long)LOAD(h->not_kept), slots, resolved,
 		       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
-		       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->rounds),
+		       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->by_offset),
+		       (unsigned long long)LOAD(h->rounds),
 		       (unsigned long long)wait_percentile(h, 500),
 		       (unsigned long long)wait_percentile(h, 990));
 		return;
@@ -119,8 +124,8 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 	       "hint memory: %llu KiB of %llu KiB (--hint-memory) in rings and views; %llu page "
 	       "reductions not kept (a view or a cap full: those pages move whole)\n"
 	       "resolver: %llu written pages, %llu attributed to a client (%.1f%%), %llu shared, "
-	       "%llu left whole at the hold time; %llu pagemap entries read; a write waited "
-	       "%.1f ms (p50), %.1f ms (p99)\n",
+	       "%llu left whole at the hold time; %llu pagemap entries read; %llu pages of "
+	       "mmap-mode ranges masked by offset; a write waited %.1f ms (p50), %.1f ms (p99)\n",
 	       LOAD(h->nclients), (unsigned long long)LOAD(h->registrations),
 	       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
 	       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
@@ -131,8 +136,16 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 	       (unsigned long long)(LOAD(h->memory_cap) >> 10),
 	       (unsigned long long)LOAD(h->not_kept), slots, resolved, rate,
 	       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
-	       (unsigned long long)LOAD(h->scanned), (double)wait_percentile(h, 500) / 1e6,
-	       (double)wait_percentile(h, 990) / 1e6);
+	       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->by_offset),
+	       (double)wait_percentile(h, 500) / 1e6, (double)wait_percentile(h, 990) / 1e6);
+}
+
+static const char *client_mode(uint32_t flags)
+{
+	return !(flags & UBLK_HINT_CLIENT_ARENA)     ? "swap"
+	       : !(flags & UBLK_HINT_CLIENT_CLAIMED) ? "claiming"
+	       : flags & UBLK_HINT_CLIENT_FROZEN     ? "frozen"
+						     : "mmap";
 }
 
 static const char *client_state(uint32_t flags)
@@ -170,10 +183,11 @@ int cmd_hints(int argc, char **argv)
 		       "device)\n",
 		       dev_id);
 	else
-		printf("%-6s %-8s %-6s %-15s %-8s %8s %12s %9s %9s %8s %6s %10s %9s %10s %12s\n",
-		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "RING", "RECORDS", "REJECTED",
-		       "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "MEM-KIB", "RESOLVED",
-		       "LINES-SAVED");
+		printf("%-6s %-8s %-6s %-15s %-8s %-8s %-13s %8s %12s %9s %9s %8s %6s %10s %9s "
+		       "%10s %12s\n",
+		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "MODE", "RANGE", "RING",
+		       "RECORDS", "REJECTED", "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "MEM-KIB",
+		       "RESOLVED", "LINES-SAVED");
 	for (unsigned i = 0; i < n; i++) {
 		struct ublk_hint_client_stats c = h->client[i];
 
@@ -182,15 +196,24 @@ int cmd_hints(int argc, char **argv)
 			if (*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
 				*p = '?'; /* a process names itself: never let it break the output
 					   */
+		char range[32] = "-";
+
+		if (c.flags & UBLK_HINT_CLIENT_ARENA)
+			snprintf(range, sizeof(range), "%llu+%llu",
+				 (unsigned long long)(c.arena_offset >> 20),
+				 (unsigned long long)(c.arena_bytes >> 20));
 		if (json)
 			printf("%s{\"client\": %u, \"pid\": %d, \"uid\": %u, \"command\": \"%s\", "
-			       "\"state\": \"%s\", \"ring_records\": %llu, \"records\": %llu, "
+			       "\"state\": \"%s\", \"mode\": \"%s\", \"arena_offset\": %llu, "
+			       "\"arena_bytes\": %llu, \"ring_records\": %llu, \"records\": %llu, "
 			       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
 			       "\"forks\": %llu, \"reduced_pages\": %llu, \"memory_bytes\": %llu, "
 			       "\"pages_resolved\": "
 			       "%llu, "
 			       "\"lines_saved\": %llu, \"bytes_saved\": %llu}",
 			       i ? ", " : "", c.id, c.pid, c.uid, c.comm, client_state(c.flags),
+			       client_mode(c.flags), (unsigned long long)c.arena_offset,
+			       (unsigned long long)c.arena_bytes,
 			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
 			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
 			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
@@ -199,13 +222,14 @@ int cmd_hints(int argc, char **argv)
 			       (unsigned long long)c.lines_saved,
 			       (unsigned long long)c.lines_saved * 64);
 		else
-			printf("%-6u %-8d %-6u %-15s %-8s %8llu %12llu %9llu %9llu %8llu %6llu "
-			       "%10llu %9llu %10llu %12llu\n",
+			printf("%-6u %-8d %-6u %-15s %-8s %-8s %-13s %8llu %12llu %9llu %9llu "
+			       "%8llu "
+			       "%6llu %10llu %9llu %10llu %12llu\n",
 			       c.id, c.pid, c.uid, c.comm, client_state(c.flags),
-			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
-			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
-			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
-			       (unsigned long long)c.view_pages,
+			       client_mode(c.flags), range, (unsigned long long)c.ring_records,
+			       (unsigned long long)c.records, (unsigned long long)c.rejected,
+			       (unsigned long long)c.overflows, (unsigned long long)c.resyncs,
+			       (unsigned long long)c.forks, (unsigned long long)c.view_pages,
 			       (unsigned long long)(c.memory >> 10),
 			       (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved);

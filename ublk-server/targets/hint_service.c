@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena_keeper.h"
 #include "hint_server.h"
 #include "log.h"
 #include "slot_resolver.h"
@@ -40,6 +41,8 @@ struct hint_service {
 	bool reduced;            /* some client has a reduced page (read by the queues) */
 	uint64_t *slots, *masks; /* a round's pages: conf.max_pages each */
 	int *owner;
+	struct arena_keeper *arenas;
+	char device_path[32]; /* /dev/ublkb<ID> */
 };
 
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -96,6 +99,15 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 			s->slots[n++] = b->first_page + i;
 	slot_resolve(&s->server, s->reader, swap_type(s), s->slots, n, s->masks, s->owner,
 		     oldest_submit(list) + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
+	/* Mmap mode: a page of a claimed range is its client's, by offset (no page map). */
+	for (size_t k = 0; k < n && s->server.nclients; k++) {
+		int i = hint_server_arena_mask(&s->server, s->slots[k], &s->masks[k]);
+
+		if (i >= 0) {
+			s->owner[k] = i;
+			STORE(st->by_offset, st->by_offset + 1);
+		}
+	}
 	size_t at = 0;
 	uint64_t now = monotonic_ns();
 
@@ -140,7 +152,10 @@ static void publish_stats(struct hint_service *s)
 			.flags = (!hint_client_resolvable(srv, c) && !c->unsure
 					  ? UBLK_HINT_CLIENT_SHARING
 					  : 0) |
-				 (c->unsure ? UBLK_HINT_CLIENT_UNSURE : 0),
+				 (c->unsure ? UBLK_HINT_CLIENT_UNSURE : 0) |
+				 (c->arena.granted ? UBLK_HINT_CLIENT_ARENA : 0) |
+				 (c->arena.claimed ? UBLK_HINT_CLIENT_CLAIMED : 0) |
+				 (c->arena.frozen ? UBLK_HINT_CLIENT_FROZEN : 0),
 			.ring_records = c->cons.capacity,
 			.records = c->stats.records,
 			.rejected = c->stats.rejected,
@@ -151,6 +166,8 @@ static void publish_stats(struct hint_service *s)
 			.memory = c->mem.used,
 			.pages_resolved = c->stats.pages_resolved,
 			.lines_saved = c->stats.lines_saved,
+			.arena_offset = c->arena.offset,
+			.arena_bytes = c->arena.bytes,
 		};
 
 		memcpy(cs.comm, c->comm, sizeof(cs.comm));
@@ -278,6 +295,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		.client_bytes = conf->memory_cap / 4,
 		.uid_bytes = conf->memory_cap / 2,
 		.server_bytes = conf->memory_cap,
+		.dev_id = conf->dev_id,
 	};
 	int ret;
 
@@ -291,6 +309,17 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		free(s);
 		return -ENOMEM;
 	}
+	snprintf(s->device_path, sizeof(s->device_path), "/dev/ublkb%u", conf->dev_id);
+	ret = arena_keeper_start(conf->dev_id, conf->device_bytes, conf->recovering, &s->arenas,
+				 err, errlen);
+	if (ret < 0) {
+		free_round(s);
+		free(s);
+		return ret;
+	}
+	sc.device_path = s->device_path;
+	sc.arenas = arena_keeper_table(s->arenas);
+	sc.arenas_lock = arena_keeper_lock(s->arenas);
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&s->lock, NULL);
 	ret = s->wake_fd < 0 ? -errno : hint_server_open(&s->server, &sc, err, errlen);
@@ -307,6 +336,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
 		else
 			close(s->wake_fd);
+		arena_keeper_stop(s->arenas, conf->recovering);
 		free_round(s);
 		free(s);
 		return ret;
@@ -326,6 +356,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		pagemap_reader_stop(s->reader);
 		hint_server_close(&s->server);
 		close(s->wake_fd);
+		arena_keeper_stop(s->arenas, conf->recovering);
 		free_round(s);
 		free(s);
 		return ret;
@@ -334,7 +365,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 	return 0;
 }
 
-void hint_service_stop(struct hint_service *s)
+void hint_service_stop(struct hint_service *s, bool keep)
 {
 	uint64_t one = 1;
 
@@ -346,6 +377,7 @@ void hint_service_stop(struct hint_service *s)
 	pagemap_reader_stop(s->reader);
 	STORE(s->conf.stats->nclients, 0);
 	hint_server_close(&s->server);
+	arena_keeper_stop(s->arenas, keep);
 	close(s->wake_fd);
 	free_round(s);
 	free(s);

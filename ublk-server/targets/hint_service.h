@@ -40,10 +40,12 @@ struct hint_batch {
 struct hint_service_conf {
 	uint32_t dev_id;
 	const char *socket_path;
-	long allow_uid;      /* see hint_server_conf */
-	uint32_t hold_ms;    /* a write's whole wait, the rings' drain included */
-	uint64_t memory_cap; /* rings and views: all clients; a uid half, a client a quarter */
-	uint32_t max_pages;  /* pages all queues can have in flight: a round's most */
+	long allow_uid;        /* see hint_server_conf */
+	uint32_t hold_ms;      /* a write's whole wait, the rings' drain included */
+	uint64_t memory_cap;   /* rings and views: all clients; a uid half, a client a quarter */
+	uint32_t max_pages;    /* pages all queues can have in flight: a round's most */
+	uint64_t device_bytes; /* mmap mode: the device, whose ranges clients map */
+	bool recovering;       /* a new daemon for a device: its ranges are kept */
 	struct ublk_hint_stats *stats;
 };
 
@@ -52,8 +54,9 @@ struct hint_service;
 /* Binds the socket and starts the thread. Returns 0 or -errno with a message in err. */
 int hint_service_start(const struct hint_service_conf *conf, struct hint_service **out, char *err,
 		       size_t errlen);
-/* Ends the thread (every batch still pending comes back whole) and removes the socket. */
-void hint_service_stop(struct hint_service *s);
+/* Ends the thread (every batch still pending comes back whole) and removes the socket; the
+ * table of mmap-mode ranges stays if keep (the device lives on, for a recovery). */
+void hint_service_stop(struct hint_service *s, bool keep);
 
 int hint_done_init(struct hint_done *d);
 void hint_done_free(struct hint_done *d);

@@ -200,7 +200,7 @@ static void remote_close(struct ublk_target *t, bool keep)
 		remote_keeper_stop(r->keeper);
 	/* Every batch comes back (whole) before this returns; then no one holds a queue's tags. */
 	if (r->hints)
-		hint_service_stop(r->hints);
+		hint_service_stop(r->hints, keep);
 	while (r->retired) {
 		struct remote_queue *rq = r->retired;
 
@@ -351,6 +351,8 @@ static int remote_open(struct ublk_target *t, bool recovering)
 			.memory_cap = r->rc.hint_memory,
 			.max_pages = t->conf->nr_queues * t->conf->depth *
 				     (t->conf->max_io_bytes >> UBLK_PAGE_SHIFT),
+			.device_bytes = t->conf->size,
+			.recovering = recovering,
 			.stats = &t->stats->hints,
 		};
 

@@ -1,0 +1,44 @@
+/* maps_check.h — whether a process really maps a file where it says it does.
+ *
+ * A client in mmap mode claims that its heap at `base` maps the device range it was granted.
+ * The server checks that claim in the process's /proc/PID/maps (opened when the client
+ * connected, so bound to that process's address space): every byte of [base, base + bytes)
+ * must lie in mappings that are shared and writable, of the device's own inode, at the file
+ * offset that byte's distance from base says. Anything else — a hole, a private mapping,
+ * another file, another offset — refuses the claim. */
+#ifndef LINESWAP_MAPS_CHECK_H
+#define LINESWAP_MAPS_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct maps_claim {
+	uint64_t base, bytes; /* the address range claimed */
+	uint64_t offset;      /* the file offset base maps */
+	dev_t dev;            /* the file's inode: st_dev and st_ino of its stat */
+	ino_t ino;
+};
+
+/* One line of /proc/PID/maps, parsed: "start-end perms offset major:minor inode [path]".
+ * Returns false for a line that does not parse. */
+struct maps_line {
+	uint64_t start, end, offset;
+	unsigned major, minor;
+	uint64_t ino;
+	bool shared, writable;
+};
+bool maps_line_parse(const char *line, struct maps_line *m);
+
+/* Reads the maps text from fd (from its start, in pieces of buf's size) and checks the claim.
+ * Returns 1 when it holds, 0 when it does not, -errno when fd cannot be read or a line does
+ * not fit in buf. */
+int maps_check(int fd, const struct maps_claim *claim, char *buf, size_t len);
+
+/* Whether any process maps any byte of [offset, offset + bytes) of the file (dev, ino) —
+ * claim's base unused — in /proc/PID/maps: 1 yes, 0 no, -errno when /proc cannot be read
+ * (a process that exits meanwhile is skipped). Run as root to see every process. */
+int maps_any_process(const struct maps_claim *file, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,227 @@
+/* arena_keeper.c — see arena_keeper.h. */
+#include "arena_keeper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "maps_check.h"
+#include "state.h"
+
+#define RANGES_MAGIC   0x41525331u /* "ARS1" */
+#define REAP_PERIOD_MS 1000
+
+struct ranges_file {
+	uint32_t magic;
+	uint32_t reserved;
+	struct arena_table table;
+};
+
+struct arena_keeper {
+	uint32_t dev_id;
+	struct ranges_file *file;
+	pthread_mutex_t lock;
+	pthread_t thread;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stop;
+	int dev_fd;          /* /dev/ublkb<ID>, opened at the first discard */
+	time_t last_warning; /* a range that cannot be freed is said once a minute at most */
+	char buf[4096];
+};
+
+static bool ranges_path(char *path, size_t len, uint32_t dev_id)
+{
+	return ublk_state_path(path, len, dev_id, "ranges");
+}
+
+/* 1 when [offset, offset + bytes) of the device can be discarded: nothing maps it. */
+static int unmapped(struct arena_keeper *k, const struct arena_range *r)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/ublkb%u", k->dev_id);
+	if (stat(path, &st) < 0)
+		return -errno;
+	struct maps_claim f = {
+		.offset = r->offset, .bytes = r->bytes, .dev = st.st_dev, .ino = st.st_ino
+	};
+	int ret = maps_any_process(&f, k->buf, sizeof(k->buf));
+
+	return ret < 0 ? ret : !ret;
+}
+
+static int discard(struct arena_keeper *k, const struct arena_range *r)
+{
+	uint64_t range[2] = { r->offset, r->bytes };
+	char path[64];
+
+	if (k->dev_fd < 0) {
+		snprintf(path, sizeof(path), "/dev/ublkb%u", k->dev_id);
+		k->dev_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (k->dev_fd < 0)
+			return -errno;
+	}
+	return ioctl(k->dev_fd, BLKDISCARD, range) < 0 ? -errno : 0;
+}
+
+/* Frees the released ranges nothing maps any more. */
+static void reap(struct arena_keeper *k)
+{
+	struct arena_range released[ARENA_MAX_RANGES];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&k->lock);
+	for (unsigned i = 0; i < k->file->table.n; i++)
+		if (k->file->table.range[i].state == ARENA_RELEASED)
+			released[n++] = k->file->table.range[i];
+	pthread_mutex_unlock(&k->lock);
+	for (unsigned i = 0; i < n; i++) {
+		const struct arena_range *r = &released[i];
+		int ret = unmapped(k, r);
+
+		if (ret == 1)
+			ret = discard(k, r);
+		if (ret < 0 && time(NULL) - k->last_warning >= 60) {
+			k->last_warning = time(NULL);
+			log_msg("mmap mode: cannot free the range of %llu MiB at %llu MiB yet: %s",
+				(unsigned long long)(r->bytes >> 20),
+				(unsigned long long)(r->offset >> 20), strerror(-ret));
+		}
+		if (ret <= 0)
+			continue; /* still mapped, or not yet possible: a later look */
+		pthread_mutex_lock(&k->lock);
+		arena_forget(&k->file->table, r->offset);
+		pthread_mutex_unlock(&k->lock);
+		log_msg("mmap mode: range of %llu MiB at %llu MiB discarded and free",
+			(unsigned long long)(r->bytes >> 20),
+			(unsigned long long)(r->offset >> 20));
+	}
+}
+
+static void *run(void *arg)
+{
+	struct arena_keeper *k = arg;
+
+	pthread_mutex_lock(&k->stop_lock);
+	while (!k->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += REAP_PERIOD_MS / 1000;
+		pthread_cond_timedwait(&k->stop_cond, &k->stop_lock, &until);
+		if (k->stop)
+			break;
+		pthread_mutex_unlock(&k->stop_lock);
+		reap(k);
+		pthread_mutex_lock(&k->stop_lock);
+	}
+	pthread_mutex_unlock(&k->stop_lock);
+	return NULL;
+}
+
+static int map_table(struct arena_keeper *k, uint64_t device_bytes, bool recovering)
+{
+	char path[256];
+	struct stat st;
+	int fd;
+
+	if (!ranges_path(path, sizeof(path), k->dev_id))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	bool keep = recovering && fstat(fd, &st) == 0 && st.st_size == sizeof(*k->file);
+
+	if (!keep && (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(*k->file)) < 0)) {
+		close(fd);
+		return -errno;
+	}
+	k->file = mmap(NULL, sizeof(*k->file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (k->file == MAP_FAILED) {
+		k->file = NULL;
+		return -errno;
+	}
+	struct arena_table *t = &k->file->table;
+
+	if (keep && k->file->magic == RANGES_MAGIC && t->n <= ARENA_MAX_RANGES &&
+	    t->device_bytes == device_bytes / ARENA_ALIGN * ARENA_ALIGN) {
+		/* No client is registered yet: each range waits for its own to take it back. */
+		for (unsigned i = 0; i < t->n; i++)
+			t->range[i].state = ARENA_RELEASED;
+		return 0;
+	}
+	arena_table_init(t, device_bytes);
+	k->file->magic = RANGES_MAGIC;
+	return 0;
+}
+
+int arena_keeper_start(uint32_t dev_id, uint64_t device_bytes, bool recovering,
+		       struct arena_keeper **out, char *err, size_t errlen)
+{
+	struct arena_keeper *k = calloc(1, sizeof(*k));
+	int ret;
+
+	if (!k)
+		return -ENOMEM;
+	k->dev_id = dev_id;
+	k->dev_fd = -1;
+	ret = map_table(k, device_bytes, recovering);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot keep the table of mmap-mode ranges: %s",
+			 strerror(-ret));
+		free(k);
+		return ret;
+	}
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_mutex_init(&k->stop_lock, NULL);
+	pthread_cond_init(&k->stop_cond, NULL);
+	ret = -pthread_create(&k->thread, NULL, run, k);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot start the range keeper: %s", strerror(-ret));
+		munmap(k->file, sizeof(*k->file));
+		free(k);
+		return ret;
+	}
+	*out = k;
+	return 0;
+}
+
+void arena_keeper_stop(struct arena_keeper *k, bool keep)
+{
+	char path[256];
+
+	pthread_mutex_lock(&k->stop_lock);
+	k->stop = true;
+	pthread_cond_signal(&k->stop_cond);
+	pthread_mutex_unlock(&k->stop_lock);
+	pthread_join(k->thread, NULL);
+	munmap(k->file, sizeof(*k->file));
+	if (!keep && ranges_path(path, sizeof(path), k->dev_id))
+		unlink(path);
+	if (k->dev_fd >= 0)
+		close(k->dev_fd);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+struct arena_table *arena_keeper_table(struct arena_keeper *k)
+{
+	return &k->file->table;
+}
+
+pthread_mutex_t *arena_keeper_lock(struct arena_keeper *k)
+{
+	return &k->lock;
+}
