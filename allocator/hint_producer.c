@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hint_arena.h"
 #include "hint_client.h"
 #include "hint_lines.h"
 #include "mimalloc-hint.h"
@@ -68,7 +69,12 @@ static void try_register(void)
 
 	if (registrations >= MAX_REGISTRATIONS || !hint_client_socket_path(path, sizeof(path)))
 		return;
-	if (hint_client_register(&c, path, records, NULL, why, sizeof(why)) < 0) {
+	const struct hint_arena_ask *ask = hint_arena_ask();
+
+	if (hint_client_register(&c, path, records, ask, why, sizeof(why)) < 0 ||
+	    (ask && hint_arena_attach(&c, why, sizeof(why)) < 0)) {
+		if (c.sock >= 0)
+			hint_client_unregister(&c);
 		if (!failure_logged)
 			log_line("running without hints: ", why);
 		failure_logged = true; /* retries fail quietly */
@@ -83,6 +89,19 @@ static void try_register(void)
 			      memory_order_release);
 	failure_logged = false;
 	log_line("registered with ", path);
+}
+
+bool hint_producer_register(void)
+{
+	bool on;
+
+	while (atomic_flag_test_and_set_explicit(&registering, memory_order_acquire))
+		;
+	if (atomic_load_explicit(&_mi_hint_generation, memory_order_acquire) == 0)
+		try_register();
+	on = atomic_load_explicit(&_mi_hint_generation, memory_order_acquire) != 0;
+	atomic_flag_clear_explicit(&registering, memory_order_release);
+	return on;
 }
 
 /* Hints off until a new registration (under `registering`): the server went away. */
@@ -266,11 +285,13 @@ static void heartbeat(bool force, unsigned long long beat, void *arg)
 	atomic_flag_clear_explicit(&registering, memory_order_release);
 }
 
-/* Fork: the server must know that pages may be shared before they are (hint_ring.h). */
+/* Fork: the server must know that pages may be shared before they are (hint_ring.h); in mmap
+ * mode the heap is frozen first (hint_arena.h). */
 static void before_fork(void)
 {
 	struct hint_ring *r = atomic_load_explicit(&ring, memory_order_acquire);
 
+	hint_arena_freeze();
 	if (r && atomic_load_explicit(&_mi_hint_generation, memory_order_acquire))
 		atomic_fetch_add_explicit(&r->forks_begun, 1, memory_order_acq_rel);
 }
@@ -286,6 +307,7 @@ static void after_fork_parent(void)
 /* The child has no ring (MADV_DONTFORK) and no registration of its own yet. */
 static void after_fork_child(void)
 {
+	hint_arena_child();
 	atomic_store_explicit(&_mi_hint_generation, 0, memory_order_relaxed);
 	atomic_store_explicit(&ring, NULL, memory_order_relaxed);
 	if (client.sock >= 0)
@@ -303,6 +325,7 @@ __attribute__((constructor)) static void hint_producer_init(void)
 	mi_register_deferred_free(heartbeat, NULL);
 	atomic_flag_test_and_set(&registering);
 	atomic_store_explicit(&retry_at_ns, monotonic_ns() + RETRY_NS, memory_order_relaxed);
-	try_register();
+	if (atomic_load_explicit(&_mi_hint_generation, memory_order_acquire) == 0)
+		try_register(); /* mmap mode registered already, at mimalloc's start */
 	atomic_flag_clear(&registering);
 }

@@ -10,12 +10,28 @@ void arena_table_init(struct arena_table *t, uint64_t device_bytes)
 	t->n = 0;
 }
 
-/* Puts r at index i, keeping the table sorted (the caller checked there is room). */
+/* Puts r at index i, keeping the table sorted (the caller checked there is room). The last
+ * range is copied up before the count grows, so a crash at any point leaves every range in
+ * the table (one perhaps twice). */
 static void insert_at(struct arena_table *t, unsigned i, struct arena_range r)
 {
-	memmove(&t->range[i + 1], &t->range[i], (t->n - i) * sizeof(t->range[0]));
+	if (i == t->n) {
+		t->range[i] = r;
+		__atomic_store_n(&t->n, t->n + 1, __ATOMIC_RELEASE);
+		return;
+	}
+	t->range[t->n] = t->range[t->n - 1];
+	__atomic_store_n(&t->n, t->n + 1, __ATOMIC_RELEASE);
+	if (i + 2 < t->n)
+		memmove(&t->range[i + 1], &t->range[i], (t->n - 2 - i) * sizeof(t->range[0]));
 	t->range[i] = r;
-	t->n++;
+}
+
+/* Removes index i: the others move down first, so a crash leaves one range twice at most. */
+static void remove_at(struct arena_table *t, unsigned i)
+{
+	memmove(&t->range[i], &t->range[i + 1], (t->n - i - 1) * sizeof(t->range[0]));
+	__atomic_store_n(&t->n, t->n - 1, __ATOMIC_RELEASE);
 }
 
 static uint64_t round_up(uint64_t bytes)
@@ -106,14 +122,54 @@ bool arena_release(struct arena_table *t, uint32_t owner)
 	return false;
 }
 
-bool arena_forget(struct arena_table *t, uint64_t offset)
+void arena_freeze(struct arena_table *t, uint32_t owner)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->range[i].state == ARENA_GRANTED && t->range[i].owner == owner)
+			t->range[i].frozen = true;
+}
+
+bool arena_discard_begin(struct arena_table *t, uint64_t offset)
 {
 	for (unsigned i = 0; i < t->n; i++)
 		if (t->range[i].offset == offset && t->range[i].state == ARENA_RELEASED) {
-			memmove(&t->range[i], &t->range[i + 1],
-				(t->n - i - 1) * sizeof(t->range[0]));
-			t->n--;
+			t->range[i].state = ARENA_DISCARDING;
 			return true;
 		}
 	return false;
+}
+
+void arena_discard_end(struct arena_table *t, uint64_t offset, bool discarded)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->range[i].offset == offset && t->range[i].state == ARENA_DISCARDING) {
+			if (discarded)
+				remove_at(t, i);
+			else
+				t->range[i].state = ARENA_RELEASED;
+			return;
+		}
+}
+
+bool arena_table_check(struct arena_table *t, uint64_t device_bytes)
+{
+	if (t->n > ARENA_MAX_RANGES || t->device_bytes != device_bytes / ARENA_ALIGN * ARENA_ALIGN)
+		return false;
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct arena_range *r = &t->range[i];
+
+		if (r->bytes == 0 || r->offset % ARENA_ALIGN || r->bytes % ARENA_ALIGN ||
+		    r->offset > t->device_bytes || r->bytes > t->device_bytes - r->offset ||
+		    r->state > ARENA_DISCARDING)
+			return false;
+		if (i == 0)
+			continue;
+		const struct arena_range *p = &t->range[i - 1];
+
+		if (p->offset == r->offset && p->bytes == r->bytes)
+			remove_at(t, i--); /* a crash midway left it twice */
+		else if (p->offset + p->bytes > r->offset)
+			return false;
+	}
+	return true;
 }

@@ -5,7 +5,11 @@
  * page map. Ranges never overlap, lie inside the device, and start and end on ARENA_ALIGN
  * bytes. A range is granted (to one client), or released (its client is gone, but its pages
  * may still be mapped: it is freed — its pages discarded — only once nothing maps it), or
- * free (not in the table). The table is bounded: ARENA_MAX_RANGES. */
+ * discarding (nothing mapped it when the keeper looked: it cannot be taken while its pages
+ * are discarded), or free (not in the table). A range remembers that its client forked
+ * (frozen): its pages move whole for good, whoever takes it back. The table is bounded
+ * (ARENA_MAX_RANGES) and may be a file's memory: a change is ordered so that a crash midway
+ * leaves at worst a range twice, never one lost (arena_table_check repairs that). */
 #ifndef LINESWAP_ARENA_RANGE_H
 #define LINESWAP_ARENA_RANGE_H
 
@@ -18,12 +22,14 @@
 enum arena_state {
 	ARENA_GRANTED,
 	ARENA_RELEASED,
+	ARENA_DISCARDING,
 };
 
 struct arena_range {
 	uint64_t offset, bytes; /* in the device */
 	uint32_t owner;         /* the client it was granted to */
 	enum arena_state state;
+	bool frozen;
 };
 
 struct arena_table {
@@ -41,9 +47,9 @@ int arena_grant(struct arena_table *t, uint64_t bytes, uint32_t owner, uint64_t 
 		uint64_t *granted);
 
 /* Grants exactly [offset, offset + bytes) to owner: a client that held it under an earlier
- * daemon takes it back, free or released (exactly that range). -EINVAL unless it is aligned
- * and inside the device; -EBUSY if it overlaps any other range in the table, or a granted
- * one; -ENOSPC when the table is full. */
+ * daemon takes it back, free or released (exactly that range; a frozen one stays frozen).
+ * -EINVAL unless it is aligned and inside the device; -EBUSY if it overlaps any other range
+ * in the table, or a granted or discarding one; -ENOSPC when the table is full. */
 int arena_take(struct arena_table *t, uint64_t offset, uint64_t bytes, uint32_t owner);
 
 /* The granted range that holds device byte `at`, or NULL. */
@@ -52,8 +58,18 @@ const struct arena_range *arena_find(const struct arena_table *t, uint64_t at);
 /* Owner is gone: its range (if any) becomes released. Returns whether it had one. */
 bool arena_release(struct arena_table *t, uint32_t owner);
 
-/* A released range, nothing mapping it any more, was discarded: it leaves the table. Returns
- * false unless [offset, ...) is a released range. */
-bool arena_forget(struct arena_table *t, uint64_t offset);
+/* The range owner holds was frozen (its client forked). */
+void arena_freeze(struct arena_table *t, uint32_t owner);
+
+/* The keeper: a released range at offset is to be discarded (false unless it is released).
+ * Then, once it knows, the range either was discarded (it leaves the table) or is still
+ * mapped (released again). */
+bool arena_discard_begin(struct arena_table *t, uint64_t offset);
+void arena_discard_end(struct arena_table *t, uint64_t offset, bool discarded);
+
+/* A table read back from a file (a recovered daemon): repairs what a crash midway through a
+ * change left (a range twice), and returns false when it is not a table of this device at
+ * all (misaligned, overlapping, outside the device, unknown states). */
+bool arena_table_check(struct arena_table *t, uint64_t device_bytes);
 
 #endif

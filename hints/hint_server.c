@@ -253,13 +253,15 @@ static bool take_budgets(struct hint_server *s, struct hint_client_conn *c)
 /* Mmap mode: grants the range a hello asks for (a new one, or the one the client already
  * maps), into w. False, with why, when it cannot. */
 static bool grant_arena(struct hint_server *s, struct hint_client_conn *c,
-			const struct hint_hello *h, struct hint_welcome *w, const char **why)
+			const struct hint_hello *h, struct hint_welcome *w, const char **why,
+			int *status)
 {
 	uint64_t offset = h->arena_offset, bytes = h->arena_bytes;
 	int ret;
 
 	if (!s->conf.arenas) {
 		*why = "this device has no mmap mode";
+		*status = -EOPNOTSUPP;
 		return false;
 	}
 	pthread_mutex_lock(s->conf.arenas_lock);
@@ -274,9 +276,15 @@ static bool grant_arena(struct hint_server *s, struct hint_client_conn *c,
 		*why = "that range of the device is another client's";
 	else if (ret < 0)
 		*why = "no room on the device for a range that large";
-	if (ret < 0)
+	if (ret < 0) {
+		*status = ret;
 		return false;
+	}
 	c->arena = (struct hint_arena){ .offset = offset, .bytes = bytes, .granted = true };
+	pthread_mutex_lock(s->conf.arenas_lock);
+	/* A range its client froze (it forked) stays so, under any daemon: a child may read it. */
+	c->arena.frozen = arena_find(s->conf.arenas, offset)->frozen;
+	pthread_mutex_unlock(s->conf.arenas_lock);
 	w->arena_offset = offset;
 	w->arena_bytes = bytes;
 	w->dev_id = s->conf.dev_id;
@@ -291,7 +299,7 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, const str
 	struct hint_welcome w = { 0 };
 	uint32_t records = ring_records(s, h->ring_records);
 	const char *why;
-	int fd;
+	int fd, status;
 
 	if (!take_budgets(s, c)) {
 		refuse(s, c->sock, -ENOMEM, "the server is out of memory");
@@ -337,8 +345,8 @@ static bool welcome(struct hint_server *s, struct hint_client_conn *c, const str
 	}
 	hint_ring_init(c->ring, records, &c->cons);
 	c->id = s->next_id++;
-	if ((h->flags & HINT_HELLO_ARENA) && !grant_arena(s, c, h, &w, &why)) {
-		refuse(s, c->sock, h->arena_offset == HINT_ARENA_ANY ? -ENOSPC : -EBUSY, why);
+	if ((h->flags & HINT_HELLO_ARENA) && !grant_arena(s, c, h, &w, &why, &status)) {
+		refuse(s, c->sock, status, why);
 		close(fd);
 		return false;
 	}
@@ -524,7 +532,9 @@ void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigne
 
 			if (c->sock != fds[k].fd)
 				continue;
-			if (!c->ring && hellos++ >= HELLOS_PER_CALL)
+			/* a claim reads the client's maps: as costly */
+			if ((!c->ring || (c->arena.granted && !c->arena.claimed)) &&
+			    hellos++ >= HELLOS_PER_CALL)
 				break;
 			if (!client_readable(s, c))
 				remove_client(s, i);
@@ -639,9 +649,14 @@ static void drain_client(struct hint_server *s, struct hint_client_conn *c, uint
 	/* Without process events the server cannot know when a child's sharing ends: a client
 	 * that ever forked then counts as forking for good. */
 	c->forking = begun != done || (s->events_fd < 0 && done != 0);
-	/* A fork freezes a range for good: both sides go on copy-on-write over it. */
-	if (c->arena.claimed && begun != 0)
+	/* A fork freezes a range for good: both sides go on copy-on-write over it. The table
+	 * remembers it, for a recovered daemon. */
+	if (c->arena.claimed && begun != 0 && !c->arena.frozen) {
 		c->arena.frozen = true;
+		pthread_mutex_lock(s->conf.arenas_lock);
+		arena_freeze(s->conf.arenas, c->id);
+		pthread_mutex_unlock(s->conf.arenas_lock);
+	}
 	reap_children(c);
 }
 

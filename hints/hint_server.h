@@ -122,7 +122,7 @@ struct hint_server {
 	uint64_t registrations;        /* clients welcomed */
 	uint64_t refused;              /* registrations refused */
 	uint64_t dropped;              /* clients dropped for misbehaving */
-	char maps_buf[4096];           /* claims are checked through it */
+	char maps_buf[64 * 1024];      /* claims are checked through it */
 };
 
 /* Binds the socket (replacing a stale one) and listens. Returns 0 or -errno, with a message. */

@@ -106,46 +106,98 @@ int maps_check(int fd, const struct maps_claim *c, char *buf, size_t len)
 }
 
 struct overlap {
-	const struct maps_claim *file; /* dev, ino, and the file range [offset, offset + bytes) */
+	const struct maps_claim *range; /* each: dev, ino, [offset, offset + bytes) */
+	unsigned n;
+	bool *mapped;
+	unsigned lines;
 };
 
 static int overlap_line(const struct maps_line *m, void *arg)
 {
-	const struct maps_claim *f = ((struct overlap *)arg)->file;
-	uint64_t len = m->end - m->start;
+	struct overlap *o = arg;
 
-	return m->major == major(f->dev) && m->minor == minor(f->dev) &&
-	       m->ino == (uint64_t)f->ino && m->offset < f->offset + f->bytes &&
-	       f->offset < m->offset + len;
+	o->lines++;
+	for (unsigned i = 0; i < o->n; i++) {
+		const struct maps_claim *f = &o->range[i];
+
+		if (m->major == major(f->dev) && m->minor == minor(f->dev) &&
+		    m->ino == (uint64_t)f->ino && m->offset < f->offset + f->bytes &&
+		    f->offset < m->offset + (m->end - m->start))
+			o->mapped[i] = true;
+	}
+	return 0;
 }
 
-int maps_any_process(const struct maps_claim *file, char *buf, size_t len)
+/* One maps file: 0 read (or its process gone), 1 not readable (EACCES: a process this one
+ * may not inspect), -errno when it could not be read for another reason. */
+static int scan(const char *path, struct overlap *o, char *buf, size_t len)
 {
-	struct overlap o = { .file = file };
-	DIR *d = opendir("/proc");
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : errno == EACCES ? 1 : -errno;
+	ret = each_line(fd, buf, len, overlap_line, o);
+	close(fd);
+	return ret == -ESRCH ? 0 : ret == -EACCES ? 1 : ret;
+}
+
+/* A process whose leader has exited shows no maps there: its threads' do. */
+static int scan_threads(const char *pid, struct overlap *o, char *buf, size_t len)
+{
+	char path[96];
 	struct dirent *e;
-	int found = 0;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%.20s/task", pid);
+	DIR *d = opendir(path);
 
 	if (!d)
+		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+	while (ret == 0 && (e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%.20s/task/%.20s/maps", pid, e->d_name);
+		unsigned before = o->lines;
+
+		ret = scan(path, o, buf, len);
+		if (o->lines > before)
+			break; /* threads share one address space */
+	}
+	closedir(d);
+	return ret;
+}
+
+int maps_find_mappers(const struct maps_claim *ranges, unsigned n, bool *mapped, char *buf,
+		      size_t len)
+{
+	struct overlap o = { .range = ranges, .n = n, .mapped = mapped };
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int ret = 0, unreadable = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		mapped[i] = false;
+	if (!d)
 		return -errno;
-	while (!found && (e = readdir(d))) {
+	errno = 0;
+	while (ret == 0 && (e = readdir(d))) {
 		char path[64];
 
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%.20s/maps", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0)
-			continue; /* gone meanwhile */
-		int ret = each_line(fd, buf, len, overlap_line, &o);
-
-		close(fd);
-		if (ret == 1)
-			found = 1;
-		else if (ret < 0 && ret != -ESRCH)
-			found = ret == -ENAMETOOLONG ? ret : found;
+		o.lines = 0;
+		ret = scan(path, &o, buf, len);
+		if (ret == 0 && o.lines == 0)
+			ret = scan_threads(e->d_name, &o, buf, len);
+		if (ret == 1) {
+			unreadable++;
+			ret = 0;
+		}
+		errno = 0;
 	}
+	if (ret == 0 && errno)
+		ret = -errno; /* readdir failed: not every process was seen */
 	closedir(d);
-	return found;
+	return ret < 0 ? ret : unreadable;
 }

@@ -36,9 +36,12 @@ bool maps_line_parse(const char *line, struct maps_line *m);
  * not fit in buf. */
 int maps_check(int fd, const struct maps_claim *claim, char *buf, size_t len);
 
-/* Whether any process maps any byte of [offset, offset + bytes) of the file (dev, ino) —
- * claim's base unused — in /proc/PID/maps: 1 yes, 0 no, -errno when /proc cannot be read
- * (a process that exits meanwhile is skipped). Run as root to see every process. */
-int maps_any_process(const struct maps_claim *file, char *buf, size_t len);
+/* Which of n file ranges (each: dev, ino, [offset, offset + bytes); base unused) any process
+ * maps, in any byte, according to every /proc/PID/maps (a process whose leader exited, by its
+ * threads'): mapped[i] set for each. Returns how many processes this one may not inspect
+ * (EACCES: their maps unknown), or -errno when /proc could not be read; unless it returns 0,
+ * nothing may be taken as unmapped. Run as root to see every process. */
+int maps_find_mappers(const struct maps_claim *ranges, unsigned n, bool *mapped, char *buf,
+		      size_t len);
 
 #endif

@@ -32,11 +32,12 @@ int main(int argc, char **argv)
 	static const uint8_t copy = 0, produce = 1;
 	size_t bytes = hint_ring_bytes(RECORDS);
 	uint8_t *image = calloc(2, bytes + 1);
-	struct hint_ring *ring = (struct hint_ring *)(image + 1);
+	/* The ring is built where it is aligned, then copied after the image's first byte. */
+	struct hint_ring *ring = aligned_alloc(64, (bytes + 63) / 64 * 64);
 	struct hint_consumer cons;
 	uint64_t pairs[2 * RECORDS];
 
-	if (argc != 2 || !image || (mkdir(argv[1], 0755) < 0 && errno != EEXIST))
+	if (argc != 2 || !image || !ring || (mkdir(argv[1], 0755) < 0 && errno != EEXIST))
 		return 2;
 	for (unsigned n = 0; n <= RECORDS; n += RECORDS / 4) {
 		char name[32];
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 		if (n == RECORDS)
 			hint_ring_next_epoch(ring, hint_ring_epoch(ring));
 		/* The same ring twice: the second round finds it already read. */
+		memcpy(image + 1, ring, bytes);
 		memcpy(image + 1 + bytes, ring, bytes);
 		snprintf(name, sizeof(name), "ring-%u", n);
 		write_seed(argv[1], name, image, 1 + 2 * bytes, NULL, 0);
@@ -59,5 +61,6 @@ int main(int argc, char **argv)
 	}
 	write_seed(argv[1], "produced", &produce, 1, pairs, sizeof(pairs));
 	free(image);
+	free(ring);
 	return 0;
 }

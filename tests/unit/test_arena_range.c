@@ -130,11 +130,19 @@ static void test_matches_model(void **state)
 				assert_true(arena_release(&t, r->owner));
 			else
 				assert_false(arena_release(&t, r->owner));
-		} else if (kind == 3 && t.n) { /* a released range is discarded and forgotten */
+		} else if (kind == 3 && t.n) { /* a released range: still mapped, or discarded */
 			const struct arena_range r = t.range[xorshift64(&rng) % t.n];
+			bool mapped = xorshift64(&rng) % 3 == 0;
 
-			assert_int_equal(arena_forget(&t, r.offset), r.state == ARENA_RELEASED);
-			if (r.state == ARENA_RELEASED)
+			assert_int_equal(arena_discard_begin(&t, r.offset),
+					 r.state == ARENA_RELEASED);
+			if (r.state == ARENA_RELEASED) {
+				/* while it is discarded no one takes it back */
+				assert_int_equal(arena_take(&t, r.offset, r.bytes, next_owner),
+						 -EBUSY);
+				arena_discard_end(&t, r.offset, !mapped);
+			}
+			if (r.state == ARENA_RELEASED && !mapped)
 				for (uint64_t b = r.offset / ARENA_ALIGN;
 				     b < (r.offset + r.bytes) / ARENA_ALIGN; b++)
 					model[b] = FREE;
@@ -175,8 +183,8 @@ static void test_hostile_requests(void **state)
 	assert_true(arena_release(&t, 2));
 	assert_null(arena_find(&t, 8 * ARENA_ALIGN - 1));
 	assert_false(arena_release(&t, 2));
-	assert_false(arena_forget(&t, 0)); /* granted, not released */
-	assert_false(arena_forget(&t, 5 * ARENA_ALIGN));
+	assert_false(arena_discard_begin(&t, 0)); /* granted, not released */
+	assert_false(arena_discard_begin(&t, 5 * ARENA_ALIGN));
 	/* Released is still held: no grant may reuse it until it is forgotten, and only its
 	 * exact extent can be taken back. */
 	assert_int_equal(arena_take(&t, 4 * ARENA_ALIGN, 2 * ARENA_ALIGN, 5), -EBUSY);
@@ -185,7 +193,8 @@ static void test_hostile_requests(void **state)
 	assert_int_equal(arena_take(&t, 4 * ARENA_ALIGN, 4 * ARENA_ALIGN, 6), -EBUSY);
 	assert_true(arena_release(&t, 5));
 	assert_int_equal(arena_grant(&t, 5 * ARENA_ALIGN, 4, &offset, &granted), -ENOSPC);
-	assert_true(arena_forget(&t, 4 * ARENA_ALIGN));
+	assert_true(arena_discard_begin(&t, 4 * ARENA_ALIGN));
+	arena_discard_end(&t, 4 * ARENA_ALIGN, true);
 	assert_int_equal(arena_grant(&t, 5 * ARENA_ALIGN, 4, &offset, &granted), 0);
 	assert_int_equal(offset, ARENA_ALIGN);
 }
@@ -206,12 +215,51 @@ static void test_full_table(void **state)
 	assert_int_equal(t.n, ARENA_MAX_RANGES);
 }
 
+/* A table as a crash may leave it: a range twice is repaired; anything else refuses it. */
+static void test_check(void **state)
+{
+	static struct arena_table t;
+	uint64_t offset, granted;
+
+	(void)state;
+	arena_table_init(&t, 8 * ARENA_ALIGN);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(arena_grant(&t, ARENA_ALIGN, i, &offset, &granted), 0);
+	assert_true(arena_table_check(&t, 8 * ARENA_ALIGN));
+	assert_int_equal(t.n, 3);
+	t.range[3] = t.range[2]; /* an insert cut short */
+	t.n = 4;
+	assert_true(arena_table_check(&t, 8 * ARENA_ALIGN));
+	assert_int_equal(t.n, 3);
+	assert_false(arena_table_check(&t, 16 * ARENA_ALIGN)); /* another device */
+	t.range[1].offset += 4096;
+	assert_false(arena_table_check(&t, 8 * ARENA_ALIGN));
+	t.range[1].offset = 0; /* overlaps the first */
+	t.range[1].bytes = 2 * ARENA_ALIGN;
+	assert_false(arena_table_check(&t, 8 * ARENA_ALIGN));
+	t.range[1].offset = ARENA_ALIGN;
+	t.range[1].bytes = ARENA_ALIGN;
+	t.range[1].state = 7;
+	assert_false(arena_table_check(&t, 8 * ARENA_ALIGN));
+	t.range[1].state = ARENA_GRANTED;
+	t.n = ARENA_MAX_RANGES + 1;
+	assert_false(arena_table_check(&t, 8 * ARENA_ALIGN));
+	t.n = 3;
+	/* A frozen range stays frozen when its owner takes it back. */
+	arena_freeze(&t, 1);
+	assert_true(arena_release(&t, 1));
+	assert_int_equal(arena_take(&t, ARENA_ALIGN, ARENA_ALIGN, 9), 0);
+	assert_true(arena_find(&t, ARENA_ALIGN)->frozen);
+	assert_false(arena_find(&t, 0)->frozen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matches_model),
 		cmocka_unit_test(test_hostile_requests),
 		cmocka_unit_test(test_full_table),
+		cmocka_unit_test(test_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

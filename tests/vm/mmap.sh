@@ -54,14 +54,17 @@ map_remote_cgroup() {
 	cg=$(vm_memcg map0 64M)
 	mapped 0 "$cg" 1 write verify verify remap verify
 	read -r swap_in swap_out cache_in cache_out <<<"$(pages 0)"
+	read -r _ _ got _ <<<"$(vm_moved "$ctl" 0)"
 	echo "pages by origin: swap $swap_in in, $swap_out out; page cache $cache_in read," \
 		"$cache_out written back; cgroup peak $(($(cat "$cg/memory.peak") >> 20)) MiB"
 	"$ctl" stats -n 0
 	# All but what the cgroup holds was written back; each of the three verify passes read
-	# back at least what the cgroup could not hold.
+	# from the node at least what the cgroup could not hold (the first touch of a page never
+	# written reads zeros without asking it).
 	((cache_out >= pages - 64 * 256)) || vm_fail "only $cache_out pages written back"
-	((cache_in >= 3 * (pages - 64 * 256))) || vm_fail "only $cache_in pages read"
-	((swap_in == 0 && swap_out == 0)) || vm_fail "mapping I/O counted as swap"
+	((got >= 3 * (pages - 64 * 256))) || vm_fail "only $got pages read from the node"
+	((cache_in >= got)) || vm_fail "reads from the node not counted as page cache"
+	((swap_out == 0)) || vm_fail "writebacks counted as swap"
 	rmdir "$cg"
 	"$ctl" del -n 0
 }

@@ -425,6 +425,7 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 		goto out;
 	}
 	d.target.stats = d.stats;
+	__atomic_store_n(&d.stats->live, 0, __ATOMIC_RELEASE); /* a dead daemon's, kept */
 	ret = d.target.ops->open(&d.target, recover);
 	if (ret < 0) {
 		notify(&d, "error %s", d.target.error);
@@ -451,6 +452,7 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 	}
 	if (recover)
 		d.stats->recoveries++;
+	__atomic_store_n(&d.stats->live, 1, __ATOMIC_RELEASE);
 	ublk_watchdog_init(&d.watchdog, conf->dev_id);
 	log_msg("serving /dev/ublkb%u (%s copy)", conf->dev_id,
 		conf->user_copy ? "user" : "per-tag buffer");

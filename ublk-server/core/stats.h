@@ -155,7 +155,7 @@ struct ublk_stats_shm {
 	/* The device is an active swap area (the main thread reads /proc/swaps every second):
 	 * what the queues count a read as. */
 	uint32_t swap_area;
-	uint32_t reserved;
+	uint32_t live; /* the daemon serves the device (set once it started or recovered it) */
 	struct ublk_hint_stats hints;
 	struct ublk_pool_stats pool;
 	struct ublk_queue_stats q[];

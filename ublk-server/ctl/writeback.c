@@ -32,10 +32,13 @@ static int write_bdi(uint32_t dev_id, const char *knob, unsigned long long value
 
 int ctl_limit_dirty(uint32_t dev_id, uint64_t bytes)
 {
+	/* max_bytes is kept as a share of the machine's dirty threshold as it is now (it floats
+	 * with free memory), and refused when above it: then the strict limit holds the device
+	 * to its share under the kernel's own max_ratio. */
 	int ret = write_bdi(dev_id, "max_bytes", bytes);
+	int strict = write_bdi(dev_id, "strict_limit", 1);
 
-	if (ret == 0)
-		ret = write_bdi(dev_id, "strict_limit", 1);
+	ret = ret < 0 ? ret : strict;
 	if (ret < 0)
 		fprintf(stderr,
 			"ublk-ctl: warning: cannot limit /dev/ublkb%u's dirty pages to %llu KiB "

@@ -34,31 +34,16 @@ struct arena_keeper {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stop;
-	int dev_fd;          /* /dev/ublkb<ID>, opened at the first discard */
-	time_t last_warning; /* a range that cannot be freed is said once a minute at most */
-	char buf[4096];
+	int dev_fd;           /* /dev/ublkb<ID>, opened at the first discard */
+	time_t last_warning;  /* a range that cannot be freed is said once a minute at most */
+	const uint32_t *live; /* the device serves (the daemon's flag) */
+	bool disabled;        /* the table found was not this device's: no mmap mode */
+	char buf[64 * 1024];
 };
 
 static bool ranges_path(char *path, size_t len, uint32_t dev_id)
 {
 	return ublk_state_path(path, len, dev_id, "ranges");
-}
-
-/* 1 when [offset, offset + bytes) of the device can be discarded: nothing maps it. */
-static int unmapped(struct arena_keeper *k, const struct arena_range *r)
-{
-	char path[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/dev/ublkb%u", k->dev_id);
-	if (stat(path, &st) < 0)
-		return -errno;
-	struct maps_claim f = {
-		.offset = r->offset, .bytes = r->bytes, .dev = st.st_dev, .ino = st.st_ino
-	};
-	int ret = maps_any_process(&f, k->buf, sizeof(k->buf));
-
-	return ret < 0 ? ret : !ret;
 }
 
 static int discard(struct arena_keeper *k, const struct arena_range *r)
@@ -75,37 +60,68 @@ static int discard(struct arena_keeper *k, const struct arena_range *r)
 	return ioctl(k->dev_fd, BLKDISCARD, range) < 0 ? -errno : 0;
 }
 
-/* Frees the released ranges nothing maps any more. */
+static void warn(struct arena_keeper *k, const char *what, int err)
+{
+	if (time(NULL) - k->last_warning < 60)
+		return;
+	k->last_warning = time(NULL);
+	log_msg("mmap mode: released ranges cannot be freed yet (%s: %s)", what, strerror(-err));
+}
+
+/* Frees the released ranges nothing maps any more: each is marked discarding (no client can
+ * take it back meanwhile), every process's maps are searched once for all of them, and the
+ * unmapped ones are discarded and leave the table; the others are released again. Only while
+ * the device serves: a discard waits for it. */
 static void reap(struct arena_keeper *k)
 {
-	struct arena_range released[ARENA_MAX_RANGES];
+	static struct arena_range r[ARENA_MAX_RANGES];
+	static struct maps_claim want[ARENA_MAX_RANGES];
+	static bool mapped[ARENA_MAX_RANGES];
+	char path[64];
+	struct stat st;
 	unsigned n = 0;
+	int ret;
 
+	if (!k->live || !__atomic_load_n(k->live, __ATOMIC_ACQUIRE))
+		return;
+	snprintf(path, sizeof(path), "/dev/ublkb%u", k->dev_id);
+	if (stat(path, &st) < 0)
+		return;
 	pthread_mutex_lock(&k->lock);
 	for (unsigned i = 0; i < k->file->table.n; i++)
-		if (k->file->table.range[i].state == ARENA_RELEASED)
-			released[n++] = k->file->table.range[i];
-	pthread_mutex_unlock(&k->lock);
-	for (unsigned i = 0; i < n; i++) {
-		const struct arena_range *r = &released[i];
-		int ret = unmapped(k, r);
-
-		if (ret == 1)
-			ret = discard(k, r);
-		if (ret < 0 && time(NULL) - k->last_warning >= 60) {
-			k->last_warning = time(NULL);
-			log_msg("mmap mode: cannot free the range of %llu MiB at %llu MiB yet: %s",
-				(unsigned long long)(r->bytes >> 20),
-				(unsigned long long)(r->offset >> 20), strerror(-ret));
+		if (arena_discard_begin(&k->file->table, k->file->table.range[i].offset)) {
+			r[n] = k->file->table.range[i];
+			want[n] = (struct maps_claim){ .offset = r[n].offset,
+						       .bytes = r[n].bytes,
+						       .dev = st.st_dev,
+						       .ino = st.st_ino };
+			n++;
 		}
-		if (ret <= 0)
-			continue; /* still mapped, or not yet possible: a later look */
+	pthread_mutex_unlock(&k->lock);
+	if (n == 0)
+		return;
+	ret = maps_find_mappers(want, n, mapped, k->buf, sizeof(k->buf));
+	if (ret != 0) {
+		warn(k, "cannot read every process's maps", ret < 0 ? ret : -EACCES);
+		for (unsigned i = 0; i < n; i++)
+			mapped[i] = true;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		bool discarded = false;
+
+		if (!mapped[i]) {
+			ret = discard(k, &r[i]);
+			discarded = ret == 0;
+			if (ret < 0)
+				warn(k, "BLKDISCARD", ret);
+		}
 		pthread_mutex_lock(&k->lock);
-		arena_forget(&k->file->table, r->offset);
+		arena_discard_end(&k->file->table, r[i].offset, discarded);
 		pthread_mutex_unlock(&k->lock);
-		log_msg("mmap mode: range of %llu MiB at %llu MiB discarded and free",
-			(unsigned long long)(r->bytes >> 20),
-			(unsigned long long)(r->offset >> 20));
+		if (discarded)
+			log_msg("mmap mode: range of %llu MiB at %llu MiB discarded and free",
+				(unsigned long long)(r[i].bytes >> 20),
+				(unsigned long long)(r[i].offset >> 20));
 	}
 }
 
@@ -113,6 +129,8 @@ static void *run(void *arg)
 {
 	struct arena_keeper *k = arg;
 
+	if (k->disabled)
+		return NULL;
 	pthread_mutex_lock(&k->stop_lock);
 	while (!k->stop) {
 		struct timespec until;
@@ -143,6 +161,15 @@ static int map_table(struct arena_keeper *k, uint64_t device_bytes, bool recover
 		return -errno;
 	bool keep = recovering && fstat(fd, &st) == 0 && st.st_size == sizeof(*k->file);
 
+	if (recovering && !keep && fstat(fd, &st) == 0 && st.st_size != 0) {
+		/* Another build's table: not reset (its ranges may be mapped), not used either. */
+		close(fd);
+		k->disabled = true;
+		log_msg("mmap mode: %s is not this build's table of ranges: mmap mode is off",
+			path);
+		return 0;
+	}
+
 	if (!keep && (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(*k->file)) < 0)) {
 		close(fd);
 		return -errno;
@@ -155,10 +182,17 @@ static int map_table(struct arena_keeper *k, uint64_t device_bytes, bool recover
 	}
 	struct arena_table *t = &k->file->table;
 
-	if (keep && k->file->magic == RANGES_MAGIC && t->n <= ARENA_MAX_RANGES &&
-	    t->device_bytes == device_bytes / ARENA_ALIGN * ARENA_ALIGN) {
+	if (keep && k->file->magic == RANGES_MAGIC) {
+		/* Ranges some process may still map: a table that does not check out is not
+		 * reset (grants would overlap them) but leaves this daemon without mmap mode. */
+		k->disabled = !arena_table_check(t, device_bytes);
+		if (k->disabled)
+			log_msg("mmap mode: %s is not this device's table of ranges: mmap mode is "
+				"off "
+				"until the device is added anew",
+				path);
 		/* No client is registered yet: each range waits for its own to take it back. */
-		for (unsigned i = 0; i < t->n; i++)
+		for (unsigned i = 0; !k->disabled && i < t->n; i++)
 			t->range[i].state = ARENA_RELEASED;
 		return 0;
 	}
@@ -168,7 +202,7 @@ static int map_table(struct arena_keeper *k, uint64_t device_bytes, bool recover
 }
 
 int arena_keeper_start(uint32_t dev_id, uint64_t device_bytes, bool recovering,
-		       struct arena_keeper **out, char *err, size_t errlen)
+		       const uint32_t *live, struct arena_keeper **out, char *err, size_t errlen)
 {
 	struct arena_keeper *k = calloc(1, sizeof(*k));
 	int ret;
@@ -177,6 +211,7 @@ int arena_keeper_start(uint32_t dev_id, uint64_t device_bytes, bool recovering,
 		return -ENOMEM;
 	k->dev_id = dev_id;
 	k->dev_fd = -1;
+	k->live = live;
 	ret = map_table(k, device_bytes, recovering);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot keep the table of mmap-mode ranges: %s",
@@ -218,7 +253,15 @@ void arena_keeper_stop(struct arena_keeper *k, bool keep)
 
 struct arena_table *arena_keeper_table(struct arena_keeper *k)
 {
-	return &k->file->table;
+	return k->disabled ? NULL : &k->file->table;
+}
+
+void arena_keeper_remove(uint32_t dev_id)
+{
+	char path[256];
+
+	if (ranges_path(path, sizeof(path), dev_id))
+		unlink(path);
 }
 
 pthread_mutex_t *arena_keeper_lock(struct arena_keeper *k)

@@ -310,8 +310,8 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 		return -ENOMEM;
 	}
 	snprintf(s->device_path, sizeof(s->device_path), "/dev/ublkb%u", conf->dev_id);
-	ret = arena_keeper_start(conf->dev_id, conf->device_bytes, conf->recovering, &s->arenas,
-				 err, errlen);
+	ret = arena_keeper_start(conf->dev_id, conf->device_bytes, conf->recovering,
+				 conf->device_live, &s->arenas, err, errlen);
 	if (ret < 0) {
 		free_round(s);
 		free(s);

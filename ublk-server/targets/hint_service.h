@@ -46,6 +46,7 @@ struct hint_service_conf {
 	uint32_t max_pages;    /* pages all queues can have in flight: a round's most */
 	uint64_t device_bytes; /* mmap mode: the device, whose ranges clients map */
 	bool recovering;       /* a new daemon for a device: its ranges are kept */
+	const uint32_t *device_live; /* the device serves: released ranges may be discarded */
 	struct ublk_hint_stats *stats;
 };
 

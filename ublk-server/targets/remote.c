@@ -353,6 +353,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 				     (t->conf->max_io_bytes >> UBLK_PAGE_SHIFT),
 			.device_bytes = t->conf->size,
 			.recovering = recovering,
+			.device_live = &t->stats->live,
 			.stats = &t->stats->hints,
 		};
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena_keeper.h"
 #include "node_link.h"
 #include "page_seal.h"
 #include "parse.h"
@@ -469,5 +470,6 @@ int remote_release(const struct ublk_dev_conf *c, char *err, size_t errlen)
 	if (ret == 0)
 		ret = remote_pool_release(c, &rc, err, errlen);
 	remote_secret_remove(c->dev_id);
+	arena_keeper_remove(c->dev_id);
 	return ret;
 }
