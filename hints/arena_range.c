@@ -34,6 +34,39 @@ static void remove_at(struct arena_table *t, unsigned i)
 	__atomic_store_n(&t->n, t->n - 1, __ATOMIC_RELEASE);
 }
 
+/* The index of the first range that ends after byte `at` (t->n if none). */
+static unsigned first_after(const struct arena_table *t, uint64_t at)
+{
+	unsigned lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (t->range[mid].offset + t->range[mid].bytes <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The range granted to owner, or NULL. */
+static struct arena_range *granted_to(struct arena_table *t, uint32_t owner)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->range[i].state == ARENA_GRANTED && t->range[i].owner == owner)
+			return &t->range[i];
+	return NULL;
+}
+
+/* The index of the range at offset in that state, or -1. */
+static int index_at(const struct arena_table *t, uint64_t offset, enum arena_state state)
+{
+	unsigned i = first_after(t, offset);
+
+	return i < t->n && t->range[i].offset == offset && t->range[i].state == state ? (int)i : -1;
+}
+
 static uint64_t round_up(uint64_t bytes)
 {
 	return bytes > UINT64_MAX - ARENA_ALIGN
@@ -71,13 +104,12 @@ int arena_grant(struct arena_table *t, uint64_t bytes, uint32_t owner, uint64_t 
 
 int arena_take(struct arena_table *t, uint64_t offset, uint64_t bytes, uint32_t owner)
 {
-	unsigned i = 0;
+	unsigned i;
 
 	if (bytes == 0 || offset % ARENA_ALIGN || bytes % ARENA_ALIGN || offset > t->device_bytes ||
 	    bytes > t->device_bytes - offset)
 		return -EINVAL;
-	while (i < t->n && t->range[i].offset + t->range[i].bytes <= offset)
-		i++;
+	i = first_after(t, offset);
 	if (i < t->n && t->range[i].offset == offset && t->range[i].bytes == bytes &&
 	    t->range[i].state == ARENA_RELEASED) {
 		t->range[i].owner = owner; /* its client is back (under a new daemon) */
@@ -97,16 +129,8 @@ int arena_take(struct arena_table *t, uint64_t offset, uint64_t bytes, uint32_t 
 
 const struct arena_range *arena_find(const struct arena_table *t, uint64_t at)
 {
-	unsigned lo = 0, hi = t->n;
+	unsigned lo = first_after(t, at);
 
-	while (lo < hi) {
-		unsigned mid = lo + (hi - lo) / 2;
-
-		if (t->range[mid].offset + t->range[mid].bytes <= at)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo < t->n && t->range[lo].offset <= at && t->range[lo].state == ARENA_GRANTED)
 		return &t->range[lo];
 	return NULL;
@@ -114,41 +138,38 @@ const struct arena_range *arena_find(const struct arena_table *t, uint64_t at)
 
 bool arena_release(struct arena_table *t, uint32_t owner)
 {
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->range[i].state == ARENA_GRANTED && t->range[i].owner == owner) {
-			t->range[i].state = ARENA_RELEASED;
-			return true;
-		}
-	return false;
+	struct arena_range *r = granted_to(t, owner);
+
+	if (r)
+		r->state = ARENA_RELEASED;
+	return r != NULL;
 }
 
 void arena_freeze(struct arena_table *t, uint32_t owner)
 {
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->range[i].state == ARENA_GRANTED && t->range[i].owner == owner)
-			t->range[i].frozen = true;
+	struct arena_range *r = granted_to(t, owner);
+
+	if (r)
+		r->frozen = true;
 }
 
 bool arena_discard_begin(struct arena_table *t, uint64_t offset)
 {
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->range[i].offset == offset && t->range[i].state == ARENA_RELEASED) {
-			t->range[i].state = ARENA_DISCARDING;
-			return true;
-		}
-	return false;
+	int i = index_at(t, offset, ARENA_RELEASED);
+
+	if (i >= 0)
+		t->range[i].state = ARENA_DISCARDING;
+	return i >= 0;
 }
 
 void arena_discard_end(struct arena_table *t, uint64_t offset, bool discarded)
 {
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->range[i].offset == offset && t->range[i].state == ARENA_DISCARDING) {
-			if (discarded)
-				remove_at(t, i);
-			else
-				t->range[i].state = ARENA_RELEASED;
-			return;
-		}
+	int i = index_at(t, offset, ARENA_DISCARDING);
+
+	if (i >= 0 && discarded)
+		remove_at(t, (unsigned)i);
+	else if (i >= 0)
+		t->range[i].state = ARENA_RELEASED;
 }
 
 bool arena_table_check(struct arena_table *t, uint64_t device_bytes)

@@ -264,11 +264,16 @@ static bool grant_arena(struct hint_server *s, struct hint_client_conn *c,
 		*status = -EOPNOTSUPP;
 		return false;
 	}
+	bool frozen = false;
+
 	pthread_mutex_lock(s->conf.arenas_lock);
 	if (offset == HINT_ARENA_ANY)
 		ret = arena_grant(s->conf.arenas, bytes, c->id, &offset, &bytes);
 	else
 		ret = arena_take(s->conf.arenas, offset, bytes, c->id);
+	/* A range its client froze (it forked) stays so, under any daemon: a child may read it. */
+	if (ret == 0)
+		frozen = arena_find(s->conf.arenas, offset)->frozen;
 	pthread_mutex_unlock(s->conf.arenas_lock);
 	if (ret == -EINVAL)
 		*why = "bad range: not a multiple of 32 MiB inside the device";
@@ -280,11 +285,9 @@ static bool grant_arena(struct hint_server *s, struct hint_client_conn *c,
 		*status = ret;
 		return false;
 	}
-	c->arena = (struct hint_arena){ .offset = offset, .bytes = bytes, .granted = true };
-	pthread_mutex_lock(s->conf.arenas_lock);
-	/* A range its client froze (it forked) stays so, under any daemon: a child may read it. */
-	c->arena.frozen = arena_find(s->conf.arenas, offset)->frozen;
-	pthread_mutex_unlock(s->conf.arenas_lock);
+	c->arena = (struct hint_arena){
+		.offset = offset, .bytes = bytes, .granted = true, .frozen = frozen
+	};
 	w->arena_offset = offset;
 	w->arena_bytes = bytes;
 	w->dev_id = s->conf.dev_id;

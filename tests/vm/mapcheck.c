@@ -24,30 +24,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#define PAGE  4096u
-#define WORDS (PAGE / sizeof(uint64_t))
-
-static uint64_t pattern(uint64_t page, uint64_t word, uint64_t seed)
-{
-	uint64_t x =
-		(page << 20) ^ (word << 8) ^ (seed * 0xc2b2ae3d27d4eb4full) ^ 0x9e3779b97f4a7c15ull;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "page_pattern.h"
 
 static int usage(FILE *out, int status)
 {
@@ -77,7 +56,7 @@ static int map_range(struct map *m)
 static void progress(const char *step, size_t p, size_t pages, double start)
 {
 	if (p && p % (pages / 4) == 0 && p < pages) {
-		printf("mapcheck: %s %zu%% (%.1f s)\n", step, p * 100 / pages, now() - start);
+		printf("mapcheck: %s %zu%% (%.1f s)\n", step, p * 100 / pages, now_s() - start);
 		fflush(stdout);
 	}
 }
@@ -87,7 +66,7 @@ static int write_pages(struct map *m, double start)
 	for (size_t p = 0; p < m->pages; p++) {
 		progress("write", p, m->pages, start);
 		for (size_t w = 0; w < WORDS; w++)
-			m->mem[p * WORDS + w] = pattern(p, w, m->seed);
+			m->mem[p * WORDS + w] = page_pattern(p, w, m->seed);
 	}
 	return 0;
 }
@@ -97,7 +76,7 @@ static int verify_pages(struct map *m, double start)
 	for (size_t p = 0; p < m->pages; p++) {
 		progress("verify", p, m->pages, start);
 		for (size_t w = 0; w < WORDS; w++) {
-			uint64_t want = pattern(p, w, m->seed), got = m->mem[p * WORDS + w];
+			uint64_t want = page_pattern(p, w, m->seed), got = m->mem[p * WORDS + w];
 
 			if (got != want) {
 				fprintf(stderr,
@@ -127,7 +106,7 @@ static int drop_cache(struct map *m)
 
 static int run_step(struct map *m, const char *step)
 {
-	double start = now();
+	double start = now_s();
 	int ret;
 
 	if (!strcmp(step, "write")) {
@@ -149,7 +128,7 @@ static int run_step(struct map *m, const char *step)
 		return 1;
 	}
 	if (ret == 0) {
-		printf("mapcheck: %s: %zu pages (%.1f s)\n", step, m->pages, now() - start);
+		printf("mapcheck: %s: %zu pages (%.1f s)\n", step, m->pages, now_s() - start);
 		fflush(stdout);
 	}
 	return ret;

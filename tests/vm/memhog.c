@@ -11,29 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
-#define PAGE  4096u
-#define WORDS (PAGE / sizeof(uint64_t))
-
-static uint64_t pattern(uint64_t page, uint64_t word, uint64_t pass)
-{
-	uint64_t x = (page << 20) ^ (word << 8) ^ pass ^ 0x9e3779b97f4a7c15ull;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "page_pattern.h"
 
 static int usage(FILE *out, int status)
 {
@@ -85,14 +65,14 @@ int main(int argc, char **argv)
 	if (mem == MAP_FAILED)
 		return fprintf(stderr, "memhog: mmap %lu MiB: %s\n", mib, strerror(errno)), 1;
 
-	double start = now();
+	double start = now_s();
 	for (uint64_t pass = 0; pass < passes; pass++) {
 		for (size_t p = 0; p < pages; p++)
 			for (size_t w = 0; w < WORDS; w++)
-				mem[p * WORDS + w] = pattern(p, w, pass);
+				mem[p * WORDS + w] = page_pattern(p, w, pass);
 		for (size_t p = 0; p < pages; p++) {
 			for (size_t w = 0; w < WORDS; w++) {
-				uint64_t want = pattern(p, w, pass);
+				uint64_t want = page_pattern(p, w, pass);
 				uint64_t got = mem[p * WORDS + w];
 
 				if (got != want) {
@@ -106,7 +86,7 @@ int main(int argc, char **argv)
 			}
 		}
 		printf("memhog: pass %llu: %zu pages written and verified (%.1f s)\n",
-		       (unsigned long long)pass + 1, pages, now() - start);
+		       (unsigned long long)pass + 1, pages, now_s() - start);
 		fflush(stdout);
 	}
 	printf("memhog: OK %zu pages x %lu passes\n", pages, passes);

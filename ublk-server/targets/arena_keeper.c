@@ -34,7 +34,8 @@ struct arena_keeper {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stop;
-	int dev_fd;           /* /dev/ublkb<ID>, opened at the first discard */
+	char dev_path[32];    /* /dev/ublkb<ID> */
+	int dev_fd;           /* dev_path, opened at the first discard */
 	time_t last_warning;  /* a range that cannot be freed is said once a minute at most */
 	const uint32_t *live; /* the device serves (the daemon's flag) */
 	bool disabled;        /* the table found was not this device's: no mmap mode */
@@ -49,11 +50,9 @@ static bool ranges_path(char *path, size_t len, uint32_t dev_id)
 static int discard(struct arena_keeper *k, const struct arena_range *r)
 {
 	uint64_t range[2] = { r->offset, r->bytes };
-	char path[64];
 
 	if (k->dev_fd < 0) {
-		snprintf(path, sizeof(path), "/dev/ublkb%u", k->dev_id);
-		k->dev_fd = open(path, O_RDWR | O_CLOEXEC);
+		k->dev_fd = open(k->dev_path, O_RDWR | O_CLOEXEC);
 		if (k->dev_fd < 0)
 			return -errno;
 	}
@@ -77,15 +76,13 @@ static void reap(struct arena_keeper *k)
 	static struct arena_range r[ARENA_MAX_RANGES];
 	static struct maps_claim want[ARENA_MAX_RANGES];
 	static bool mapped[ARENA_MAX_RANGES];
-	char path[64];
 	struct stat st;
 	unsigned n = 0;
 	int ret;
 
 	if (!k->live || !__atomic_load_n(k->live, __ATOMIC_ACQUIRE))
 		return;
-	snprintf(path, sizeof(path), "/dev/ublkb%u", k->dev_id);
-	if (stat(path, &st) < 0)
+	if (stat(k->dev_path, &st) < 0)
 		return;
 	pthread_mutex_lock(&k->lock);
 	for (unsigned i = 0; i < k->file->table.n; i++)
@@ -210,6 +207,7 @@ int arena_keeper_start(uint32_t dev_id, uint64_t device_bytes, bool recovering,
 	if (!k)
 		return -ENOMEM;
 	k->dev_id = dev_id;
+	snprintf(k->dev_path, sizeof(k->dev_path), "/dev/ublkb%u", dev_id);
 	k->dev_fd = -1;
 	k->live = live;
 	ret = map_table(k, device_bytes, recovering);
