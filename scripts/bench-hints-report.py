@@ -25,9 +25,9 @@ for r in rows:
         for f in ("put_pages", "put_bytes", "get_pages", "get_bytes", "seconds"):
             s[f] += r[f]
     if r.get("live_fraction", -1) > 0:
-        limit[r["program"]] = r["live_fraction"]
+        limit[(r["program"], r["alloc"])] = r["live_fraction"]
     if r.get("read_live_fraction", -1) > 0:
-        read_limit[r["program"]] = r["read_live_fraction"]
+        read_limit[(r["program"], r["alloc"])] = r["read_live_fraction"]
 
 def per_page(b, p):
     return b / p if p else 0.0
@@ -43,24 +43,32 @@ for (prog, alloc, phase), s in sorted(sums.items()):
           f"{per_page(s['get_bytes'], s['get_pages']):.0f} | "
           f"{per_page(moved, pages * 4096):.3f}x | {s['seconds']:.1f} |")
 
-print()
-print("| program | phase | hint bytes / stock bytes | hint bytes per page / limit | "
-      "hint bytes per swap-in / read-weighted limit | hint time / stock time |")
-print("|---|---|---:|---:|---:|---:|")
-for (prog, alloc, phase), h in sorted(sums.items()):
-    if alloc != "hint" or (prog, "stock", phase) not in sums:
-        continue
-    st = sums[(prog, "stock", phase)]
-    hb, sb = h["put_bytes"] + h["get_bytes"], st["put_bytes"] + st["get_bytes"]
-    hp = h["put_pages"] + h["get_pages"]
-    lim = limit.get(prog)
-    vs_limit = f"{per_page(hb, hp) / (lim * 4096):.2f}x" if lim and hp else "-"
-    rlim = read_limit.get(prog) if phase == "read" else None
-    vs_read = (f"{per_page(h['get_bytes'], h['get_pages']) / (rlim * 4096):.2f}x"
-               if rlim and h["get_pages"] else "-")
-    vs_stock = f"{hb / sb:.3f}x" if sb else "-"
-    print(f"| {prog} | {phase} | {vs_stock} | {vs_limit} | {vs_read} | "
-          f"{per_page(h['seconds'], st['seconds']):.2f}x |")
+def compare(alloc, base):
+    """alloc's bytes and time against base's (per program and phase), and alloc's bytes per
+    page against the physical limits."""
+    print()
+    print(f"| program | phase | {alloc} bytes / {base} bytes | {alloc} bytes per page / limit | "
+          f"{alloc} bytes per swap-in / read-weighted limit | {alloc} time / {base} time |")
+    print("|---|---|---:|---:|---:|---:|")
+    for (prog, a, phase), h in sorted(sums.items()):
+        if a != alloc or (prog, base, phase) not in sums:
+            continue
+        st = sums[(prog, base, phase)]
+        hb, sb = h["put_bytes"] + h["get_bytes"], st["put_bytes"] + st["get_bytes"]
+        hp = h["put_pages"] + h["get_pages"]
+        lim = limit.get((prog, alloc))
+        vs_limit = f"{per_page(hb, hp) / (lim * 4096):.2f}x" if lim and hp else "-"
+        rlim = read_limit.get((prog, alloc)) if phase == "read" else None
+        vs_read = (f"{per_page(h['get_bytes'], h['get_pages']) / (rlim * 4096):.2f}x"
+                   if rlim and h["get_pages"] else "-")
+        vs_base = f"{hb / sb:.3f}x" if sb else "-"
+        print(f"| {prog} | {phase} | {vs_base} | {vs_limit} | {vs_read} | "
+              f"{per_page(h['seconds'], st['seconds']):.2f}x |")
+
+# "hint" is swap mode under the hint allocator, "arena" its mmap mode (LINESWAP_ARENA)
+for alloc, base in (("hint", "stock"), ("arena", "stock"), ("arena", "hint")):
+    if any(a == alloc for _, a, _ in sums) and any(a == base for _, a, _ in sums):
+        compare(alloc, base)
 reps = [(key, b) for key, b in sorted(per_rep.items()) if b.get("stock") and "hint" in b]
 if reps:
     print()
@@ -70,10 +78,10 @@ if reps:
               f"{b['stock'] / 1e6:.0f} MB)")
 if limit:
     print()
-    for prog, lim in sorted(limit.items()):
-        print(f"Physical limit for {prog}: the live lines (+128 B) of the pages holding its "
-              f"data after the deletes are {lim:.3f} of those pages", end="")
-        if prog in read_limit:
+    for (prog, alloc), lim in sorted(limit.items()):
+        print(f"Physical limit for {prog} under {alloc}: the live lines (+128 B) of the pages "
+              f"holding its data after the deletes are {lim:.3f} of those pages", end="")
+        if (prog, alloc) in read_limit:
             print(f"; weighted by how often random reads touch each page, "
-                  f"{read_limit[prog]:.3f}", end="")
+                  f"{read_limit[(prog, alloc)]:.3f}", end="")
         print(".")

@@ -38,25 +38,49 @@ fi
 "$ctl" add -t remote $pool --size 512M --queues 2 -n 0 >/dev/null
 mkswap /dev/ublkb0 >/dev/null
 swapon /dev/ublkb0
+# "arena" in LINESWAP_BENCH_ALLOCS: the hint allocator's mmap mode, its heap a range of a second
+# device on the same node(s) (256 MiB: the node holds 1 GiB) with LINESWAP_BENCH_DIRTY as its
+# dirty limit and LINESWAP_BENCH_READAHEAD (KiB) as its readahead (the allocator asks for none
+# on its range: MADV_RANDOM); what else the program has swaps to ublkb0.
+devs=0
+arena_dirty=${LINESWAP_BENCH_DIRTY:-4M}
+arena_ra=${LINESWAP_BENCH_READAHEAD:-128}
+if [[ " ${LINESWAP_BENCH_ALLOCS:-} " == *" arena "* ]]; then
+	# shellcheck disable=SC2086 # a list of options
+	"$ctl" add -t remote $pool --size 256M --queues 2 --dirty-limit "$arena_dirty" -n 1 >/dev/null
+	echo "$arena_ra" >/sys/block/ublkb1/queue/read_ahead_kb
+	devs="0 1"
+fi
 cg=$(vm_memcg bench "$limit")
 pycg=$(vm_memcg benchpy "$py_limit")
 
-moved() { vm_moved "$ctl" 0; }
+moved() { # the pages and bytes moved by every device, summed
+	local id sum=(0 0 0 0) m
+	for id in $devs; do
+		m=($(vm_moved "$ctl" "$id"))
+		for i in 0 1 2 3; do sum[i]=$((sum[i] + m[i])); done
+	done
+	echo "${sum[*]}"
+}
 
 # emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
 emit() {
 	local b=($5) a=($6)
+	local how=""
+	[ "$1" != arena ] || how=", \"dirty_limit\": \"$arena_dirty\", \"readahead_kb\": $arena_ra"
 	echo "{\"rep\": $rep, \"replicas\": $replicas, \"sealed\": $sealed, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
 		"\"put_pages\": $((a[0] - b[0])), \"put_bytes\": $((a[1] - b[1]))," \
-		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))${7:+, $7}}"
+		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))$how${7:+, $7}}"
 }
 
 # One kvstore run, stepped so that each phase is measured on its own; the physical limit,
 # measured after the reads (finding the entries touches their pages), goes with the read phase.
 kv_run() { # ALLOC
 	local before after line secs extra pid
-	coproc KV { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" \
-		vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/kvstore" --keys "$keys" \
+	local lib=$1 env=()
+	[ "$1" != arena ] || lib=hint env=(LINESWAP_ARENA=224M LINESWAP_HINTS_DEVICE=1)
+	coproc KV { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$lib.so" \
+		vm_in_cgroup "$cg" env "${env[@]}" "$LINESWAP_BUILD/tests/kvstore" --keys "$keys" \
 		--reads "$reads" --stepped --limit; }
 	pid=$KV_PID
 	before=$(moved)
@@ -105,6 +129,6 @@ for rep in $(seq "$reps"); do
 		done
 	done
 done
-"$ctl" stats -n 0 >&2
+for id in $devs; do "$ctl" stats -n "$id" >&2; done
 swapoff /dev/ublkb0
-"$ctl" del -n 0 >/dev/null
+for id in $devs; do "$ctl" del -n "$id" >/dev/null; done
