@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,8 +15,9 @@
 
 #include "hint_proto.h"
 #include "mimalloc.h"
+#include "mimalloc-internal.h"
 
-#define ARENA_ALIGN (32ull << 20) /* mimalloc 2.0.9's segment */
+#define ARENA_ALIGN HINT_ARENA_UNIT
 
 static struct {
 	struct hint_arena_ask ask; /* bytes 0: not in mmap mode */
@@ -23,7 +26,12 @@ static struct {
 	int fd; /* the device, kept for the freeze */
 	_Atomic bool frozen;
 	bool child;
-} arena = { .fd = -1 };
+	/* Per ARENA_ALIGN unit of the range: the bytes at its start that are ordinary memory (a
+	 * segment's header), 0 when the unit is all device. Under header_lock, with every
+	 * remapping of a header: the freeze must not map the device over one being made. */
+	uint32_t *header;
+	pthread_mutex_t header_lock;
+} arena = { .fd = -1, .header_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* The producer (hint_producer.c): registers now unless registered; whether it is. */
 bool hint_producer_register(void);
@@ -116,6 +124,14 @@ static int map_range(struct hint_client *c)
 		munmap(res, (size_t)(base - res));
 	if (res + len + ARENA_ALIGN > base + len)
 		munmap(base + len, (size_t)(res + len + ARENA_ALIGN - (base + len)));
+	arena.header = mmap(NULL, len / ARENA_ALIGN * sizeof(*arena.header), PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (arena.header == MAP_FAILED) {
+		int err = errno;
+
+		munmap(base, len);
+		return -err;
+	}
 	arena.base = base;
 	arena.offset = c->arena_offset;
 	arena.bytes = len;
@@ -172,16 +188,90 @@ void _mi_hint_arena_init(void)
 		return;
 	}
 	mi_option_set(mi_option_limit_os_alloc, 1);
+	/* A page dirtied by a free may be written back at once, not only when evicted: its dead
+	 * lines are published at every free, so that the writeback finds them. */
+	_mi_hint_flush_frees = 1;
+}
+
+/* Whether [p, p + size) lies in the range, which is not frozen. */
+static bool in_range(const char *p, size_t size)
+{
+	return arena.base && !atomic_load_explicit(&arena.frozen, memory_order_acquire) &&
+	       p >= arena.base && size <= arena.bytes &&
+	       p - arena.base <= (ptrdiff_t)(arena.bytes - size);
+}
+
+/* Maps [p, p + size) of the range from the device again, shared. */
+static bool map_device(char *p, size_t size)
+{
+	off_t at = (off_t)(arena.offset + (uint64_t)(p - arena.base));
+
+	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, arena.fd, at) ==
+	    MAP_FAILED)
+		return false;
+	(void)!madvise(p, size, MADV_RANDOM);
+	return true;
+}
+
+void _mi_hint_arena_header(void *segment, size_t size)
+{
+	char *p = segment;
+
+	size = (size + 4095) & ~(size_t)4095;
+	if (!in_range(p, size) || (size_t)(p - arena.base) % ARENA_ALIGN ||
+	    size > HINT_ARENA_HEADER_MAX)
+		return;
+	size_t unit = (size_t)(p - arena.base) / ARENA_ALIGN;
+
+	pthread_mutex_lock(&arena.header_lock);
+	if (atomic_load(&arena.frozen) || arena.header[unit] >= size)
+		goto out;
+	/* The device's pages under it are dropped first: nothing reads them from now on. */
+	(void)!fallocate(arena.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			 (off_t)(arena.offset + (uint64_t)(p - arena.base)), (off_t)size);
+	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	    MAP_FAILED)
+		(void)!map_device(p, size); /* still the device's, and zero: only costlier */
+	else
+		arena.header[unit] = (uint32_t)size;
+out:
+	pthread_mutex_unlock(&arena.header_lock);
 }
 
 bool _mi_hint_arena_discard(void *start, size_t size)
 {
-	char *p = start;
+	char *p = start, *end = p + size;
 
-	if (!arena.base || atomic_load_explicit(&arena.frozen, memory_order_acquire) ||
-	    p < arena.base || p + size > arena.base + arena.bytes)
+	if (!in_range(p, size))
 		return false;
-	(void)!madvise(p, size, MADV_REMOVE);
+	pthread_mutex_lock(&arena.header_lock);
+	if (atomic_load(&arena.frozen)) {
+		pthread_mutex_unlock(&arena.header_lock);
+		return false;
+	}
+	while (p < end) {
+		size_t unit = (size_t)(p - arena.base) / ARENA_ALIGN;
+		char *h = arena.base + unit * ARENA_ALIGN;
+		char *next = end - h > (ptrdiff_t)ARENA_ALIGN ? h + ARENA_ALIGN : end;
+		uint32_t hsize = arena.header[unit];
+
+		/* A header given back whole is the device's again (and zero: its pages were
+		 * punched when it was made); a part of one is dropped as ordinary memory. */
+		if (hsize && p < h + hsize) {
+			char *hend = h + hsize < next ? h + hsize : next;
+
+			if (p == h && hend == h + hsize && map_device(h, hsize)) {
+				arena.header[unit] = 0;
+			} else {
+				(void)!madvise(p, (size_t)(hend - p), MADV_DONTNEED);
+				p = hend;
+			}
+		}
+		if (p < next)
+			(void)!madvise(p, (size_t)(next - p), MADV_REMOVE);
+		p = next;
+	}
+	pthread_mutex_unlock(&arena.header_lock);
 	return true;
 }
 
@@ -189,15 +279,25 @@ void hint_arena_freeze(void)
 {
 	if (!arena.base || atomic_load(&arena.frozen))
 		return;
-	/* In one step, every thread's next access copy-on-write over what the range holds: what
-	 * the shared mapping had dirtied is in the page cache, which the private mapping reads. */
-	if (mmap(arena.base, arena.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, arena.fd,
-		 (off_t)arena.offset) == MAP_FAILED) {
-		say("cannot freeze the heap before a fork: stopping rather than share it", NULL);
-		abort();
+	/* Unit by unit, before the fork, every thread's next access copy-on-write over what the
+	 * range holds: what the shared mapping had dirtied is in the page cache, which the
+	 * private mapping reads. Headers in ordinary memory are private already. */
+	pthread_mutex_lock(&arena.header_lock);
+	for (size_t unit = 0; unit < arena.bytes / ARENA_ALIGN; unit++) {
+		size_t hsize = arena.header[unit];
+		char *p = arena.base + unit * ARENA_ALIGN + hsize;
+
+		if (mmap(p, ARENA_ALIGN - hsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+			 arena.fd,
+			 (off_t)(arena.offset + (uint64_t)(p - arena.base))) == MAP_FAILED) {
+			say("cannot freeze the heap before a fork: stopping rather than share it",
+			    NULL);
+			abort();
+		}
+		(void)!madvise(p, ARENA_ALIGN - hsize, MADV_RANDOM);
 	}
-	(void)!madvise(arena.base, arena.bytes, MADV_RANDOM);
 	atomic_store_explicit(&arena.frozen, true, memory_order_release);
+	pthread_mutex_unlock(&arena.header_lock);
 }
 
 void hint_arena_child(void)

@@ -33,6 +33,7 @@
 #define SWEEP_NS          (10 * 1000000ull) /* the server drains rings as often */
 
 _Atomic(uint32_t) _mi_hint_generation;
+uint32_t _mi_hint_flush_frees = MI_HINT_FLUSH_FREES; /* before any thread: see hint_arena.c */
 
 static struct hint_client client = { .sock = -1 };
 static struct hint_ring *_Atomic ring;
@@ -218,7 +219,7 @@ static void flush_page(mi_page_t *page, uint32_t generation)
 }
 
 /* Publishes the dead lines of every dirty page of a heap of this thread, at most once every
- * SWEEP_NS: pages with fewer than MI_HINT_FLUSH_FREES frees since they were last published
+ * SWEEP_NS: pages with fewer than _mi_hint_flush_frees frees since they were last published
  * (say, the cold ones of a phase that only frees) are not left out for long. */
 static void sweep(mi_heap_t *heap, uint32_t generation, uint64_t now)
 {

@@ -48,7 +48,12 @@ struct hint_welcome {
 /* Mmap mode: once welcomed with a range, the client maps it shared and writable from
  * /dev/ublkb<dev_id> (opened with its own rights) at offset arena_offset, and says where. The
  * server checks that in the client's /proc/PID/maps and answers with a hint_claimed; until
- * then the client's records are refused. A refused claim ends the registration. */
+ * then the client's records are refused. A refused claim ends the registration. The start of
+ * every HINT_ARENA_UNIT bytes of the range, up to HINT_ARENA_HEADER_MAX, may be ordinary
+ * memory instead (anonymous, private: the allocator's segment headers, which would otherwise
+ * be written back at every cleaning); its device pages are then the client's unused ones. */
+#define HINT_ARENA_UNIT       (32ull << 20) /* mimalloc 2.0.9's segment */
+#define HINT_ARENA_HEADER_MAX (1ull << 20)
 struct hint_claim {
 	uint32_t magic;
 	uint32_t reserved; /* 0 */

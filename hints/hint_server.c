@@ -466,7 +466,9 @@ static bool claim(struct hint_server *s, struct hint_client_conn *c, const struc
 	struct hint_claimed a = { .magic = HINT_PROTO_MAGIC };
 	struct maps_claim want = { .base = m->base,
 				   .bytes = c->arena.bytes,
-				   .offset = c->arena.offset };
+				   .offset = c->arena.offset,
+				   .unit = HINT_ARENA_UNIT,
+				   .header = HINT_ARENA_HEADER_MAX };
 	struct stat st;
 	int ret = -EPROTO;
 

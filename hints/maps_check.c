@@ -29,6 +29,12 @@ static bool extends(const struct maps_line *m, const struct maps_claim *c, uint6
 {
 	if (m->end <= *covered)
 		return true; /* before what is still to check */
+	if (c->header && c->unit && !m->shared && m->writable && !m->major && !m->minor &&
+	    !m->ino && m->start <= *covered && (*covered - c->base) % c->unit == 0 &&
+	    m->end - *covered <= c->header) {
+		*covered = m->end; /* a header in anonymous memory */
+		return true;
+	}
 	if (m->start > *covered || !m->shared || !m->writable || m->major != major(c->dev) ||
 	    m->minor != minor(c->dev) || m->ino != (uint64_t)c->ino ||
 	    m->offset + (*covered - m->start) != c->offset + (*covered - c->base))

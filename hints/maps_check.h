@@ -4,8 +4,10 @@
  * The server checks that claim in the process's /proc/PID/maps (opened when the client
  * connected, so bound to that process's address space): every byte of [base, base + bytes)
  * must lie in mappings that are shared and writable, of the device's own inode, at the file
- * offset that byte's distance from base says. Anything else — a hole, a private mapping,
- * another file, another offset — refuses the claim. */
+ * offset that byte's distance from base says; except that the first `header` bytes (at most)
+ * of every `unit` bytes from base may be anonymous private memory. Anything else — a hole, a
+ * private mapping of a file, another file, another offset, anonymous memory elsewhere or
+ * longer — refuses the claim. */
 #ifndef LINESWAP_MAPS_CHECK_H
 #define LINESWAP_MAPS_CHECK_H
 
@@ -19,6 +21,7 @@ struct maps_claim {
 	uint64_t offset;      /* the file offset base maps */
 	dev_t dev;            /* the file's inode: st_dev and st_ino of its stat */
 	ino_t ino;
+	uint64_t unit, header; /* anonymous memory allowed: see above (header 0: none) */
 };
 
 /* One line of /proc/PID/maps, parsed: "start-end perms offset major:minor inode [path]".

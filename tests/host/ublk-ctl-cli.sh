@@ -11,7 +11,7 @@ expect no_command 2 "^ublk-ctl: no command given" "$ctl"
 expect unknown_command 2 "^ublk-ctl: unknown command 'frobnicate'" "$ctl" frobnicate
 expect unknown_option 2 "unknown option '--bogus'" "$ctl" features --bogus
 expect extra_argument 2 "unexpected argument 'x'" "$ctl" features x
-for cmd in add list del recover stats hints nodes node; do
+for cmd in add list del recover stats hints nodes node run; do
 	expect "${cmd}_help" 0 "^Usage: ublk-ctl $cmd" "$ctl" "$cmd" --help
 done
 expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
@@ -70,6 +70,26 @@ expect node_two_urls 2 "node: one URL, please" "$ctl" node remove -n 1 tcp://h:1
 expect node_bad_url 2 "bad --node 'h:1'" "$ctl" node add -n 1 h:1
 expect node_bad_option 2 "unknown or incomplete option '--force'" "$ctl" node remove -n 1 --force tcp://h:1
 expect node_no_record 1 "node: no record of device 999" env LINESWAP_RUN_DIR=/nonexistent "$ctl" node add -n 999 tcp://h:1
+# run: a device's hint socket (a stand-in bound in a run folder of our own) and a library
+# (libc, already loaded, so harmless to preload) are checked, then PROGRAM gets the environment
+# (ASan, in the sanitizer build, would refuse a preload ahead of it in ublk-ctl itself).
+expect run_no_program 2 "run: no program given" "$ctl" run -n 1
+expect run_bad_id 2 "run: bad device id 'x'" "$ctl" run -n x -- true
+expect run_bad_arena 2 "run: --arena wants a size \(for example 1G\), not '1.5G'" "$ctl" run --arena 1.5G -- true
+expect run_missing_value 2 "run: option '--arena' needs a value" "$ctl" run --arena
+expect run_no_socket 1 "run: device 999 has no hint socket" env LINESWAP_RUN_DIR=/nonexistent "$ctl" run -n 999 -- true
+rundir=$(mktemp -d)
+trap 'rm -rf "$rundir"' EXIT
+python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$rundir/ublk7.hints"
+libc=$(ldd /bin/true | awk '$1 ~ /^libc\.so/ { print $3 }')
+expect run_missing_library 1 "run: the hint library /nonexistent.so: No such file" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library /nonexistent.so -- true
+expect run_no_such_program 127 "run: cannot run no-such-program" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" -- no-such-program
+expect run_device 0 "^LINESWAP_HINTS_DEVICE=7$" env LINESWAP_RUN_DIR="$rundir" LINESWAP_HINTS_SOCKET=/elsewhere "$ctl" run -n 7 --library "$libc" -- env
+expect run_preload_first 0 "^LD_PRELOAD=$(realpath "$libc"):$libc$" env LINESWAP_RUN_DIR="$rundir" ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD="$libc" "$ctl" run -n 7 --library "$libc" -- env
+expect run_arena 0 "^LINESWAP_ARENA=1G$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" --arena 1G --log -- env
+expect run_socket_unset 0 "^socket=unset$" env LINESWAP_RUN_DIR="$rundir" LINESWAP_HINTS_SOCKET=/elsewhere "$ctl" run -n 7 --library "$libc" -- sh -c 'echo "socket=${LINESWAP_HINTS_SOCKET-unset}"'
+expect run_exit_status 3 "^$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" -- sh -c 'exit 3'
+
 if [ -e /dev/ublk-control ]; then
 	echo "SKIP no_driver: this host has /dev/ublk-control (the VM suite covers it)"
 else

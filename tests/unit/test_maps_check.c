@@ -1,6 +1,7 @@
 /* Checking an mmap-mode client's claim against its /proc/PID/maps (hints/maps_check.c): real
  * mappings of this process, and hostile claims — another file at the address, a private or
- * read-only mapping, another offset, a hole, a range past the mapping, sizes that wrap. */
+ * read-only mapping, another offset, a hole, a range past the mapping, sizes that wrap; and
+ * mmap mode's segment headers in anonymous memory, where they may be and nowhere else. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -36,18 +37,25 @@ static int temp_file(struct stat *st)
 	return fd;
 }
 
+/* The claim checked against this process's maps. */
+static int check_claim(const struct maps_claim *c)
+{
+	int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	assert_true(maps >= 0);
+	ret = maps_check(maps, c, buf, sizeof(buf));
+	close(maps);
+	return ret;
+}
+
 static int check(uint64_t base, uint64_t bytes, uint64_t offset, const struct stat *st)
 {
 	struct maps_claim c = {
 		.base = base, .bytes = bytes, .offset = offset, .dev = st->st_dev, .ino = st->st_ino
 	};
-	int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	int ret;
 
-	assert_true(maps >= 0);
-	ret = maps_check(maps, &c, buf, sizeof(buf));
-	close(maps);
-	return ret;
+	return check_claim(&c);
 }
 
 static void test_parse(void **state)
@@ -118,6 +126,57 @@ static void test_real_mappings(void **state)
 	assert_int_equal(check(base, SIZE / 2, 2 * SIZE, &st), 0);
 	close(fd);
 	close(other);
+}
+
+static int check_headers(uint64_t base, uint64_t offset, const struct stat *st, uint64_t header)
+{
+	struct maps_claim c = { .base = base,
+				.bytes = SIZE,
+				.offset = offset,
+				.dev = st->st_dev,
+				.ino = st->st_ino,
+				.unit = SIZE / 4,
+				.header = header };
+
+	return check_claim(&c);
+}
+
+/* Mmap mode's segment headers: anonymous memory at the start of a unit, up to the header's
+ * size, and nowhere else. */
+static void test_anonymous_headers(void **state)
+{
+	struct stat st;
+	int fd = temp_file(&st);
+	char *p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 2 * SIZE);
+	uint64_t base = (uint64_t)(uintptr_t)p;
+	const int rw = PROT_READ | PROT_WRITE, anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+
+	(void)state;
+	assert_true(p != MAP_FAILED);
+	/* Two pages at the start of the first unit and one at the third's. */
+	assert_true(mmap(p, 8192, rw, anon, -1, 0) != MAP_FAILED);
+	assert_true(mmap(p + SIZE / 2, 4096, rw, anon, -1, 0) != MAP_FAILED);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 8192), 1);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 0), 0);    /* none allowed */
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 4096), 0); /* longer than allowed */
+	assert_int_equal(check_headers(base, SIZE, &st, 8192), 0);     /* the rest elsewhere */
+	/* Anonymous inside a unit, not at its start. */
+	assert_true(mmap(p + SIZE / 4 + 4096, 4096, rw, anon, -1, 0) != MAP_FAILED);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 8192), 0);
+	assert_true(mmap(p + SIZE / 4 + 4096, 4096, rw, MAP_SHARED | MAP_FIXED, fd,
+			 2 * SIZE + SIZE / 4 + 4096) != MAP_FAILED);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 8192), 1);
+	/* At a unit's start but read-only, or a private mapping of the file itself. */
+	assert_true(mmap(p + SIZE / 2, 4096, PROT_READ, anon, -1, 0) != MAP_FAILED);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 8192), 0);
+	assert_true(mmap(p + SIZE / 2, 4096, rw, MAP_PRIVATE | MAP_FIXED, fd,
+			 2 * SIZE + SIZE / 2) != MAP_FAILED);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 8192), 0);
+	/* A claim that is all anonymous memory does not hold. */
+	assert_true(mmap(p, SIZE, rw, anon, -1, 0) != MAP_FAILED);
+	assert_int_equal(check_headers(base, 2 * SIZE, &st, 8192), 0);
+	munmap(p, SIZE);
+	close(fd);
 }
 
 /* Lines are read across pieces of the buffer; a line longer than the buffer is an error. */
@@ -226,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_real_mappings),
+		cmocka_unit_test(test_anonymous_headers),
 		cmocka_unit_test(test_small_buffers),
 		cmocka_unit_test(test_any_process),
 	};

@@ -6,7 +6,10 @@
  * churn: free a random block (or hand it to another thread, which checks and frees it: a
  * cross-thread free) and allocate a new one in its place, keeping the dead share. Every --verify
  * seconds each thread checks all its blocks. Under a memory cgroup smaller than the heap this swaps
- * all the time; any damage is a lost line.
+ * all the time; any damage is a lost line. "churn: heap built" is printed when every thread has
+ * built and fragmented its share. --seconds counts from the start, or with --after-build from
+ * then on (where building the heap may take most of the time: a heap the page cache writes
+ * back as it fills).
  *
  * --revive alternates phases: free most blocks at once (pages full of dead lines get swapped
  * out), then allocate into the holes as fast as possible (revivals of lines in pages being
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,11 +62,13 @@ static struct {
 	unsigned threads, dead_pct;
 	double seconds, verify_every;
 	size_t mib;
-	bool revive, fork;
+	bool revive, fork, after_build;
 } opt = { .threads = 4, .dead_pct = 50, .seconds = 30, .verify_every = 5, .mib = 64 };
 
 static struct worker workers[MAX_THREADS];
 static atomic_ulong damaged_blocks, reported;
+static atomic_uint built; /* threads whose heap is built and fragmented */
+static double started;
 static atomic_ullong next_tag = 1;
 
 static double now(void)
@@ -184,7 +190,7 @@ static void step(struct worker *w, unsigned dead_pct)
 static void *run(void *arg)
 {
 	struct worker *w = arg;
-	double end = now() + opt.seconds, next_check = now() + opt.verify_every;
+	double end, next_check;
 
 	for (size_t i = 0; i < w->nslots; i++)
 		new_block(w, &w->slot[i]);
@@ -193,6 +199,13 @@ static void *run(void *arg)
 		for (size_t i = 0; i < w->nslots; i++)
 			if (xorshift64(&w->rng) % 100 < opt.dead_pct)
 				drop(w, &w->slot[i]);
+	/* Tests measure what moves while the heap churns from this line on. */
+	if (atomic_fetch_add(&built, 1) + 1 == opt.threads) {
+		printf("churn: heap built in %.1f s\n", now() - started);
+		fflush(stdout);
+	}
+	end = (opt.after_build ? now() : started) + opt.seconds;
+	next_check = now() + opt.verify_every;
 	while (now() < end) {
 		if (opt.revive) {
 			/* most lines die at once, then come back under eviction */
@@ -219,6 +232,16 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The slot table is the test's bookkeeping, written at every step: it lives outside the heap
+ * under test, whose pages then hold only blocks. */
+static struct block *slots(size_t n)
+{
+	void *p = mmap(NULL, n * sizeof(struct block), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static void start(void)
 {
 	size_t per_thread = opt.mib * 1024 * 1024 / opt.threads;
@@ -231,7 +254,7 @@ static void start(void)
 		w->rng = 0x1234567 + t * 7919;
 		/* the heap is built full (--mib MiB of blocks), then the dead share is freed */
 		w->nslots = per_thread / avg;
-		w->slot = calloc(w->nslots, sizeof(*w->slot));
+		w->slot = slots(w->nslots);
 		pthread_mutex_init(&w->inbox_lock, NULL);
 		if (!w->slot || pthread_create(&w->thread, NULL, run, w)) {
 			fprintf(stderr, "churn: cannot start thread %u\n", t);
@@ -269,7 +292,7 @@ static int run_fork(double t0)
 	opt.threads = 1;
 	w->rng = 99;
 	w->nslots = per_thread * 4;
-	w->slot = calloc(w->nslots, sizeof(*w->slot));
+	w->slot = slots(w->nslots);
 	if (!w->slot)
 		return 1;
 	for (size_t i = 0; i < w->nslots; i++)
@@ -307,7 +330,7 @@ static int run_fork(double t0)
 static int usage(FILE *out, int status)
 {
 	fputs("Usage: churn [--mib N] [--threads T] [--seconds S] [--dead PCT] [--verify S]\n"
-	      "             [--revive | --fork]\n"
+	      "             [--revive | --fork] [--after-build]\n"
 	      "A churning heap of 25..1024-byte blocks, every block checked (see the source).\n"
 	      "Exit status: 0 intact, 1 damage found, 2 bad arguments.\n",
 	      out);
@@ -324,6 +347,7 @@ int main(int argc, char **argv)
 		{ "verify", required_argument, NULL, 'v' },
 		{ "revive", no_argument, NULL, 'r' },
 		{ "fork", no_argument, NULL, 'f' },
+		{ "after-build", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -357,6 +381,9 @@ int main(int argc, char **argv)
 		case 'f':
 			opt.fork = true;
 			break;
+		case 'a':
+			opt.after_build = true;
+			break;
 		case 'h':
 			return usage(stdout, 0);
 		default:
@@ -366,7 +393,7 @@ int main(int argc, char **argv)
 	if (optind < argc || opt.threads < 1 || opt.threads > MAX_THREADS || opt.dead_pct > 90 ||
 	    opt.mib < 1 || (opt.revive && opt.fork))
 		return usage(stderr, 2);
-	double t0 = now();
+	double t0 = started = now();
 	if (opt.fork)
 		return run_fork(t0);
 	start();

@@ -2,7 +2,8 @@
 # LD_PRELOAD=libmimalloc-hint.so registers with the device's hint socket and swaps through a
 # remote device, and every block it holds must stay intact while only its live lines move.
 # Integrity under pressure over RDMA and TCP and over a pool of three nodes with one killed,
-# revival during eviction, fork, and kill -9 of the daemon with recover. Run by: scripts/vm/run tests/vm/hints.sh
+# revival during eviction, fork, and kill -9 of the daemon with recover; `ublk-ctl run`.
+# Run by: scripts/vm/run tests/vm/hints.sh
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 memnode="$LINESWAP_BUILD/rdma/memnode"
@@ -175,5 +176,25 @@ crash_recover() {
 	hinted 4
 }
 
-vm_behaviours integrity_rdma integrity_tcp integrity_pool revive_race fork_shared crash_recover
+# ublk-ctl run: a program it starts, with no library path or environment given, is registered
+# with the device, and its exit status is ublk-ctl's.
+run_registers() {
+	local app rc=0
+	trap '"$ctl" del -n 8 >/dev/null 2>&1 || true' EXIT
+	"$ctl" add -t remote --node $rnode --size 64M -n 8 >/dev/null
+	"$ctl" run -n 8 --log -- python3 -c "import time, sys; time.sleep(6); sys.exit(3)" \
+		>/tmp/run8.out 2>&1 &
+	app=$!
+	vm_wait_for 10 sh -c "'$ctl' hints -n 8 --json | grep -q '\"pid\": $app,'" ||
+		vm_fail "the program ublk-ctl run started is not registered: $(cat /tmp/run8.out)"
+	"$ctl" hints -n 8
+	wait $app || rc=$?
+	cat /tmp/run8.out
+	[ "$rc" = 3 ] || vm_fail "ublk-ctl run exited with $rc, the program with 3"
+	grep -q "registered with /run/lineswap/ublk8.hints" /tmp/run8.out ||
+		vm_fail "--log: the library did not say it registered"
+}
+
+vm_behaviours integrity_rdma integrity_tcp integrity_pool revive_race fork_shared crash_recover \
+	run_registers
 vm_summary

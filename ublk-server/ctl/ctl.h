@@ -21,6 +21,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_hints(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Prints "ublk-ctl: <message>" and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

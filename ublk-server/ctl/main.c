@@ -21,6 +21,7 @@ static const char usage_text[] =
 	"  hints       the processes registered for hints, with their savings\n"
 	"  nodes       a remote device's memory nodes: state, copies held, traffic, errors\n"
 	"  node        add a memory node to a remote device's pool, or drain and remove one\n"
+	"  run         run a program with the hint allocator, registered with a device\n"
 	"  features    print the features of this kernel's ublk driver\n"
 	"\n"
 	"Run 'ublk-ctl COMMAND --help' for a command's options.\n"
@@ -34,6 +35,7 @@ static const struct command {
 	{ "add", cmd_add },         { "list", cmd_list },   { "del", cmd_del },
 	{ "recover", cmd_recover }, { "stats", cmd_stats }, { "features", cmd_features },
 	{ "hints", cmd_hints },     { "nodes", cmd_nodes }, { "node", cmd_node },
+	{ "run", cmd_run },
 };
 
 int main(int argc, char **argv)

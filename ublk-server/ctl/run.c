@@ -1,0 +1,169 @@
+/* run.c — `ublk-ctl run`: a program started with the hint allocator preloaded and pointed at a
+ * device's hint socket, so no library path or environment variable is needed. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+#define HINT_LIBRARY_NAME "libmimalloc-hint.so"
+
+static const char run_usage[] =
+	"Usage: ublk-ctl run [-n ID] [--arena SIZE] [--library PATH] [--log] [--] PROGRAM "
+	"[ARG...]\n"
+	"\n"
+	"Runs PROGRAM (found in PATH as a shell would) with lineswap's hint allocator preloaded\n"
+	"(LD_PRELOAD, before any library already there) and registered with device ID's hint\n"
+	"socket: its heap's live 64-byte lines reach the device's daemon, which then moves only\n"
+	"those when the program's pages are swapped out ('ublk-ctl hints -n ID' lists it). The\n"
+	"program replaces ublk-ctl (same process id, same standard streams).\n"
+	"\n"
+	"Options:\n"
+	"  -n, --number ID   the device (default 0): it must exist, with its daemon serving hints\n"
+	"      --arena SIZE  mmap mode: the program's heap is a range of SIZE bytes (K, M, G, T\n"
+	"                    suffixes) of the device itself, mapped shared (LINESWAP_ARENA)\n"
+	"      --library PATH  the hint library; by default the one built beside this ublk-ctl\n"
+	"                    (../allocator/" HINT_LIBRARY_NAME "), else the installed one\n"
+	"                    (" LINESWAP_HINT_LIBRARY ")\n"
+	"      --log         the library says on stderr whether it registered "
+	"(LINESWAP_HINTS_LOG)\n"
+	"  -h, --help        this text\n"
+	"\n"
+	"Exit status: PROGRAM's own; 1 when the device, its hint socket or the library is "
+	"missing;\n"
+	"2 for bad arguments; 127 when PROGRAM cannot be run.\n";
+
+/* The library built beside this executable (a build tree), else the installed one; the path in
+ * buf, or NULL with errno set. */
+static const char *default_library(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+
+		if (slash) {
+			*slash = 0;
+			if ((size_t)snprintf(buf, len, "%s/../allocator/%s", exe,
+					     HINT_LIBRARY_NAME) < len &&
+			    access(buf, R_OK) == 0)
+				return buf;
+		}
+	}
+	if ((size_t)snprintf(buf, len, "%s", LINESWAP_HINT_LIBRARY) >= len) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return buf;
+}
+
+/* Whether s is a size the library accepts: digits, then at most one of K, M, G, T. */
+static bool valid_size(const char *s)
+{
+	size_t digits = strspn(s, "0123456789");
+
+	return digits > 0 && digits <= 15 &&
+	       (s[digits] == 0 || (strchr("KMGT", s[digits]) && s[digits + 1] == 0)) &&
+	       strtoull(s, NULL, 10) > 0;
+}
+
+/* LD_PRELOAD with lib first (ld.so reads it separated by spaces or colons). */
+static int set_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	size_t len = strlen(lib) + (old ? strlen(old) + 1 : 0) + 1;
+	char *v = malloc(len);
+	int ret;
+
+	if (!v)
+		return -1;
+	snprintf(v, len, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
+	ret = setenv("LD_PRELOAD", v, 1);
+	free(v);
+	return ret;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "number", required_argument, NULL, 'n' },
+		{ "arena", required_argument, NULL, 'a' },
+		{ "library", required_argument, NULL, 'l' },
+		{ "log", no_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *arena = NULL, *library = NULL;
+	char sock[PATH_MAX], libbuf[PATH_MAX], libpath[PATH_MAX], id[16];
+	uint32_t dev_id = 0;
+	bool log = false;
+	struct stat st;
+	int c;
+
+	opterr = 0;
+	/* '+': options end at PROGRAM, whose own options are its own */
+	while ((c = getopt_long(argc, argv, "+:n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!ctl_parse_id(optarg, &dev_id))
+				return ctl_usage_error("run: bad device id '%s'", optarg);
+			break;
+		case 'a':
+			if (!valid_size(optarg))
+				return ctl_usage_error(
+					"run: --arena wants a size (for example 1G), "
+					"not '%s'",
+					optarg);
+			arena = optarg;
+			break;
+		case 'l':
+			library = optarg;
+			break;
+		case 'L':
+			log = true;
+			break;
+		case 'h':
+			fputs(run_usage, stdout);
+			return 0;
+		case ':':
+			return ctl_usage_error("run: option '%s' needs a value", argv[optind - 1]);
+		default:
+			return ctl_usage_error("run: unknown option '%s' (see --help)",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return ctl_usage_error("run: no program given (see --help)");
+
+	if (!ublk_state_path(sock, sizeof(sock), dev_id, "hints"))
+		return ctl_error("run: the run folder's path is too long");
+	if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return ctl_error("run: device %u has no hint socket (%s): is it a device whose "
+				 "daemon runs ('ublk-ctl list')?",
+				 dev_id, sock);
+	if (!library && !(library = default_library(libbuf, sizeof(libbuf))))
+		return ctl_error("run: cannot locate %s: %s", HINT_LIBRARY_NAME, strerror(errno));
+	/* ld.so takes a path with a slash as it is: make it absolute, and check it now rather
+	 * than have the loader warn and run the program without hints. */
+	if (!realpath(library, libpath) || access(libpath, R_OK) < 0)
+		return ctl_error("run: the hint library %s: %s (--library PATH)", library,
+				 strerror(errno));
+
+	snprintf(id, sizeof(id), "%u", dev_id);
+	if (set_preload(libpath) < 0 || setenv("LINESWAP_HINTS_DEVICE", id, 1) < 0 ||
+	    unsetenv("LINESWAP_HINTS_SOCKET") < 0 || unsetenv("LINESWAP_HINTS_OFF") < 0 ||
+	    (arena ? setenv("LINESWAP_ARENA", arena, 1) : unsetenv("LINESWAP_ARENA")) < 0 ||
+	    (log && setenv("LINESWAP_HINTS_LOG", "1", 1) < 0))
+		return ctl_error("run: cannot set the environment: %s", strerror(errno));
+	fflush(NULL);
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "ublk-ctl: run: cannot run %s: %s\n", argv[optind], strerror(errno));
+	return 127;
+}
