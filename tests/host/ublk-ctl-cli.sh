@@ -86,7 +86,7 @@ expect run_missing_library 1 "run: the hint library /nonexistent.so: No such fil
 expect run_no_such_program 127 "run: cannot run no-such-program" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" -- no-such-program
 expect run_device 0 "^LINESWAP_HINTS_DEVICE=7$" env LINESWAP_RUN_DIR="$rundir" LINESWAP_HINTS_SOCKET=/elsewhere "$ctl" run -n 7 --library "$libc" -- env
 expect run_preload_first 0 "^LD_PRELOAD=$(realpath "$libc"):$libc$" env LINESWAP_RUN_DIR="$rundir" ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD="$libc" "$ctl" run -n 7 --library "$libc" -- env
-expect run_arena 0 "^LINESWAP_ARENA=1G$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" --arena 1G --log -- env
+expect run_arena 0 "^LINESWAP_ARENA=1073741824$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" --arena 1G --log -- env
 expect run_socket_unset 0 "^socket=unset$" env LINESWAP_RUN_DIR="$rundir" LINESWAP_HINTS_SOCKET=/elsewhere "$ctl" run -n 7 --library "$libc" -- sh -c 'echo "socket=${LINESWAP_HINTS_SOCKET-unset}"'
 expect run_exit_status 3 "^$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" -- sh -c 'exit 3'
 

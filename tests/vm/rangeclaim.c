@@ -77,25 +77,42 @@ static bool take_refused(const struct victim *v)
 	return ret == -EBUSY;
 }
 
+/* Registers for a range of its own, maps `bytes` of the device at `offset` (HINT_ARENA_ANY:
+ * its own range) and claims that mapping. Returns the claim's result, or 1 (said why) when it
+ * got no further; registered unless 1. */
+static int claim_mapping(struct hint_client *c, const struct victim *v, const char *step,
+			 uint64_t offset, uint64_t bytes, char *why, size_t whylen)
+{
+	int ret = registered(c, v, OWN_BYTES, HINT_ARENA_ANY, why, whylen);
+	void *p;
+
+	if (ret < 0) {
+		printf("rangeclaim: %s: no range of its own (%s: %s)\n", step, strerror(-ret), why);
+		return 1;
+	}
+	if (offset == HINT_ARENA_ANY) {
+		offset = c->arena_offset;
+		bytes = c->arena_bytes;
+	}
+	p = map_device(c, offset, bytes);
+	if (p == MAP_FAILED) {
+		hint_client_unregister(c);
+		return 1;
+	}
+	ret = hint_client_claim(c, (uint64_t)(uintptr_t)p, why, whylen);
+	munmap(p, bytes);
+	return ret;
+}
+
 static bool map_refused(const struct victim *v)
 {
 	struct hint_client c;
 	char why[128] = "";
-	void *p;
 	bool gone;
-	int ret = registered(&c, v, OWN_BYTES, HINT_ARENA_ANY, why, sizeof(why));
+	int ret = claim_mapping(&c, v, "map", v->offset, v->bytes, why, sizeof(why));
 
-	if (ret < 0) {
-		printf("rangeclaim: map: no range of its own (%s: %s)\n", strerror(-ret), why);
+	if (ret == 1)
 		return false;
-	}
-	p = map_device(&c, v->offset, v->bytes);
-	if (p == MAP_FAILED) {
-		hint_client_unregister(&c);
-		return false;
-	}
-	ret = hint_client_claim(&c, (uint64_t)(uintptr_t)p, why, sizeof(why));
-	munmap(p, v->bytes);
 	if (ret == 0) {
 		printf("rangeclaim: map: CLAIMED the victim's range as its own (granted %" PRIu64
 		       " MiB)\n",
@@ -118,20 +135,11 @@ static bool own_granted(const struct victim *v)
 {
 	struct hint_client c;
 	char why[128] = "";
-	void *p;
 	bool ok;
-	int ret = registered(&c, v, OWN_BYTES, HINT_ARENA_ANY, why, sizeof(why));
+	int ret = claim_mapping(&c, v, "own", HINT_ARENA_ANY, 0, why, sizeof(why));
 
-	if (ret < 0) {
-		printf("rangeclaim: own: refused (%s: %s)\n", strerror(-ret), why);
+	if (ret == 1)
 		return false;
-	}
-	p = map_device(&c, c.arena_offset, c.arena_bytes);
-	if (p == MAP_FAILED) {
-		hint_client_unregister(&c);
-		return false;
-	}
-	ret = hint_client_claim(&c, (uint64_t)(uintptr_t)p, why, sizeof(why));
 	ok = ret == 0 && (c.arena_offset + c.arena_bytes <= v->offset ||
 			  v->offset + v->bytes <= c.arena_offset);
 	printf("rangeclaim: own: range at %" PRIu64 " MiB, %" PRIu64 " MiB: %s%s\n",
@@ -140,7 +148,6 @@ static bool own_granted(const struct victim *v)
 	       : ok ? "claimed"
 		    : "OVERLAPS the victim's",
 	       ret ? why : "");
-	munmap(p, c.arena_bytes);
 	hint_client_unregister(&c);
 	return ok;
 }

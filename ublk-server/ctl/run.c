@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "parse.h"
 
 #define HINT_LIBRARY_NAME "libmimalloc-hint.so"
 
@@ -64,16 +65,6 @@ static const char *default_library(char *buf, size_t len)
 	return buf;
 }
 
-/* Whether s is a size the library accepts: digits, then at most one of K, M, G, T. */
-static bool valid_size(const char *s)
-{
-	size_t digits = strspn(s, "0123456789");
-
-	return digits > 0 && digits <= 15 &&
-	       (s[digits] == 0 || (strchr("KMGT", s[digits]) && s[digits + 1] == 0)) &&
-	       strtoull(s, NULL, 10) > 0;
-}
-
 /* LD_PRELOAD with lib first (ld.so reads it separated by spaces or colons). */
 static int set_preload(const char *lib)
 {
@@ -100,8 +91,9 @@ int cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *arena = NULL, *library = NULL;
-	char sock[PATH_MAX], libbuf[PATH_MAX], libpath[PATH_MAX], id[16];
+	const char *library = NULL;
+	char sock[PATH_MAX], libbuf[PATH_MAX], libpath[PATH_MAX], id[16], arena[24] = "";
+	uint64_t arena_bytes;
 	uint32_t dev_id = 0;
 	bool log = false;
 	struct stat st;
@@ -116,12 +108,13 @@ int cmd_run(int argc, char **argv)
 				return ctl_usage_error("run: bad device id '%s'", optarg);
 			break;
 		case 'a':
-			if (!valid_size(optarg))
+			if (!parse_size(optarg, &arena_bytes) || !arena_bytes)
 				return ctl_usage_error(
 					"run: --arena wants a size (for example 1G), "
 					"not '%s'",
 					optarg);
-			arena = optarg;
+			/* in bytes: the library reads plain digits too */
+			snprintf(arena, sizeof(arena), "%llu", (unsigned long long)arena_bytes);
 			break;
 		case 'l':
 			library = optarg;
@@ -159,7 +152,7 @@ int cmd_run(int argc, char **argv)
 	snprintf(id, sizeof(id), "%u", dev_id);
 	if (set_preload(libpath) < 0 || setenv("LINESWAP_HINTS_DEVICE", id, 1) < 0 ||
 	    unsetenv("LINESWAP_HINTS_SOCKET") < 0 || unsetenv("LINESWAP_HINTS_OFF") < 0 ||
-	    (arena ? setenv("LINESWAP_ARENA", arena, 1) : unsetenv("LINESWAP_ARENA")) < 0 ||
+	    (*arena ? setenv("LINESWAP_ARENA", arena, 1) : unsetenv("LINESWAP_ARENA")) < 0 ||
 	    (log && setenv("LINESWAP_HINTS_LOG", "1", 1) < 0))
 		return ctl_error("run: cannot set the environment: %s", strerror(errno));
 	fflush(NULL);
