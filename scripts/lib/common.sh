@@ -9,9 +9,32 @@ export LINESWAP_CACHE LINESWAP_KERNEL
 MIMALLOC_VERSION=2.0.9+ds-2
 MIMALLOC_ORIG_SHA256=cbc9d207ff105ad1f0cb739c378076143a6452b8d0624309cea0abfb040e972b
 
-LINESWAP_KERNEL_DIR="$LINESWAP_CACHE/kernel/$LINESWAP_KERNEL"
-LINESWAP_VMLINUZ="$LINESWAP_KERNEL_DIR/boot/vmlinuz-$LINESWAP_KERNEL"
-LINESWAP_MODULES="$LINESWAP_KERNEL_DIR/modules/$LINESWAP_KERNEL"
+# The test VM's kernels: LINESWAP_KERNEL (bookworm-backports, the baseline every VM test runs
+# on) and the newest line Debian packages, from LINESWAP_NEWER_SUITE, for a smoke suite; setup
+# records the version it resolved there in $LINESWAP_CACHE/kernel/newer (LINESWAP_KERNEL_NEWER
+# pins one instead).
+: "${LINESWAP_NEWER_SUITE:=trixie-backports}"
+export LINESWAP_NEWER_SUITE
+
+# lineswap_use_kernel VERSION: point LINESWAP_KERNEL and the paths below at that kernel.
+lineswap_use_kernel() {
+	LINESWAP_KERNEL=$1
+	LINESWAP_KERNEL_DIR="$LINESWAP_CACHE/kernel/$LINESWAP_KERNEL"
+	LINESWAP_VMLINUZ="$LINESWAP_KERNEL_DIR/boot/vmlinuz-$LINESWAP_KERNEL"
+	LINESWAP_MODULES="$LINESWAP_KERNEL_DIR/modules/$LINESWAP_KERNEL"
+	export LINESWAP_KERNEL
+}
+lineswap_use_kernel "$LINESWAP_KERNEL"
+
+# lineswap_newer_kernel: the newer line's version (LINESWAP_KERNEL_NEWER, else what setup
+# recorded); fails if there is none yet.
+lineswap_newer_kernel() {
+	if [ -n "${LINESWAP_KERNEL_NEWER:-}" ]; then
+		echo "$LINESWAP_KERNEL_NEWER"
+	else
+		cat "$LINESWAP_CACHE/kernel/newer" 2>/dev/null
+	fi
+}
 
 step() { printf '==> %s\n' "$*" >&2; }
 ok() { printf 'ok: %s\n' "$*" >&2; }

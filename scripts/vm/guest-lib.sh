@@ -52,8 +52,10 @@ vm_wait_for() {
 	"$@"
 }
 
+# rdma_rxe pulls in ib_uverbs up to 6.12 but not on the newer line (udev loads it on a normal
+# system, and this guest has no udev): load the user-space verbs and rdma_cm modules too.
 vm_rxe_veth() {
-	vm_load veth rdma_rxe || return 1
+	vm_load veth rdma_rxe ib_uverbs rdma_ucm || return 1
 	ip link add veth0 type veth peer name veth1 || return 1
 	ip addr add 10.77.1.1/24 dev veth0 || return 1
 	ip link set veth0 up && ip link set veth1 up || return 1
@@ -64,7 +66,7 @@ vm_rxe_veth() {
 
 vm_rxe_eth0() {
 	[ -n "${LINESWAP_SELF_ADDR:-}" ] || vm_fail "vm_rxe_eth0 needs a two-guest run (--peer)" || return 1
-	vm_load virtio_net rdma_rxe || return 1
+	vm_load virtio_net rdma_rxe ib_uverbs rdma_ucm || return 1
 	vm_wait_for 10 ip link show eth0 >/dev/null || vm_fail "no eth0" || return 1
 	ip addr add "$LINESWAP_SELF_ADDR/24" dev eth0 || return 1
 	ip link set eth0 up || return 1
@@ -79,7 +81,7 @@ vm_links_up() {
 	n=${#selves[@]}
 	[ "$n" -gt 0 ] && [ "$n" = "${#nodes[@]}" ] ||
 		vm_fail "vm_links_up needs the compute guest of a run with --peer" || return 1
-	vm_load virtio_net rdma_rxe || return 1
+	vm_load virtio_net rdma_rxe ib_uverbs rdma_ucm || return 1
 	for ((k = 0; k < n; k++)); do
 		vm_wait_for 10 ip link show "eth$k" >/dev/null || vm_fail "no eth$k" || return 1
 		# The NICs' order is the links' (scripts/vm/run): a MAC out of place says otherwise.

@@ -24,6 +24,18 @@ static void test_format_6_12_kernel(void **state)
 	assert_int_equal(n, strlen(buf));
 }
 
+/* What Debian's 7.3 kernel (trixie-backports) reports: every bit up to 20 has a name. */
+static void test_format_7_3_kernel(void **state)
+{
+	char buf[512];
+
+	(void)state;
+	ublk_features_format(0x1fffff, ",", buf, sizeof(buf));
+	assert_null(strstr(buf, "BIT"));
+	assert_non_null(strstr(buf, ",BUF_REG_OFF_DAEMON,BATCH_IO,INTEGRITY,SAFE_STOP_DEV,"
+				    "NO_AUTO_PART_SCAN,SHMEM_ZC,IO_DESC_SIZE"));
+}
+
 static void test_format_none(void **state)
 {
 	char buf[16];
@@ -63,7 +75,9 @@ static void test_names(void **state)
 	assert_string_equal(ublk_feature_name(0), "ZERO_COPY");
 	assert_string_equal(ublk_feature_name(7), "USER_COPY");
 	assert_string_equal(ublk_feature_name(14), "BUF_REG_OFF_DAEMON");
-	assert_null(ublk_feature_name(15));
+	assert_string_equal(ublk_feature_name(18), "NO_AUTO_PART_SCAN");
+	assert_string_equal(ublk_feature_name(20), "IO_DESC_SIZE");
+	assert_null(ublk_feature_name(21));
 	assert_null(ublk_feature_name(64));
 	assert_null(ublk_feature_name(~0u));
 }
@@ -72,6 +86,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_6_12_kernel),
+		cmocka_unit_test(test_format_7_3_kernel),
 		cmocka_unit_test(test_format_none),
 		cmocka_unit_test(test_format_unnamed_bits),
 		cmocka_unit_test(test_format_truncates),

@@ -198,6 +198,11 @@ static int add_device(struct daemon *d)
 		info.flags |= UBLK_F_CMD_IOCTL_ENCODE;
 	if (c->user_copy && (d->ctrl.features & UBLK_F_USER_COPY))
 		info.flags |= UBLK_F_USER_COPY;
+	/* A device of swap or of one mapping has no partitions, and a scan at START_DEV is I/O
+	 * through this very daemon (to a memory node) before it reports the device live: where
+	 * the driver can skip it (7.x), it does. */
+	if (d->ctrl.features & UBLK_F_NO_AUTO_PART_SCAN)
+		info.flags |= UBLK_F_NO_AUTO_PART_SCAN;
 	ret = ublk_ctrl_add_dev(&d->ctrl, &info);
 	if (ret == -EEXIST) {
 		notify(d, "error device %u already exists", c->dev_id);

@@ -71,6 +71,26 @@
 #ifndef UBLK_F_BUF_REG_OFF_DAEMON
 #define UBLK_F_BUF_REG_OFF_DAEMON (1ULL << 14)
 #endif
+/* The 7.x line's (Debian trixie-backports 7.3 offers them all); only NO_AUTO_PART_SCAN is used
+ * (daemon.c), the others are named for `ublk-ctl features`. */
+#ifndef UBLK_F_BATCH_IO
+#define UBLK_F_BATCH_IO (1ULL << 15)
+#endif
+#ifndef UBLK_F_INTEGRITY
+#define UBLK_F_INTEGRITY (1ULL << 16)
+#endif
+#ifndef UBLK_F_SAFE_STOP_DEV
+#define UBLK_F_SAFE_STOP_DEV (1ULL << 17)
+#endif
+#ifndef UBLK_F_NO_AUTO_PART_SCAN
+#define UBLK_F_NO_AUTO_PART_SCAN (1ULL << 18)
+#endif
+#ifndef UBLK_F_SHMEM_ZC
+#define UBLK_F_SHMEM_ZC (1ULL << 19)
+#endif
+#ifndef UBLK_F_IO_DESC_SIZE
+#define UBLK_F_IO_DESC_SIZE (1ULL << 20)
+#endif
 
 #ifndef UBLK_S_DEV_FAIL_IO
 #define UBLK_S_DEV_FAIL_IO 3
