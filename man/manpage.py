@@ -2,10 +2,12 @@
 """manpage.py — a man page made from a program's own --help texts, so the two cannot drift.
 
 Usage: manpage.py OUT SECTION "NAME - SUMMARY" PROGRAM [SUBCOMMAND...]
+       manpage.py OUT SECTION "NAME - SUMMARY" PROGRAM --page-of SUBCOMMAND
 
 Runs `PROGRAM --help` (SYNOPSIS: its Usage lines; DESCRIPTION: the rest) and, for each
 SUBCOMMAND, `PROGRAM SUBCOMMAND --help` (a COMMANDS subsection each), and writes the page to
-OUT. Texts are kept line for line (no-fill), as the terminal shows them; tests/host/man.sh
+OUT. With --page-of, the page is NAME's, made of `PROGRAM SUBCOMMAND --help` alone (the hint
+library's page is that of `ublk-ctl run`, which documents its environment). Texts are kept line for line (no-fill), as the terminal shows them; tests/host/man.sh
 checks a page against the program it was made from."""
 import os
 import subprocess
@@ -34,7 +36,13 @@ def main():
     out, section, name_line, program = sys.argv[1:5]
     subcommands = sys.argv[5:]
     name = os.path.basename(program)
-    top = help_text([program])
+    top_argv = [program]
+    if subcommands[:1] == ['--page-of']:
+        if len(subcommands) != 2:
+            sys.exit(__doc__)
+        top_argv.append(subcommands[1])
+        name, subcommands = name_line.split(' - ')[0], []
+    top = help_text(top_argv)
     if not top[0].startswith('Usage: '):
         sys.exit('manpage.py: %s --help does not start with "Usage: "' % name)
     # the Usage lines, "Usage: " taken off (and the same indent off the lines under it)

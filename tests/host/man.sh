@@ -4,11 +4,17 @@
 # (the program's Usage lines in its SYNOPSIS, without "Usage: "), and the page renders without
 # warnings.
 #   man.sh PAGE PROGRAM [COMMAND...]
+#   man.sh PAGE PROGRAM --page-of COMMAND   (a page made of `PROGRAM COMMAND --help` alone)
 set -uo pipefail
 page=$1 program=$2
 shift 2
 . "$(dirname "$0")/lib.sh"
 name=$(basename "$program")
+only=()
+if [ "${1:-}" = --page-of ]; then
+	only=("$2") name=$(basename "$page" | sed 's/\.[0-9]$//')
+	shift 2
+fi
 rendered=$(mktemp)
 trap 'rm -f "$rendered"' EXIT
 
@@ -30,7 +36,7 @@ agrees() {
 }
 text=$(mktemp)
 trap 'rm -f "$rendered" "$text"' EXIT
-"$program" --help >"$text"
+"$program" "${only[@]}" --help >"$text"
 expect "${name}_help" 0 "" agrees "$text"
 for cmd in "$@"; do
 	"$program" "$cmd" --help >"$text"

@@ -11,7 +11,7 @@ expect no_command 2 "^ublk-ctl: no command given" "$ctl"
 expect unknown_command 2 "^ublk-ctl: unknown command 'frobnicate'" "$ctl" frobnicate
 expect unknown_option 2 "unknown option '--bogus'" "$ctl" features --bogus
 expect extra_argument 2 "unexpected argument 'x'" "$ctl" features x
-for cmd in add list del recover stats hints nodes node run; do
+for cmd in add list del recover stats hints nodes node run up down name; do
 	expect "${cmd}_help" 0 "^Usage: ublk-ctl $cmd" "$ctl" "$cmd" --help
 done
 expect add_no_target 2 "add: no target given" "$ctl" add --size 1G
@@ -52,6 +52,11 @@ expect remote_with_fault_option 2 "add: --fail-open is not an option of the remo
 expect fault_bad_queue 2 "bad --fail-queue 'x'" "$ctl" add -t fault --size 1G --fail-queue x
 expect remote_bad_hint_uid 2 "bad --hint-uid 'bob'" "$ctl" add -t remote --size 1G --node tcp://h:1 --hint-uid bob
 expect remote_bad_hint_hold 2 "bad --hint-hold '0'" "$ctl" add -t remote --size 1G --node tcp://h:1 --hint-hold 0
+expect add_bad_name 2 "add: bad --name '0swap' \(1-31 of A-Z a-z 0-9 . _ -, starting with a letter\)" "$ctl" add -t mem --size 1G --name 0swap
+expect add_long_name 2 "add: bad --name 'a{32}'" "$ctl" add -t mem --size 1G --name "$(printf 'a%.0s' $(seq 32))"
+expect add_name_slash 2 "add: bad --name 'a/b'" "$ctl" add -t mem --size 1G --name a/b
+expect stats_unknown_name 1 "stats: no device is named 'swap0' \(see ublk-ctl list\)" "$ctl" stats -n swap0
+expect del_bad_device 2 "del: bad device '-x'" "$ctl" del -n -x
 expect del_nothing 2 "del: give exactly one of -n ID and --all" "$ctl" del
 expect del_both 2 "del: give exactly one of -n ID and --all" "$ctl" del -n 1 --all
 expect recover_no_id 2 "recover: which device" "$ctl" recover
@@ -74,7 +79,8 @@ expect node_no_record 1 "node: no record of device 999" env LINESWAP_RUN_DIR=/no
 # (libc, already loaded, so harmless to preload) are checked, then PROGRAM gets the environment
 # (ASan, in the sanitizer build, would refuse a preload ahead of it in ublk-ctl itself).
 expect run_no_program 2 "run: no program given" "$ctl" run -n 1
-expect run_bad_id 2 "run: bad device id 'x'" "$ctl" run -n x -- true
+expect run_bad_id 2 "run: bad device '9x' \(an id, or a name given to add --name\)" "$ctl" run -n 9x -- true
+expect run_unknown_name 1 "run: no device is named 'swap0'" "$ctl" run -n swap0 -- true
 expect run_bad_arena 2 "run: --arena wants a size \(for example 1G\), not '1.5G'" "$ctl" run --arena 1.5G -- true
 expect run_missing_value 2 "run: option '--arena' needs a value" "$ctl" run --arena
 expect run_no_socket 1 "run: device 999 has no hint socket" env LINESWAP_RUN_DIR=/nonexistent "$ctl" run -n 999 -- true
@@ -89,6 +95,41 @@ expect run_preload_first 0 "^LD_PRELOAD=$(realpath "$libc"):$libc$" env LINESWAP
 expect run_arena 0 "^LINESWAP_ARENA=1073741824$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" --arena 1G --log -- env
 expect run_socket_unset 0 "^socket=unset$" env LINESWAP_RUN_DIR="$rundir" LINESWAP_HINTS_SOCKET=/elsewhere "$ctl" run -n 7 --library "$libc" -- sh -c 'echo "socket=${LINESWAP_HINTS_SOCKET-unset}"'
 expect run_exit_status 3 "^$" env LINESWAP_RUN_DIR="$rundir" "$ctl" run -n 7 --library "$libc" -- sh -c 'exit 3'
+
+# up, down and name: devices.conf is checked whole before anything is done (exit 2, with the
+# line), names are looked up in the devices' records.
+conf=$rundir/devices.conf
+example=$(dirname "$0")/../../systemd/devices.conf
+expect up_nothing 2 "up: give device names or --all" "$ctl" up
+expect up_names_and_all 2 "up: give device names or --all" "$ctl" up --all swap0
+expect up_bad_name_arg 2 "up: bad device name '0x'" "$ctl" up 0x
+expect up_missing_config 1 "cannot read /nonexistent.conf: No such file" "$ctl" up -c /nonexistent.conf swap0
+printf '# devices\n\nswap0 -t mem --size 64M  # a comment\n0swap -t mem --size 64M\n' >"$conf"
+expect up_bad_line 2 "devices.conf:4: bad device name '0swap'" "$ctl" up -c "$conf" swap0
+printf 'swap0 -t mem --size 64M\nswap1\tlineswap --size 1G\nswap0 -t mem --size 1G\n' >"$conf"
+expect up_twice 2 "devices.conf:3: device 'swap0' again \(first on line 1\)" "$ctl" up -c "$conf" --all
+printf 'swap0 -t mem --size 64M --name other\n' >"$conf"
+expect up_name_option 2 "devices.conf:1: --name: the line's first word names the device" "$ctl" up -c "$conf" swap0
+printf 'swap0\n' >"$conf"
+expect up_no_options 2 "devices.conf:1: no options for device 'swap0'" "$ctl" up -c "$conf" swap0
+printf 'swap0 -t mem --size 64M\n' >"$conf"
+expect up_not_in_file 2 "up: no device 'swap9' in .*devices.conf" "$ctl" up -c "$conf" swap9
+expect up_long_line 2 "devices.conf:1: line longer than 4096 bytes" sh -c 'printf "swap0 %05000d\n" 0 >"$1"; "$2" up -c "$1" swap0' sh "$conf" "$ctl"
+expect up_example_empty 0 "^$" "$ctl" up -c "$example" --all
+sed 's/^# swap0 /swap0 /' "$example" >"$conf"
+expect up_example_parses 2 "up: no device 'swap9'" "$ctl" up -c "$conf" swap9
+expect down_nothing 2 "down: give device names or --all" "$ctl" down
+expect down_absent 0 "^swap0: down already$" "$ctl" down swap0
+expect name_nothing 2 "name: give one DEVICE" "$ctl" name
+expect name_bad 2 "name: bad device 'sda'" "$ctl" name sda
+expect name_no_record 1 "name: no record of device 3" env LINESWAP_RUN_DIR="$rundir" "$ctl" name ublkb3
+record='dev_id=3\ntarget=mem\nsize=1048576\nqueues=1\ndepth=64\nmax_io=131072\nuser_copy=1\nstore=/dev/shm/x\n'
+printf "$record" >"$rundir/ublk3.conf"
+expect name_unnamed 1 "name: device 3 has no name" env LINESWAP_RUN_DIR="$rundir" "$ctl" name /dev/ublkb3
+printf "${record}name=swap0\n" >"$rundir/ublk3.conf"
+expect name_named 0 "^swap0$" env LINESWAP_RUN_DIR="$rundir" "$ctl" name ublkb3
+printf "${record}name=0swap\n" >"$rundir/ublk3.conf"
+expect name_malformed_record 1 "name: no record of device 3: Invalid argument" env LINESWAP_RUN_DIR="$rundir" "$ctl" name 3
 
 if [ -e /dev/ublk-control ]; then
 	echo "SKIP no_driver: this host has /dev/ublk-control (the VM suite covers it)"

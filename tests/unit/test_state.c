@@ -37,6 +37,34 @@ static void test_round_trip(void **state)
 	assert_memory_equal(&back, &example, sizeof(back));
 }
 
+/* A name is optional: a record without one is read as unnamed, one with one keeps it. */
+static void test_name_round_trip(void **state)
+{
+	struct ublk_dev_conf c = example, back;
+	char text[8192];
+
+	(void)state;
+	assert_true(ublk_conf_format(&c, text, sizeof(text)) > 0);
+	assert_null(strstr(text, "name="));
+	strcpy(c.name, "swap-0.a_b");
+	assert_true(ublk_conf_format(&c, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "\nname=swap-0.a_b\n"));
+	assert_true(ublk_conf_parse(text, &back, ublk_targets));
+	assert_memory_equal(&back, &c, sizeof(back));
+	/* What add --name and devices.conf accept; the record is held to the same. */
+	assert_true(ublk_name_valid("a"));
+	assert_true(ublk_name_valid("Swap0"));
+	assert_true(ublk_name_valid("a234567890123456789012345678901")); /* 31 */
+	assert_false(ublk_name_valid(""));
+	assert_false(ublk_name_valid("a2345678901234567890123456789012")); /* 32 */
+	assert_false(ublk_name_valid("0swap"));
+	assert_false(ublk_name_valid("-swap"));
+	assert_false(ublk_name_valid(".swap"));
+	assert_false(ublk_name_valid("sw/ap"));
+	assert_false(ublk_name_valid("sw ap"));
+	assert_false(ublk_name_valid("sw\"ap"));
+}
+
 /* The target's part of the record goes through the target's own keys and comes back equal;
  * what is not in the record (the secret) comes back empty. */
 static void test_target_part_round_trip(void **state)
@@ -101,6 +129,10 @@ static void test_malformed(void **state)
 		"store=/x\nnode=tcp://a:1\n", /* another target's key */
 		"dev_id=3\ntarget=remote\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
 		"store=/x\nregion=xyz\n", /* a bad value of the target's */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\nname=9lives\n", /* a bad name */
+		"dev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\nuser_copy=1\n"
+		"store=/x\nname=a\nname=b\n", /* a name twice */
 		"dev_id=3\ndev_id=3\ntarget=mem\nsize=4096\nqueues=1\ndepth=1\nmax_io=4096\n"
 		"user_copy=1\nstore=/x\n", /* a key twice */
 	};
@@ -150,6 +182,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_name_round_trip),
 		cmocka_unit_test(test_target_part_round_trip),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_save_load_remove),

@@ -3,9 +3,13 @@
  * Maps --mib MiB of anonymous memory, writes every page with a pattern derived from the page's
  * index and the pass, then reads every page back and checks it, --passes times. Under a memory
  * cgroup smaller than the working set, each pass pushes pages out to swap and faults them back.
+ * With --stop, the process stops itself (SIGSTOP) after writing, so that a test can act while
+ * its pages are out (swap off, take a device down), and verifies once continued (SIGCONT).
  * Exit status: 0 all pages verified, 1 a mismatch (the first is reported), 2 bad arguments. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +21,10 @@
 
 static int usage(FILE *out, int status)
 {
-	fputs("Usage: memhog --mib N [--passes P]\n"
+	fputs("Usage: memhog --mib N [--passes P] [--stop]\n"
 	      "Writes N MiB page by page with a per-page pattern and verifies it P times (default "
-	      "2).\n",
+	      "2);\n"
+	      "with --stop, stops itself (SIGSTOP) between writing and verifying.\n",
 	      out);
 	return status;
 }
@@ -29,14 +34,16 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "mib", required_argument, NULL, 'm' },
 		{ "passes", required_argument, NULL, 'p' },
+		{ "stop", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	unsigned long mib = 0, passes = 2;
+	bool stop = false;
 	char *end;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:sh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			errno = 0;
@@ -49,6 +56,9 @@ int main(int argc, char **argv)
 			passes = strtoul(optarg, &end, 10);
 			if (errno || *end || passes == 0 || passes > 1000)
 				return fprintf(stderr, "memhog: bad --passes '%s'\n", optarg), 2;
+			break;
+		case 's':
+			stop = true;
 			break;
 		case 'h':
 			return usage(stdout, 0);
@@ -70,6 +80,12 @@ int main(int argc, char **argv)
 		for (size_t p = 0; p < pages; p++)
 			for (size_t w = 0; w < WORDS; w++)
 				mem[p * WORDS + w] = page_pattern(p, w, pass);
+		if (stop) {
+			printf("memhog: pass %llu written; stopping\n",
+			       (unsigned long long)pass + 1);
+			fflush(stdout);
+			raise(SIGSTOP);
+		}
 		for (size_t p = 0; p < pages; p++) {
 			for (size_t w = 0; w < WORDS; w++) {
 				uint64_t want = page_pattern(p, w, pass);

@@ -45,6 +45,13 @@ int ublk_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 
 	if (n < 0 || (size_t)n >= len)
 		return n;
+	if (c->name[0]) {
+		m = snprintf(buf + n, len - (size_t)n, "name=%s\n", c->name);
+		if (m < 0 || (size_t)m >= len - (size_t)n)
+			return -1;
+		n += m;
+		m = 0;
+	}
 	if (c->ops && c->ops->conf_format)
 		m = c->ops->conf_format(c, buf + n, len - (size_t)n);
 	return m < 0 ? m : n + m;
@@ -59,18 +66,34 @@ enum core_key {
 	K_MAX_IO,
 	K_USER_COPY,
 	K_STORE,
+	K_NAME, /* optional: after every required key */
 	K_N
 };
+#define K_REQUIRED ((1u << K_NAME) - 1)
 
 static const char *const core_keys[K_N] = {
-	"dev_id", "target", "size", "queues", "depth", "max_io", "user_copy", "store",
+	"dev_id", "target", "size", "queues", "depth", "max_io", "user_copy", "store", "name",
 };
+
+bool ublk_name_valid(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+	return ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) && !s[n] &&
+	       n < UBLK_NAME_MAX;
+}
 
 /* Sets core's key k from val; false for a bad value. */
 static bool parse_core_key(struct ublk_dev_conf *c, enum core_key k, const char *val)
 {
 	uint64_t v;
 
+	if (k == K_NAME) {
+		if (!ublk_name_valid(val))
+			return false;
+		strcpy(c->name, val);
+		return true;
+	}
 	if (k == K_TARGET || k == K_STORE) {
 		char *to = k == K_TARGET ? c->target : c->store;
 		size_t room = k == K_TARGET ? sizeof(c->target) : sizeof(c->store);
@@ -152,7 +175,7 @@ bool ublk_conf_parse(const char *text, struct ublk_dev_conf *c,
 				c->ops->init_conf(c);
 		}
 	}
-	return seen == (1u << K_N) - 1;
+	return (seen & K_REQUIRED) == K_REQUIRED;
 }
 
 int ublk_conf_save(const struct ublk_dev_conf *c)

@@ -15,6 +15,7 @@
 #include "target.h"
 
 #define UBLK_TGT_CONF_SIZE 4096
+#define UBLK_NAME_MAX      32 /* a device's name, with its terminating NUL */
 
 struct ublk_dev_conf {
 	uint32_t dev_id;
@@ -25,6 +26,7 @@ struct ublk_dev_conf {
 	uint32_t max_io_bytes;
 	bool user_copy; /* data via pread/pwrite on /dev/ublkcN (else per-tag buffers) */
 	char store[PATH_MAX];
+	char name[UBLK_NAME_MAX];          /* optional ("" for none): /dev/lineswap/<name> */
 	const struct ublk_target_ops *ops; /* the target named above (not in the record) */
 	/* The target's own part, read through ublk_tgt_conf(): its options, saved in the record
 	 * by its conf_format and loaded by its conf_parse, and what it hands from `ublk-ctl add`
@@ -47,6 +49,10 @@ const char *ublk_run_dir(void);
 bool ublk_state_path(char *buf, size_t len, uint32_t dev_id, const char *suffix);
 /* The default page store of device dev_id (what it holds is its target's business). */
 bool ublk_store_path(char *buf, size_t len, uint32_t dev_id);
+
+/* Whether s can name a device: 1-31 of [A-Za-z0-9._-], starting with a letter (so that it
+ * is never a device id, an option, or a path). */
+bool ublk_name_valid(const char *s);
 
 /* The record as text ("key=value" lines: core's, then the target's), and back. parse looks the
  * target up in `targets` (NULL-terminated) and returns false on a malformed record (unknown

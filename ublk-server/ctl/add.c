@@ -41,6 +41,10 @@ static const char add_usage_head[] =
 	"  -q, --queues N       hardware queues, one server thread each (1-64, default 1)\n"
 	"  -d, --depth D        requests in flight per queue (1-1024, default 64)\n"
 	"  -n, --number ID      the device id (default: the lowest free one)\n"
+	"      --name NAME      a name for the device, unique among them (1-31 of A-Z a-z 0-9 .\n"
+	"                       _ -, starting with a letter): other commands take it for -n, and\n"
+	"                       udev links /dev/lineswap/NAME to the device (what /etc/fstab and\n"
+	"                       devices.conf use, as ublk's ids depend on the order of creation)\n"
 	"      --max-io SIZE    largest request (4K-1M, multiple of 4K, default 128K)\n"
 	"      --no-user-copy   move data through per-request buffers even when the kernel offers\n"
 	"                       USER_COPY (pread/pwrite on /dev/ublkcN); for testing both paths\n"
@@ -68,7 +72,7 @@ static const char recover_usage[] =
 	"the new daemon, and the device keeps its data.\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID  the device; required\n"
+	"  -n, --number ID  the device, by id or by name (add --name); required\n"
 	"      --json       print {\"id\": N, \"device\": \"/dev/ublkbN\", \"pid\": P}\n"
 	"  -h, --help       this text\n"
 	"\n"
@@ -284,6 +288,7 @@ int cmd_add(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "number", required_argument, NULL, 'n' },
+		{ "name", required_argument, NULL, 'N' },
 		{ "max-io", required_argument, NULL, 'm' },
 		{ "no-user-copy", no_argument, NULL, 'U' },
 		{ "dirty-limit", required_argument, NULL, 'D' },
@@ -340,6 +345,14 @@ int cmd_add(int argc, char **argv)
 		case 'n':
 			if (!ctl_parse_id(optarg, &conf.dev_id))
 				return ctl_usage_error("add: bad device id '%s'", optarg);
+			break;
+		case 'N':
+			if (!ublk_name_valid(optarg))
+				return ctl_usage_error(
+					"add: bad --name '%s' (1-%d of A-Z a-z 0-9 . _ "
+					"-, starting with a letter)",
+					optarg, UBLK_NAME_MAX - 1);
+			strcpy(conf.name, optarg);
 			break;
 		case 'm':
 			if (!parse_size(optarg, &v) || v < UBLK_PAGE_SIZE || v > (1u << 20) ||
@@ -402,6 +415,15 @@ int cmd_add(int argc, char **argv)
 		}
 	}
 	ublk_ctrl_close(&ctrl);
+	if (conf.name[0]) {
+		uint32_t other;
+
+		ret = ctl_find_name(conf.name, &other);
+		if (ret == 0)
+			return ctl_error("add: device %u is already named '%s'", other, conf.name);
+		if (ret != -ENOENT)
+			return ctl_error("add: cannot list devices: %s", strerror(-ret));
+	}
 	return spawn_daemon(&conf, false, dirty_limit, json);
 }
 
@@ -449,8 +471,9 @@ int cmd_recover(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_id(optarg, &dev_id))
-				return ctl_usage_error("recover: bad device id '%s'", optarg);
+			ret = ctl_parse_device("recover", optarg, &dev_id);
+			if (ret)
+				return ret;
 			break;
 		case 'j':
 			json = true;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "targets.h"
 
 static void vreport(const char *fmt, va_list ap)
 {
@@ -117,4 +118,37 @@ int ctl_device_ids(uint32_t *ids, int max)
 	closedir(dir);
 	qsort(ids, (size_t)n, sizeof(*ids), cmp_id);
 	return n;
+}
+
+int ctl_find_name(const char *name, uint32_t *id)
+{
+	uint32_t ids[CTL_MAX_DEVICES];
+	int n = ctl_device_ids(ids, CTL_MAX_DEVICES);
+
+	for (int i = 0; i < n; i++) {
+		struct ublk_dev_conf conf;
+
+		if (ublk_conf_load(ids[i], &conf, ublk_targets) == 0 && !strcmp(conf.name, name)) {
+			*id = ids[i];
+			return 0;
+		}
+	}
+	return n < 0 ? n : -ENOENT;
+}
+
+int ctl_parse_device(const char *cmd, const char *s, uint32_t *id)
+{
+	int ret;
+
+	if (ctl_parse_id(s, id))
+		return 0;
+	if (!ublk_name_valid(s))
+		return ctl_usage_error("%s: bad device '%s' (an id, or a name given to add --name)",
+				       cmd, s);
+	ret = ctl_find_name(s, id);
+	if (ret == -ENOENT)
+		return ctl_error("%s: no device is named '%s' (see ublk-ctl list)", cmd, s);
+	if (ret < 0)
+		return ctl_error("%s: cannot list devices: %s", cmd, strerror(-ret));
+	return 0;
 }

@@ -10,7 +10,8 @@
 #include "control.h"
 #include "state.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE      2
+#define CTL_MAX_DEVICES 256 /* devices one command lists */
 
 int cmd_features(int argc, char **argv);
 int cmd_add(int argc, char **argv);
@@ -22,6 +23,9 @@ int cmd_hints(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_name(int argc, char **argv);
 
 /* Prints "ublk-ctl: <message>" and returns EXIT_USAGE. */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -31,6 +35,12 @@ int ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_open(struct ublk_ctrl *ctrl);
 /* Parses a device id argument. */
 bool ctl_parse_id(const char *s, uint32_t *id);
+/* The device named `name` (add --name): 0 with its id, -ENOENT if no device has that name, or
+ * another -errno. */
+int ctl_find_name(const char *name, uint32_t *id);
+/* Parses a device argument of command cmd, an id or a name: 0 with its id, or the exit status
+ * after saying what is wrong (EXIT_USAGE malformed, EXIT_FAILURE no such name). */
+int ctl_parse_device(const char *cmd, const char *s, uint32_t *id);
 /* The vm.min_free_kbytes a device whose I/O path needs reserve_bytes of the kernel's reserve
  * wants (pressure.c). */
 uint64_t ctl_min_free_kbytes_for(uint64_t reserve_bytes);

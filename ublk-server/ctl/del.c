@@ -21,7 +21,7 @@ static const char del_usage[] =
 	"is then lost and the processes owning it will crash).\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID  the device to delete\n"
+	"  -n, --number ID  the device to delete, by id or by name (add --name)\n"
 	"  -a, --all        every ublk device\n"
 	"  -f, --force      delete even an active swap device\n"
 	"  -h, --help       this text\n"
@@ -102,17 +102,18 @@ int cmd_del(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	uint32_t dev_id = UBLK_DEV_ID_NONE, ids[256];
+	uint32_t dev_id = UBLK_DEV_ID_NONE, ids[CTL_MAX_DEVICES];
 	bool all = false, force = false;
 	struct ublk_ctrl ctrl;
-	int c, n, failed = 0;
+	int c, n, ret, failed = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "n:afh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_id(optarg, &dev_id))
-				return ctl_usage_error("del: bad device id '%s'", optarg);
+			ret = ctl_parse_device("del", optarg, &dev_id);
+			if (ret)
+				return ret;
 			break;
 		case 'a':
 			all = true;

@@ -29,7 +29,7 @@ static const char hints_usage[] =
 	"forked: its heap goes on copy-on-write over the range, whose pages now move whole).\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID  the device; required\n"
+	"  -n, --number ID  the device, by id or by name (add --name); required\n"
 	"      --json       one JSON object\n"
 	"  -h, --help       this text\n";
 

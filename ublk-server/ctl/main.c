@@ -22,6 +22,9 @@ static const char usage_text[] =
 	"  nodes       a remote device's memory nodes: state, copies held, traffic, errors\n"
 	"  node        add a memory node to a remote device's pool, or drain and remove one\n"
 	"  run         run a program with the hint allocator, registered with a device\n"
+	"  up          bring up devices by name, as /etc/lineswap/devices.conf describes them\n"
+	"  down        swap off and delete devices by name\n"
+	"  name        print a device's name (for udev's /dev/lineswap/NAME)\n"
 	"  features    print the features of this kernel's ublk driver\n"
 	"\n"
 	"Run 'ublk-ctl COMMAND --help' for a command's options.\n"
@@ -35,7 +38,8 @@ static const struct command {
 	{ "add", cmd_add },         { "list", cmd_list },   { "del", cmd_del },
 	{ "recover", cmd_recover }, { "stats", cmd_stats }, { "features", cmd_features },
 	{ "hints", cmd_hints },     { "nodes", cmd_nodes }, { "node", cmd_node },
-	{ "run", cmd_run },
+	{ "run", cmd_run },         { "up", cmd_up },       { "down", cmd_down },
+	{ "name", cmd_name },
 };
 
 int main(int argc, char **argv)

@@ -42,7 +42,7 @@ static const char node_usage[] =
 	"it.\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID  the device; required\n"
+	"  -n, --number ID  the device, by id or by name (add --name); required\n"
 	"      --json       the outcome as one JSON object\n"
 	"  -h, --help       this text\n"
 	"\n"
@@ -204,7 +204,7 @@ int cmd_node(int argc, char **argv)
 	struct ublk_dev_conf conf;
 	bool json = false;
 	char err[200];
-	int c;
+	int c, ret;
 
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(node_usage, stdout);
@@ -224,8 +224,9 @@ int cmd_node(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_id(optarg, &dev_id))
-				return ctl_usage_error("node: bad device id '%s'", optarg);
+			ret = ctl_parse_device("node", optarg, &dev_id);
+			if (ret)
+				return ret;
 			break;
 		case 'j':
 			json = true;

@@ -30,7 +30,7 @@ static const char nodes_usage[] =
 	"being resynced), or rebuilding (copies being brought up to date: done/total).\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID  the device; required\n"
+	"  -n, --number ID  the device, by id or by name (add --name); required\n"
 	"      --json       one JSON object\n"
 	"  -h, --help       this text\n";
 

@@ -25,7 +25,9 @@ static const char run_usage[] =
 	"program replaces ublk-ctl (same process id, same standard streams).\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID   the device (default 0): it must exist, with its daemon serving hints\n"
+	"  -n, --number ID   the device, by id or name (default 0): it must exist, with its "
+	"daemon\n"
+	"                    serving hints\n"
 	"      --arena SIZE  mmap mode: the program's heap is a range of SIZE bytes (K, M, G, T\n"
 	"                    suffixes) of the device itself, mapped shared (LINESWAP_ARENA)\n"
 	"      --library PATH  the hint library; by default the one built beside this ublk-ctl\n"
@@ -34,6 +36,24 @@ static const char run_usage[] =
 	"      --log         the library says on stderr whether it registered "
 	"(LINESWAP_HINTS_LOG)\n"
 	"  -h, --help        this text\n"
+	"\n"
+	"Environment: the hint library reads these when the program starts (* this command sets;\n"
+	"the rest pass through, but for the two it unsets):\n"
+	"  LINESWAP_HINTS_DEVICE=ID *  register with device ID's hint socket (default 0), the\n"
+	"                    socket <run dir>/ublk<ID>.hints\n"
+	"  LINESWAP_HINTS_SOCKET=PATH  register with the socket at PATH instead (unset here)\n"
+	"  LINESWAP_RUN_DIR=DIR        the run directory (default /run/lineswap)\n"
+	"  LINESWAP_HINTS_OFF=1        be an ordinary mimalloc: no registration (unset here)\n"
+	"  LINESWAP_HINTS_LOG=1 *      say on stderr whether it registered, and why not (--log)\n"
+	"  LINESWAP_HINTS_RING=N       records of the ring shared with the daemon (default: the\n"
+	"                    daemon's own; a ring that overflows costs a resync, not correctness)\n"
+	"  LINESWAP_ARENA=SIZE *       mmap mode: the heap is a range of SIZE bytes of the device\n"
+	"                    (--arena)\n"
+	"  LINESWAP_ARENA_DEVICE=PATH  the node to map that range from (default /dev/ublkb<ID>;\n"
+	"                    another node of the same device, such as /dev/lineswap/NAME)\n"
+	"A program that cannot register (no daemon, or refused) runs on with an ordinary heap and\n"
+	"tries again every second. Either way nothing it holds is lost: the daemon moves whole\n"
+	"any page it cannot attribute to a registered process.\n"
 	"\n"
 	"Exit status: PROGRAM's own; 1 when the device, its hint socket or the library is "
 	"missing;\n"
@@ -97,15 +117,16 @@ int cmd_run(int argc, char **argv)
 	uint32_t dev_id = 0;
 	bool log = false;
 	struct stat st;
-	int c;
+	int c, ret;
 
 	opterr = 0;
 	/* '+': options end at PROGRAM, whose own options are its own */
 	while ((c = getopt_long(argc, argv, "+:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_id(optarg, &dev_id))
-				return ctl_usage_error("run: bad device id '%s'", optarg);
+			ret = ctl_parse_device("run", optarg, &dev_id);
+			if (ret)
+				return ret;
 			break;
 		case 'a':
 			if (!parse_size(optarg, &arena_bytes) || !arena_bytes)

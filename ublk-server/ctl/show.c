@@ -14,22 +14,23 @@
 #include "stats.h"
 #include "swap_area.h"
 #include "targets.h"
+#include "ublk_features.h"
 
-static const char list_usage[] = "Usage: ublk-ctl list [-n ID] [--json]\n"
-				 "\n"
-				 "Shows every ublk device (or one): id, state (live; quiesced = "
-				 "its daemon died and it waits\n"
-				 "for 'recover'; dead = stopped), target, size, queues x depth, "
-				 "the daemon's pid and whether\n"
-				 "it runs, whether the device is an active swap device, and a "
-				 "remote device's redundancy\n"
-				 "(full; degraded or rebuilding, with the slabs below --replicas "
-				 "fresh copies of all).\n"
-				 "\n"
-				 "Options:\n"
-				 "  -n, --number ID  only this device\n"
-				 "      --json       one JSON array of objects\n"
-				 "  -h, --help       this text\n";
+static const char list_usage[] =
+	"Usage: ublk-ctl list [-n ID] [--json]\n"
+	"\n"
+	"Shows every ublk device (or one): id, name, state (live; quiesced = its daemon died and\n"
+	"it waits for 'recover'; dead = stopped), target, size, queues x depth, the daemon's pid\n"
+	"and whether it runs, whether the device is an active swap device, and a remote device's\n"
+	"redundancy (full; degraded or rebuilding, with the slabs below --replicas fresh copies "
+	"of\n"
+	"all). With --json, also the ublk flags the device was made with: which of the driver's\n"
+	"features (ublk-ctl features) it uses.\n"
+	"\n"
+	"Options:\n"
+	"  -n, --number ID  only this device (its id, or its name)\n"
+	"      --json       one JSON array of objects\n"
+	"  -h, --help       this text\n";
 
 static const char stats_usage[] =
 	"Usage: ublk-ctl stats -n ID [--json]\n"
@@ -53,7 +54,7 @@ static const char stats_usage[] =
 	"time writes waited for their masks. 'ublk-ctl hints' lists the clients.\n"
 	"\n"
 	"Options:\n"
-	"  -n, --number ID  the device; required\n"
+	"  -n, --number ID  the device, by id or by name (add --name); required\n"
 	"      --json       one JSON object\n"
 	"  -h, --help       this text\n";
 
@@ -66,14 +67,15 @@ int ctl_parse_view_args(int argc, char **argv, const char *cmd, const char *usag
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int c;
+	int c, ret;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_id(optarg, dev_id))
-				return ctl_usage_error("%s: bad device id '%s'", cmd, optarg);
+			ret = ctl_parse_device(cmd, optarg, dev_id);
+			if (ret)
+				return ret;
 			break;
 		case 'j':
 			*json = true;
@@ -118,6 +120,13 @@ static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bo
 		       info->queue_depth, info->ublksrv_pid, alive ? "true" : "false",
 		       swap ? "true" : "false",
 		       (info->flags & UBLK_F_USER_COPY) ? "true" : "false");
+		char names[512];
+
+		ublk_features_format(info->flags, "\", \"", names, sizeof(names));
+		printf(", \"flags\": %llu, \"flag_names\": [\"%s\"]",
+		       (unsigned long long)info->flags, names);
+		if (have_conf && conf.name[0])
+			printf(", \"name\": \"%s\"", conf.name); /* names need no escaping */
 		if (redundancy)
 			printf(", \"redundancy\": \"%s\"", redundancy);
 		printf("}");
@@ -128,15 +137,16 @@ static void print_device(const struct ublksrv_ctrl_dev_info *info, bool json, bo
 	snprintf(dev, sizeof(dev), "/dev/ublkb%u", info->dev_id);
 	if (have_conf)
 		snprintf(size, sizeof(size), "%llu MiB", (unsigned long long)(conf.size >> 20));
-	printf("%-4u %-14s %-9s %-7s %10s %4u x %-5u %8d %-5s %-4s %s%s\n", info->dev_id, dev,
-	       ctl_state_name(info->state), have_conf ? conf.target : "?", size, info->nr_hw_queues,
-	       info->queue_depth, info->ublksrv_pid, alive ? "yes" : "no", swap ? "swap" : "",
+	printf("%-4u %-14s %-12s %-9s %-7s %10s %4u x %-5u %8d %-5s %-4s %s%s\n", info->dev_id, dev,
+	       have_conf && conf.name[0] ? conf.name : "-", ctl_state_name(info->state),
+	       have_conf ? conf.target : "?", size, info->nr_hw_queues, info->queue_depth,
+	       info->ublksrv_pid, alive ? "yes" : "no", swap ? "swap" : "",
 	       redundancy ? redundancy : "-", degraded);
 }
 
 int cmd_list(int argc, char **argv)
 {
-	uint32_t dev_id = UBLK_DEV_ID_NONE, ids[256];
+	uint32_t dev_id = UBLK_DEV_ID_NONE, ids[CTL_MAX_DEVICES];
 	struct ublksrv_ctrl_dev_info info;
 	struct ublk_ctrl ctrl;
 	bool json = false;
@@ -159,8 +169,9 @@ int cmd_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-4s %-14s %-9s %-7s %10s %-12s %8s %-5s %-4s %s\n", "ID", "DEVICE",
-		       "STATE", "TARGET", "SIZE", "QUEUES", "PID", "ALIVE", "SWAP", "REDUNDANCY");
+		printf("%-4s %-14s %-12s %-9s %-7s %10s %-12s %8s %-5s %-4s %s\n", "ID", "DEVICE",
+		       "NAME", "STATE", "TARGET", "SIZE", "QUEUES", "PID", "ALIVE", "SWAP",
+		       "REDUNDANCY");
 	for (int i = 0; i < n; i++) {
 		ret = ublk_ctrl_get_dev_info(&ctrl, ids[i], &info);
 		if (ret < 0) {
