@@ -51,6 +51,7 @@ fi
 
 # --lock: all of --size is resident and locked from the start, not only what clients have
 # written. VmLck counts locked mappings whether faulted in or not, so VmRSS must cover it too.
+: >"$out" # emptied first: the node's own redirection may come after the loop's first look
 LINESWAP_SECRET=x "$node" --size 64M --lock --listen tcp://127.0.0.1:0 --json >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
@@ -69,6 +70,7 @@ fi
 
 # The control socket: mode 0600; no regions yet; freeing one that does not exist is an error.
 sock=$(mktemp -u /tmp/memnode-cli.XXXXXX.sock)
+: >"$out" # emptied first: the node's own redirection may come after the loop's first look
 LINESWAP_SECRET=x "$node" --size 1M --listen tcp://127.0.0.1:0 --control "$sock" --json >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done

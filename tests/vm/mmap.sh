@@ -45,14 +45,14 @@ mapped() {
 	[ "$rc" = 0 ] || vm_fail "mapcheck $* failed (status $rc)"
 }
 
-# 512 MiB of a remote device over RDMA mapped in a 64 MiB cgroup: written, read back,
+# 256 MiB of a remote device over RDMA mapped in a 64 MiB cgroup: written, read back,
 # unmapped, mapped again and read back (each pass reads from the node all but what the cgroup
 # holds).
 map_remote_cgroup() {
-	local cg swap_in swap_out cache_in cache_out pages=131072
-	mib=512
+	local cg swap_in swap_out cache_in cache_out pages=65536
+	mib=256
 	gone 0
-	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 0 >/dev/null
+	"$ctl" add -t remote --node $rnode --size 256M --queues 2 -n 0 >/dev/null
 	# add bounded the device's dirty pages (--dirty-limit, 16M): without it, the cgroup fills
 	# with dirty pages of the device and is OOM-killed.
 	[ "$(cat /sys/block/ublkb0/bdi/strict_limit)" = 1 ] || vm_fail "no strict dirty limit"

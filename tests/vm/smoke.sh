@@ -1,8 +1,8 @@
 # The smoke suite of the newer kernel line (scripts/vm/run --kernel newer; the whole VM suite
 # runs on the 6.12 baseline): once each, what lineswap needs of a kernel. The ublk driver's
-# features and the one the server takes where offered (NO_AUTO_PART_SCAN), a device's data
-# across kill -9 of its daemon and user recovery, swap on a remote device over RDMA (rxe), and
-# a hinted program swapping through it.
+# features and the ones lineswap takes where offered (NO_AUTO_PART_SCAN, SAFE_STOP_DEV), a
+# device's data across kill -9 of its daemon and user recovery, swap on a remote device over
+# RDMA (rxe), and a hinted program swapping through it.
 # Run by: scripts/vm/run --kernel newer tests/vm/smoke.sh
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
@@ -58,7 +58,8 @@ newer_device_recovery() {
 
 newer_remote_swap_rdma() {
 	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 3 >/dev/null
-	vm_swap_check /dev/ublkb3 32M 128 2 20000 15000
+	# 64 MiB written and read back once in a 16 MiB cgroup: most of it goes out and comes back
+	vm_swap_check /dev/ublkb3 16M 64 1 10000 8000
 	"$ctl" del -n 3
 }
 
@@ -80,5 +81,30 @@ newer_hints() {
 	(($1 >= 1 && $2 >= 2000 && $3 > 0)) || vm_fail "hints did not work on $(uname -r)"
 }
 
-vm_behaviours newer_features newer_device_recovery newer_remote_swap_rdma newer_hints
+# SAFE_STOP_DEV: del asks the driver to stop the device only if nothing holds it open (on 6.12
+# it sees only swap): a mount and an open file descriptor are refused, the device keeps
+# serving, and once they are gone del goes through.
+newer_del_in_use() {
+	"$ctl" features | grep -qw SAFE_STOP_DEV || vm_fail "$(uname -r) offers no SAFE_STOP_DEV"
+	"$ctl" add -t mem --size 64M -n 5 >/dev/null
+	mkfs.ext4 -q /dev/ublkb5 && mkdir -p /mnt/u5 && mount /dev/ublkb5 /mnt/u5
+	echo kept >/mnt/u5/f && sync
+	"$ctl" del -n 5 2>/tmp/del.err && vm_fail "del of a mounted device succeeded"
+	cat /tmp/del.err
+	grep -q "is in use" /tmp/del.err || vm_fail "unclear refusal: $(cat /tmp/del.err)"
+	echo 3 >/proc/sys/vm/drop_caches
+	[ "$(cat /mnt/u5/f)" = kept ] || vm_fail "the mounted device stopped serving"
+	umount /mnt/u5
+	sleep 60 </dev/ublkb5 &
+	holder=$!
+	"$ctl" del -n 5 2>/tmp/del.err && vm_fail "del of an open device succeeded"
+	grep -q "is in use" /tmp/del.err || vm_fail "unclear refusal: $(cat /tmp/del.err)"
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	"$ctl" del -n 5 || vm_fail "del failed once nothing held the device"
+	[ "$("$ctl" list --json)" = "[]" ] || vm_fail "device left: $("$ctl" list)"
+}
+
+vm_behaviours newer_features newer_device_recovery newer_remote_swap_rdma newer_hints \
+	newer_del_in_use
 vm_summary

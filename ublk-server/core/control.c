@@ -142,6 +142,11 @@ int ublk_ctrl_stop_dev(struct ublk_ctrl *ctrl, uint32_t dev_id)
 	return dev_cmd(ctrl, UBLK_CMD_STOP_DEV, dev_id, NULL, 0, 0);
 }
 
+int ublk_ctrl_try_stop_dev(struct ublk_ctrl *ctrl, uint32_t dev_id)
+{
+	return dev_cmd(ctrl, UBLK_CMD_TRY_STOP_DEV, dev_id, NULL, 0, 0);
+}
+
 int ublk_ctrl_get_dev_info(struct ublk_ctrl *ctrl, uint32_t dev_id,
 			   struct ublksrv_ctrl_dev_info *info)
 {

@@ -45,6 +45,9 @@ int ublk_ctrl_set_params(struct ublk_ctrl *ctrl, uint32_t dev_id, struct ublk_pa
 /* START_DEV: every queue must have fetched all its tags; `pid` is the serving process. */
 int ublk_ctrl_start_dev(struct ublk_ctrl *ctrl, uint32_t dev_id, pid_t pid);
 int ublk_ctrl_stop_dev(struct ublk_ctrl *ctrl, uint32_t dev_id);
+/* STOP_DEV unless the block device is open (-EBUSY then); only where the device has
+ * UBLK_F_SAFE_STOP_DEV. */
+int ublk_ctrl_try_stop_dev(struct ublk_ctrl *ctrl, uint32_t dev_id);
 int ublk_ctrl_get_dev_info(struct ublk_ctrl *ctrl, uint32_t dev_id,
 			   struct ublksrv_ctrl_dev_info *info);
 int ublk_ctrl_start_recovery(struct ublk_ctrl *ctrl, uint32_t dev_id);

@@ -19,6 +19,9 @@
 #ifndef UBLK_CMD_DEL_DEV_ASYNC
 #define UBLK_CMD_DEL_DEV_ASYNC 0x14
 #endif
+#ifndef UBLK_CMD_TRY_STOP_DEV
+#define UBLK_CMD_TRY_STOP_DEV 0x17 /* 7.x, with UBLK_F_SAFE_STOP_DEV */
+#endif
 #ifndef UBLK_U_CMD_GET_FEATURES
 #define UBLK_U_CMD_GET_FEATURES _IOR('u', 0x13, struct ublksrv_ctrl_cmd)
 #endif
@@ -71,8 +74,8 @@
 #ifndef UBLK_F_BUF_REG_OFF_DAEMON
 #define UBLK_F_BUF_REG_OFF_DAEMON (1ULL << 14)
 #endif
-/* The 7.x line's (Debian trixie-backports 7.3 offers them all); only NO_AUTO_PART_SCAN is used
- * (daemon.c), the others are named for `ublk-ctl features`. */
+/* The 7.x line's (Debian trixie-backports 7.3 offers them all); NO_AUTO_PART_SCAN (daemon.c)
+ * and SAFE_STOP_DEV (ctl/del.c) are used, the others are named for `ublk-ctl features`. */
 #ifndef UBLK_F_BATCH_IO
 #define UBLK_F_BATCH_IO (1ULL << 15)
 #endif

@@ -18,12 +18,15 @@ static const char del_usage[] =
 	"Stops a device, waits for its daemon to exit, removes the device and frees its pages\n"
 	"and files (for a remote device, its regions on the memory nodes). An active swap\n"
 	"device is refused: swapoff it first, or pass --force (whatever was swapped out to it\n"
-	"is then lost and the processes owning it will crash).\n"
+	"is then lost and the processes owning it will crash). Where the kernel offers\n"
+	"SAFE_STOP_DEV (7.x; see ublk-ctl features), a device anything holds open (a mount, a\n"
+	"mapping, a process) is refused as well, by the driver itself; before that, only swap\n"
+	"is seen.\n"
 	"\n"
 	"Options:\n"
 	"  -n, --number ID  the device to delete, by id or by name (add --name)\n"
 	"  -a, --all        every ublk device\n"
-	"  -f, --force      delete even an active swap device\n"
+	"  -f, --force      delete even a device in use (an active swap device, a mount)\n"
 	"  -h, --help       this text\n"
 	"\n"
 	"Exit status: 0 deleted, 1 a device could not be deleted, 2 bad arguments.\n";
@@ -44,6 +47,21 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 		return ctl_error("del: /dev/ublkb%u is an active swap device: swapoff it first, or "
 				 "use --force",
 				 dev_id);
+	/* The driver stops the device only if nothing holds it open, atomically. An opener may
+	 * be brief (udev probing the device after a close that followed writes): wait for it.
+	 * Once stopped, the daemon's SIGTERM or STOP_DEV below finds it so. */
+	if (!force && (info.flags & UBLK_F_SAFE_STOP_DEV)) {
+		for (int i = 0; (ret = ublk_ctrl_try_stop_dev(ctrl, dev_id)) == -EBUSY && i < 30;
+		     i++)
+			usleep(100 * 1000);
+		if (ret == -EBUSY)
+			return ctl_error(
+				"del: /dev/ublkb%u is in use (mounted, mapped or open: "
+				"'fuser -vm /dev/ublkb%u' lists who): stop its users first, "
+				"or use --force",
+				dev_id, dev_id);
+		/* Any other refusal (a device whose daemon died) leaves it to STOP_DEV below. */
+	}
 	/* A live daemon deletes its own device (and what its target holds elsewhere) on
 	 * SIGTERM; a swap device cannot be deleted while swap holds it, so that is ours. */
 	if (!swap && ctl_pid_alive(info.ublksrv_pid) && kill(info.ublksrv_pid, SIGTERM) == 0) {

@@ -35,7 +35,6 @@ struct arena_keeper {
 	pthread_cond_t stop_cond;
 	bool stop;
 	char dev_path[32];    /* /dev/ublkb<ID> */
-	int dev_fd;           /* dev_path, opened at the first discard */
 	time_t last_warning;  /* a range that cannot be freed is said once a minute at most */
 	const uint32_t *live; /* the device serves (the daemon's flag) */
 	bool disabled;        /* the table found was not this device's: no mmap mode */
@@ -47,16 +46,18 @@ static bool ranges_path(char *path, size_t len, uint32_t dev_id)
 	return ublk_state_path(path, len, dev_id, "ranges");
 }
 
+/* Opened for each discard, never held: a daemon holding its own block device open would make
+ * the driver's TRY_STOP_DEV (ublk-ctl del) refuse it for good. */
 static int discard(struct arena_keeper *k, const struct arena_range *r)
 {
 	uint64_t range[2] = { r->offset, r->bytes };
+	int fd = open(k->dev_path, O_RDWR | O_CLOEXEC), ret;
 
-	if (k->dev_fd < 0) {
-		k->dev_fd = open(k->dev_path, O_RDWR | O_CLOEXEC);
-		if (k->dev_fd < 0)
-			return -errno;
-	}
-	return ioctl(k->dev_fd, BLKDISCARD, range) < 0 ? -errno : 0;
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, BLKDISCARD, range) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
 }
 
 static void warn(struct arena_keeper *k, const char *what, int err)
@@ -208,7 +209,6 @@ int arena_keeper_start(uint32_t dev_id, uint64_t device_bytes, bool recovering,
 		return -ENOMEM;
 	k->dev_id = dev_id;
 	snprintf(k->dev_path, sizeof(k->dev_path), "/dev/ublkb%u", dev_id);
-	k->dev_fd = -1;
 	k->live = live;
 	ret = map_table(k, device_bytes, recovering);
 	if (ret < 0) {
@@ -243,8 +243,6 @@ void arena_keeper_stop(struct arena_keeper *k, bool keep)
 	munmap(k->file, sizeof(*k->file));
 	if (!keep && ranges_path(path, sizeof(path), k->dev_id))
 		unlink(path);
-	if (k->dev_fd >= 0)
-		close(k->dev_fd);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
