@@ -108,8 +108,10 @@ printf '# devices\n\nswap0 -t mem --size 64M  # a comment\n0swap -t mem --size 6
 expect up_bad_line 2 "devices.conf:4: bad device name '0swap'" "$ctl" up -c "$conf" swap0
 printf 'swap0 -t mem --size 64M\nswap1\tlineswap --size 1G\nswap0 -t mem --size 1G\n' >"$conf"
 expect up_twice 2 "devices.conf:3: device 'swap0' again \(first on line 1\)" "$ctl" up -c "$conf" --all
-printf 'swap0 -t mem --size 64M --name other\n' >"$conf"
-expect up_name_option 2 "devices.conf:1: --name: the line's first word names the device" "$ctl" up -c "$conf" swap0
+printf 'swap0 -t mem --size 64M --he\n' >"$conf"
+expect up_help_option 2 "devices.conf:1: --he is not for a devices file" "$ctl" up -c "$conf" swap0
+printf 'swap0 -t mem --size 64M --json\n' >"$conf"
+expect up_json_option 2 "devices.conf:1: --json is not for a devices file" "$ctl" up -c "$conf" swap0
 printf 'swap0\n' >"$conf"
 expect up_no_options 2 "devices.conf:1: no options for device 'swap0'" "$ctl" up -c "$conf" swap0
 printf 'swap0 -t mem --size 64M\n' >"$conf"

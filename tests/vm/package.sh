@@ -16,21 +16,22 @@ units=/lib/systemd/system
 addr=$(vm_rxe_veth) || exit 1
 
 # unit_run UNIT KEY [INSTANCE]: runs every KEY= line of the installed UNIT (a template's with
-# %i = INSTANCE) in order, as systemd does: a leading '-' ignores failure, $VAR splits into
-# words and ${VAR} does not (the shell's own rules for these simple lines). Returns the status
-# of the first command that fails.
+# %i = INSTANCE) in order, as systemd does: a leading '-' ignores failure, and variables expand
+# into words (the lines use $VAR where systemd splits and ${VAR} for a path without blanks, so
+# the shell's splitting gives the same words). Returns the status of the first command that
+# fails.
 unit_run() {
-	local file=$units/$1 key=$2 inst=${3:-} line ignore rc
+	local unit=$1 file=$units/$1 key=$2 inst=${3:-} line ignore rc
 	[ -f "$file" ] || vm_fail "no unit $file" || return 1
 	while IFS= read -r line; do
 		line=${line//%i/$inst}
 		ignore=0
 		[ "${line:0:1}" = - ] && ignore=1 line=${line:1}
-		echo "$1 $key: $line"
+		echo "$unit $key: $line"
 		eval "set -- $line"
 		rc=0
-		"$@" || rc=$?
-		[ "$rc" = 0 ] || [ "$ignore" = 1 ] || { echo "$1 $key: exit status $rc"; return "$rc"; }
+		"$@" </dev/null || rc=$?
+		[ "$rc" = 0 ] || [ "$ignore" = 1 ] || { echo "$unit $key: exit status $rc"; return "$rc"; }
 	done < <(sed -n "s/^$key=//p" "$file")
 }
 
@@ -56,20 +57,21 @@ memnode_stop() { # KillSignal=SIGTERM, the default
 	vm_wait_for 10 sh -c '! pgrep -x memnode' || vm_fail "memnode did not stop"
 }
 
-# What boot does, in its order: generator, memnode, the devices swap.target wants, swap.
+# What boot does, in its order: generator, memnode, the devices multi-user.target wants (each
+# wanting its swap unit), swap.
 boot() {
 	rm -rf /run/systemd/generator && mkdir -p /run/systemd/generator
 	/lib/systemd/system-generators/lineswap-generator /run/systemd/generator \
 		/run/systemd/generator.early /run/systemd/generator.late
 	memnode_start
 	local w
-	for w in /run/systemd/generator/swap.target.wants/lineswap@*.service; do
+	for w in /run/systemd/generator/multi-user.target.wants/lineswap@*.service; do
 		w=${w##*/lineswap@}
 		unit_run lineswap@.service ExecStartPre "${w%.service}" || vm_fail "ExecStartPre failed" || return 1
 		unit_run lineswap@.service ExecStart "${w%.service}" || vm_fail "ExecStart failed" || return 1
 	done
 	# (udevadm settle does nothing in the guest's chroot: wait for the links themselves)
-	for w in /run/systemd/generator/swap.target.wants/lineswap@*.service; do
+	for w in /run/systemd/generator/multi-user.target.wants/lineswap@*.service; do
 		w=${w##*/lineswap@}
 		vm_wait_for 30 test -e "/dev/lineswap/${w%.service}" || vm_fail "udev made no /dev/lineswap/${w%.service}" || return 1
 	done
@@ -102,7 +104,7 @@ package_boot_swap() {
 	cat >>/etc/lineswap/devices.conf <<-EOF
 		swap0  -t remote --size 256M --node rdma://$addr:7370 --secret-file /etc/lineswap/secret --mkswap
 	EOF
-	echo "/dev/lineswap/swap0 none swap sw 0 0" >/etc/fstab
+	echo "/dev/lineswap/swap0 none swap sw,nofail 0 0" >/etc/fstab
 	boot
 	dev=$(readlink -f /dev/lineswap/swap0)
 	[ -b "$dev" ] || vm_fail "udev made no /dev/lineswap/swap0"

@@ -60,7 +60,8 @@ static int del_one(struct ublk_ctrl *ctrl, uint32_t dev_id, bool force)
 				"'fuser -vm /dev/ublkb%u' lists who): stop its users first, "
 				"or use --force",
 				dev_id, dev_id);
-		/* Any other refusal (a device whose daemon died) leaves it to STOP_DEV below. */
+		/* Any other answer (-ENODEV: not started, or stopped already) is STOP_DEV's below.
+		 */
 	}
 	/* A live daemon deletes its own device (and what its target holds elsewhere) on
 	 * SIGTERM; a swap device cannot be deleted while swap holds it, so that is ours. */

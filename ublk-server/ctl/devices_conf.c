@@ -39,13 +39,14 @@ static const char up_usage[] =
 	"devices.conf: one device a line, its name (1-31 of A-Z a-z 0-9 . _ -, starting with a\n"
 	"letter) and then the options of 'ublk-ctl add' for it, as words separated by blanks (no\n"
 	"quoting); '#' starts a comment. One more option, up's own: --mkswap writes a swap\n"
-	"signature (mkswap -L NAME) on a device just added (never on one recovered or up\n"
+	"signature (mkswap) on a device just added (never on one recovered or up\n"
 	"already): every device starts empty, and swapon needs one. For example:\n"
 	"  swap0  -t remote --size 8G --node rdma://10.0.0.2:7370 --secret-file "
 	"/etc/lineswap/secret\n"
 	"         --mkswap   (all on one line)\n"
-	"udev names each device /dev/lineswap/NAME, for /etc/fstab:\n"
-	"  /dev/lineswap/swap0  none  swap  sw  0  0\n"
+	"udev names each device /dev/lineswap/NAME, for /etc/fstab (nofail: boot does not wait\n"
+	"for the network; lineswap@NAME.service swaps it on once the device is up):\n"
+	"  /dev/lineswap/swap0  none  swap  sw,nofail  0  0\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  the devices file (default " DEFAULT_CONFIG ")\n"
@@ -53,7 +54,8 @@ static const char up_usage[] =
 	"  -h, --help         this text\n"
 	"\n"
 	"Exit status: 0 every device is up, 1 one could not be brought up (the others are still\n"
-	"tried), 2 bad arguments or a malformed devices file (nothing is done).\n";
+	"tried; an option of add that add refuses shows only then), 2 bad arguments or a\n"
+	"malformed devices file (then nothing is done, for any device).\n";
 
 static const char down_usage[] =
 	"Usage: ublk-ctl down [--config FILE] NAME...\n"
@@ -61,7 +63,8 @@ static const char down_usage[] =
 	"\n"
 	"Takes the named devices down: a device that is an active swap area is swapped off first\n"
 	"(the kernel reads every page swapped out to it back into memory), then deleted as by\n"
-	"'ublk-ctl del'. If swapoff fails (most often: there is not enough memory for the pages\n"
+	"'ublk-ctl del'. A device whose daemon died is recovered first (swapoff would wait for it\n"
+	"for good). If swapoff fails (most often: there is not enough memory for the pages\n"
 	"coming back) the device is left as it is, still swap, and the command fails: nothing is\n"
 	"lost. A name no device has is already down. This is what stopping lineswap@NAME.service\n"
 	"runs.\n"
@@ -94,7 +97,7 @@ struct devices_conf {
 	const char *path;
 	char *text;
 	int n;
-	struct conf_entry entries[MAX_ENTRIES];
+	struct conf_entry entries[MAX_ENTRIES + 1]; /* the last for a line past the limit */
 };
 
 /* Splits line number `line` (NUL-terminated, comment included) into e; 0 for a blank line, 1
@@ -120,10 +123,13 @@ static int parse_line(const char *path, int line, char *s, struct conf_entry *e)
 			e->mkswap = true;
 			continue;
 		}
-		if (!strcmp(w, "--name") || !strncmp(w, "--name=", 7))
-			return ctl_usage_error("%s:%d: --name: the line's first word names the "
-					       "device",
-					       path, line);
+		/* (getopt takes a long option's unique prefix too: --he is --help) */
+		size_t n = strcspn(w, "=");
+
+		if (!strcmp(w, "-h") ||
+		    (n >= 4 && (!strncmp(w, "--help", n) || !strncmp(w, "--json", n))))
+			return ctl_usage_error("%s:%d: %s is not for a devices file", path, line,
+					       w);
 		if (e->nwords == MAX_WORDS)
 			return ctl_usage_error("%s:%d: more than %d options", path, line,
 					       MAX_WORDS);
@@ -186,14 +192,14 @@ static int conf_read(const char *path, struct devices_conf *c)
 
 		next = off + strlen(c->text + off) + 1; /* before parse_line cuts the line up */
 		line++;
+		ret = parse_line(path, line, c->text + off, e);
+		if (ret != 1)
+			continue;
 		if (c->n == MAX_ENTRIES) {
 			ret = ctl_usage_error("%s:%d: more than %d devices", path, line,
 					      MAX_ENTRIES);
 			break;
 		}
-		ret = parse_line(path, line, c->text + off, e);
-		if (ret != 1)
-			continue;
 		ret = 0;
 		for (int i = 0; i < c->n && !ret; i++) {
 			if (!strcmp(c->entries[i].name, e->name))
@@ -221,7 +227,7 @@ static int run_command(int (*run)(int, char **), int argc, char **argv)
 	return run(argc, argv);
 }
 
-/* mkswap -L NAME on the device just added as e. */
+/* mkswap on the device just added as e. */
 static int make_swap(const struct conf_entry *e)
 {
 	char dev[32];
@@ -235,7 +241,7 @@ static int make_swap(const struct conf_entry *e)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		execlp("mkswap", "mkswap", "-L", e->name, dev, (char *)NULL);
+		execlp("mkswap", "mkswap", dev, (char *)NULL);
 		fprintf(stderr, "ublk-ctl: up: cannot run mkswap: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -254,9 +260,12 @@ static int up_one(const struct conf_entry *e)
 	int ret = ctl_find_name(e->name, &id);
 
 	if (ret == -ENOENT) {
-		char *argv[MAX_WORDS + 4] = { "add", "--name", (char *)e->name };
+		char *argv[MAX_WORDS + 4] = { "add" };
 
-		memcpy(argv + 3, e->words, (size_t)e->nwords * sizeof(char *));
+		/* --name last: the line's own name wins over any --name (or prefix of it) there */
+		memcpy(argv + 1, e->words, (size_t)e->nwords * sizeof(char *));
+		argv[e->nwords + 1] = "--name";
+		argv[e->nwords + 2] = (char *)e->name;
 		ret = run_command(cmd_add, e->nwords + 3, argv);
 		return ret || !e->mkswap ? ret : make_swap(e);
 	}
@@ -280,6 +289,8 @@ static int up_one(const struct conf_entry *e)
 
 static int down_one(const char *name)
 {
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl ctrl;
 	char dev[32], ids[16];
 	uint32_t id;
 	int ret = ctl_find_name(name, &id);
@@ -291,10 +302,30 @@ static int down_one(const char *name)
 	if (ret < 0)
 		return ctl_error("down: cannot list devices: %s", strerror(-ret));
 	snprintf(dev, sizeof(dev), "/dev/ublkb%u", id);
+	/* Without its daemon, the device holds every read until a recovery (USER_RECOVERY):
+	 * swapoff would wait for good. Bring the daemon back first. */
+	if (ctl_open(&ctrl) < 0)
+		return EXIT_FAILURE;
+	ret = ublk_ctrl_get_dev_info(&ctrl, id, &info);
+	ublk_ctrl_close(&ctrl);
+	if (ret == 0 && !ctl_pid_alive(info.ublksrv_pid)) {
+		snprintf(ids, sizeof(ids), "%u", id);
+		fprintf(stderr, "ublk-ctl: down: %s (%s) lost its daemon: recovering it first\n",
+			name, dev);
+		if (run_command(cmd_recover, 3, (char *[]){ "recover", "-n", ids, NULL }))
+			return ctl_error("down: %s (%s) has no daemon and cannot be recovered: "
+					 "swapoff would wait for it for good; left as it is",
+					 name, dev);
+	}
 	if (ublk_swap_area_active(id)) {
 		printf("%s: swapoff %s\n", name, dev);
 		fflush(stdout);
-		if (swapoff(dev) < 0) {
+		/* EINTR: io_uring's task work (our control ring, just closed) can count as a
+		 * pending signal until the next return to user space; swapoff undoes itself, so
+		 * retry. */
+		for (int i = 0; (ret = swapoff(dev)) < 0 && errno == EINTR && i < 10; i++)
+			;
+		if (ret < 0) {
 			if (errno == ENOMEM)
 				return ctl_error(
 					"down: swapoff %s (%s) failed: there is not enough "
