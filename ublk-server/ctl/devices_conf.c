@@ -227,6 +227,38 @@ static int run_command(int (*run)(int, char **), int argc, char **argv)
 	return run(argc, argv);
 }
 
+/* `ublk-ctl CMD -n ID` (recover or del) for device id. */
+static int run_on_device(int (*run)(int, char **), char *cmd, uint32_t id)
+{
+	char ids[16];
+
+	snprintf(ids, sizeof(ids), "%u", id);
+	return run_command(run, 3, (char *[]){ cmd, "-n", ids, NULL });
+}
+
+/* Device id (named `name`) with its daemon serving: 0 and *recovered = false if it was, 0 and
+ * true after recovering it, else the exit status after saying why (`what`: up or down). */
+static int recover_if_dead(const char *what, const char *name, uint32_t id, bool *recovered)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl ctrl;
+	int ret;
+
+	*recovered = false;
+	if (ctl_open(&ctrl) < 0)
+		return EXIT_FAILURE;
+	ret = ublk_ctrl_get_dev_info(&ctrl, id, &info);
+	ublk_ctrl_close(&ctrl);
+	if (ret < 0)
+		return ctl_error("%s: device %u (%s): %s", what, id, name, strerror(-ret));
+	if (info.state == UBLK_S_DEV_LIVE && ctl_pid_alive(info.ublksrv_pid))
+		return 0;
+	fprintf(stderr, "ublk-ctl: %s: %s (/dev/ublkb%u) lost its daemon: recovering it\n", what,
+		name, id);
+	*recovered = true;
+	return run_on_device(cmd_recover, "recover", id);
+}
+
 /* mkswap on the device just added as e. */
 static int make_swap(const struct conf_entry *e)
 {
@@ -253,10 +285,8 @@ static int make_swap(const struct conf_entry *e)
 
 static int up_one(const struct conf_entry *e)
 {
-	struct ublksrv_ctrl_dev_info info;
-	struct ublk_ctrl ctrl;
+	bool recovered;
 	uint32_t id;
-	char ids[16];
 	int ret = ctl_find_name(e->name, &id);
 
 	if (ret == -ENOENT) {
@@ -271,27 +301,16 @@ static int up_one(const struct conf_entry *e)
 	}
 	if (ret < 0)
 		return ctl_error("up: cannot list devices: %s", strerror(-ret));
-	if (ctl_open(&ctrl) < 0)
-		return EXIT_FAILURE;
-	ret = ublk_ctrl_get_dev_info(&ctrl, id, &info);
-	ublk_ctrl_close(&ctrl);
-	if (ret < 0)
-		return ctl_error("up: device %u (%s): %s", id, e->name, strerror(-ret));
-	if (info.state == UBLK_S_DEV_LIVE && ctl_pid_alive(info.ublksrv_pid)) {
+	ret = recover_if_dead("up", e->name, id, &recovered);
+	if (!ret && !recovered)
 		printf("%s: up already: /dev/ublkb%u\n", e->name, id);
-		return 0;
-	}
-	snprintf(ids, sizeof(ids), "%u", id);
-	fprintf(stderr, "ublk-ctl: up: %s (/dev/ublkb%u) lost its daemon: recovering it\n", e->name,
-		id);
-	return run_command(cmd_recover, 3, (char *[]){ "recover", "-n", ids, NULL });
+	return ret;
 }
 
 static int down_one(const char *name)
 {
-	struct ublksrv_ctrl_dev_info info;
-	struct ublk_ctrl ctrl;
-	char dev[32], ids[16];
+	bool recovered;
+	char dev[32];
 	uint32_t id;
 	int ret = ctl_find_name(name, &id);
 
@@ -304,19 +323,10 @@ static int down_one(const char *name)
 	snprintf(dev, sizeof(dev), "/dev/ublkb%u", id);
 	/* Without its daemon, the device holds every read until a recovery (USER_RECOVERY):
 	 * swapoff would wait for good. Bring the daemon back first. */
-	if (ctl_open(&ctrl) < 0)
-		return EXIT_FAILURE;
-	ret = ublk_ctrl_get_dev_info(&ctrl, id, &info);
-	ublk_ctrl_close(&ctrl);
-	if (ret == 0 && !ctl_pid_alive(info.ublksrv_pid)) {
-		snprintf(ids, sizeof(ids), "%u", id);
-		fprintf(stderr, "ublk-ctl: down: %s (%s) lost its daemon: recovering it first\n",
-			name, dev);
-		if (run_command(cmd_recover, 3, (char *[]){ "recover", "-n", ids, NULL }))
-			return ctl_error("down: %s (%s) has no daemon and cannot be recovered: "
-					 "swapoff would wait for it for good; left as it is",
-					 name, dev);
-	}
+	if (recover_if_dead("down", name, id, &recovered))
+		return ctl_error("down: %s (%s) has no daemon and cannot be recovered: "
+				 "swapoff would wait for it for good; left as it is",
+				 name, dev);
 	if (ublk_swap_area_active(id)) {
 		printf("%s: swapoff %s\n", name, dev);
 		fflush(stdout);
@@ -338,8 +348,7 @@ static int down_one(const char *name)
 					 dev, name, strerror(errno));
 		}
 	}
-	snprintf(ids, sizeof(ids), "%u", id);
-	return run_command(cmd_del, 3, (char *[]){ "del", "-n", ids, NULL });
+	return run_on_device(cmd_del, "del", id);
 }
 
 /* Parses up's and down's arguments; -1 to go on, else an exit status. */
@@ -380,9 +389,10 @@ static int parse_up_down(int argc, char **argv, const char *cmd, const char *usa
 	return -1;
 }
 
+static struct devices_conf conf; /* up's or down's (large: not on the stack) */
+
 int cmd_up(int argc, char **argv)
 {
-	static struct devices_conf conf; /* large: not on the stack */
 	const char *config = DEFAULT_CONFIG;
 	bool all = false;
 	int ret = parse_up_down(argc, argv, "up", up_usage, &config, &all), failed = 0;
@@ -411,34 +421,22 @@ int cmd_up(int argc, char **argv)
 
 int cmd_down(int argc, char **argv)
 {
-	static struct devices_conf conf;
 	const char *config = DEFAULT_CONFIG;
 	bool all = false;
 	int ret = parse_up_down(argc, argv, "down", down_usage, &config, &all), failed = 0;
-	int first = optind, n = argc - optind;
-	char names[MAX_ENTRIES][UBLK_NAME_MAX];
 
 	if (ret >= 0)
 		return ret;
-	if (all) {
-		ret = conf_read(config, &conf);
-		if (ret) {
-			free(conf.text);
-			return ret;
-		}
-		n = conf.n;
-		for (int i = 0; i < n; i++) /* last brought up, first taken down */
-			strcpy(names[i], conf.entries[n - 1 - i].name);
-		free(conf.text);
-	} else {
-		if (n > MAX_ENTRIES)
-			return ctl_usage_error("down: more than %d names", MAX_ENTRIES);
-		for (int i = 0; i < n; i++)
-			strcpy(names[i], argv[first + i]);
+	if (!all) {
+		for (int i = optind; i < argc; i++)
+			failed |= down_one(argv[i]) != 0;
+		return failed ? EXIT_FAILURE : 0;
 	}
-	for (int i = 0; i < n; i++)
-		failed |= down_one(names[i]) != 0;
-	return failed ? EXIT_FAILURE : 0;
+	ret = conf_read(config, &conf);
+	for (int i = conf.n - 1; !ret && i >= 0; i--) /* last brought up, first taken down */
+		failed |= down_one(conf.entries[i].name) != 0;
+	free(conf.text);
+	return ret ? ret : failed ? EXIT_FAILURE : 0;
 }
 
 int cmd_name(int argc, char **argv)
