@@ -130,7 +130,7 @@ fork_shared() {
 	states 3 /tmp/states3 &
 	watcher=$!
 	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=3 vm_in_cgroup "$cg" "$churn" --fork --mib 32 \
-		--seconds 40 || rc=$?
+		--seconds 30 || rc=$?
 	kill $watcher
 	swapoff /dev/ublkb3
 	rmdir "$cg"
@@ -154,7 +154,7 @@ crash_recover() {
 	mkswap /dev/ublkb4 >/dev/null && swapon /dev/ublkb4
 	cg=$(vm_memcg hints4 16M)
 	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=4 LINESWAP_HINTS_LOG=1 vm_in_cgroup "$cg" \
-		"$churn" --mib 48 --threads 4 --seconds 45 --dead 50 &
+		"$churn" --mib 48 --threads 4 --seconds 30 --dead 50 &
 	app=$!
 	vm_wait_for 30 sh -c "'$ctl' hints -n 4 --json | grep -q '\"client\"'" ||
 		vm_fail "the app did not register"

@@ -35,14 +35,14 @@ two_guest_remote_swap() {
 		--verify_fatal=1 --output-format=terse >/tmp/fio.out 2>&1 ||
 		{ cat /tmp/fio.out; vm_fail "fio verify across the link failed"; }
 	echo "compute: fio verify clean on $node"
-	# 32 MiB working set, a quarter of it allowed in memory, swapping to the other guest
+	# 24 MiB working set, a third of it allowed in memory, swapping to the other guest
 	# (small: the emulated link between two single-CPU guests takes ~50 ms a request).
-	vm_swap_check /dev/ublkb0 8M 32 1 4000 3000
+	vm_swap_check /dev/ublkb0 8M 24 1 4000 3000
 	"$ctl" stats -n 0
 	"$ctl" del -n 0
 }
 
-# outage TRANSPORT: a working set of 32 MiB swaps through a cgroup held to 8 MiB by memory.high
+# outage TRANSPORT: a working set of 24 MiB swaps through a cgroup held to 8 MiB by memory.high
 # (a stall throttles it; with memory.max the kernel's OOM killer takes a process whose
 # writeback stalls for a second or two, whatever the device then does) to the node over
 # TRANSPORT; once swap-out is under way the network loses every packet for 3 s (netem on eth0):
@@ -58,7 +58,7 @@ outage() {
 	mkswap /dev/ublkb1 >/dev/null && swapon --discard /dev/ublkb1 || vm_fail "cannot swap"
 	cg=$(vm_memcg "outage_$transport" 8M high)
 	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
-	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 32 --passes 1 >/tmp/memhog.out 2>&1 &
+	vm_in_cgroup "$cg" "$LINESWAP_BUILD/tests/memhog" --mib 24 --passes 1 >/tmp/memhog.out 2>&1 &
 	hog=$!
 	for ((i = 0; i < 600; i++)); do
 		(($(vm_vmstat pswpout) - out0 >= 500)) && break
@@ -86,7 +86,7 @@ outage() {
 	"$ctl" del -n 1
 	# A read that fails kills memhog (SIGBUS); a wrong page makes it exit 1 (MISMATCH).
 	[ "$rc" = 0 ] || vm_fail "memhog failed with status $rc across the outage"
-	grep -q "^memhog: OK 8192 pages x 1 passes" /tmp/memhog.out || vm_fail "memhog did not verify every page"
+	grep -q "^memhog: OK 6144 pages x 1 passes" /tmp/memhog.out || vm_fail "memhog did not verify every page"
 	[ "$oom" = 0 ] || vm_fail "OOM kill in the cgroup"
 }
 two_guest_outage_tcp() { outage tcp; }

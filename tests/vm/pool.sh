@@ -156,21 +156,21 @@ pool_stale_copy() {
 	"$ctl" del -n 1
 }
 
-# A device larger than any node: three nodes of 256 MiB, a 512 MiB device with one copy,
+# A device larger than any node: three nodes of 128 MiB, a 256 MiB device with one copy,
 # filled and verified; one more than the nodes can hold is refused.
 pool_larger_than_node() {
-	nodes_up 256M
-	rc=0; "$ctl" add -t remote $(pool_args) --replicas 1 --size 1G -n 2 2>/tmp/err || rc=$?
+	nodes_up 128M
+	rc=0; "$ctl" add -t remote $(pool_args) --replicas 1 --size 512M -n 2 2>/tmp/err || rc=$?
 	[ "$rc" = 1 ] && grep -q "have room for" /tmp/err || vm_fail "an oversized pool: $rc $(cat /tmp/err)"
-	"$ctl" add -t remote $(pool_args) --replicas 1 --size 512M --slab-size 32M --queues 2 \
+	"$ctl" add -t remote $(pool_args) --replicas 1 --size 256M --slab-size 16M --queues 2 \
 		--depth 16 -n 2 >/dev/null
 	fio --name=fill --filename=/dev/ublkb2 --direct=1 --ioengine=io_uring --iodepth=16 \
-		--rw=write --bs=1M --size=512M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--rw=write --bs=1M --size=256M --verify=crc32c --do_verify=1 --verify_fatal=1 \
 		--output-format=terse >/tmp/fio.out 2>&1 || { cat /tmp/fio.out; vm_fail "fill and verify failed"; }
 	no_errors 2
 	"$ctl" nodes -n 2
-	held=$("$ctl" nodes -n 2 --json | grep -o '"bytes": [0-9]*' | awk '{s += $2; if ($2 > 256*2^20) big=1} END {print s, big+0}')
-	[ "$held" = "$((512 << 20)) 0" ] || vm_fail "held per node: $held (want 512 MiB in all, none over 256 MiB)"
+	held=$("$ctl" nodes -n 2 --json | grep -o '"bytes": [0-9]*' | awk '{s += $2; if ($2 > 128*2^20) big=1} END {print s, big+0}')
+	[ "$held" = "$((256 << 20)) 0" ] || vm_fail "held per node: $held (want 256 MiB in all, none over 128 MiB)"
 	"$ctl" del -n 2
 }
 

@@ -56,8 +56,8 @@ remote_fio() {
 remote_swap() {
 	node_up
 	"$ctl" add -t remote --node $rnode --size 512M --queues 2 -n 1 >/dev/null
-	# 128 MiB working set, a quarter of it allowed in memory.
-	vm_swap_check /dev/ublkb1 32M 128 2 20000 15000
+	# 96 MiB working set, a third of it allowed in memory.
+	vm_swap_check /dev/ublkb1 32M 96 2 20000 15000
 	"$ctl" stats -n 1
 	# Swap's pages are counted as swap (writes by the kernel's swap flag, reads while the
 	# device is a swap area); the page cache saw only probes, mkswap's and swapon's header.
