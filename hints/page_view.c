@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEAF_BYTES (PAGE_VIEW_LEAF_PAGES * sizeof(uint64_t))
+#define LEAF_BYTES sizeof(struct page_view_block)
 
 bool page_view_budget_take(struct page_view_budget *const budget[PAGE_VIEW_BUDGETS], uint64_t bytes)
 {
@@ -72,15 +72,19 @@ int page_view_init(struct page_view *v, size_t max_pages,
 	return v->dir ? 0 : -ENOMEM;
 }
 
-/* Frees every leaf held and the directory. */
+/* Frees every leaf held, the directory and the recent pages. */
 static void free_leaves(struct page_view *v)
 {
 	for (size_t i = 0, seen = 0; seen < v->leaves; i++)
 		if (v->dir[i].key) {
-			free(v->dir[i].masks);
+			free(v->dir[i].b);
 			seen++;
 		}
 	give(v, v->leaves * LEAF_BYTES);
+	free(v->recent);
+	give(v, v->recent_cap * sizeof(*v->recent));
+	v->recent = NULL;
+	v->nrecent = v->recent_cap = 0;
 	v->leaves = 0;
 	v->count = 0;
 	if (v->dir) {
@@ -154,21 +158,23 @@ static bool grow(struct page_view *v)
 static struct page_view_leaf *add_leaf(struct page_view *v, uint64_t key)
 {
 	struct page_view_leaf *l;
-	uint64_t *masks;
+	struct page_view_block *b;
 
 	/* kept at most two thirds full, so probes stay short */
 	if (3 * (v->leaves + 1) > 2 * v->capacity && !grow(v))
 		return NULL;
 	if (!take(v, LEAF_BYTES))
 		return NULL;
-	masks = malloc(LEAF_BYTES);
-	if (!masks) {
+	b = malloc(LEAF_BYTES);
+	if (!b) {
 		give(v, LEAF_BYTES);
 		return NULL;
 	}
-	memset(masks, 0xff, LEAF_BYTES); /* LINES_WHOLE */
+	memset(b->masks, 0xff, sizeof(b->masks)); /* LINES_WHOLE */
+	memset(b->reduced, 0, sizeof(b->reduced));
+	memset(b->swapped, 0, sizeof(b->swapped));
 	l = &v->dir[find(v, key)];
-	*l = (struct page_view_leaf){ .key = key, .masks = masks };
+	*l = (struct page_view_leaf){ .key = key, .b = b };
 	v->leaves++;
 	return l;
 }
@@ -187,26 +193,32 @@ void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 	i = find(v, key);
 	l = v->dir[i].key ? &v->dir[i] : NULL;
 	if (mask == LINES_WHOLE) {
-		if (!l || l->masks[at] == LINES_WHOLE)
+		if (!l || l->b->masks[at] == LINES_WHOLE)
 			return;
-		l->masks[at] = LINES_WHOLE;
+		l->b->masks[at] = LINES_WHOLE;
+		l->b->reduced[at / 64] &= ~(1ull << at % 64);
+		l->b->swapped[at / 64] &= ~(1ull << at % 64);
 		v->count--;
 		if (--l->count == 0) {
-			free(l->masks);
+			free(l->b);
 			give(v, LEAF_BYTES);
 			remove_at(v, i);
 		}
 		return;
 	}
-	if (!l || l->masks[at] == LINES_WHOLE) {
+	if (!l || l->b->masks[at] == LINES_WHOLE) {
 		if (v->count >= v->max_count || (!l && !(l = add_leaf(v, key)))) {
 			v->dropped++;
 			return;
 		}
 		l->count++;
 		v->count++;
+		l->b->reduced[at / 64] |= 1ull << at % 64;
 	}
-	l->masks[at] = mask;
+	/* A new mask: the resolver reads the page's entry again before it trusts what it knew. */
+	if (l->b->masks[at] != mask)
+		l->b->swapped[at / 64] &= ~(1ull << at % 64);
+	l->b->masks[at] = mask;
 }
 
 uint64_t page_view_get(const struct page_view *v, uint64_t vpage)
@@ -216,7 +228,7 @@ uint64_t page_view_get(const struct page_view *v, uint64_t vpage)
 	if (!v->dir)
 		return LINES_WHOLE;
 	i = find(v, vpage / PAGE_VIEW_LEAF_PAGES + 1);
-	return v->dir[i].key ? v->dir[i].masks[vpage % PAGE_VIEW_LEAF_PAGES] : LINES_WHOLE;
+	return v->dir[i].key ? v->dir[i].b->masks[vpage % PAGE_VIEW_LEAF_PAGES] : LINES_WHOLE;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -245,8 +257,65 @@ size_t page_view_pages(const struct page_view *v, uint64_t *out)
 		const struct page_view_leaf *l = &v->dir[find(v, key)];
 
 		for (unsigned p = 0; p < PAGE_VIEW_LEAF_PAGES; p++)
-			if (l->masks[p] != LINES_WHOLE)
+			if (l->b->masks[p] != LINES_WHOLE)
 				out[n++] = (key - 1) * PAGE_VIEW_LEAF_PAGES + p;
 	}
 	return n;
+}
+
+static int cmp_leaf(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct page_view_leaf *const *)a)->key;
+	uint64_t y = (*(const struct page_view_leaf *const *)b)->key;
+
+	return (x > y) - (x < y);
+}
+
+size_t page_view_leaves(const struct page_view *v, const struct page_view_leaf **out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; v->dir && n < v->leaves; i++)
+		if (v->dir[i].key)
+			out[n++] = &v->dir[i];
+	qsort(out, n, sizeof(*out), cmp_leaf);
+	return n;
+}
+
+bool page_view_mark_swapped(struct page_view *v, uint64_t vpage)
+{
+	size_t i;
+	unsigned at = (unsigned)(vpage % PAGE_VIEW_LEAF_PAGES);
+
+	if (!v->dir)
+		return true;
+	i = find(v, vpage / PAGE_VIEW_LEAF_PAGES + 1);
+	if (!v->dir[i].key || v->dir[i].b->masks[at] == LINES_WHOLE)
+		return true;
+	uint64_t *w = &v->dir[i].b->swapped[at / 64], bit = 1ull << at % 64;
+	bool was = *w & bit;
+
+	*w |= bit;
+	return was;
+}
+
+bool page_view_recent_reserve(struct page_view *v, size_t n)
+{
+	size_t cap = v->recent_cap ? v->recent_cap : 64;
+	struct page_view_recent *p;
+
+	if (n <= v->recent_cap)
+		return true;
+	while (cap < n)
+		cap *= 2;
+	if (!take(v, (cap - v->recent_cap) * sizeof(*p)))
+		return false;
+	p = realloc(v->recent, cap * sizeof(*p));
+	if (!p) {
+		give(v, (cap - v->recent_cap) * sizeof(*p));
+		return false;
+	}
+	v->recent = p;
+	v->recent_cap = cap;
+	return true;
 }

@@ -19,6 +19,7 @@
 #include "lines.h"
 
 #define PAGE_VIEW_LEAF_PAGES 512
+#define PAGE_VIEW_LEAF_WORDS (PAGE_VIEW_LEAF_PAGES / 64) /* of a leaf's page bitmaps */
 #define PAGE_VIEW_BUDGETS    3
 #define PAGE_VIEW_DIR_MIN    16 /* directory slots of a new or cleared view */
 #define PAGE_VIEW_MIN_BYTES  (PAGE_VIEW_DIR_MIN * sizeof(struct page_view_leaf))
@@ -28,10 +29,25 @@ struct page_view_budget {
 	uint64_t used, cap;
 };
 
+/* A leaf's pages: their masks, and two bitmaps over them. `swapped` is the swap-slot
+ * resolver's (slot_resolver.c): set when it read the page's swap entry, cleared when it finds
+ * the page no longer swapped out or the page's mask changes; the view only clears it. */
+struct page_view_block {
+	uint64_t masks[PAGE_VIEW_LEAF_PAGES]; /* LINES_WHOLE where not reduced */
+	uint64_t reduced[PAGE_VIEW_LEAF_WORDS];
+	uint64_t swapped[PAGE_VIEW_LEAF_WORDS];
+};
+
 struct page_view_leaf {
-	uint64_t key;    /* vpage / PAGE_VIEW_LEAF_PAGES + 1; 0 marks an empty directory slot */
-	uint32_t count;  /* masks in it that are not whole */
-	uint64_t *masks; /* PAGE_VIEW_LEAF_PAGES of them, LINES_WHOLE where not reduced */
+	uint64_t key;   /* vpage / PAGE_VIEW_LEAF_PAGES + 1; 0 marks an empty directory slot */
+	uint32_t count; /* masks in it that are not whole */
+	struct page_view_block *b;
+};
+
+/* A page the resolver found newly swapped out, and the entry it read there: its write may come
+ * in a later round (slot_resolver.c). */
+struct page_view_recent {
+	uint64_t vpage, entry, ns;
 };
 
 struct page_view {
@@ -43,6 +59,11 @@ struct page_view {
 	uint64_t dropped; /* reductions dropped: the view or a budget was full */
 	uint64_t bytes;   /* memory held, charged to every budget */
 	struct page_view_budget *budget[PAGE_VIEW_BUDGETS]; /* NULL: none */
+	/* The resolver's recent pages, oldest first: recent[0..nrecent) (capacity recent_cap,
+	 * charged like the rest). */
+	struct page_view_recent *recent;
+	size_t nrecent, recent_cap;
+	uint64_t refresh_key; /* the resolver walks leaves from this key on whatever it knows */
 };
 
 /* A view holding up to max_pages reduced pages, charged to the budgets given (up to
@@ -58,6 +79,14 @@ void page_view_clear(struct page_view *v);
 void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask);
 /* The live lines of vpage as far as the view knows: LINES_WHOLE when it does not. */
 uint64_t page_view_get(const struct page_view *v, uint64_t vpage);
+/* Writes pointers to the view's leaves, in ascending order of their pages, into out (room for
+ * v->leaves). Returns how many. */
+size_t page_view_leaves(const struct page_view *v, const struct page_view_leaf **out);
+/* Sets vpage's swapped bit (a page the view holds whole counts as set). Returns whether it was
+ * set already. */
+bool page_view_mark_swapped(struct page_view *v, uint64_t vpage);
+/* Makes room for n recent pages; false (nothing changed) when memory or a budget is short. */
+bool page_view_recent_reserve(struct page_view *v, size_t n);
 /* Writes the view's pages in ascending order into out (room for v->count). Returns how many.
  * Costs the pages held and a sort of the leaves. */
 size_t page_view_pages(const struct page_view *v, uint64_t *out);

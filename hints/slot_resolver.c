@@ -2,24 +2,37 @@
 #include "slot_resolver.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "clock.h"
-#include "io_thread.h"
+#include "grow.h"
 
-#define CHUNK    512 /* pagemap entries per read */
-#define GAP_READ 16  /* read through gaps this small rather than seek */
+#define REFRESH_LEAVES 32 /* leaves (64 MiB of heap) a round walks whatever it knows */
 
 struct wanted {
 	uint64_t slot;
 	size_t index; /* into the caller's arrays */
+};
+
+struct slot_resolver {
+	struct pagemap_reader *reader;
+	uint64_t recent_ns;
+	bool no_scan; /* the kernel has no PAGEMAP_SCAN: read every reduced page */
+	/* a round's arrays, grown as needed and reused */
+	struct wanted *want;
+	uint64_t *found; /* per caller index: the page that claimed it */
+	size_t want_cap, found_cap;
+	uint64_t *pages; /* a client's pages to read */
+	size_t pages_cap;
+	const struct page_view_leaf **leaves;
+	bool *walk; /* per leaf: walked in this round */
+	size_t leaves_cap, walk_cap;
+	uint64_t *spans;
+	size_t spans_cap;
 };
 
 static int cmp_wanted(const void *a, const void *b)
@@ -27,6 +40,13 @@ static int cmp_wanted(const void *a, const void *b)
 	const struct wanted *x = a, *y = b;
 
 	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
 }
 
 /* The first wanted entry for slot, or NULL. */
@@ -45,269 +65,267 @@ static const struct wanted *find_slot(const struct wanted *w, size_t n, uint64_t
 	return lo < n && w[lo].slot == slot ? &w[lo] : NULL;
 }
 
-struct scan {
-	const struct wanted *want;
-	size_t nwant;
-	uint64_t *masks;
-	int *owner;
-	uint64_t *found_page; /* per caller index: the page that claimed it */
-	struct slot_resolve_stats *st;
-};
-
-static void claim(struct scan *sc, int client, const struct page_view *view, uint64_t vpage,
-		  uint64_t entry, unsigned type)
+int slot_resolver_start(struct slot_resolver **out, uint64_t recent_ns)
 {
-	if (!(entry & PAGEMAP_SWAPPED) || (entry & PAGEMAP_PRESENT) ||
-	    PAGEMAP_SWAP_TYPE(entry) != type)
-		return;
-	for (const struct wanted *w = find_slot(sc->want, sc->nwant, PAGEMAP_SWAP_OFFSET(entry));
-	     w && w < sc->want + sc->nwant && w->slot == PAGEMAP_SWAP_OFFSET(entry); w++) {
-		size_t i = w->index;
-
-		if (sc->owner[i] == -1) {
-			sc->owner[i] = client;
-			sc->found_page[i] = vpage;
-			sc->masks[i] = page_view_get(view, vpage);
-		} else if (sc->owner[i] >= 0 &&
-			   (sc->owner[i] != client || sc->found_page[i] != vpage)) {
-			sc->owner[i] = -2; /* two pages hold it: shared */
-			sc->masks[i] = LINES_WHOLE;
-		}
-	}
-}
-
-/* The reader thread: pagemap reads take the client's mmap_lock, which a client thread can hold
- * while it waits, in reclaim, for the very writes the server is resolving. So the reads run
- * here, and the hint thread waits for them only until its deadline: a read stuck behind such a
- * lock never holds a write back (its batch moves whole) and finishes once the writes have.
- *
- * Memory: the job and every array a round uses belong to the reader and are reused; they grow
- * (doubling, faulted in at once) only when a round needs more than any before, which happens as
- * the clients' heaps grow, and never while a read may still use them. */
-struct pagemap_job {
-	int fd;
-	uint64_t *pages;
-	size_t n;
-	uint64_t *entries; /* 0 where nothing was read */
-	uint64_t scanned;
-	bool failed; /* a read failed (ENOMEM, say): the scan is incomplete */
-	bool done;
-};
-
-struct pagemap_reader {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct pagemap_job job;
-	bool busy; /* job posted and not yet done: its arrays are the reader's */
-	bool stop;
-	/* the job's arrays (capacity job_cap), and the hint thread's own for a round */
-	size_t job_cap;
-	uint64_t *scan_pages; /* a client's reduced pages (capacity scan_cap) */
-	size_t scan_cap;
-	struct wanted *want;
-	uint64_t *found;
-	size_t want_cap;
-};
-
-/* Makes *buf hold at least n elements of size elem (capacity *cap), keeping its contents;
- * new memory is touched now (locked by the daemon's mlockall). False when out of memory. */
-static bool reserve(void **buf, size_t *cap, size_t n, size_t elem)
-{
-	if (n <= *cap)
-		return true;
-	size_t want = n > 2 * *cap ? n : 2 * *cap;
-	void *p = realloc(*buf, want * elem);
-
-	if (!p)
-		return false;
-	memset((char *)p + *cap * elem, 0, (want - *cap) * elem);
-	*buf = p;
-	*cap = want;
-	return true;
-}
-
-static void read_entries(struct pagemap_job *j)
-{
-	uint64_t buf[CHUNK];
-
-	for (size_t i = 0; i < j->n;) {
-		/* One read from pages[i] through later pages no further than GAP_READ apart. */
-		size_t k = i + 1;
-
-		while (k < j->n && j->pages[k] - j->pages[k - 1] <= GAP_READ &&
-		       j->pages[k] - j->pages[i] < CHUNK)
-			k++;
-		size_t span = j->pages[k - 1] - j->pages[i] + 1;
-		ssize_t got = pread(j->fd, buf, span * sizeof(uint64_t),
-				    (off_t)(j->pages[i] * sizeof(uint64_t)));
-
-		if (got < 0 && errno != ESRCH)
-			j->failed = true; /* unread entries may hold a slot found elsewhere */
-		if (got <= 0)
-			return; /* the process is gone: nothing here */
-		size_t read = (size_t)got / sizeof(uint64_t);
-
-		j->scanned += read;
-		for (size_t m = i; m < k && j->pages[m] - j->pages[i] < read; m++)
-			j->entries[m] = buf[j->pages[m] - j->pages[i]];
-		i = k;
-	}
-}
-
-/* Two arrays of one capacity (*cap), grown together to hold n elements each. */
-static bool reserve_two(void **a, size_t elem_a, void **b, size_t elem_b, size_t *cap, size_t n)
-{
-	size_t cap_a = *cap, cap_b = *cap;
-
-	if (!reserve(a, &cap_a, n, elem_a) || !reserve(b, &cap_b, n, elem_b))
-		return false;
-	*cap = cap_a;
-	return true;
-}
-
-static void *reader_main(void *arg)
-{
-	struct pagemap_reader *r = arg;
-
-	/* Part of a write's path, but the write waits for its reads only until the hold time:
-	 * not realtime, so a client with a large heap cannot make it hog a CPU. */
-	io_thread_init("ublk-pagemap", false);
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		while (!r->stop && (!r->busy || r->job.done))
-			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->stop) {
-			/* A job posted but never taken (its read timed out first): nobody reads it.
-			 */
-			if (r->busy && !r->job.done) {
-				close(r->job.fd);
-				r->job.fd = -1;
-				r->job.done = true;
-			}
-			break;
-		}
-		pthread_mutex_unlock(&r->lock);
-		read_entries(&r->job);
-		pthread_mutex_lock(&r->lock);
-		/* The fd was dup'ed for this read: the client may have gone meanwhile. */
-		close(r->job.fd);
-		r->job.fd = -1;
-		r->job.done = true;
-		pthread_cond_broadcast(&r->cond);
-	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
-}
-
-static void free_reader(struct pagemap_reader *r)
-{
-	free(r->job.pages);
-	free(r->job.entries);
-	free(r->scan_pages);
-	free(r->want);
-	free(r->found);
-	free(r);
-}
-
-int pagemap_reader_start(struct pagemap_reader **out)
-{
-	struct pagemap_reader *r = calloc(1, sizeof(*r));
+	struct slot_resolver *sr = calloc(1, sizeof(*sr));
 	int ret;
 
-	if (!r)
+	if (!sr)
 		return -ENOMEM;
-	r->job.fd = -1;
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	ret = -pthread_create(&r->thread, NULL, reader_main, r);
+	ret = pagemap_reader_start(&sr->reader);
 	if (ret < 0) {
-		free(r);
+		free(sr);
 		return ret;
 	}
-	*out = r;
+	sr->recent_ns = recent_ns;
+	*out = sr;
 	return 0;
 }
 
-void pagemap_reader_stop(struct pagemap_reader *r)
+void slot_resolver_stop(struct slot_resolver *sr)
 {
-	pthread_mutex_lock(&r->lock);
-	r->stop = true;
-	bool stuck = r->busy && !r->job.done;
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	if (stuck) {
-		/* It ends once the read returns; r, which it still uses, is leaked. */
-		pthread_detach(r->thread);
+	pagemap_reader_stop(sr->reader);
+	free(sr->want);
+	free(sr->found);
+	free(sr->pages);
+	free(sr->leaves);
+	free(sr->walk);
+	free(sr->spans);
+	free(sr);
+}
+
+uint64_t slot_resolver_bytes(struct slot_resolver *sr)
+{
+	return sizeof(*sr) + sr->want_cap * sizeof(*sr->want) + sr->found_cap * sizeof(*sr->found) +
+	       sr->pages_cap * sizeof(*sr->pages) + sr->leaves_cap * sizeof(*sr->leaves) +
+	       sr->walk_cap * sizeof(*sr->walk) + sr->spans_cap * sizeof(*sr->spans) +
+	       pagemap_reader_bytes(sr->reader);
+}
+
+void slot_resolver_set_scan(struct slot_resolver *sr, pagemap_scan_fn scan)
+{
+	sr->no_scan = !scan;
+	if (scan)
+		pagemap_reader_set_scan(sr->reader, scan);
+}
+
+struct round {
+	struct slot_resolver *sr;
+	size_t nwant;
+	uint64_t *masks;
+	int *owner;
+	unsigned type;
+	uint64_t deadline_ns;
+	struct slot_resolve_stats *st;
+};
+
+static void claim(struct round *rd, int client, const struct page_view *view, uint64_t vpage,
+		  uint64_t entry)
+{
+	const struct wanted *want = rd->sr->want;
+
+	if (!(entry & PAGEMAP_SWAPPED) || (entry & PAGEMAP_PRESENT) ||
+	    PAGEMAP_SWAP_TYPE(entry) != rd->type)
 		return;
+	for (const struct wanted *w = find_slot(want, rd->nwant, PAGEMAP_SWAP_OFFSET(entry));
+	     w && w < want + rd->nwant && w->slot == PAGEMAP_SWAP_OFFSET(entry); w++) {
+		size_t i = w->index;
+
+		if (rd->owner[i] == -1) {
+			rd->owner[i] = client;
+			rd->sr->found[i] = vpage;
+			rd->masks[i] = page_view_get(view, vpage);
+		} else if (rd->owner[i] >= 0 &&
+			   (rd->owner[i] != client || rd->sr->found[i] != vpage)) {
+			rd->owner[i] = -2; /* two pages hold it: shared */
+			rd->masks[i] = LINES_WHOLE;
+		}
 	}
-	pthread_join(r->thread, NULL);
-	free_reader(r);
 }
 
-/* Reads the entries of pages[0..n) (ascending) through fd, waiting until deadline_ns at most.
- * The finished job (valid until the next call), or NULL if the reader is still busy with an
- * earlier read, or this one did not finish in time (it goes on; the next call sees it busy). */
-static struct pagemap_job *read_by(struct pagemap_reader *r, int fd, const uint64_t *pages,
-				   size_t n, uint64_t deadline_ns)
+/* Reads the entries of the n pages at sr->pages (ascending) of client c and claims what they
+ * hold; with record, notes the pages found newly swapped out in its view. False at the
+ * deadline, or when a read failed: the round must then go whole. */
+static bool read_and_claim(struct round *rd, int client, struct hint_client_conn *c, size_t n,
+			   bool record)
 {
-	struct timespec until = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
-				  .tv_nsec = (long)(deadline_ns % 1000000000u) };
-	struct pagemap_job *j = &r->job;
-	bool ok;
+	struct page_view *v = &c->view;
+	const uint64_t *pages = rd->sr->pages;
+	const uint64_t *e = pagemap_read(rd->sr->reader, c->pagemap_fd, pages, n, rd->deadline_ns,
+					 &rd->st->scanned);
+	uint64_t now = monotonic_ns();
+	bool room;
 
-	pthread_mutex_lock(&r->lock);
-	if (r->busy && !j->done) { /* an abandoned read is still stuck */
-		pthread_mutex_unlock(&r->lock);
-		return NULL;
-	}
-	r->busy = false;
-	/* The arrays are ours now: no read uses them. */
-	ok = reserve_two((void **)&j->pages, sizeof(*j->pages), (void **)&j->entries,
-			 sizeof(*j->entries), &r->job_cap, n);
-	j->fd = ok ? dup(fd) : -1;
-	if (j->fd < 0) {
-		pthread_mutex_unlock(&r->lock);
-		return NULL;
-	}
-	memcpy(j->pages, pages, n * sizeof(*pages));
-	memset(j->entries, 0, n * sizeof(*j->entries));
-	j->n = n;
-	j->scanned = 0;
-	j->failed = false;
-	j->done = false;
-	r->busy = true;
-	pthread_cond_broadcast(&r->cond);
-	while (!j->done && pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT)
-		;
-	ok = j->done;
-	if (ok)
-		r->busy = false;
-	pthread_mutex_unlock(&r->lock);
-	return ok ? j : NULL;
-}
-
-/* Reads the pagemap entries of pages[0..n) (ascending) of client c and claims what they hold.
- * False at the deadline, or when a read failed: the round must then go whole. */
-static bool scan_client(struct scan *sc, struct pagemap_reader *r, int client,
-			struct hint_client_conn *c, const uint64_t *pages, size_t n, unsigned type,
-			uint64_t deadline_ns)
-{
-	struct pagemap_job *j = read_by(r, c->pagemap_fd, pages, n, deadline_ns);
-
-	if (!j || j->failed)
+	if (!e)
 		return false;
-	sc->st->scanned += j->scanned;
-	for (size_t k = 0; k < n; k++)
-		claim(sc, client, &c->view, pages[k], j->entries[k], type);
+	room = record && page_view_recent_reserve(v, v->nrecent + n);
+	for (size_t k = 0; k < n; k++) {
+		claim(rd, client, v, pages[k], e[k]);
+		if (!record || !(e[k] & PAGEMAP_SWAPPED) || (e[k] & PAGEMAP_PRESENT))
+			continue;
+		/* Not read again until it is found present or its mask changes; for a while its
+		 * slot is looked up (when ours and there was room to note it). */
+		if (!page_view_mark_swapped(v, pages[k]) && room &&
+		    PAGEMAP_SWAP_TYPE(e[k]) == rd->type)
+			v->recent[v->nrecent++] = (struct page_view_recent){ .vpage = pages[k],
+									     .entry = e[k],
+									     .ns = now };
+	}
 	return true;
 }
 
-void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,
+/* Every reduced page of client c, read. */
+static bool read_all(struct round *rd, int client, struct hint_client_conn *c)
+{
+	struct slot_resolver *sr = rd->sr;
+
+	if (!grow_array(&sr->pages, &sr->pages_cap, c->view.count, sizeof(*sr->pages)))
+		return false; /* unread clients may hold a slot found elsewhere: all whole */
+	return read_and_claim(rd, client, c, page_view_pages(&c->view, sr->pages), false);
+}
+
+/* Sets bits [from, to) of the leaf bitmap w. */
+static void set_bits(uint64_t *w, unsigned from, unsigned to)
+{
+	for (unsigned b = from; b < to;) {
+		unsigned n = 64 - b % 64 < to - b ? 64 - b % 64 : to - b;
+
+		w[b / 64] |= (n == 64 ? ~0ull : ((1ull << n) - 1)) << (b % 64);
+		b += n;
+	}
+}
+
+/* The pages of the walked leaves that the runs show swapped out and no round has read since:
+ * into sr->pages from index 0, ascending. Clears the swapped bit of every page of those leaves
+ * the runs show not swapped out. Returns how many. */
+static size_t newly_swapped(struct slot_resolver *sr, size_t nleaves, const uint64_t *runs,
+			    size_t nruns)
+{
+	size_t n = 0, r = 0;
+
+	for (size_t k = 0; k < nleaves; k++) {
+		if (!sr->walk[k])
+			continue;
+		struct page_view_block *b = sr->leaves[k]->b;
+		uint64_t base = (sr->leaves[k]->key - 1) * PAGE_VIEW_LEAF_PAGES;
+		uint64_t end = base + PAGE_VIEW_LEAF_PAGES;
+		uint64_t now[PAGE_VIEW_LEAF_WORDS] = { 0 };
+
+		while (r < nruns && runs[2 * r + 1] <= base)
+			r++;
+		for (size_t q = r; q < nruns && runs[2 * q] < end; q++)
+			set_bits(
+				now, (unsigned)((runs[2 * q] > base ? runs[2 * q] : base) - base),
+				(unsigned)((runs[2 * q + 1] < end ? runs[2 * q + 1] : end) - base));
+		for (unsigned w = 0; w < PAGE_VIEW_LEAF_WORDS; w++) {
+			b->swapped[w] &= now[w];
+			for (uint64_t fresh = now[w] & b->reduced[w] & ~b->swapped[w]; fresh;
+			     fresh &= fresh - 1)
+				sr->pages[n++] = base + 64 * w + (unsigned)__builtin_ctzll(fresh);
+		}
+	}
+	return n;
+}
+
+/* Which of the n sorted leaves of view v a round walks: those with a reduced page it has not
+ * read swapped out (one may have been swapped out since), and REFRESH_LEAVES from
+ * v->refresh_key on, whatever it knows (a page read swapped out may have come back since: its
+ * next eviction is found only once a walk has seen it present), the next round the ones after. */
+static void choose_walk(struct slot_resolver *sr, struct page_view *v, size_t n)
+{
+	size_t first = 0, refreshed = 0;
+
+	while (first < n && sr->leaves[first]->key < v->refresh_key)
+		first++;
+	if (first == n)
+		first = 0; /* past the last leaf: from the first again */
+	for (size_t k = 0; k < n; k++) {
+		const struct page_view_block *b = sr->leaves[k]->b;
+		uint64_t unknown = 0;
+
+		for (unsigned w = 0; w < PAGE_VIEW_LEAF_WORDS; w++)
+			unknown |= b->reduced[w] & ~b->swapped[w];
+		sr->walk[k] = unknown != 0;
+	}
+	for (size_t k = first; refreshed < REFRESH_LEAVES && refreshed < n; k = (k + 1) % n) {
+		sr->walk[k] = true;
+		refreshed++;
+		v->refresh_key = sr->leaves[(k + 1) % n]->key;
+	}
+}
+
+/* Drops the recent pages older than the window; appends to sr->pages (from n) those whose
+ * slot the round asks for. Returns the new count. */
+static size_t recent_wanted(struct round *rd, struct page_view *v, size_t n)
+{
+	struct slot_resolver *sr = rd->sr;
+	uint64_t now = monotonic_ns();
+	size_t old = 0;
+
+	while (old < v->nrecent && v->recent[old].ns + sr->recent_ns < now)
+		old++;
+	memmove(v->recent, v->recent + old, (v->nrecent - old) * sizeof(*v->recent));
+	v->nrecent -= old;
+	for (size_t k = 0; k < v->nrecent; k++)
+		if (find_slot(sr->want, rd->nwant, PAGEMAP_SWAP_OFFSET(v->recent[k].entry)))
+			sr->pages[n++] = v->recent[k].vpage;
+	return n;
+}
+
+/* Client c through PAGEMAP_SCAN: its newly swapped pages and the recent ones its slots name,
+ * read. False at the deadline or on a failure; -1 when the kernel has no PAGEMAP_SCAN. */
+static int scan_and_claim(struct round *rd, int client, struct hint_client_conn *c)
+{
+	struct slot_resolver *sr = rd->sr;
+	struct page_view *v = &c->view;
+	size_t nleaves, nspans = 0, nruns, n;
+	const uint64_t *runs;
+
+	if (!grow_array(&sr->leaves, &sr->leaves_cap, v->leaves, sizeof(*sr->leaves)) ||
+	    !grow_array(&sr->walk, &sr->walk_cap, v->leaves, sizeof(*sr->walk)) ||
+	    !grow_array(&sr->spans, &sr->spans_cap, 2 * v->leaves, sizeof(*sr->spans)) ||
+	    !grow_array(&sr->pages, &sr->pages_cap, v->count + v->nrecent, sizeof(*sr->pages)))
+		return false;
+	nleaves = page_view_leaves(v, sr->leaves);
+	choose_walk(sr, v, nleaves);
+	for (size_t k = 0; k < nleaves; k++) {
+		uint64_t start = (sr->leaves[k]->key - 1) * PAGE_VIEW_LEAF_PAGES;
+
+		if (!sr->walk[k])
+			continue;
+		if (nspans && sr->spans[2 * nspans - 1] == start)
+			sr->spans[2 * nspans - 1] += PAGE_VIEW_LEAF_PAGES;
+		else {
+			sr->spans[2 * nspans] = start;
+			sr->spans[2 * nspans + 1] = start + PAGE_VIEW_LEAF_PAGES;
+			nspans++;
+		}
+	}
+	int ret = pagemap_scan_swapped(sr->reader, c->pagemap_fd, sr->spans, nspans,
+				       rd->deadline_ns, &runs, &nruns, &rd->st->walked);
+	if (ret == -EOPNOTSUPP)
+		return -1;
+	if (ret < 0)
+		return false;
+	n = newly_swapped(sr, nleaves, runs, nruns);
+	size_t nfresh = n;
+
+	n = recent_wanted(rd, v, n);
+	if (n == 0)
+		return true;
+	if (n > nfresh) { /* recent pages too: in order, each once */
+		qsort(sr->pages, n, sizeof(*sr->pages), cmp_u64);
+		size_t u = 1;
+
+		for (size_t k = 1; k < n; k++)
+			if (sr->pages[k] != sr->pages[u - 1])
+				sr->pages[u++] = sr->pages[k];
+		n = u;
+	}
+	return read_and_claim(rd, client, c, n, true);
+}
+
+void slot_resolve(struct hint_server *s, struct slot_resolver *sr, int swap_type,
 		  const uint64_t *slots, size_t n, uint64_t *masks, int *owner,
 		  uint64_t deadline_ns, struct slot_resolve_stats *st)
 {
@@ -319,14 +337,14 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 		owner[i] = -1;
 	}
 	if (swap_type < 0 || n == 0 ||
-	    !reserve_two((void **)&r->want, sizeof(*r->want), (void **)&r->found, sizeof(*r->found),
-			 &r->want_cap, n))
+	    !grow_array(&sr->want, &sr->want_cap, n, sizeof(*sr->want)) ||
+	    !grow_array(&sr->found, &sr->found_cap, n, sizeof(*sr->found)))
 		return;
 	for (size_t i = 0; i < n; i++)
-		r->want[i] = (struct wanted){ .slot = slots[i], .index = i };
-	qsort(r->want, n, sizeof(*r->want), cmp_wanted);
+		sr->want[i] = (struct wanted){ .slot = slots[i], .index = i };
+	qsort(sr->want, n, sizeof(*sr->want), cmp_wanted);
 
-	struct scan sc = { r->want, n, masks, owner, r->found, st };
+	struct round rd = { sr, n, masks, owner, (unsigned)swap_type, deadline_ns, st };
 	for (unsigned ci = 0; ci < s->nclients && !late; ci++) {
 		struct hint_client_conn *c = s->client[ci];
 
@@ -336,16 +354,15 @@ void slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type
 			late = true; /* listing a view costs what it holds: not past the hold */
 			break;
 		}
-		if (!reserve((void **)&r->scan_pages, &r->scan_cap, c->view.count,
-			     sizeof(*r->scan_pages))) {
-			late = true; /* unread clients may hold a slot found elsewhere: all whole */
-			break;
+		int done = sr->no_scan ? -1 : scan_and_claim(&rd, (int)ci, c);
+
+		if (done < 0) {
+			sr->no_scan = true;
+			done = read_all(&rd, (int)ci, c);
 		}
-		size_t np = page_view_pages(&c->view, r->scan_pages);
-		late = !scan_client(&sc, r, (int)ci, c, r->scan_pages, np, (unsigned)swap_type,
-				    deadline_ns);
+		late = !done;
 	}
-	/* A scan cut short may have missed a second holder of a slot it found: all whole. */
+	/* A round cut short may have missed a second holder of a slot it found: all whole. */
 	for (size_t i = 0; i < n; i++) {
 		if (late) {
 			masks[i] = LINES_WHOLE;

@@ -1,5 +1,7 @@
 /* The per-client page view against a plain model: random sets (including "whole", which
- * removes), lookups, the sorted page list, growth, and the bound on reduced pages. */
+ * removes), lookups, the sorted page list, growth, and the bound on reduced pages; the
+ * resolver's bitmaps (a page's reduced bit is set exactly while it has a mask; its swapped bit
+ * goes when its mask changes) and the recent pages, charged like the rest. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -150,9 +152,72 @@ static void test_budgets(void **state)
 	assert_int_equal(daemon.used, 0);
 }
 
+/* The leaves' bitmaps against the masks, after random sets and swapped marks. */
+static void test_resolver_bits(void **state)
+{
+	static uint64_t model[SPACE];
+	static bool swapped[SPACE];
+	const struct page_view_leaf *leaves[SPACE];
+	struct page_view_budget mine = { .cap = 1 << 30 };
+	struct page_view_budget *budget[PAGE_VIEW_BUDGETS] = { &mine };
+	struct page_view v;
+	uint64_t rng = 777;
+
+	(void)state;
+	assert_int_equal(page_view_init(&v, SPACE, budget), 0);
+	for (size_t i = 0; i < SPACE; i++)
+		model[i] = LINES_WHOLE;
+	for (int op = 0; op < 200000; op++) {
+		uint64_t page = xorshift64(&rng) % SPACE, r = xorshift64(&rng) % 4;
+
+		if (r == 0) { /* the resolver read it swapped out */
+			bool was = page_view_mark_swapped(&v, page);
+
+			/* a page not held counts as marked; a held one reports its bit */
+			assert_true(model[page] == LINES_WHOLE ? was : was == swapped[page]);
+			swapped[page] = model[page] != LINES_WHOLE;
+			continue;
+		}
+		uint64_t mask = r == 1 ? LINES_WHOLE : r == 2 ? model[page] : xorshift64(&rng);
+
+		if (mask != model[page])
+			swapped[page] = false;
+		if (mask == LINES_WHOLE)
+			swapped[page] = false;
+		model[page] = mask;
+		page_view_set(&v, page, mask);
+	}
+	size_t n = page_view_leaves(&v, leaves);
+
+	assert_int_equal(n, v.leaves);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t base = (leaves[k]->key - 1) * PAGE_VIEW_LEAF_PAGES;
+
+		assert_true(k == 0 || leaves[k]->key > leaves[k - 1]->key);
+		for (unsigned p = 0; p < PAGE_VIEW_LEAF_PAGES && base + p < SPACE; p++) {
+			bool reduced = leaves[k]->b->reduced[p / 64] >> p % 64 & 1;
+			bool marked = leaves[k]->b->swapped[p / 64] >> p % 64 & 1;
+
+			assert_int_equal(reduced, model[base + p] != LINES_WHOLE);
+			assert_int_equal(marked, swapped[base + p]);
+		}
+	}
+	/* Recent pages are charged, and given back with the view. */
+	uint64_t before = mine.used;
+
+	assert_true(page_view_recent_reserve(&v, 1000));
+	assert_true(v.recent_cap >= 1000 && mine.used >= before + 1000 * sizeof(*v.recent));
+	mine.cap = mine.used;
+	assert_false(page_view_recent_reserve(&v, 100000)); /* past the budget: nothing changes */
+	assert_true(v.recent_cap >= 1000 && v.recent_cap < 100000);
+	page_view_free(&v);
+	assert_int_equal(mine.used, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_resolver_bits),
 		cmocka_unit_test(test_matches_model),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_clear_costs_what_it_holds),

@@ -66,7 +66,7 @@ bool __wrap_hint_service_all_whole(const void *s)
 	return !force_batches && __real_hint_service_all_whole(s);
 }
 
-void __wrap_slot_resolve(struct hint_server *s, struct pagemap_reader *r, int swap_type,
+void __wrap_slot_resolve(struct hint_server *s, struct slot_resolver *r, int swap_type,
 			 const uint64_t *slots, size_t n, uint64_t *masks, int *owner,
 			 uint64_t deadline_ns, struct slot_resolve_stats *st)
 {

@@ -76,9 +76,10 @@ newer_hints() {
 	rmdir "$cg"
 	"$ctl" del -n 4
 	[ "$rc" = 0 ] || vm_fail "churn found damage or failed (status $rc)"
-	set -- $(json "j['hints']['registrations'], j['moved']['put']['pages'], j['moved']['put']['hinted_pages']" <<<"$stats")
-	echo "registrations $1, pages swapped out $2, of them by hints $3"
+	set -- $(json "j['hints']['registrations'], j['moved']['put']['pages'], j['moved']['put']['hinted_pages'], j['hints']['resolver']['walked']" <<<"$stats")
+	echo "registrations $1, pages swapped out $2, of them by hints $3; PAGEMAP_SCAN walked $4 pages"
 	(($1 >= 1 && $2 >= 2000 && $3 > 0)) || vm_fail "hints did not work on $(uname -r)"
+	(($4 > 0)) || vm_fail "the resolver did not use PAGEMAP_SCAN on $(uname -r)"
 }
 
 # SAFE_STOP_DEV: del asks the driver to stop the device only if nothing holds it open (on 6.12

@@ -98,11 +98,14 @@ struct ublk_hint_stats {
 	uint64_t records, rejected, overflows, resyncs;
 	uint64_t lines_saved; /* lines that writes attributed to clients did not move */
 	/* the daemon's memory for hints (rings and views) and its cap (--hint-memory); page
-	 * reductions not kept because a view or a cap was full (those pages move whole) */
-	uint64_t memory, memory_cap, not_kept;
+	 * reductions not kept because a view or a cap was full (those pages move whole); the
+	 * resolver's buffers and the queues' rounds (outside the cap: they follow the writes
+	 * and the largest view) */
+	uint64_t memory, memory_cap, not_kept, resolver_memory;
 	/* the resolver: slots asked, resolved to one page, shared by several, left whole at
-	 * the deadline, pagemap entries read; rounds and their latency */
-	uint64_t slots, resolved, shared, late, scanned;
+	 * the deadline, pagemap entries read, pages PAGEMAP_SCAN walked, time it took (ns);
+	 * rounds and their latency */
+	uint64_t slots, resolved, shared, late, scanned, walked, resolve_ns;
 	uint64_t by_offset; /* written pages of mmap-mode ranges, masked by offset instead */
 	uint64_t rounds;
 	uint64_t round_lat[UBLK_HINT_RESOLVE_BUCKETS]; /* a write's wait for its masks */

@@ -96,9 +96,11 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		       "\"refused\": %llu, \"dropped\": %llu, \"records\": %llu, "
 		       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
 		       "\"lines_saved\": %llu, \"memory_bytes\": %llu, \"memory_cap_bytes\": %llu, "
+		       "\"resolver_memory_bytes\": %llu, "
 		       "\"not_kept\": %llu, \"resolver\": {\"slots\": %llu, \"resolved\": %llu, "
-		       "\"shared\": %llu, \"late\": %llu, \"scanned\": %llu, \"by_offset\": %llu, "
-		       "\"rounds\": %llu, \"wait_p50_ns\": %llu, \"wait_p99_ns\": %llu}}",
+		       "\"shared\": %llu, \"late\": %llu, \"scanned\": %llu, \"walked\": %llu, "
+		       "\"resolve_ns\": %llu, \"by_offset\": %llu, \"rounds\": %llu, "
+		       "\"wait_p50_ns\": %llu, \"wait_p99_ns\": %llu}}",
 		       LOAD(h->enabled) ? "true" : "false", LOAD(h->nclients),
 		       (unsigned long long)LOAD(h->registrations),
 		       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
@@ -106,10 +108,12 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 		       (unsigned long long)LOAD(h->overflows), (unsigned long long)LOAD(h->resyncs),
 		       (unsigned long long)LOAD(h->lines_saved),
 		       (unsigned long long)LOAD(h->memory), (unsigned long long)LOAD(h->memory_cap),
+		       (unsigned long long)LOAD(h->resolver_memory),
 		       (unsigned long long)LOAD(h->not_kept), slots, resolved,
 		       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
-		       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->by_offset),
-		       (unsigned long long)LOAD(h->rounds),
+		       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->walked),
+		       (unsigned long long)LOAD(h->resolve_ns),
+		       (unsigned long long)LOAD(h->by_offset), (unsigned long long)LOAD(h->rounds),
 		       (unsigned long long)wait_percentile(h, 500),
 		       (unsigned long long)wait_percentile(h, 990));
 		return;
@@ -121,11 +125,13 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 	printf("hints: %u clients now, %llu registrations (%llu refused, %llu dropped); %llu ring "
 	       "records (%llu rejected), %llu overflows, %llu resyncs; %llu lines (%llu KiB) not "
 	       "moved\n"
-	       "hint memory: %llu KiB of %llu KiB (--hint-memory) in rings and views; %llu page "
-	       "reductions not kept (a view or a cap full: those pages move whole)\n"
+	       "hint memory: %llu KiB of %llu KiB (--hint-memory) in rings and views, %llu KiB in "
+	       "the resolver's buffers; %llu page reductions not kept (a view or a cap full: those "
+	       "pages move whole)\n"
 	       "resolver: %llu written pages, %llu attributed to a client (%.1f%%), %llu shared, "
-	       "%llu left whole at the hold time; %llu pagemap entries read; %llu pages of "
-	       "mmap-mode ranges masked by offset; a write waited %.1f ms (p50), %.1f ms (p99)\n",
+	       "%llu left whole at the hold time; %llu pagemap entries read, %llu pages walked by "
+	       "PAGEMAP_SCAN, %.1f ms resolving in %llu rounds; %llu pages of mmap-mode ranges "
+	       "masked by offset; a write waited %.1f ms (p50), %.1f ms (p99)\n",
 	       LOAD(h->nclients), (unsigned long long)LOAD(h->registrations),
 	       (unsigned long long)LOAD(h->refused), (unsigned long long)LOAD(h->dropped),
 	       (unsigned long long)LOAD(h->records), (unsigned long long)LOAD(h->rejected),
@@ -134,10 +140,13 @@ void ctl_print_hint_totals(const struct ublk_stats_shm *s, bool json)
 	       (unsigned long long)(LOAD(h->lines_saved) * 64 >> 10),
 	       (unsigned long long)(LOAD(h->memory) >> 10),
 	       (unsigned long long)(LOAD(h->memory_cap) >> 10),
+	       (unsigned long long)(LOAD(h->resolver_memory) >> 10),
 	       (unsigned long long)LOAD(h->not_kept), slots, resolved, rate,
 	       (unsigned long long)LOAD(h->shared), (unsigned long long)LOAD(h->late),
-	       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->by_offset),
-	       (double)wait_percentile(h, 500) / 1e6, (double)wait_percentile(h, 990) / 1e6);
+	       (unsigned long long)LOAD(h->scanned), (unsigned long long)LOAD(h->walked),
+	       (double)LOAD(h->resolve_ns) / 1e6, (unsigned long long)LOAD(h->rounds),
+	       (unsigned long long)LOAD(h->by_offset), (double)wait_percentile(h, 500) / 1e6,
+	       (double)wait_percentile(h, 990) / 1e6);
 }
 
 static const char *client_mode(uint32_t flags)

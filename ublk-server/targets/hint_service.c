@@ -37,7 +37,8 @@ struct hint_service {
 	int swap_type;
 	uint64_t swap_checked_ns;
 	struct slot_resolve_stats resolve;
-	struct pagemap_reader *reader;
+	uint64_t resolve_ns; /* spent in slot_resolve */
+	struct slot_resolver *resolver;
 	bool reduced;            /* some client has a reduced page (read by the queues) */
 	uint64_t *slots, *masks; /* a round's pages: conf.max_pages each */
 	int *owner;
@@ -97,8 +98,11 @@ static void resolve(struct hint_service *s, struct hint_batch *list)
 	for (struct hint_batch *b = list; b; b = b->next)
 		for (uint32_t i = 0; i < b->nr_pages && n < s->conf.max_pages; i++)
 			s->slots[n++] = b->first_page + i;
-	slot_resolve(&s->server, s->reader, swap_type(s), s->slots, n, s->masks, s->owner,
+	uint64_t start = monotonic_ns();
+
+	slot_resolve(&s->server, s->resolver, swap_type(s), s->slots, n, s->masks, s->owner,
 		     oldest_submit(list) + (uint64_t)s->conf.hold_ms * 1000000u, &s->resolve);
+	s->resolve_ns += monotonic_ns() - start;
 	/* Mmap mode: a page of a claimed range is its client's, by offset (no page map). */
 	for (size_t k = 0; k < n && s->server.nclients; k++) {
 		int i = hint_server_arena_mask(&s->server, s->slots[k], &s->masks[k]);
@@ -198,6 +202,12 @@ static void publish_stats(struct hint_service *s)
 	STORE(st->shared, s->resolve.shared);
 	STORE(st->late, s->resolve.late);
 	STORE(st->scanned, s->resolve.scanned);
+	STORE(st->walked, s->resolve.walked);
+	STORE(st->resolver_memory,
+	      slot_resolver_bytes(s->resolver) +
+		      s->conf.max_pages *
+			      (sizeof(*s->slots) + sizeof(*s->masks) + sizeof(*s->owner)));
+	STORE(st->resolve_ns, s->resolve_ns);
 }
 
 /* Whether a write may find a page of some client that is not whole. */
@@ -324,7 +334,11 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 	pthread_mutex_init(&s->lock, NULL);
 	ret = s->wake_fd < 0 ? -errno : hint_server_open(&s->server, &sc, err, errlen);
 	if (ret == 0) {
-		ret = pagemap_reader_start(&s->reader);
+		/* A page found swapped out is looked up for two holds: its write may come in a
+		 * round after the one whose scan found it, never more than a hold after. */
+		ret = slot_resolver_start(&s->resolver, 2ull * conf->hold_ms * 1000000u);
+		if (ret == 0 && conf->read_all)
+			slot_resolver_set_scan(s->resolver, NULL);
 		if (ret < 0) {
 			snprintf(err, errlen, "cannot start the page-map reader: %s",
 				 strerror(-ret));
@@ -353,7 +367,7 @@ int hint_service_start(const struct hint_service_conf *conf, struct hint_service
 	ret = -pthread_create(&s->thread, NULL, run, s);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot start the hint thread: %s", strerror(-ret));
-		pagemap_reader_stop(s->reader);
+		slot_resolver_stop(s->resolver);
 		hint_server_close(&s->server);
 		close(s->wake_fd);
 		arena_keeper_stop(s->arenas, conf->recovering);
@@ -374,7 +388,7 @@ void hint_service_stop(struct hint_service *s, bool keep)
 	pthread_mutex_unlock(&s->lock);
 	(void)!write(s->wake_fd, &one, sizeof(one));
 	pthread_join(s->thread, NULL);
-	pagemap_reader_stop(s->reader);
+	slot_resolver_stop(s->resolver);
 	STORE(s->conf.stats->nclients, 0);
 	hint_server_close(&s->server);
 	arena_keeper_stop(s->arenas, keep);

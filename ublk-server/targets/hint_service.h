@@ -43,6 +43,7 @@ struct hint_service_conf {
 	long allow_uid;        /* see hint_server_conf */
 	uint32_t hold_ms;      /* a write's whole wait, the rings' drain included */
 	uint64_t memory_cap;   /* rings and views: all clients; a uid half, a client a quarter */
+	bool read_all;         /* the resolver reads every reduced page's entry (slot_resolver.h) */
 	uint32_t max_pages;    /* pages all queues can have in flight: a round's most */
 	uint64_t device_bytes; /* mmap mode: the device, whose ranges clients map */
 	bool recovering;       /* a new daemon for a device: its ranges are kept */

@@ -349,6 +349,7 @@ static int remote_open(struct ublk_target *t, bool recovering)
 			.allow_uid = (long)r->rc.hint_uid,
 			.hold_ms = r->rc.hint_hold_ms,
 			.memory_cap = r->rc.hint_memory,
+			.read_all = r->rc.hint_read_all,
 			.max_pages = t->conf->nr_queues * t->conf->depth *
 				     (t->conf->max_io_bytes >> UBLK_PAGE_SHIFT),
 			.device_bytes = t->conf->size,
@@ -1126,10 +1127,10 @@ static void remote_queue_close(struct ublk_target *t, struct ublk_queue *q)
 	pthread_mutex_unlock(&r->retired_lock);
 }
 
+/* The pages are on the nodes; the daemon holds their entries (faulted in at open). */
 static uint64_t remote_resident_bytes(struct ublk_target *t)
 {
-	(void)t;
-	return 0; /* the pages are on the nodes */
+	return remote_entry_file_size(t->nr_pages);
 }
 
 const struct ublk_target_ops ublk_target_remote = {

@@ -47,6 +47,7 @@ struct remote_conf {
 	int64_t hint_uid;    /* may register besides root and the daemon's uid: -1 none, -2 any */
 	uint32_t hint_hold_ms; /* longest a write waits for its page to be resolved */
 	uint64_t hint_memory;  /* the hint service's cap on rings and views (hint_server.h) */
+	bool hint_read_all;    /* the resolver reads every reduced page (no PAGEMAP_SCAN) */
 	bool seal;             /* pages encrypted and authenticated (page_seal.h); default on */
 	/* Not in the record: read by `ublk-ctl add`, saved by the new daemon in ublk<ID>.secret
 	 * (mode 0600), where a recovering daemon and `del` find it. */

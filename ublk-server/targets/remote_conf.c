@@ -61,6 +61,10 @@ const char remote_usage[] =
 	"      --hint-hold MS   longest a page write waits to be attributed to a registered\n"
 	"                       process before it moves whole (1-60000, default 200); the\n"
 	"                       daemon reads the processes' rings for at most half of it\n"
+	"      --hint-read-all  find a written page by reading the page-map entry of every page\n"
+	"                       the processes have reduced, at every write, as on kernels\n"
+	"                       without PAGEMAP_SCAN (before 6.7); by default only the pages\n"
+	"                       swapped out since they were last read are (for comparisons)\n"
 	"      --hint-memory SIZE  the daemon's memory for hints: the processes' rings and what\n"
 	"                       it knows of their pages (1M-64G, default 256M); one process may\n"
 	"                       hold a quarter of it, the processes of one uid half. Past a cap\n"
@@ -78,6 +82,7 @@ enum {
 	OPT_HINT_UID,
 	OPT_HINT_HOLD,
 	OPT_HINT_MEMORY,
+	OPT_HINT_READ_ALL,
 };
 
 const struct option remote_options[] = {
@@ -92,6 +97,7 @@ const struct option remote_options[] = {
 	{ "hint-uid", required_argument, NULL, OPT_HINT_UID },
 	{ "hint-hold", required_argument, NULL, OPT_HINT_HOLD },
 	{ "hint-memory", required_argument, NULL, OPT_HINT_MEMORY },
+	{ "hint-read-all", no_argument, NULL, OPT_HINT_READ_ALL },
 	{ 0 },
 };
 
@@ -181,6 +187,9 @@ int remote_parse_option(struct ublk_dev_conf *c, int val, const char *arg, char 
 		return 0;
 	case OPT_NO_HINTS:
 		rc->hints = false;
+		return 0;
+	case OPT_HINT_READ_ALL:
+		rc->hint_read_all = true;
 		return 0;
 	case OPT_HINT_UID:
 		if (!strcmp(arg, "any")) {
@@ -277,10 +286,11 @@ int remote_conf_format(const struct ublk_dev_conf *c, char *buf, size_t len)
 	return (int)at +
 	       snprintf(buf + at, len - at,
 			"replicas=%u\nslab_bytes=%llu\ngrace_s=%u\nregion=%s\ntimeout_ms=%u\n"
-			"hints=%d\nhint_uid=%lld\nhint_hold_ms=%u\nhint_memory=%llu\nseal=%d\n",
+			"hints=%d\nhint_uid=%lld\nhint_hold_ms=%u\nhint_memory=%llu\n"
+			"hint_read_all=%d\nseal=%d\n",
 			rc->replicas, (unsigned long long)rc->slab_bytes, rc->grace_s, rc->region,
 			rc->timeout_ms, rc->hints, (long long)rc->hint_uid, rc->hint_hold_ms,
-			(unsigned long long)rc->hint_memory, rc->seal);
+			(unsigned long long)rc->hint_memory, rc->hint_read_all, rc->seal);
 }
 
 bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val)
@@ -307,6 +317,8 @@ bool remote_conf_parse(struct ublk_dev_conf *c, const char *key, const char *val
 		rc->hints = v;
 	else if (!strcmp(key, "seal") && parse_uint(val, 0, 1, &v))
 		rc->seal = v;
+	else if (!strcmp(key, "hint_read_all") && parse_uint(val, 0, 1, &v))
+		rc->hint_read_all = v;
 	else if (!strcmp(key, "hint_uid") && (!strcmp(val, "-1") || !strcmp(val, "-2")))
 		rc->hint_uid = -(val[1] - '0');
 	else if (!strcmp(key, "hint_uid") && parse_uint(val, 0, UINT32_MAX - 1, &v))
