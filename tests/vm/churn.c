@@ -15,7 +15,11 @@
  * out), then allocate into the holes as fast as possible (revivals of lines in pages being
  * swapped out). --fork forks a child after the heap is built: for half the time the child
  * checks the parent's blocks (its copy-on-write view) while the parent frees and reuses them;
- * then the parent goes on alone.
+ * then the parent goes on alone. --rate paces the churn to that many steps a second (all
+ * threads together), so that heaps of any size are written at one rate; --wait FILE holds each
+ * thread between the build and the churn until FILE exists (a benchmark shrinks the cgroup
+ * meanwhile); --no-final-check leaves out the check of every block at the end (a block is
+ * still checked whenever it is freed), which for a heap mostly in swap reads all of it back.
  *
  * Exit status: 0 every check passed, 1 damage (counted and the first few reported), 2 bad
  * arguments. */
@@ -60,9 +64,10 @@ struct worker {
 
 static struct {
 	unsigned threads, dead_pct;
-	double seconds, verify_every;
+	double seconds, verify_every, rate;
+	const char *wait_for; /* after the build, wait until this file exists */
 	size_t mib;
-	bool revive, fork, after_build;
+	bool revive, fork, after_build, no_final_check;
 } opt = { .threads = 4, .dead_pct = 50, .seconds = 30, .verify_every = 5, .mib = 64 };
 
 static struct worker workers[MAX_THREADS];
@@ -204,7 +209,11 @@ static void *run(void *arg)
 		printf("churn: heap built in %.1f s\n", now() - started);
 		fflush(stdout);
 	}
-	end = (opt.after_build ? now() : started) + opt.seconds;
+	while (opt.wait_for && access(opt.wait_for, F_OK) != 0)
+		usleep(100 * 1000);
+	double paced_from = now();
+
+	end = (opt.after_build ? paced_from : started) + opt.seconds;
 	next_check = now() + opt.verify_every;
 	while (now() < end) {
 		if (opt.revive) {
@@ -218,6 +227,13 @@ static void *run(void *arg)
 				if (!w->slot[i].p)
 					new_block(w, &w->slot[i]);
 			w->ops += w->nslots;
+		} else if (opt.rate) {
+			/* paced: this thread's share of --rate steps a second since the build */
+			double due = (now() - paced_from) * opt.rate / opt.threads;
+
+			while ((double)w->ops < due)
+				step(w, opt.dead_pct);
+			usleep(1000);
 		} else {
 			for (int k = 0; k < 256; k++)
 				step(w, opt.dead_pct);
@@ -228,7 +244,8 @@ static void *run(void *arg)
 			next_check = now() + opt.verify_every;
 		}
 	}
-	check_all(w, "final check");
+	if (!opt.no_final_check)
+		check_all(w, "final check");
 	return NULL;
 }
 
@@ -330,7 +347,8 @@ static int run_fork(double t0)
 static int usage(FILE *out, int status)
 {
 	fputs("Usage: churn [--mib N] [--threads T] [--seconds S] [--dead PCT] [--verify S]\n"
-	      "             [--revive | --fork] [--after-build]\n"
+	      "             [--revive | --fork] [--after-build] [--rate STEPS] [--wait FILE]\n"
+	      "             [--no-final-check]\n"
 	      "A churning heap of 25..1024-byte blocks, every block checked (see the source).\n"
 	      "Exit status: 0 intact, 1 damage found, 2 bad arguments.\n",
 	      out);
@@ -348,6 +366,9 @@ int main(int argc, char **argv)
 		{ "revive", no_argument, NULL, 'r' },
 		{ "fork", no_argument, NULL, 'f' },
 		{ "after-build", no_argument, NULL, 'a' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "wait", required_argument, NULL, 'W' },
+		{ "no-final-check", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -355,9 +376,9 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end = NULL;
-		double v = optarg ? strtod(optarg, &end) : 0;
+		double v = optarg && c != 'W' ? strtod(optarg, &end) : 0;
 
-		if (optarg && (*end || v <= 0))
+		if (optarg && c != 'W' && (*end || v <= 0))
 			return usage(stderr, 2);
 		switch (c) {
 		case 'm':
@@ -383,6 +404,15 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			opt.after_build = true;
+			break;
+		case 'R':
+			opt.rate = v;
+			break;
+		case 'W':
+			opt.wait_for = optarg;
+			break;
+		case 'N':
+			opt.no_final_check = true;
 			break;
 		case 'h':
 			return usage(stdout, 0);
