@@ -215,7 +215,8 @@ void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 		v->count++;
 		l->b->reduced[at / 64] |= 1ull << at % 64;
 	}
-	/* A new mask: the resolver reads the page's entry again before it trusts what it knew. */
+	/* A new mask: the resolver reads the page's entry again (knowledge is only what to read).
+	 */
 	if (l->b->masks[at] != mask)
 		l->b->swapped[at / 64] &= ~(1ull << at % 64);
 	l->b->masks[at] = mask;

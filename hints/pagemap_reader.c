@@ -116,10 +116,18 @@ static void scan_spans(struct pagemap_job *j, pagemap_scan_fn scan)
 			};
 			int got = scan(j->fd, &a);
 
+			if (got < 0 && errno == EFAULT) {
+				/* past the address space (a client may name any page): nothing is
+				 * mapped there */
+				start = upto;
+				continue;
+			}
 			if (got < 0) {
 				if (errno == ESRCH)
 					return; /* the process is gone: nothing here */
-				j->error = errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -EIO;
+				j->error = errno == ENOTTY   ? -EOPNOTSUPP
+					   : errno == EINVAL ? -EINVAL
+							     : -EIO;
 				return;
 			}
 			for (int i = 0; i < got; i++)

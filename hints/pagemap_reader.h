@@ -53,9 +53,10 @@ const uint64_t *pagemap_read(struct pagemap_reader *r, int fd, const uint64_t *p
 
 /* The runs of swapped-out pages (PAGE_IS_SWAPPED: a swap entry, or a migration or marker entry)
  * in the spans [spans[2k], spans[2k + 1]) of pages (ascending, disjoint, k < nspans), as
- * *nruns [start, end) page pairs at *runs (ascending; valid until the next call). Returns 0,
- * -ETIMEDOUT (not done by deadline_ns), -EIO (a scan failed), or -EOPNOTSUPP (the kernel has no
- * PAGEMAP_SCAN: read instead). Adds the pages walked to *walked. */
+ * *nruns [start, end) page pairs at *runs (ascending; valid until the next call); a span past
+ * the address space has none. Returns 0, -ETIMEDOUT (not done by deadline_ns), -EIO (a scan
+ * failed), -EOPNOTSUPP (the kernel has no PAGEMAP_SCAN: read instead) or -EINVAL (it refused
+ * the arguments). Adds the pages walked to *walked. */
 int pagemap_scan_swapped(struct pagemap_reader *r, int fd, const uint64_t *spans, size_t nspans,
 			 uint64_t deadline_ns, const uint64_t **runs, size_t *nruns,
 			 uint64_t *walked);

@@ -10,8 +10,12 @@
 
 #include "clock.h"
 #include "grow.h"
+#include "log.h"
 
 #define REFRESH_LEAVES 32 /* leaves (64 MiB of heap) a round walks whatever it knows */
+/* Swap types below this are swap areas on any kernel configuration; above are migration,
+ * device and marker entries on some (MAX_SWAPFILES is 32 less those), which are transient. */
+#define SWAP_AREA_TYPES 23
 
 struct wanted {
 	uint64_t slot;
@@ -161,7 +165,8 @@ static bool read_and_claim(struct round *rd, int client, struct hint_client_conn
 	room = record && page_view_recent_reserve(v, v->nrecent + n);
 	for (size_t k = 0; k < n; k++) {
 		claim(rd, client, v, pages[k], e[k]);
-		if (!record || !(e[k] & PAGEMAP_SWAPPED) || (e[k] & PAGEMAP_PRESENT))
+		if (!record || !(e[k] & PAGEMAP_SWAPPED) || (e[k] & PAGEMAP_PRESENT) ||
+		    PAGEMAP_SWAP_TYPE(e[k]) >= SWAP_AREA_TYPES)
 			continue;
 		/* Not read again until it is found present or its mask changes; for a while its
 		 * slot is looked up (when ours and there was room to note it). */
@@ -264,17 +269,25 @@ static size_t recent_wanted(struct round *rd, struct page_view *v, size_t n)
 
 	while (old < v->nrecent && v->recent[old].ns + sr->recent_ns < now)
 		old++;
-	memmove(v->recent, v->recent + old, (v->nrecent - old) * sizeof(*v->recent));
-	v->nrecent -= old;
+	if (old) {
+		memmove(v->recent, v->recent + old, (v->nrecent - old) * sizeof(*v->recent));
+		v->nrecent -= old;
+	}
 	for (size_t k = 0; k < v->nrecent; k++)
 		if (find_slot(sr->want, rd->nwant, PAGEMAP_SWAP_OFFSET(v->recent[k].entry)))
 			sr->pages[n++] = v->recent[k].vpage;
 	return n;
 }
 
+enum client_done {
+	CLIENT_READ,    /* its pages are claimed */
+	CLIENT_LATE,    /* the deadline passed or a read failed: the round goes whole */
+	CLIENT_NO_SCAN, /* PAGEMAP_SCAN is not there: read every page */
+};
+
 /* Client c through PAGEMAP_SCAN: its newly swapped pages and the recent ones its slots name,
- * read. False at the deadline or on a failure; -1 when the kernel has no PAGEMAP_SCAN. */
-static int scan_and_claim(struct round *rd, int client, struct hint_client_conn *c)
+ * read. */
+static enum client_done scan_and_claim(struct round *rd, int client, struct hint_client_conn *c)
 {
 	struct slot_resolver *sr = rd->sr;
 	struct page_view *v = &c->view;
@@ -285,7 +298,7 @@ static int scan_and_claim(struct round *rd, int client, struct hint_client_conn 
 	    !grow_array(&sr->walk, &sr->walk_cap, v->leaves, sizeof(*sr->walk)) ||
 	    !grow_array(&sr->spans, &sr->spans_cap, 2 * v->leaves, sizeof(*sr->spans)) ||
 	    !grow_array(&sr->pages, &sr->pages_cap, v->count + v->nrecent, sizeof(*sr->pages)))
-		return false;
+		return CLIENT_LATE;
 	nleaves = page_view_leaves(v, sr->leaves);
 	choose_walk(sr, v, nleaves);
 	for (size_t k = 0; k < nleaves; k++) {
@@ -303,16 +316,19 @@ static int scan_and_claim(struct round *rd, int client, struct hint_client_conn 
 	}
 	int ret = pagemap_scan_swapped(sr->reader, c->pagemap_fd, sr->spans, nspans,
 				       rd->deadline_ns, &runs, &nruns, &rd->st->walked);
-	if (ret == -EOPNOTSUPP)
-		return -1;
+	if (ret == -EINVAL)
+		log_msg("hints: PAGEMAP_SCAN refused its arguments: reading every reduced page "
+			"from now on");
+	if (ret == -EOPNOTSUPP || ret == -EINVAL)
+		return CLIENT_NO_SCAN;
 	if (ret < 0)
-		return false;
+		return CLIENT_LATE;
 	n = newly_swapped(sr, nleaves, runs, nruns);
 	size_t nfresh = n;
 
 	n = recent_wanted(rd, v, n);
 	if (n == 0)
-		return true;
+		return CLIENT_READ;
 	if (n > nfresh) { /* recent pages too: in order, each once */
 		qsort(sr->pages, n, sizeof(*sr->pages), cmp_u64);
 		size_t u = 1;
@@ -322,7 +338,7 @@ static int scan_and_claim(struct round *rd, int client, struct hint_client_conn 
 				sr->pages[u++] = sr->pages[k];
 		n = u;
 	}
-	return read_and_claim(rd, client, c, n, true);
+	return read_and_claim(rd, client, c, n, true) ? CLIENT_READ : CLIENT_LATE;
 }
 
 void slot_resolve(struct hint_server *s, struct slot_resolver *sr, int swap_type,
@@ -344,7 +360,13 @@ void slot_resolve(struct hint_server *s, struct slot_resolver *sr, int swap_type
 		sr->want[i] = (struct wanted){ .slot = slots[i], .index = i };
 	qsort(sr->want, n, sizeof(*sr->want), cmp_wanted);
 
-	struct round rd = { sr, n, masks, owner, (unsigned)swap_type, deadline_ns, st };
+	struct round rd = { .sr = sr,
+			    .nwant = n,
+			    .masks = masks,
+			    .owner = owner,
+			    .type = (unsigned)swap_type,
+			    .deadline_ns = deadline_ns,
+			    .st = st };
 	for (unsigned ci = 0; ci < s->nclients && !late; ci++) {
 		struct hint_client_conn *c = s->client[ci];
 
@@ -354,13 +376,14 @@ void slot_resolve(struct hint_server *s, struct slot_resolver *sr, int swap_type
 			late = true; /* listing a view costs what it holds: not past the hold */
 			break;
 		}
-		int done = sr->no_scan ? -1 : scan_and_claim(&rd, (int)ci, c);
+		enum client_done done =
+			sr->no_scan ? CLIENT_NO_SCAN : scan_and_claim(&rd, (int)ci, c);
 
-		if (done < 0) {
+		if (done == CLIENT_NO_SCAN) {
 			sr->no_scan = true;
-			done = read_all(&rd, (int)ci, c);
+			done = read_all(&rd, (int)ci, c) ? CLIENT_READ : CLIENT_LATE;
 		}
-		late = !done;
+		late = done == CLIENT_LATE;
 	}
 	/* A round cut short may have missed a second holder of a slot it found: all whole. */
 	for (size_t i = 0; i < n; i++) {

@@ -396,6 +396,50 @@ static void test_recent_window(void **state)
 	free_client(s.client[0]);
 }
 
+static int slow_scans; /* the next scans that take 300 ms */
+
+static int slow_file_scan(int fd, struct pm_scan_arg *a)
+{
+	if (slow_scans > 0) {
+		slow_scans--;
+		usleep(300 * 1000);
+	}
+	return file_scan(fd, a);
+}
+
+/* A scan still running past its round's deadline: that round is whole, the next ones are whole
+ * at once (the reader is busy; nobody waits for it), and once it is done rounds resolve again. */
+static void test_scan_outlives_its_round(void **state)
+{
+	uint64_t v[] = { 40 }, e[] = { swapped(TYPE, 1) }, m[] = { 0xf0 }, slots[] = { 1 },
+		 masks[1];
+	struct hint_server s = { .nclients = 1 };
+	struct slot_resolver *r;
+	struct slot_resolve_stats st = { 0 };
+	int owner[1];
+
+	(void)state;
+	s.client[0] = client(v, e, m, 1);
+	assert_int_equal(slot_resolver_start(&r, 10000000000ull), 0);
+	slot_resolver_set_scan(r, slow_file_scan);
+	slow_scans = 1;
+	slot_resolve(&s, r, TYPE, slots, 1, masks, owner, monotonic_ns() + 50000000ull, &st);
+	assert_int_equal(masks[0], LINES_WHOLE);
+	assert_int_equal(st.late, 1);
+	uint64_t t0 = monotonic_ns();
+
+	slot_resolve(&s, r, TYPE, slots, 1, masks, owner, far_deadline(), &st);
+	assert_int_equal(masks[0], LINES_WHOLE); /* busy: whole, and at once */
+	assert_int_equal(st.late, 2);
+	assert_true(monotonic_ns() - t0 < 200000000ull);
+	usleep(400 * 1000);
+	slot_resolve(&s, r, TYPE, slots, 1, masks, owner, far_deadline(), &st);
+	assert_int_equal(masks[0], m[0]);
+	assert_int_equal(st.late, 2);
+	slot_resolver_stop(r);
+	free_client(s.client[0]);
+}
+
 /* Leaves whose reduced pages were all read swapped out are walked only in turn, REFRESH_LEAVES
  * (32) a round: a page that came back is seen present by such a walk, and its next eviction
  * is found. */
@@ -477,6 +521,9 @@ static void test_kernel_scan(void **state)
 	assert_true(s.client[0]->pagemap_fd >= 0);
 	for (uint64_t p = 0; p < PAGES; p++)
 		page_view_set(&s.client[0]->view, (uintptr_t)heap / 4096 + p, 0xf0);
+	/* A client may name a page past the address space (here 2^56): the kernel refuses to
+	 * walk there (EFAULT), and nothing is there. */
+	page_view_set(&s.client[0]->view, 1ull << 44, 0xf0);
 	assert_int_equal(slot_resolver_start(&r, 10000000000ull), 0);
 	st = (struct slot_resolve_stats){ 0 };
 	slot_resolve(&s, r, TYPE, slots, 1, masks, owner, far_deadline(), &st);
@@ -506,6 +553,7 @@ int main(void)
 		cmocka_unit_test_prestate(test_recent_window, &read_all),
 		cmocka_unit_test_prestate(test_recent_window, &scan),
 		cmocka_unit_test_prestate(test_known_leaves_walked_in_turn, &scan),
+		cmocka_unit_test(test_scan_outlives_its_round),
 		cmocka_unit_test(test_kernel_scan),
 	};
 	return cmocka_run_group_tests_name("slot_resolver", tests, NULL, NULL);

@@ -106,7 +106,7 @@ one_run() {
 	# The client is gone by now: its view is read from the storm's snapshot.
 	cp /tmp/stormed.clients /tmp/end.clients
 	phase "$mib" "$mode" steady stormed end $((SECONDS - t0))
-	grep -o 'steady: .*' /tmp/churn.out | python3 -c "import json, re, sys
+	{ grep -o 'steady: .*' /tmp/churn.out || true; } | python3 -c "import json, re, sys
 m = re.search(r'(\d+) operations, \d+ block checks, (\d+) damaged', sys.stdin.read())
 print(json.dumps({'heap_mib': $mib, 'mode': '$mode', 'phase': 'churn', 'status': $rc,
                   'steps': int(m.group(1)) if m else None, 'damaged': int(m.group(2)) if m else None}))"
