@@ -1,5 +1,5 @@
 # Two-guest test, compute side: rxe on eth0 reaches the memory node's rxe over the guests' own
-# socket network; an rdma_cm connection carries 5 verified round trips; then a remote ublk
+# network; an rdma_cm connection carries 5 verified round trips; then a remote ublk
 # device on the node, over RDMA, keeps fio's data and a swapping working set byte for byte; and
 # a working set swapping over TCP, and one over RDMA, survive the network dropping every packet
 # for 3 s.
@@ -36,7 +36,7 @@ two_guest_remote_swap() {
 		{ cat /tmp/fio.out; vm_fail "fio verify across the link failed"; }
 	echo "compute: fio verify clean on $node"
 	# 24 MiB working set, a third of it allowed in memory, swapping to the other guest
-	# (small: the emulated link between two single-CPU guests takes ~50 ms a request).
+	# (small: each guest has one emulated CPU).
 	vm_swap_check /dev/ublkb0 8M 24 1 4000 3000
 	"$ctl" stats -n 0
 	"$ctl" del -n 0

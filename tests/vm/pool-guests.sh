@@ -24,7 +24,7 @@ placement() {
 placed_twice() { [ "$(placement)" = "full 16 up:16 up:16" ]; }
 
 # Two copies of every slab, one on each node guest; node2's guest powered off while a working set
-# of 32 MiB swaps through an 8 MiB cgroup (small: the emulated links take ~50 ms a request). One
+# of 32 MiB swaps through an 8 MiB cgroup (small: each guest has one emulated CPU). One
 # pass writes every page (swap-out: the power goes then) and reads it back (swap-in, all after).
 pool_node_power_off() {
 	local nodes got cg out0 in0 out_off in_off hog rc=0 t0 state=up now oom out in i

@@ -1,7 +1,7 @@
 # Swap under whole-machine memory pressure: no memory cgroup, the guest simply runs out of
 # memory, and reclaim must write to a remote device whose daemon needs memory to serve it.
-# The memory node runs in the same guest (a second guest's emulated link is ~50 ms a request:
-# too slow to swap hundreds of MiB), with its memory locked and serving at realtime priority
+# The memory node runs in the same guest (a link between two guests of one emulated CPU each
+# carries 2-3.5 MB/s: too slow to swap hundreds of MiB), with its memory locked and serving at realtime priority
 # (memnode --lock), so only the compute side can swap. Each behaviour runs programs of 1.3x the
 # memory left over, with every page or block checked: a plain writer-verifier (over TCP and over
 # RDMA), the churning heap under the hint allocator (over RDMA), and both at once (over TCP and
