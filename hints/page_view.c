@@ -87,6 +87,7 @@ static void free_leaves(struct page_view *v)
 	v->nrecent = v->recent_cap = 0;
 	v->leaves = 0;
 	v->count = 0;
+	v->live = 0;
 	if (v->dir) {
 		free(v->dir);
 		give(v, v->capacity * sizeof(*v->dir));
@@ -195,6 +196,7 @@ void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 	if (mask == LINES_WHOLE) {
 		if (!l || l->b->masks[at] == LINES_WHOLE)
 			return;
+		v->live -= (uint64_t)__builtin_popcountll(l->b->masks[at]);
 		l->b->masks[at] = LINES_WHOLE;
 		l->b->reduced[at / 64] &= ~(1ull << at % 64);
 		l->b->swapped[at / 64] &= ~(1ull << at % 64);
@@ -214,7 +216,10 @@ void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 		l->count++;
 		v->count++;
 		l->b->reduced[at / 64] |= 1ull << at % 64;
+		v->live += 64; /* LINES_WHOLE's, replaced below */
 	}
+	v->live += (uint64_t)__builtin_popcountll(mask);
+	v->live -= (uint64_t)__builtin_popcountll(l->b->masks[at]);
 	/* A new mask: the resolver reads the page's entry again (knowledge is only what to read).
 	 */
 	if (l->b->masks[at] != mask)

@@ -55,6 +55,7 @@ struct page_view {
 	size_t capacity;  /* directory slots, a power of two */
 	size_t leaves;    /* in use */
 	size_t count;     /* reduced pages */
+	uint64_t live;    /* live lines of the reduced pages (the bits of their masks) */
 	size_t max_count; /* beyond this, reductions are dropped */
 	uint64_t dropped; /* reductions dropped: the view or a budget was full */
 	uint64_t bytes;   /* memory held, charged to every budget */

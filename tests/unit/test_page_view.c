@@ -23,6 +23,7 @@ static void matches_model(uint64_t spread)
 	struct page_view v;
 	uint64_t rng = 12345;
 	size_t count = 0;
+	uint64_t live = 0; /* the reduced pages' live lines */
 
 	assert_int_equal(page_view_init(&v, SPACE, NULL), 0);
 	for (size_t i = 0; i < SPACE; i++)
@@ -36,11 +37,16 @@ static void matches_model(uint64_t spread)
 			count--;
 		else if (mask != LINES_WHOLE && model[page] == LINES_WHOLE)
 			count++;
+		if (model[page] != LINES_WHOLE)
+			live -= (uint64_t)__builtin_popcountll(model[page]);
+		if (mask != LINES_WHOLE)
+			live += (uint64_t)__builtin_popcountll(mask);
 		model[page] = mask;
 		page_view_set(&v, page * spread + 7, mask);
 		uint64_t probe = xorshift64(&rng) % SPACE;
 		assert_int_equal(page_view_get(&v, probe * spread + 7), model[probe]);
 		assert_int_equal(v.count, count);
+		assert_int_equal(v.live, live);
 	}
 	size_t n = page_view_pages(&v, pages), k = 0;
 	assert_int_equal(n, count);
@@ -49,6 +55,7 @@ static void matches_model(uint64_t spread)
 			assert_int_equal(pages[k++], i * spread + 7); /* ascending, all of them */
 	page_view_clear(&v);
 	assert_int_equal(v.count, 0);
+	assert_int_equal(v.live, 0);
 	assert_int_equal(page_view_get(&v, pages[0]), LINES_WHOLE);
 	page_view_free(&v);
 }

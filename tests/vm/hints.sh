@@ -33,11 +33,33 @@ hinted() {
 		"every page moved whole, so this run did not test hints"
 }
 
+# clients ID FILE: device ID's hint clients (ublk-ctl hints --json), a line every 2 s, until
+# killed.
+clients() {
+	: >"$2"
+	while :; do
+		"$ctl" hints -n "$1" --json >>"$2"
+		sleep 2
+	done
+}
+
+# live_share ID MAX: the share of live lines ublk-ctl hints reported for the reduced pages of
+# device ID's client (the last sample with any) lies in (0, MAX].
+live_share() {
+	local r
+	r=$(python3 -c "import json, sys
+s = [c for l in open('/tmp/clients$1') for c in json.loads(l)['clients'] if c['reduced_pages']]
+print(s[-1]['live_lines'] / (64 * s[-1]['reduced_pages']) if s else 0)")
+	echo "live lines of the reduced pages (ublk-ctl hints): $r"
+	python3 -c "import sys; sys.exit(0 if 0 < $r <= $2 else 1)" ||
+		vm_fail "live share $r of the reduced pages' lines (want in (0, $2])"
+}
+
 # hinted_swap ID NODES LIMIT CHURN-ARGS...: device ID on NODES (a URL, or `add` options for a
 # pool) as the only swap, churn under the hint allocator in a memory cgroup of LIMIT; churn
 # must find no damage, register, swap, and move pages by hints.
 hinted_swap() {
-	local id=$1 nodes=$2 limit=$3 cg rc=0 out0 in0
+	local id=$1 nodes=$2 limit=$3 cg rc=0 out0 in0 sampler
 	shift 3
 	[ "${nodes#--}" = "$nodes" ] && nodes="--node $nodes"
 	# shellcheck disable=SC2086 # NODES is a list of options
@@ -45,8 +67,11 @@ hinted_swap() {
 	mkswap /dev/ublkb"$id" >/dev/null && swapon /dev/ublkb"$id"
 	cg=$(vm_memcg "hints$id" "$limit")
 	out0=$(vm_vmstat pswpout) in0=$(vm_vmstat pswpin)
+	clients "$id" /tmp/clients$id &
+	sampler=$!
 	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=$id LINESWAP_HINTS_LOG=1 \
 		vm_in_cgroup "$cg" "$churn" "$@" || rc=$?
+	kill "$sampler"
 	echo "pswpout +$(($(vm_vmstat pswpout) - out0)), pswpin +$(($(vm_vmstat pswpin) - in0))"
 	"$ctl" stats -n "$id" --json >/tmp/stats$id.json
 	"$ctl" stats -n "$id" | tail -5
@@ -80,6 +105,7 @@ moved_below() { # ID RATIO
 integrity_rdma() {
 	hinted_swap 0 $rnode 20M --mib 64 --threads 4 --seconds 30 --dead 50
 	moved_below 0 0.8
+	live_share 0 0.8 # half the blocks dead
 }
 
 integrity_tcp() {

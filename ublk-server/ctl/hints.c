@@ -18,7 +18,10 @@ static const char hints_usage[] =
 	"the capacity of its hint ring, records it published, records refused, records it dropped\n"
 	"because its ring was full (overflows) and the resyncs they caused, forks, the pages it "
 	"has\n"
-	"reduced as the server knows them, the daemon's memory its ring and that knowledge hold\n"
+	"reduced as the server knows them and the share of their 64-byte lines that are live\n"
+	"(LIVE%: what a swap-out of those pages moves, less the first 128 bytes each page always\n"
+	"moves; low is good, and 100 would mean the hints save nothing), the daemon's memory its\n"
+	"ring and that knowledge hold\n"
 	"(KiB), the written pages attributed to it, and the 64-byte lines those writes did not\n"
 	"move. STATE is 'ok', 'sharing' (it forked and a child may "
 	"share\n"
@@ -192,11 +195,11 @@ int cmd_hints(int argc, char **argv)
 		       "device)\n",
 		       dev_id);
 	else
-		printf("%-6s %-8s %-6s %-15s %-8s %-8s %-13s %8s %12s %9s %9s %8s %6s %10s %9s "
-		       "%10s %12s\n",
+		printf("%-6s %-8s %-6s %-15s %-8s %-8s %-13s %8s %12s %9s %9s %8s %6s %10s %6s "
+		       "%9s %10s %12s\n",
 		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "MODE", "RANGE", "RING",
-		       "RECORDS", "REJECTED", "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "MEM-KIB",
-		       "RESOLVED", "LINES-SAVED");
+		       "RECORDS", "REJECTED", "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "LIVE%",
+		       "MEM-KIB", "RESOLVED", "LINES-SAVED");
 	for (unsigned i = 0; i < n; i++) {
 		struct ublk_hint_client_stats c = h->client[i];
 
@@ -205,18 +208,22 @@ int cmd_hints(int argc, char **argv)
 			if (*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
 				*p = '?'; /* a process names itself: never let it break the output
 					   */
-		char range[32] = "-";
+		char range[32] = "-", live[16] = "-";
 
 		if (c.flags & UBLK_HINT_CLIENT_ARENA)
 			snprintf(range, sizeof(range), "%llu+%llu",
 				 (unsigned long long)(c.arena_offset >> 20),
 				 (unsigned long long)(c.arena_bytes >> 20));
+		if (c.view_pages)
+			snprintf(live, sizeof(live), "%.1f",
+				 100.0 * (double)c.live_lines / (double)(c.view_pages * 64));
 		if (json)
 			printf("%s{\"client\": %u, \"pid\": %d, \"uid\": %u, \"command\": \"%s\", "
 			       "\"state\": \"%s\", \"mode\": \"%s\", \"arena_offset\": %llu, "
 			       "\"arena_bytes\": %llu, \"ring_records\": %llu, \"records\": %llu, "
 			       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
-			       "\"forks\": %llu, \"reduced_pages\": %llu, \"memory_bytes\": %llu, "
+			       "\"forks\": %llu, \"reduced_pages\": %llu, \"live_lines\": %llu, "
+			       "\"memory_bytes\": %llu, "
 			       "\"pages_resolved\": "
 			       "%llu, "
 			       "\"lines_saved\": %llu, \"bytes_saved\": %llu}",
@@ -226,19 +233,19 @@ int cmd_hints(int argc, char **argv)
 			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
 			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
 			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
-			       (unsigned long long)c.view_pages, (unsigned long long)c.memory,
-			       (unsigned long long)c.pages_resolved,
+			       (unsigned long long)c.view_pages, (unsigned long long)c.live_lines,
+			       (unsigned long long)c.memory, (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved,
 			       (unsigned long long)c.lines_saved * 64);
 		else
 			printf("%-6u %-8d %-6u %-15s %-8s %-8s %-13s %8llu %12llu %9llu %9llu "
 			       "%8llu "
-			       "%6llu %10llu %9llu %10llu %12llu\n",
+			       "%6llu %10llu %6s %9llu %10llu %12llu\n",
 			       c.id, c.pid, c.uid, c.comm, client_state(c.flags),
 			       client_mode(c.flags), range, (unsigned long long)c.ring_records,
 			       (unsigned long long)c.records, (unsigned long long)c.rejected,
 			       (unsigned long long)c.overflows, (unsigned long long)c.resyncs,
-			       (unsigned long long)c.forks, (unsigned long long)c.view_pages,
+			       (unsigned long long)c.forks, (unsigned long long)c.view_pages, live,
 			       (unsigned long long)(c.memory >> 10),
 			       (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved);

@@ -167,6 +167,7 @@ static void publish_stats(struct hint_service *s)
 			.resyncs = c->stats.resyncs,
 			.forks = c->stats.forks,
 			.view_pages = c->view.count,
+			.live_lines = c->view.live,
 			.memory = c->mem.used,
 			.pages_resolved = c->stats.pages_resolved,
 			.lines_saved = c->stats.lines_saved,
