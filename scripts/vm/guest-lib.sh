@@ -2,8 +2,9 @@
 #
 #   vm_load MODULE...          modprobe each module, failing with a clear message
 #   vm_rxe_veth                veth0/veth1 with rxe0 on veth0 (10.77.1.1); prints the address
-#   vm_rxe_eth0                rxe0 on eth0 with $LINESWAP_SELF_ADDR (a peer, or the compute
-#                              guest of a run with one peer)
+#   vm_eth0                    eth0 up with $LINESWAP_SELF_ADDR (a peer, or the compute guest
+#                              of a run with one peer)
+#   vm_rxe_eth0                the same, and rxe0 on eth0
 #   vm_links_up                the compute guest of a run with peers: eth<k> with the k-th of
 #                              $LINESWAP_SELF_ADDRS, rxe<k> on it, each peer answering pings
 #                              (again: only what is missing)
@@ -64,12 +65,17 @@ vm_rxe_veth() {
 	echo 10.77.1.1
 }
 
-vm_rxe_eth0() {
-	[ -n "${LINESWAP_SELF_ADDR:-}" ] || vm_fail "vm_rxe_eth0 needs a two-guest run (--peer)" || return 1
-	vm_load virtio_net rdma_rxe ib_uverbs rdma_ucm || return 1
+vm_eth0() {
+	[ -n "${LINESWAP_SELF_ADDR:-}" ] || vm_fail "vm_eth0 needs a two-guest run (--peer)" || return 1
+	vm_load virtio_net || return 1
 	vm_wait_for 10 ip link show eth0 >/dev/null || vm_fail "no eth0" || return 1
 	ip addr add "$LINESWAP_SELF_ADDR/24" dev eth0 || return 1
-	ip link set eth0 up || return 1
+	ip link set eth0 up
+}
+
+vm_rxe_eth0() {
+	vm_eth0 || return 1
+	vm_load rdma_rxe ib_uverbs rdma_ucm || return 1
 	rdma link add rxe0 type rxe netdev eth0 || vm_fail "rdma link add rxe0 on eth0 failed" || return 1
 	vm_wait_for 10 test -e /dev/infiniband/uverbs0 || vm_fail "no /dev/infiniband/uverbs0" || return 1
 }
