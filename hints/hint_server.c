@@ -171,6 +171,11 @@ unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds)
 	fds[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
 	for (unsigned i = 0; i < s->nclients; i++)
 		fds[n++] = (struct pollfd){ .fd = s->client[i]->sock, .events = POLLIN };
+	/* With no client nothing needs draining but the process events, which must not pile up
+	 * (lost ones cost every later client its savings): the caller may then sleep until one
+	 * comes. */
+	if (s->nclients == 0 && s->events_fd >= 0)
+		fds[n++] = (struct pollfd){ .fd = s->events_fd, .events = POLLIN };
 	return n;
 }
 

@@ -130,7 +130,8 @@ int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf,
 		     size_t errlen);
 void hint_server_close(struct hint_server *s);
 
-/* Fills fds (room for HINT_SERVER_MAX_FDS) with what to poll for; returns how many. */
+/* Fills fds (room for HINT_SERVER_MAX_FDS) with what to poll for; returns how many. With no
+ * client registered, that is all there is to do: poll may wait for it without a timeout. */
 unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds);
 /* Acts on what poll reported in the fds hint_server_pollfds filled. */
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n);

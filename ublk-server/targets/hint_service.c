@@ -232,7 +232,9 @@ static void *run(void *arg)
 		uint64_t wakes;
 
 		fds[n] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
-		if (poll(fds, n + 1, DRAIN_EVERY_MS) > 0) {
+		/* With no client there is no ring to drain: the tick alone cost 4-6 % of an
+		 * emulated CPU (scripts/bench cpu). */
+		if (poll(fds, n + 1, s->server.nclients ? DRAIN_EVERY_MS : -1) > 0) {
 			if (fds[n].revents & POLLIN)
 				(void)!read(s->wake_fd, &wakes, sizeof(wakes));
 			hint_server_handle(&s->server, fds, n);
