@@ -13,7 +13,7 @@
  * LINESWAP_HINTS_LOG set, one line on stderr says why. Once a second, from mimalloc's
  * deferred-free heartbeat, registration is retried (an app may start before its device) or
  * the server's liveness checked (a daemon recovered after a crash is a new server: the
- * process registers again, in a new generation). */
+ * process registers again, in a new generation) and the heap's size reported. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,6 +55,15 @@ static void log_line(const char *a, const char *b)
 	(void)!write(2, "\n", 1);
 }
 
+/* Tells the server how much the heap holds (it only shows it: ublk-ctl hints). */
+static void report_heap(struct hint_ring *r)
+{
+	int64_t committed = _mi_stats_main.committed.current;
+
+	atomic_store_explicit(&r->heap_bytes, committed > 0 ? (uint64_t)committed : 0,
+			      memory_order_relaxed);
+}
+
 static uint32_t generation_of(uint16_t epoch)
 {
 	return atomic_load_explicit(&registrations, memory_order_relaxed) << 16 | epoch;
@@ -84,6 +93,7 @@ static void try_register(void)
 	if (client.sock >= 0)
 		close(client.sock); /* the old ring stays mapped: see MAX_REGISTRATIONS */
 	client = c;
+	report_heap(c.ring);
 	atomic_fetch_add_explicit(&registrations, 1, memory_order_release);
 	atomic_store_explicit(&ring, c.ring, memory_order_release);
 	atomic_store_explicit(&_mi_hint_generation, generation_of(hint_ring_epoch(c.ring)),
@@ -283,6 +293,8 @@ static void heartbeat(bool force, unsigned long long beat, void *arg)
 		try_register();
 	else if (hint_client_server_gone(&client))
 		server_gone();
+	else
+		report_heap(client.ring);
 	atomic_flag_clear_explicit(&registering, memory_order_release);
 }
 

@@ -63,6 +63,9 @@ struct hint_ring {
 	 * it drains, so it never uses a record written after a fork without knowing of the fork. */
 	_Atomic uint32_t forks_begun;
 	_Atomic uint32_t forks_done;
+	/* Bytes the client's allocator holds committed, written by the client now and then: only
+	 * shown (ublk-ctl hints), never trusted. */
+	_Atomic uint64_t heap_bytes;
 	alignas(64) struct hint_record record[];
 };
 

@@ -61,6 +61,16 @@ static void add_child(struct hint_client_conn *c, pid_t pid)
 	c->nchildren++;
 }
 
+static void close_proc_files(struct hint_client_conn *c)
+{
+	if (c->pagemap_fd >= 0)
+		close(c->pagemap_fd);
+	if (c->maps_fd >= 0)
+		close(c->maps_fd);
+	if (c->status_fd >= 0)
+		close(c->status_fd);
+}
+
 static void free_client(struct hint_client_conn *c)
 {
 	while (c->nchildren)
@@ -69,10 +79,7 @@ static void free_client(struct hint_client_conn *c)
 		munmap(c->ring, c->ring_bytes);
 		page_view_budget_give(c->budget, ring_cost(c->ring_bytes));
 	}
-	if (c->pagemap_fd >= 0)
-		close(c->pagemap_fd);
-	if (c->maps_fd >= 0)
-		close(c->maps_fd);
+	close_proc_files(c);
 	close(c->sock);
 	page_view_free(&c->view);
 	if (c->of_uid && --c->of_uid->clients == 0)
@@ -162,6 +169,40 @@ void hint_server_close(struct hint_server *s)
 	if (s->events_fd >= 0)
 		close(s->events_fd);
 	s->listen_fd = s->events_fd = -1;
+}
+
+/* RssAnon plus VmSwap of a /proc/PID/status text, in bytes. */
+static uint64_t status_anon_bytes(const char *text)
+{
+	static const char *const keys[] = { "\nRssAnon:", "\nVmSwap:" };
+	uint64_t kib = 0;
+
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const char *at = strstr(text, keys[k]);
+
+		if (at)
+			kib += strtoull(at + strlen(keys[k]), NULL, 10);
+	}
+	return kib << 10;
+}
+
+void hint_server_read_memory(struct hint_server *s, uint64_t now_ns)
+{
+	char text[4096];
+
+	for (unsigned i = 0; i < s->nclients; i++) {
+		struct hint_client_conn *c = s->client[i];
+		ssize_t n;
+
+		if (c->status_fd < 0 || now_ns - c->anon_read_ns < 1000000000ull)
+			continue;
+		c->anon_read_ns = now_ns;
+		n = pread(c->status_fd, text, sizeof(text) - 1, 0);
+		if (n > 0) {
+			text[n] = 0;
+			c->anon_bytes = status_anon_bytes(text);
+		}
+	}
 }
 
 unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds)
@@ -402,6 +443,7 @@ static const char *bind_process(struct hint_client_conn *c, int sock)
 	dir = pidfd < 0 ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	c->pagemap_fd = dir < 0 ? -1 : openat(dir, "pagemap", O_RDONLY | O_CLOEXEC);
 	c->maps_fd = dir < 0 ? -1 : openat(dir, "maps", O_RDONLY | O_CLOEXEC);
+	c->status_fd = dir < 0 ? -1 : openat(dir, "status", O_RDONLY | O_CLOEXEC);
 	if (c->pagemap_fd < 0 || c->maps_fd < 0)
 		why = "the server cannot read your page map";
 	else if (fstat(dir, &st) < 0 || st.st_uid != c->uid)
@@ -453,10 +495,7 @@ static void accept_one(struct hint_server *s)
 	why = bind_process(c, sock);
 	if (why) {
 		refuse(s, sock, -EACCES, why);
-		if (c->pagemap_fd >= 0)
-			close(c->pagemap_fd);
-		if (c->maps_fd >= 0)
-			close(c->maps_fd);
+		close_proc_files(c);
 		free(c);
 		close(sock);
 		return;
@@ -527,6 +566,9 @@ static bool client_readable(struct hint_server *s, struct hint_client_conn *c)
 	return welcome(s, c, &m.hello);
 }
 
+/* Reads the process events waiting (after the rings: see hint_server_drain). */
+static void read_events(struct hint_server *s);
+
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n)
 {
 	unsigned hellos = 0;
@@ -554,6 +596,8 @@ void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigne
 	if (n > 0 && (fds[0].revents & POLLIN))
 		for (unsigned i = 0; i < 16; i++)
 			accept_one(s);
+	if (n > 1 && fds[n - 1].fd == s->events_fd && fds[n - 1].revents)
+		read_events(s); /* polled for when there is no client (hint_server_pollfds) */
 }
 
 /* Drain callbacks: arg is the client. */
@@ -609,6 +653,16 @@ static void on_event(void *arg, enum proc_event_kind kind, pid_t pid, pid_t pare
 				if (c->child[k].pid == pid)
 					drop_child(c, k--);
 		}
+	}
+}
+
+static void read_events(struct hint_server *s)
+{
+	if (s->events_fd >= 0 && proc_events_read(s->events_fd, on_event, s) == -ENOBUFS &&
+	    !s->events_lost) {
+		s->events_lost = true;
+		log_msg("hints: process events were lost: every client's pages move whole from "
+			"now on");
 	}
 }
 
@@ -689,12 +743,7 @@ void hint_server_drain(struct hint_server *s, uint64_t deadline_ns)
 	for (unsigned i = 0; i < s->nclients; i++)
 		if (s->client[i]->corrupt)
 			remove_client(s, i--);
-	if (s->events_fd >= 0 && proc_events_read(s->events_fd, on_event, s) == -ENOBUFS &&
-	    !s->events_lost) {
-		s->events_lost = true;
-		log_msg("hints: process events were lost: every client's pages move whole from "
-			"now on");
-	}
+	read_events(s);
 }
 
 bool hint_client_resolvable(const struct hint_server *s, const struct hint_client_conn *c)

@@ -77,8 +77,11 @@ struct hint_arena {
 
 struct hint_client_conn {
 	int sock;
-	int pagemap_fd; /* /proc/PID/pagemap, opened at accept: bound to that address space */
-	int maps_fd;    /* /proc/PID/maps, likewise */
+	int pagemap_fd;      /* /proc/PID/pagemap, opened at accept: bound to that address space */
+	int maps_fd;         /* /proc/PID/maps, likewise */
+	int status_fd;       /* /proc/PID/status, likewise: its memory, shown only (-1: none) */
+	uint64_t anon_bytes; /* its anonymous memory, resident or swapped, at the last look */
+	uint64_t anon_read_ns;
 	pid_t pid;
 	uid_t uid;
 	uint32_t id;
@@ -129,6 +132,10 @@ struct hint_server {
 int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf, char *err,
 		     size_t errlen);
 void hint_server_close(struct hint_server *s);
+
+/* Looks again, at most once a second per client, at how much anonymous memory each client has
+ * (anon_bytes). */
+void hint_server_read_memory(struct hint_server *s, uint64_t now_ns);
 
 /* Fills fds (room for HINT_SERVER_MAX_FDS) with what to poll for; returns how many. With no
  * client registered, that is all there is to do: poll may wait for it without a timeout. */

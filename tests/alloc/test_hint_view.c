@@ -146,6 +146,12 @@ static void test_view_covers_live_lines(void **state)
 		(unsigned long)t.dead_in_bitmap, (unsigned long)c->stats.records,
 		(unsigned long)c->stats.overflows, (unsigned long)c->stats.resyncs,
 		(unsigned long)t.view_live, (unsigned long)t.bitmap_live);
+	/* The heap's size the producer reports (once a second, and at registration) holds the
+	 * pages it reduced: the heap has not shrunk since the last report. */
+	uint64_t heap = atomic_load(&c->ring->heap_bytes);
+	fprintf(stderr, "hint_view: heap %lu KiB reported, %lu KiB reduced\n",
+		(unsigned long)(heap >> 10), (unsigned long)(c->view.count * 4));
+	assert_true(heap >= (uint64_t)c->view.count * 4096 && heap > 0);
 	assert_int_equal(atomic_load(&w.mismatches), 0);
 	assert_int_equal(t.lost_lines, 0);
 	assert_true(t.checks > 1000);

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "hint_proto.h"
 #include "hint_server.h"
 
@@ -175,6 +176,18 @@ static void test_good_client(void **state)
 	assert_int_equal(conn->stats.records, 3);
 	assert_int_equal(conn->stats.rejected, 1);
 	assert_true(hint_client_resolvable(s, conn) || s->events_fd < 0);
+
+	/* Its memory, from its /proc/PID/status (this process): read once, then not again
+	 * within a second. */
+	uint64_t now = monotonic_ns();
+	hint_server_read_memory(s, now);
+	assert_true(conn->anon_bytes > 0);
+	assert_true(conn->anon_bytes % 1024 == 0);
+	conn->anon_bytes = 1;
+	hint_server_read_memory(s, now + 500000000ull);
+	assert_int_equal(conn->anon_bytes, 1);
+	hint_server_read_memory(s, now + 1000000000ull);
+	assert_true(conn->anon_bytes > 1);
 
 	/* Hang-up: the registration ends. */
 	close(c.sock);

@@ -44,12 +44,17 @@ clients() {
 }
 
 # live_share ID MAX: the share of live lines ublk-ctl hints reported for the reduced pages of
-# device ID's client (the last sample with any) lies in (0, MAX].
+# device ID's client (the last sample with any) lies in (0, MAX], and its heap and anonymous
+# memory were reported.
 live_share() {
 	local r
 	r=$(python3 -c "import json, sys
 s = [c for l in open('/tmp/clients$1') for c in json.loads(l)['clients'] if c['reduced_pages']]
-print(s[-1]['live_lines'] / (64 * s[-1]['reduced_pages']) if s else 0)")
+c = s[-1] if s else {}
+print('heap %d MiB, anonymous %d MiB, not reduced: %s' % (c.get('heap_bytes', 0) >> 20,
+      c.get('anon_bytes', 0) >> 20, c.get('not_reduced')), file=sys.stderr)
+ok = c and c['heap_bytes'] > 0 and c['anon_bytes'] > 0
+print(c['live_lines'] / (64 * c['reduced_pages']) if ok else 0)")
 	echo "live lines of the reduced pages (ublk-ctl hints): $r"
 	python3 -c "import sys; sys.exit(0 if 0 < $r <= $2 else 1)" ||
 		vm_fail "live share $r of the reduced pages' lines (want in (0, $2])"

@@ -78,9 +78,11 @@ struct ublk_hint_client_stats {
 	char comm[16];
 	uint64_t ring_records;
 	uint64_t records, rejected, overflows, resyncs, forks;
-	uint64_t view_pages;                /* pages it has reduced, as the server knows */
-	uint64_t live_lines;                /* the live lines of those pages */
-	uint64_t memory;                    /* bytes of the daemon's its ring and view hold */
+	uint64_t view_pages; /* pages it has reduced, as the server knows */
+	uint64_t live_lines; /* the live lines of those pages */
+	uint64_t heap_bytes; /* what its allocator says it holds committed (shown, not trusted) */
+	uint64_t anon_bytes; /* its anonymous memory, resident or swapped (/proc/PID/status) */
+	uint64_t memory;     /* bytes of the daemon's its ring and view hold */
 	uint64_t pages_resolved;            /* written slots resolved to its pages */
 	uint64_t lines_saved;               /* lines those writes did not move */
 	uint64_t arena_offset, arena_bytes; /* mmap mode: its range of the device */

@@ -13,19 +13,21 @@ static const char hints_usage[] =
 	"Usage: ublk-ctl hints -n ID [--json]\n"
 	"\n"
 	"Lists the processes registered with device ID's hint socket (programs running with\n"
-	"LD_PRELOAD=libmimalloc-hint.so; see 'ublk-ctl add --help'): client id, pid, uid, "
-	"command,\n"
-	"the capacity of its hint ring, records it published, records refused, records it dropped\n"
-	"because its ring was full (overflows) and the resyncs they caused, forks, the pages it "
-	"has\n"
-	"reduced as the server knows them and the share of their 64-byte lines that are live\n"
-	"(LIVE%: what a swap-out of those pages moves, less the first 128 bytes each page always\n"
-	"moves; low is good, and 100 would mean the hints save nothing), the daemon's memory its\n"
-	"ring and that knowledge hold\n"
+	"LD_PRELOAD=libmimalloc-hint.so; see 'ublk-ctl add --help'): client id, pid, uid,\n"
+	"command, the capacity of its hint ring, records it published, records refused, records\n"
+	"it dropped because its ring was full (overflows) and the resyncs they caused, forks;\n"
+	"what its allocator holds (HEAP-MIB, as the process reports it) and all its anonymous\n"
+	"memory, resident or swapped out (ANON-MIB, from /proc/PID/status); the 4 KiB pages it\n"
+	"has reduced as the server knows them (REDUCED) and the share of their 64-byte lines that\n"
+	"are live (LIVE%: what a swap-out of those pages moves, less the first 128 bytes each\n"
+	"page always moves; low is good); the daemon's memory its ring and that knowledge hold\n"
 	"(KiB), the written pages attributed to it, and the 64-byte lines those writes did not\n"
-	"move. STATE is 'ok', 'sharing' (it forked and a child may "
-	"share\n"
-	"its pages: they move whole) or 'unsure' (a record was half-written at the last read).\n"
+	"move. Every other page moves whole: of the heap, HEAP-MIB less the reduced pages (blocks\n"
+	"of a size without a free bitmap, under 32 bytes or over 1 KiB; dead lines not published\n"
+	"yet; free memory the allocator keeps), and ANON-MIB less HEAP-MIB (stacks, other\n"
+	"allocators' memory); --json gives these page counts (not_reduced). STATE is 'ok',\n"
+	"'sharing' (it forked and a child may share its pages: they move whole) or 'unsure' (a\n"
+	"record was half-written at the last read).\n"
 	"MODE is 'swap' (its pages are found through its page map when they are swapped out) or\n"
 	"'mmap' (LINESWAP_ARENA: its heap is a range of the device, RANGE in MiB, whose pages\n"
 	"it masks by offset), 'claiming' (granted a range not yet found mapped) or 'frozen' (it\n"
@@ -195,11 +197,11 @@ int cmd_hints(int argc, char **argv)
 		       "device)\n",
 		       dev_id);
 	else
-		printf("%-6s %-8s %-6s %-15s %-8s %-8s %-13s %8s %12s %9s %9s %8s %6s %10s %6s "
-		       "%9s %10s %12s\n",
+		printf("%-6s %-8s %-6s %-15s %-8s %-8s %-13s %8s %12s %9s %9s %8s %6s %9s %9s "
+		       "%10s %6s %9s %10s %12s\n",
 		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "MODE", "RANGE", "RING",
-		       "RECORDS", "REJECTED", "OVERFLOWS", "RESYNCS", "FORKS", "REDUCED", "LIVE%",
-		       "MEM-KIB", "RESOLVED", "LINES-SAVED");
+		       "RECORDS", "REJECTED", "OVERFLOWS", "RESYNCS", "FORKS", "HEAP-MIB",
+		       "ANON-MIB", "REDUCED", "LIVE%", "MEM-KIB", "RESOLVED", "LINES-SAVED");
 	for (unsigned i = 0; i < n; i++) {
 		struct ublk_hint_client_stats c = h->client[i];
 
@@ -217,12 +219,17 @@ int cmd_hints(int argc, char **argv)
 		if (c.view_pages)
 			snprintf(live, sizeof(live), "%.1f",
 				 100.0 * (double)c.live_lines / (double)(c.view_pages * 64));
+		uint64_t heap_pages = c.heap_bytes >> 12, anon_pages = c.anon_bytes >> 12;
+		uint64_t heap_whole = heap_pages > c.view_pages ? heap_pages - c.view_pages : 0;
+		uint64_t other = anon_pages > heap_pages ? anon_pages - heap_pages : 0;
 		if (json)
 			printf("%s{\"client\": %u, \"pid\": %d, \"uid\": %u, \"command\": \"%s\", "
 			       "\"state\": \"%s\", \"mode\": \"%s\", \"arena_offset\": %llu, "
 			       "\"arena_bytes\": %llu, \"ring_records\": %llu, \"records\": %llu, "
 			       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
-			       "\"forks\": %llu, \"reduced_pages\": %llu, \"live_lines\": %llu, "
+			       "\"forks\": %llu, \"heap_bytes\": %llu, \"anon_bytes\": %llu, "
+			       "\"reduced_pages\": %llu, \"live_lines\": %llu, \"not_reduced\": "
+			       "{\"heap_pages\": %llu, \"other_pages\": %llu, \"shared\": %s}, "
 			       "\"memory_bytes\": %llu, "
 			       "\"pages_resolved\": "
 			       "%llu, "
@@ -233,19 +240,27 @@ int cmd_hints(int argc, char **argv)
 			       (unsigned long long)c.ring_records, (unsigned long long)c.records,
 			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
 			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
+			       (unsigned long long)c.heap_bytes, (unsigned long long)c.anon_bytes,
 			       (unsigned long long)c.view_pages, (unsigned long long)c.live_lines,
+			       (unsigned long long)heap_whole, (unsigned long long)other,
+			       c.flags & (UBLK_HINT_CLIENT_SHARING | UBLK_HINT_CLIENT_FROZEN)
+				       ? "true"
+				       : "false",
 			       (unsigned long long)c.memory, (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved,
 			       (unsigned long long)c.lines_saved * 64);
 		else
 			printf("%-6u %-8d %-6u %-15s %-8s %-8s %-13s %8llu %12llu %9llu %9llu "
 			       "%8llu "
-			       "%6llu %10llu %6s %9llu %10llu %12llu\n",
+			       "%6llu %9llu %9llu %10llu %6s %9llu %10llu %12llu\n",
 			       c.id, c.pid, c.uid, c.comm, client_state(c.flags),
 			       client_mode(c.flags), range, (unsigned long long)c.ring_records,
 			       (unsigned long long)c.records, (unsigned long long)c.rejected,
 			       (unsigned long long)c.overflows, (unsigned long long)c.resyncs,
-			       (unsigned long long)c.forks, (unsigned long long)c.view_pages, live,
+			       (unsigned long long)c.forks,
+			       (unsigned long long)(c.heap_bytes >> 20),
+			       (unsigned long long)(c.anon_bytes >> 20),
+			       (unsigned long long)c.view_pages, live,
 			       (unsigned long long)(c.memory >> 10),
 			       (unsigned long long)c.pages_resolved,
 			       (unsigned long long)c.lines_saved);

@@ -147,6 +147,7 @@ static void publish_stats(struct hint_service *s)
 	unsigned shown =
 		srv->nclients < UBLK_HINT_CLIENTS_SHOWN ? srv->nclients : UBLK_HINT_CLIENTS_SHOWN;
 
+	hint_server_read_memory(srv, monotonic_ns());
 	for (unsigned i = 0; i < srv->nclients; i++) {
 		struct hint_client_conn *c = srv->client[i];
 		struct ublk_hint_client_stats cs = {
@@ -168,6 +169,10 @@ static void publish_stats(struct hint_service *s)
 			.forks = c->stats.forks,
 			.view_pages = c->view.count,
 			.live_lines = c->view.live,
+			.heap_bytes = c->ring ? atomic_load_explicit(&c->ring->heap_bytes,
+								     memory_order_relaxed)
+					      : 0,
+			.anon_bytes = c->anon_bytes,
 			.memory = c->mem.used,
 			.pages_resolved = c->stats.pages_resolved,
 			.lines_saved = c->stats.lines_saved,
