@@ -1,6 +1,6 @@
 # Compute guest of `scripts/bench link`: the key-value store of `scripts/bench hints`
 # (tests/bench/kvstore.c: fill, delete 73 %, random reads) in a memory cgroup at a fraction of
-# its data, swapping to a remote device on the memory node in the other guest over TCP, under
+# its data (memory.high), swapping to a remote device on the memory node in the other guest over TCP, under
 # stock mimalloc (whole pages) and under the hint allocator, with the link as it is and limited
 # to each rate of LINESWAP_BENCH_LINK_RATES (tc: tbf on eth0's egress, and on an ifb device its
 # ingress is redirected through, so both directions). Each run on a fresh device. Prints one
@@ -19,7 +19,9 @@ vm_load ublk_drv sch_tbf ifb act_mirred cls_matchall
 vm_eth0
 vm_wait_for 60 ping -c 1 -W 1 "$LINESWAP_NODE_ADDR" >/dev/null
 node=tcp://$LINESWAP_NODE_ADDR:7370
-cg=$(vm_memcg bench "$limit")
+# memory.high, not memory.max: with the link limited, reclaim waits for the link, and under
+# memory.max the kernel's OOM killer took the store (8 MiB, 8 Mbit/s).
+cg=$(vm_memcg bench "$limit" high)
 
 # shape RATE: eth0 limited to RATE each way, or as it is ("unlimited").
 shape() {
