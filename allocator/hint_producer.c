@@ -58,7 +58,7 @@ static void log_line(const char *a, const char *b)
 /* Tells the server how much the heap holds (it only shows it: ublk-ctl hints). */
 static void report_heap(struct hint_ring *r)
 {
-	int64_t committed = _mi_stats_main.committed.current;
+	int64_t committed = mi_atomic_loadi64_relaxed(&_mi_stats_main.committed.current);
 
 	atomic_store_explicit(&r->heap_bytes, committed > 0 ? (uint64_t)committed : 0,
 			      memory_order_relaxed);

@@ -171,8 +171,9 @@ void hint_server_close(struct hint_server *s)
 	s->listen_fd = s->events_fd = -1;
 }
 
-/* RssAnon plus VmSwap of a /proc/PID/status text, in bytes. */
-static uint64_t status_anon_bytes(const char *text)
+/* RssAnon plus VmSwap of a /proc/PID/status text, in bytes; false when a line is missing or
+ * cut short (a long Groups: line comes before them). */
+static bool status_anon_bytes(const char *text, uint64_t *bytes)
 {
 	static const char *const keys[] = { "\nRssAnon:", "\nVmSwap:" };
 	uint64_t kib = 0;
@@ -180,27 +181,31 @@ static uint64_t status_anon_bytes(const char *text)
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		const char *at = strstr(text, keys[k]);
 
-		if (at)
-			kib += strtoull(at + strlen(keys[k]), NULL, 10);
+		if (!at || !strchr(at + 1, '\n'))
+			return false;
+		kib += strtoull(at + strlen(keys[k]), NULL, 10);
 	}
-	return kib << 10;
+	*bytes = kib << 10;
+	return true;
 }
 
 void hint_server_read_memory(struct hint_server *s, uint64_t now_ns)
 {
-	char text[4096];
+	char text[16384];
+	unsigned reads = 0;
 
-	for (unsigned i = 0; i < s->nclients; i++) {
+	for (unsigned i = 0; i < s->nclients && reads < 16; i++) {
 		struct hint_client_conn *c = s->client[i];
 		ssize_t n;
 
 		if (c->status_fd < 0 || now_ns - c->anon_read_ns < 1000000000ull)
 			continue;
 		c->anon_read_ns = now_ns;
+		reads++;
 		n = pread(c->status_fd, text, sizeof(text) - 1, 0);
 		if (n > 0) {
 			text[n] = 0;
-			c->anon_bytes = status_anon_bytes(text);
+			status_anon_bytes(text, &c->anon_bytes);
 		}
 	}
 }
@@ -212,11 +217,6 @@ unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds)
 	fds[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
 	for (unsigned i = 0; i < s->nclients; i++)
 		fds[n++] = (struct pollfd){ .fd = s->client[i]->sock, .events = POLLIN };
-	/* With no client nothing needs draining but the process events, which must not pile up
-	 * (lost ones cost every later client its savings): the caller may then sleep until one
-	 * comes. */
-	if (s->nclients == 0 && s->events_fd >= 0)
-		fds[n++] = (struct pollfd){ .fd = s->events_fd, .events = POLLIN };
 	return n;
 }
 
@@ -464,6 +464,8 @@ static const char *bind_process(struct hint_client_conn *c, int sock)
 	return why;
 }
 
+static void on_event(void *arg, enum proc_event_kind kind, pid_t pid, pid_t parent);
+
 static void accept_one(struct hint_server *s)
 {
 	struct ucred cred;
@@ -479,6 +481,11 @@ static void accept_one(struct hint_server *s)
 		close(sock);
 		return;
 	}
+	/* With no client the caller may not have drained for long (hint_server_pollfds): what
+	 * piled up, or was lost, concerned nobody. */
+	for (int i = 0; s->nclients == 0 && s->events_fd >= 0 && i < 64; i++)
+		if (proc_events_read(s->events_fd, on_event, s) != -ENOBUFS)
+			break;
 	if (s->nclients >= s->conf.max_clients) {
 		refuse(s, sock, -EUSERS, "too many clients");
 		close(sock);
@@ -566,9 +573,6 @@ static bool client_readable(struct hint_server *s, struct hint_client_conn *c)
 	return welcome(s, c, &m.hello);
 }
 
-/* Reads the process events waiting (after the rings: see hint_server_drain). */
-static void read_events(struct hint_server *s);
-
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n)
 {
 	unsigned hellos = 0;
@@ -596,8 +600,6 @@ void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigne
 	if (n > 0 && (fds[0].revents & POLLIN))
 		for (unsigned i = 0; i < 16; i++)
 			accept_one(s);
-	if (n > 1 && fds[n - 1].fd == s->events_fd && fds[n - 1].revents)
-		read_events(s); /* polled for when there is no client (hint_server_pollfds) */
 }
 
 /* Drain callbacks: arg is the client. */

@@ -79,7 +79,8 @@ struct hint_client_conn {
 	int sock;
 	int pagemap_fd;      /* /proc/PID/pagemap, opened at accept: bound to that address space */
 	int maps_fd;         /* /proc/PID/maps, likewise */
-	int status_fd;       /* /proc/PID/status, likewise: its memory, shown only (-1: none) */
+	int status_fd;       /* /proc/PID/status (of the pid: after an exec, the new program's), for
+			      * its memory, shown only (-1: none) */
 	uint64_t anon_bytes; /* its anonymous memory, resident or swapped, at the last look */
 	uint64_t anon_read_ns;
 	pid_t pid;
@@ -133,12 +134,13 @@ int hint_server_open(struct hint_server *s, const struct hint_server_conf *conf,
 		     size_t errlen);
 void hint_server_close(struct hint_server *s);
 
-/* Looks again, at most once a second per client, at how much anonymous memory each client has
- * (anon_bytes). */
+/* Looks again, at most once a second per client and at most 16 clients a call, at how much
+ * anonymous memory each client has (anon_bytes). */
 void hint_server_read_memory(struct hint_server *s, uint64_t now_ns);
 
 /* Fills fds (room for HINT_SERVER_MAX_FDS) with what to poll for; returns how many. With no
- * client registered, that is all there is to do: poll may wait for it without a timeout. */
+ * client registered there is nothing else to do (process events concern clients only; those
+ * that piled up are dropped at the next connection): poll may wait without a timeout. */
 unsigned hint_server_pollfds(const struct hint_server *s, struct pollfd *fds);
 /* Acts on what poll reported in the fds hint_server_pollfds filled. */
 void hint_server_handle(struct hint_server *s, const struct pollfd *fds, unsigned n);

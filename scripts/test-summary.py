@@ -5,7 +5,7 @@ end of a long log says it; then passed, failed (and skipped) tests over the meso
 every run it made (meson-logs/NAME.json, one JSON object a test).
 
 Usage: test-summary.py LOG.json..."""
-import json, sys
+import json, re, sys
 
 BEFORE = 25  # lines shown before a failed behaviour's FAIL line
 TAIL = 30  # lines shown of another failed test
@@ -13,7 +13,8 @@ TAIL = 30  # lines shown of another failed test
 
 def excerpt(r):
     lines = (r.get("stdout") or "").splitlines() + (r.get("stderr") or "").splitlines()
-    fails = [i for i, l in enumerate(lines) if l.startswith("FAIL ")]
+    # a two-guest run prefixes each guest's lines with its role: "[compute] FAIL ..."
+    fails = [i for i, l in enumerate(lines) if re.match(r"(\[[\w-]+\] )?FAIL ", l)]
     if not fails:
         return lines[-TAIL:]
     shown, last = [], -1

@@ -147,7 +147,8 @@ static void test_view_covers_live_lines(void **state)
 		(unsigned long)c->stats.overflows, (unsigned long)c->stats.resyncs,
 		(unsigned long)t.view_live, (unsigned long)t.bitmap_live);
 	/* The heap's size the producer reports (once a second, and at registration) holds the
-	 * pages it reduced: the heap has not shrunk since the last report. */
+	 * pages it reduced: the heap (fixed slots) stopped growing in the first rounds, so the
+	 * last report, at most a second old, is not smaller than it. */
 	uint64_t heap = atomic_load(&c->ring->heap_bytes);
 	fprintf(stderr, "hint_view: heap %lu KiB reported, %lu KiB reduced\n",
 		(unsigned long)(heap >> 10), (unsigned long)(c->view.count * 4));

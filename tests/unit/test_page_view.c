@@ -77,12 +77,14 @@ static void test_bounded(void **state)
 		page_view_set(&v, p, 1);
 	assert_int_equal(v.count, 10);
 	assert_int_equal(v.dropped, 10);
+	assert_int_equal(v.live, 10); /* the dropped ones count for nothing */
 	assert_int_equal(page_view_get(&v, 15), LINES_WHOLE); /* not kept: whole, safe */
 	page_view_set(&v, 3, 7);                              /* an update needs no room */
 	assert_int_equal(page_view_get(&v, 3), 7);
 	page_view_set(&v, 3, LINES_WHOLE);
 	page_view_set(&v, 15, 5); /* room again */
 	assert_int_equal(page_view_get(&v, 15), 5);
+	assert_int_equal(v.live, 9 + 2);
 	page_view_free(&v);
 }
 

@@ -38,7 +38,7 @@ hinted() {
 clients() {
 	: >"$2"
 	while :; do
-		"$ctl" hints -n "$1" --json >>"$2"
+		"$ctl" hints -n "$1" --json >>"$2" || true
 		sleep 2
 	done
 }
@@ -76,7 +76,8 @@ hinted_swap() {
 	sampler=$!
 	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=$id LINESWAP_HINTS_LOG=1 \
 		vm_in_cgroup "$cg" "$churn" "$@" || rc=$?
-	kill "$sampler"
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
 	echo "pswpout +$(($(vm_vmstat pswpout) - out0)), pswpin +$(($(vm_vmstat pswpin) - in0))"
 	"$ctl" stats -n "$id" --json >/tmp/stats$id.json
 	"$ctl" stats -n "$id" | tail -5

@@ -124,6 +124,7 @@ one_run() {
 	local mib=$1 mode=$2 flag="" off="" cg t0 churn limit usage perf="" rc=0
 	[ "$mode" = read-all ] && flag=--hint-read-all
 	[ "$mode" = whole ] && off=LINESWAP_HINTS_OFF=1
+	rm -f /tmp/end.json /tmp/end.cpu /tmp/end.rss
 	# shellcheck disable=SC2086 # FLAG is an option or nothing
 	"$ctl" add -t remote --node "rdma://$addr:7370" --size "$(dev_mib "$mib")M" --queues 2 \
 		$flag -n 0 >/dev/null
@@ -133,7 +134,7 @@ one_run() {
 	rm -f /tmp/go
 	t0=$SECONDS
 	# shellcheck disable=SC2086 # OFF is a variable's setting or nothing (set at all: off)
-	LD_PRELOAD=$hintlib LINESWAP_HINTS_DEVICE=0 vm_in_cgroup "$cg" env $off \
+	vm_in_cgroup "$cg" env $off LD_PRELOAD="$hintlib" LINESWAP_HINTS_DEVICE=0 \
 		"$LINESWAP_BUILD/tests/churn" \
 		--mib "$mib" --threads 2 --dead 50 --after-build --wait /tmp/go --seconds "$seconds" \
 		--rate "$rate" --verify 1000000 --no-final-check >/tmp/churn.out 2>&1 &
