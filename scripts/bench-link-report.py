@@ -9,11 +9,14 @@ import json
 import re
 import sys
 
-runs = {}
+runs, store = {}, {}
 for line in open(sys.argv[1]):
     if line.startswith("{"):
         r = json.loads(line)
-        runs.setdefault((r["link"], r["alloc"]), {})[r["phase"]] = r
+        if r.get("program") == "store":
+            store[(r["link"], r["mask"])] = r
+        else:
+            runs.setdefault((r["link"], r["alloc"]), {})[r["phase"]] = r
 
 
 def rate_bytes(link):
@@ -31,7 +34,8 @@ def busy(p, link):
     return f"{mbs:.2f}" + (f" ({100 * mbs * 1e6 / rate:.0f} %)" if rate else "")
 
 
-links = sorted({k[0] for k in runs}, key=lambda l: (rate_bytes(l) is not None, l))
+links = sorted({k[0] for k in list(runs) + list(store)},
+               key=lambda l: (rate_bytes(l) is not None, l))
 print("| link | allocator | phase | s | pages out | bytes per page out | pages in | bytes per "
       "page in | link MB/s, busier way (of the rate) |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|")
@@ -61,3 +65,17 @@ for link in links:
           f"{s['read']['swapin_p50_ns'] / 1e6:.2f} / {h['read']['swapin_p50_ns'] / 1e6:.2f} | "
           f"{s['read']['swapin_p99_ns'] / 1e6:.2f} / {h['read']['swapin_p99_ns'] / 1e6:.2f} | "
           f"{h['read'].get('read_live_fraction', 0):.3f} |")
+
+if store:
+    print()
+    print("The page store alone (depth 32, sealed): pages a second, and half-live pages against "
+          "whole ones:\n")
+    print("| link | PUT whole | PUT half | half / whole | GET whole | GET half | half / whole |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for link in links:
+        w, h = store.get((link, "whole")), store.get((link, "half"))
+        if not w or not h:
+            continue
+        print(f"| {link} | {w['put_pages_per_s']} | {h['put_pages_per_s']} | "
+              f"{h['put_pages_per_s'] / w['put_pages_per_s']:.2f}x | {w['get_pages_per_s']} | "
+              f"{h['get_pages_per_s']} | {h['get_pages_per_s'] / w['get_pages_per_s']:.2f}x |")

@@ -6,7 +6,10 @@
 # ingress is redirected through, so both directions). Each run on a fresh device. Prints one
 # JSON line per run and phase: seconds, pages and bytes moved to (PUT) and from (GET) the node,
 # the bytes eth0 sent and received, and with the read phase the device's read latency (p50,
-# p99: every swap-in of the run) and the store's live-line limit.
+# p99: every swap-in of the run) and the store's live-line limit. Then, at each rate, the raw
+# page store (tests/bench/bench_store: LINESWAP_BENCH_STORE_PAGES pages, default 2000, PUT then
+# GET at depth 32, sealed): whole pages, and half their lines live. LINESWAP_BENCH_PROGRAMS
+# ("kv store" by default) picks either.
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
@@ -88,9 +91,16 @@ print('\"swapin_p50_ns\": %d, \"swapin_p99_ns\": %d, \"swapins\": %d' % (r['p50_
 
 for rate in $rates; do
 	shape "$rate"
-	for alloc in stock hint; do
-		echo "bench: kvstore under $alloc, link $rate ($(date +%T))" >&2
-		kv_run "$alloc" "$rate"
-	done
+	if [[ " ${LINESWAP_BENCH_PROGRAMS:-kv store} " == *" kv "* ]]; then
+		for alloc in stock hint; do
+			echo "bench: kvstore under $alloc, link $rate ($(date +%T))" >&2
+			kv_run "$alloc" "$rate"
+		done
+	fi
+	if [[ " ${LINESWAP_BENCH_PROGRAMS:-kv store} " == *" store "* ]]; then
+		echo "bench: the page store, link $rate ($(date +%T))" >&2
+		"$LINESWAP_BUILD/tests/bench_store" "$node" "${LINESWAP_BENCH_STORE_PAGES:-2000}" 32 \
+			sealed | sed -n "s/^{\(.*\)}$/{\"program\": \"store\", \"link\": \"$rate\", \1}/p"
+	fi
 done
 shape unlimited
