@@ -36,35 +36,36 @@ def busy(p, link):
 
 links = sorted({k[0] for k in list(runs) + list(store)},
                key=lambda l: (rate_bytes(l) is not None, l))
-print("| link | allocator | phase | s | pages out | bytes per page out | pages in | bytes per "
-      "page in | link MB/s, busier way (of the rate) |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-for link in links:
-    for alloc in ("stock", "hint"):
-        for phase in ("fill", "delete", "read"):
-            p = runs.get((link, alloc), {}).get(phase)
-            if not p:
-                continue
-            out, inn = p["put_pages"], p["get_pages"]
-            print(f"| {link} | {alloc} | {phase} | {p['seconds']:.1f} | {out} | "
-                  f"{p['put_bytes'] / out if out else 0:.0f} | {inn} | "
-                  f"{p['get_bytes'] / inn if inn else 0:.0f} | {busy(p, link)} |")
-print()
-print("| link | read phase s, stock / hint | hint / stock | whole run s, stock / hint | "
-      "hint / stock | swap-in p50 ms, stock / hint | swap-in p99 ms, stock / hint | "
-      "limit: live fraction of a read's page (hint) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for link in links:
-    s, h = runs.get((link, "stock"), {}), runs.get((link, "hint"), {})
-    if "read" not in s or "read" not in h:
-        continue
-    total = [sum(x[p]["seconds"] for p in ("fill", "delete", "read")) for x in (s, h)]
-    print(f"| {link} | {s['read']['seconds']:.1f} / {h['read']['seconds']:.1f} | "
-          f"{h['read']['seconds'] / s['read']['seconds']:.2f}x | "
-          f"{total[0]:.1f} / {total[1]:.1f} | {total[1] / total[0]:.2f}x | "
-          f"{s['read']['swapin_p50_ns'] / 1e6:.2f} / {h['read']['swapin_p50_ns'] / 1e6:.2f} | "
-          f"{s['read']['swapin_p99_ns'] / 1e6:.2f} / {h['read']['swapin_p99_ns'] / 1e6:.2f} | "
-          f"{h['read'].get('read_live_fraction', 0):.3f} |")
+if runs:
+    print("| link | allocator | phase | s | pages out | bytes per page out | pages in | bytes per "
+          "page in | link MB/s, busier way (of the rate) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for link in links:
+        for alloc in ("stock", "hint"):
+            for phase in ("fill", "delete", "read"):
+                p = runs.get((link, alloc), {}).get(phase)
+                if not p:
+                    continue
+                out, inn = p["put_pages"], p["get_pages"]
+                print(f"| {link} | {alloc} | {phase} | {p['seconds']:.1f} | {out} | "
+                      f"{p['put_bytes'] / out if out else 0:.0f} | {inn} | "
+                      f"{p['get_bytes'] / inn if inn else 0:.0f} | {busy(p, link)} |")
+    print()
+    print("| link | read phase s, stock / hint | hint / stock | whole run s, stock / hint | "
+          "hint / stock | swap-in p50 ms, stock / hint | swap-in p99 ms, stock / hint | "
+          "limit: live fraction of a read's page (hint) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for link in links:
+        s, h = runs.get((link, "stock"), {}), runs.get((link, "hint"), {})
+        if "read" not in s or "read" not in h:
+            continue
+        total = [sum(x[p]["seconds"] for p in ("fill", "delete", "read")) for x in (s, h)]
+        print(f"| {link} | {s['read']['seconds']:.1f} / {h['read']['seconds']:.1f} | "
+              f"{h['read']['seconds'] / s['read']['seconds']:.2f}x | "
+              f"{total[0]:.1f} / {total[1]:.1f} | {total[1] / total[0]:.2f}x | "
+              f"{s['read']['swapin_p50_ns'] / 1e6:.2f} / {h['read']['swapin_p50_ns'] / 1e6:.2f} | "
+              f"{s['read']['swapin_p99_ns'] / 1e6:.2f} / {h['read']['swapin_p99_ns'] / 1e6:.2f} | "
+              f"{h['read'].get('read_live_fraction', 0):.3f} |")
 
 if store:
     print()
