@@ -14,7 +14,7 @@
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 keys=${LINESWAP_BENCH_KEYS:-100000}
-reads=${LINESWAP_BENCH_READS:-100000}
+reads=${LINESWAP_BENCH_READS:-25000}
 limit=${LINESWAP_BENCH_LIMIT:-8M}
 rates=${LINESWAP_BENCH_LINK_RATES:-unlimited 8mbit}
 export LINESWAP_SECRET=bench
