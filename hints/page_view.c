@@ -216,10 +216,10 @@ void page_view_set(struct page_view *v, uint64_t vpage, uint64_t mask)
 		l->count++;
 		v->count++;
 		l->b->reduced[at / 64] |= 1ull << at % 64;
-		v->live += 64; /* LINES_WHOLE's, replaced below */
+	} else {
+		v->live -= (uint64_t)__builtin_popcountll(l->b->masks[at]);
 	}
 	v->live += (uint64_t)__builtin_popcountll(mask);
-	v->live -= (uint64_t)__builtin_popcountll(l->b->masks[at]);
 	/* A new mask: the resolver reads the page's entry again (knowledge is only what to read).
 	 */
 	if (l->b->masks[at] != mask)
