@@ -29,7 +29,6 @@
 
 #define RETRY_NS          (1000000000ull) /* liveness checks and registration retries */
 #define MAX_REGISTRATIONS 64              /* rings are never unmapped (threads may be using them) */
-#define PAGES_PER_PAGE    (MI_SMALL_PAGE_SIZE / MI_HINT_OS_PAGE_SIZE)
 #define SWEEP_NS          (10 * 1000000ull) /* the server drains rings as often */
 
 _Atomic(uint32_t) _mi_hint_generation;
@@ -159,12 +158,18 @@ static uintptr_t page_area(const mi_segment_t *segment, const mi_page_t *page)
 	return (uintptr_t)segment + (uintptr_t)(page - segment->slices) * MI_SEGMENT_SLICE_SIZE;
 }
 
+/* The 4 KiB pages of a bitmap page: 16 of a small page, 128 of a medium one. */
+static size_t page_pages(const mi_page_t *page)
+{
+	return (size_t)page->slice_count * (MI_SEGMENT_SLICE_SIZE / MI_HINT_OS_PAGE_SIZE);
+}
+
 /* The owner takes up a page in the current generation: the server sees it whole. */
 static void adopt(mi_page_t *page, mi_segment_t *segment, uint32_t generation)
 {
 	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
 
-	for (size_t i = 0; i < PAGES_PER_PAGE; i++)
+	for (size_t i = 0; i < page_pages(page); i++)
 		segment->hint_masks[first + i] = LINES_WHOLE;
 	page->hint_generation = generation;
 	page->hint_dirty = UINT16_MAX; /* its dead lines are yet to be published */
@@ -216,8 +221,8 @@ static void flush_page(mi_page_t *page, uint32_t generation)
 	uintptr_t area = page_area(segment, page);
 	size_t first = (area - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
 	/* The owner is the only one changing the bitmap and the capacity: exact. */
-	for (unsigned i = 0; i < PAGES_PER_PAGE; i++) {
-		if (!(page->hint_dirty & (1u << i)))
+	for (size_t i = 0; i < page_pages(page); i++) {
+		if (!(page->hint_dirty & (1u << (i >> page->hint_dirty_shift))))
 			continue;
 		uint64_t live =
 			_mi_hint_lines(page, area + i * MI_HINT_OS_PAGE_SIZE, page->capacity);
@@ -264,7 +269,7 @@ void _mi_hint_page_clear(mi_page_t *page)
 	if (generation == 0 || page->hint_generation != generation)
 		return; /* the server sees the page whole already */
 	size_t first = (page_area(segment, page) - (uintptr_t)segment) >> MI_HINT_OS_PAGE_SHIFT;
-	for (size_t i = first; i < first + PAGES_PER_PAGE; i++)
+	for (size_t i = first; i < first + page_pages(page); i++)
 		if (segment->hint_masks[i] != LINES_WHOLE)
 			publish_mask(segment, i, LINES_WHOLE, page->hint_generation);
 	page->hint_generation = 0;

@@ -14,6 +14,30 @@ static inline uint64_t line_range(size_t first, size_t last)
 	return upto & ~(((uint64_t)1 << first) - 1);
 }
 
+/* The end of the memory of page (its slices). */
+static uintptr_t area_end(const mi_segment_t *segment, const mi_page_t *page)
+{
+	size_t first = (size_t)(page - segment->slices);
+	size_t count = __atomic_load_n(&page->slice_count, __ATOMIC_RELAXED);
+
+	return (uintptr_t)segment + (first + count) * MI_SEGMENT_SLICE_SIZE;
+}
+
+/* How many blocks the storage of page's bitmap, words, can count: its slot in the segment
+ * header, or its page's last bytes (a page of more than MI_FREEMAP_MAX_BLOCKS blocks, patch
+ * 0007: at most 1 KiB, ending at the page's end). 0 if words is neither: then it is not a
+ * bitmap page's (the owner may be changing it under us). */
+static size_t freemap_bits(const mi_segment_t *segment, const mi_page_t *page, uintptr_t words)
+{
+	uintptr_t end = area_end(segment, page);
+
+	if (words == (uintptr_t)segment->freemaps[page - segment->slices])
+		return MI_FREEMAP_MAX_BLOCKS;
+	if (words % LINE_SIZE != 0 || words >= end || end - words > MI_FREEMAP_IN_PAGE_MAX)
+		return 0;
+	return (end - words) * 8;
+}
+
 /* The page of a normal segment whose free bitmap covers slice idx, or NULL. Fields are read
  * with relaxed atomics: the owner may be changing them, so every value is checked before it
  * is used to index anything. */
@@ -30,10 +54,13 @@ static const mi_page_t *bitmap_page_of(const mi_segment_t *segment, size_t idx)
 		return NULL;
 	size_t first = idx - back;
 	const mi_page_t *page = &segment->slices[first];
-	if (first + __atomic_load_n(&page->slice_count, __ATOMIC_RELAXED) <= idx)
+	size_t count = __atomic_load_n(&page->slice_count, __ATOMIC_RELAXED);
+	if (first + count <= idx || first + count > MI_SLICES_PER_SEGMENT ||
+	    count * MI_SEGMENT_SLICE_SIZE > MI_MEDIUM_PAGE_SIZE)
 		return NULL;
 	if (__atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED) == 0 ||
-	    __atomic_load_n(&page->freemap, __ATOMIC_RELAXED) != segment->freemaps[first])
+	    freemap_bits(segment, page,
+			 (uintptr_t)__atomic_load_n(&page->freemap, __ATOMIC_RELAXED)) == 0)
 		return NULL;
 	return page;
 }
@@ -49,24 +76,32 @@ static inline uint64_t bytes_lines(uintptr_t base, uintptr_t from, uintptr_t to)
 }
 
 /* The invariant (docs/design.md, "The one invariant"): every line an allocated block touches is
- * live; a block freed by another thread stays allocated in the bitmap until collected. */
+ * live, and so is every line of a bitmap kept in the page; a block freed by another thread
+ * stays allocated in the bitmap until collected. */
 uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 {
-	_Atomic(uintptr_t) *words = page->freemap;
+	const mi_segment_t *segment = _mi_page_segment(page);
+	_Atomic(uintptr_t) *words = __atomic_load_n(&page->freemap, __ATOMIC_RELAXED);
 	uintptr_t start = (uintptr_t)__atomic_load_n(&page->freemap_start, __ATOMIC_RELAXED);
 	size_t bsize = __atomic_load_n(&page->xblock_size, __ATOMIC_RELAXED);
+	size_t bits = freemap_bits(segment, page, (uintptr_t)words);
+	uintptr_t end = area_end(segment, page);
 
-	if (bsize == 0 || blocks > MI_FREEMAP_MAX_BLOCKS || blocks * bsize > MI_SMALL_PAGE_SIZE)
+	if (bsize == 0 || blocks > bits || start < (uintptr_t)segment || start >= end ||
+	    blocks * bsize > end - start)
 		return LINES_WHOLE;
+	uint64_t mask = 0;
+	if (bits != MI_FREEMAP_MAX_BLOCKS && (uintptr_t)words < base + MI_HINT_PAGE_SIZE &&
+	    end > base)
+		mask = bytes_lines(base, (uintptr_t)words, end);
 	uintptr_t lo = base > start ? base : start;
 	uintptr_t hi = start + blocks * bsize;
 	if (hi > base + MI_HINT_PAGE_SIZE)
 		hi = base + MI_HINT_PAGE_SIZE;
 	if (lo >= hi)
-		return 0; /* only the unused head or tail of the page's block area */
+		return mask; /* only the unused head or tail of the page's block area */
 
 	/* Walk runs of allocated blocks (clear bits) over the blocks that overlap the page. */
-	uint64_t mask = 0;
 	size_t last = _mi_freemap_block_index(page, hi - 1 - start);
 	if (last >= blocks) /* only if the page changed under us: never index past it */
 		last = blocks - 1;
@@ -75,9 +110,10 @@ uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 		uint64_t used = ~mi_atomic_load_relaxed(&words[i / MI_INTPTR_BITS]) >> bit;
 		if (used & 1) {
 			size_t run = mi_ctz(~used); /* the zeros shifted in end the run */
-			size_t end = i + run - 1 < last ? i + run - 1 : last;
-			mask |= bytes_lines(base, start + i * bsize, start + (end + 1) * bsize);
-			i = end + 1;
+			size_t end_block = i + run - 1 < last ? i + run - 1 : last;
+			mask |= bytes_lines(base, start + i * bsize,
+					    start + (end_block + 1) * bsize);
+			i = end_block + 1;
 		} else {
 			i += used == 0 ? MI_INTPTR_BITS - bit : mi_ctz(used);
 		}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <mimalloc.h>
+#include <mimalloc-internal.h> /* MI_MEDIUM_OBJ_SIZE_MAX */
 
 #include "xorshift.h"
 
@@ -56,21 +57,22 @@ static void check(struct worker *k, const struct block *b, const char *what)
 			what, b->p, b->size, bad);
 }
 
-/* Mostly sizes whose pages keep a free bitmap (25..1024), some smaller and larger. */
+/* Every size class up to mimalloc's medium objects (pages with a free bitmap: a third of
+ * 8..24-byte blocks, whose bitmaps lie in their pages), and a few larger blocks (whole). */
 static size_t pick_size(uint64_t *rng)
 {
 	uint64_t r = xorshift64(rng);
 
-	switch (r % 20) {
-	case 0:
-	case 1:
-	case 2:
+	switch (r % 30) {
+	case 0 ... 9:
 		return 1 + (r >> 8) % 24;
-	case 3:
-	case 4:
-		return 1025 + (r >> 8) % 3072;
-	case 5:
-		return 4097 + (r >> 8) % 65536;
+	case 10 ... 13:
+		return 1025 + (r >> 8) % 7168;
+	case 14:
+		return 8193 + (r >> 8) % (MI_MEDIUM_OBJ_SIZE_MAX - 8192);
+	case 15:
+		return (r >> 8) % 4 == 0 ? MI_MEDIUM_OBJ_SIZE_MAX + 1 + (r >> 16) % 65536
+					 : 25 + (r >> 8) % 1000;
 	default:
 		return 25 + (r >> 8) % 1000;
 	}

@@ -1,9 +1,9 @@
 /* Dead-line poisoning: the test that proves partial transfer is safe. Between rounds of a
- * multi-threaded churn (heap_world.h), the main thread picks half of all pages blocks were
- * ever allocated in and overwrites every line outside mi_hint_page_mask with garbage, or with
- * zeros — exactly what evicting a page with only its live lines, then fetching it back, does.
- * The workers go on allocating, freeing, reallocating and verifying every live block and
- * every calloc: zero damaged bytes, zero non-zero calloc bytes, no crash. */
+ * multi-threaded churn (heap_world.h), the main thread picks half of all pages of the 64 KiB
+ * slices blocks were ever allocated in and overwrites every line outside mi_hint_page_mask with
+ * garbage, or with zeros — exactly what evicting a page with only its live lines, then
+ * fetching it back, does. The workers go on allocating, freeing, reallocating and verifying
+ * every live block and every calloc: zero damaged bytes, zero non-zero calloc bytes, no crash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,12 +36,30 @@ __attribute__((no_sanitize("address"))) static void poison_line(uint8_t *line, s
 	}
 }
 
+/* Every 4 KiB page of every 64 KiB slice a block was ever allocated in: so also the tails of
+ * pages of 8..24-byte blocks, where their bitmaps lie, which the blocks rarely reach. */
+static void seen_slices(struct world *w, struct page_lines *out)
+{
+	struct page_lines seen;
+
+	page_lines_init(&seen);
+	world_seen_pages(w, &seen);
+	for (size_t j = 0; j < seen.cap; j++) {
+		if (seen.page[j] == 0)
+			continue;
+		uintptr_t slice = seen.page[j] & ~(uintptr_t)(64 * 1024 - 1);
+		for (uintptr_t pg = slice; pg < slice + 64 * 1024; pg += 4096)
+			page_lines_add(out, pg, 0);
+	}
+	page_lines_free(&seen);
+}
+
 static void poison_pages(struct world *w, struct poison *z)
 {
 	struct page_lines pages;
 
 	page_lines_init(&pages);
-	world_seen_pages(w, &pages);
+	seen_slices(w, &pages);
 	for (size_t j = 0; j < pages.cap; j++) {
 		if (pages.page[j] == 0 || xorshift64(&z->rng) % 2)
 			continue;

@@ -49,12 +49,12 @@ static void test_foreign_memory_is_all_live(void **state)
 	free(libc);
 }
 
-/* Blocks outside 25..1024 bytes keep mimalloc's free lists: their pages are all live. (A
- * request of 17..24 bytes gets a 32-byte block, so it is in the range.) */
+/* Blocks above mimalloc's medium objects (128 KiB) keep its own handling (a page a block):
+ * their pages are all live. */
 static void test_other_sizes_are_all_live(void **state)
 {
 	(void)state;
-	static const size_t sizes[] = { 1, 8, 1100, 2000, 10000, 100000, 1 << 22 };
+	static const size_t sizes[] = { MI_MEDIUM_OBJ_SIZE_MAX + 1, 200000, 1 << 22 };
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		void *p = mi_malloc(sizes[i]);
@@ -64,17 +64,35 @@ static void test_other_sizes_are_all_live(void **state)
 	}
 }
 
+/* Add the lines of a bitmap kept in its page's last bytes (pages of more than
+ * MI_FREEMAP_MAX_BLOCKS blocks): allocator state, always live. */
+static void add_freemap_lines(struct page_lines *shadow, void *p)
+{
+	mi_segment_t *segment = _mi_ptr_segment(p);
+	mi_page_t *page = _mi_segment_page_of(segment, p);
+	uint8_t *words = (uint8_t *)page->freemap;
+
+	if (words == NULL || words == (uint8_t *)segment->freemaps[page - segment->slices])
+		return;
+	uint8_t *end = (uint8_t *)segment +
+		       (size_t)(page - segment->slices + page->slice_count) * MI_SEGMENT_SLICE_SIZE;
+	page_lines_add_bytes(shadow, words, (size_t)(end - words));
+}
+
 /* One fresh heap, one size class: every line of the live blocks at once (blocks taken out of
  * the bitmap for the next allocations may add more), exactly those after a collect, then none
  * when all are freed. */
 static void check_one_class(size_t size)
 {
-	enum { N = 600 };
+	enum { MAX_N = 600 };
+	/* enough blocks for several pages; fewer for medium blocks (a page is 512 KiB) */
+	const int N = size <= 8192 ? MAX_N : 40;
 	mi_heap_t *heap = mi_heap_new();
-	void *p[N];
-	struct page_lines shadow;
+	void *p[MAX_N];
+	struct page_lines shadow, bitmaps;
 
 	page_lines_init(&shadow);
+	page_lines_init(&bitmaps);
 	for (int i = 0; i < N; i++)
 		p[i] = mi_heap_malloc(heap, size);
 	for (int i = 0; i < N; i += 3) { /* free a third, in a pattern that splits lines */
@@ -82,8 +100,11 @@ static void check_one_class(size_t size)
 		p[i] = NULL;
 	}
 	for (int i = 0; i < N; i++)
-		if (p[i] != NULL)
+		if (p[i] != NULL) {
 			add_block_lines(&shadow, p[i]);
+			add_freemap_lines(&shadow, p[i]);
+			add_freemap_lines(&bitmaps, p[i]);
+		}
 	size_t bitmap_pages = 0;
 	for (size_t j = 0; j < shadow.cap; j++) {
 		if (shadow.page[j] == 0)
@@ -102,19 +123,27 @@ static void check_one_class(size_t size)
 		if (p[i] != NULL)
 			mi_free(p[i]);
 	for (size_t j = 0; j < shadow.cap; j++) {
-		uint64_t mask = shadow.page[j] ? mi_hint_page_mask((void *)shadow.page[j]) : 0;
-		/* nothing live: no line, or the page went back to its segment (all live) */
-		assert_true(mask == 0 || mask == LINES_WHOLE);
+		if (shadow.page[j] == 0)
+			continue;
+		uint64_t mask = mi_hint_page_mask((void *)shadow.page[j]);
+		/* nothing live but a bitmap in the page, or the page went back to its segment
+		 * (all live) */
+		assert_true((mask & ~page_lines_get(&bitmaps, shadow.page[j])) == 0 ||
+			    mask == LINES_WHOLE);
 	}
 	page_lines_free(&shadow);
+	page_lines_free(&bitmaps);
 	mi_heap_delete(heap);
 }
 
 static void test_each_class_exact(void **state)
 {
 	(void)state;
-	for (size_t size = 25; size <= 1024; size += size < 128 ? 8 : 40)
+	for (size_t size = 1; size <= 1024; size += size < 128 ? 8 : 40)
 		check_one_class(size);
+	for (size_t size = 1024; size <= MI_MEDIUM_OBJ_SIZE_MAX; size = size * 5 / 4)
+		check_one_class(size);
+	check_one_class(MI_MEDIUM_OBJ_SIZE_MAX);
 }
 
 /* bitmap_max_size 0 turns the bitmap off for pages made from then on. */
@@ -146,6 +175,7 @@ struct tally {
 static void add_block(const struct block *b, void *arg)
 {
 	add_block_lines(arg, b->p);
+	add_freemap_lines(arg, b->p);
 }
 
 /* Compare every page ever used with the shadow of the blocks live now. */

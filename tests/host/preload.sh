@@ -26,7 +26,7 @@ same() {
 	fi
 }
 
-expect "the preload is the hint allocator" 0 "option 'bitmap_min_size': 25" \
+expect "the preload is the hint allocator" 0 "option 'bitmap_max_size': 131072" \
 	env LD_PRELOAD="$lib" MIMALLOC_VERBOSE=1 true
 
 cat >"$work/churn.py" <<'PY'

@@ -1,7 +1,8 @@
 /* churn — a large churning heap of small blocks that must survive swap byte for byte: the
  * workload of lineswap's hint tests, run under LD_PRELOAD=libmimalloc-hint.so.
  *
- * Threads each fill --mib / threads MiB with blocks of 25..1024 bytes, every block filled with
+ * Threads each fill --mib / threads MiB with blocks (--sizes: 25..1024 bytes, or a mix of every
+ * size class up to mimalloc's medium objects, most of them 8- and 16-byte), every block filled with
  * a pattern of its own tag, free --dead percent of them at random (pages keep dead lines), and
  * churn: free a random block (or hand it to another thread, which checks and frees it: a
  * cross-thread free) and allocate a new one in its place, keeping the dead share. Every --verify
@@ -39,8 +40,6 @@
 
 #include "xorshift.h"
 
-#define MIN_SIZE    25
-#define MAX_SIZE    1024
 #define INBOX       256
 #define MAX_THREADS 16
 
@@ -69,6 +68,45 @@ static struct {
 	size_t mib;
 	bool revive, fork, after_build, no_final_check;
 } opt = { .threads = 4, .dead_pct = 50, .seconds = 30, .verify_every = 5, .mib = 64 };
+
+/* A size mix: ranges [lo, hi] picked with weights (out of their sum). */
+struct size_range {
+	uint32_t weight, lo, hi;
+};
+
+static const struct size_range small_sizes[] = { { 1, 25, 1024 } };
+/* By count 97 % 8- and 16-byte blocks; by bytes about 11 % in them, 21 % in 17..1024, 17 % in
+ * 1025..8192 and half in medium blocks (8193..131072): pages of every kind of bitmap. */
+static const struct size_range mixed_sizes[] = {
+	{ 6000, 1, 8 }, { 3700, 9, 16 }, { 270, 17, 1024 }, { 25, 1025, 8192 }, { 5, 8193, 131072 },
+};
+static const struct size_range *sizes = small_sizes;
+static size_t nsizes = 1;
+
+static uint32_t pick_size(uint64_t *rng)
+{
+	uint32_t total = 0, r;
+	size_t i;
+
+	for (i = 0; i < nsizes; i++)
+		total += sizes[i].weight;
+	r = (uint32_t)(xorshift64(rng) % total);
+	for (i = 0; r >= sizes[i].weight; i++)
+		r -= sizes[i].weight;
+	return sizes[i].lo + (uint32_t)(xorshift64(rng) % (sizes[i].hi - sizes[i].lo + 1));
+}
+
+/* The mean block size of the mix. */
+static size_t mean_size(void)
+{
+	double total = 0, bytes = 0;
+
+	for (size_t i = 0; i < nsizes; i++) {
+		total += sizes[i].weight;
+		bytes += sizes[i].weight * (sizes[i].lo + sizes[i].hi) / 2.0;
+	}
+	return (size_t)(bytes / total);
+}
 
 static struct worker workers[MAX_THREADS];
 static atomic_ulong damaged_blocks, reported;
@@ -123,7 +161,7 @@ static bool intact(const struct block *b, const char *when)
 
 static void new_block(struct worker *w, struct block *b)
 {
-	b->size = MIN_SIZE + (uint32_t)(xorshift64(&w->rng) % (MAX_SIZE - MIN_SIZE + 1));
+	b->size = pick_size(&w->rng);
 	b->tag = atomic_fetch_add(&next_tag, 1);
 	b->p = malloc(b->size);
 	if (!b->p) {
@@ -262,7 +300,7 @@ static struct block *slots(size_t n)
 static void start(void)
 {
 	size_t per_thread = opt.mib * 1024 * 1024 / opt.threads;
-	size_t avg = (MIN_SIZE + MAX_SIZE) / 2;
+	size_t avg = mean_size();
 
 	for (unsigned t = 0; t < opt.threads; t++) {
 		struct worker *w = &workers[t];
@@ -302,7 +340,7 @@ static void finish(const char *who, double t0)
  * parent churns it. */
 static int run_fork(double t0)
 {
-	size_t per_thread = opt.mib * 1024 * 1024 / opt.threads / ((MIN_SIZE + MAX_SIZE) / 2);
+	size_t per_thread = opt.mib * 1024 * 1024 / opt.threads / mean_size();
 	struct worker *w = &workers[0];
 	int status;
 
@@ -348,8 +386,10 @@ static int usage(FILE *out, int status)
 {
 	fputs("Usage: churn [--mib N] [--threads T] [--seconds S] [--dead PCT] [--verify S]\n"
 	      "             [--revive | --fork] [--after-build] [--rate STEPS] [--wait FILE]\n"
-	      "             [--no-final-check]\n"
-	      "A churning heap of 25..1024-byte blocks, every block checked (see the source).\n"
+	      "             [--no-final-check] [--sizes small|mixed]\n"
+	      "A churning heap of 25..1024-byte blocks (small) or of every size class up to\n"
+	      "128 KiB, most of them 8 and 16 bytes (mixed); every block checked (see the "
+	      "source).\n"
 	      "Exit status: 0 intact, 1 damage found, 2 bad arguments.\n",
 	      out);
 	return status;
@@ -369,6 +409,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'R' },
 		{ "wait", required_argument, NULL, 'W' },
 		{ "no-final-check", no_argument, NULL, 'N' },
+		{ "sizes", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -376,9 +417,10 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end = NULL;
-		double v = optarg && c != 'W' ? strtod(optarg, &end) : 0;
+		bool numeric = optarg && c != 'W' && c != 'S';
+		double v = numeric ? strtod(optarg, &end) : 0;
 
-		if (optarg && c != 'W' && (*end || v <= 0))
+		if (numeric && (*end || v <= 0))
 			return usage(stderr, 2);
 		switch (c) {
 		case 'm':
@@ -413,6 +455,16 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			opt.no_final_check = true;
+			break;
+		case 'S':
+			if (strcmp(optarg, "mixed") == 0) {
+				sizes = mixed_sizes;
+				nsizes = sizeof(mixed_sizes) / sizeof(mixed_sizes[0]);
+			} else if (strcmp(optarg, "small") != 0) {
+				fprintf(stderr, "churn: --sizes is small or mixed, not %s\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			return usage(stdout, 0);
