@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scripts/bench-alloc.py — the hint allocator against stock mimalloc and glibc malloc, on the
 host: mimalloc's test-stress at several thread counts, a larson-like server workload, and
-single-thread malloc/free loops of 32..1024 B. Each workload runs under each allocator (chosen
+single-thread malloc/free loops of 8 B..32 KiB. Each workload runs under each allocator (chosen
 with LD_PRELOAD), interleaved, --reps times; the table gives the best wall time (the least
 disturbed run: this is a shared machine) and the median peak RSS, and their ratios to stock
 mimalloc. Then the cost of mi_hint_page_mask per page.
@@ -29,8 +29,10 @@ def main():
                  for t, a in stress.items()]
     workloads.append(("larson 2 threads, 16..1024 B",
                       [os.path.join(tests, "bench_larson"), "2", "20", "1000000", "4000", "16", "1024"]))
-    workloads += [(f"loop {s} B", [os.path.join(tests, "bench_alloc_loop"), str(s), "100000000"])
-                  for s in (32, 64, 128, 256, 512, 1024)]
+    # every kind of bitmap page: in the page (8..24 B), in the header (32 B..8 KiB), medium
+    workloads += [(f"loop {s} B", [os.path.join(tests, "bench_alloc_loop"), str(s),
+                                   "100000000" if s <= 1024 else "2000000"])
+                  for s in (8, 16, 24, 32, 64, 128, 256, 512, 1024, 4096, 32768)]
 
     def run(cmd, lib):
         env = dict(os.environ)

@@ -1,19 +1,26 @@
 /* kvstore — a Redis-shaped key-value store for the hints benchmark (DiLOS's Redis scatter-gather
- * shape, small): a chained hash table whose entries hold 8-byte keys and 128-byte values.
+ * shape, small): a chained hash table of keys with 128-byte values, in one of two layouts
+ * (--layout):
+ *   entry  one 144-byte block per key: the chain link, an 8-byte key and the value inline;
+ *   redis  Redis's own pieces, four blocks per key: a 24-byte hash entry (key, value and chain
+ *          pointers, as dictEntry), a 20-byte key string ("k:" and 16 hex digits, as an sds),
+ *          a 16-byte object header (type, LRU clock and refcount, then the value's pointer, as
+ *          robj) and the 128-byte value allocated on its own.
  *
  * Phases: fill --keys keys in random order; delete each with probability --delete percent, in
  * insertion order; read --reads random keys of the rest, checking every value. Each phase ends with
  * one JSON line on stdout; with --stepped the program then waits for a line on stdin before the
  * next phase (so a harness can read the device's counters between phases). Last, with --limit and
  * the hint allocator preloaded, a "limit" line gives the live lines of the pages that hold the
- * remaining entries (mi_hint_page_mask): the physical limit of what a swap of them must move, as
- * a fraction of those pages (live_fraction) and of the pages reads touch (read_live_fraction,
- * weighted by how often random reads touch each page). It is measured after the reads (which
- * change no page's live lines) because finding the entries touches their pages.
+ * remaining keys' blocks (mi_hint_page_mask): the physical limit of what a swap of them must
+ * move, as a fraction of those pages (live_fraction) and of the pages reads touch
+ * (read_live_fraction, weighted by how often random reads touch each page). It is measured after
+ * the reads (which change no page's live lines) because finding the entries touches their pages.
  *
  * Exit status: 0 every value read back intact, 1 a damaged value, 2 bad arguments. */
 #include <dlfcn.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,15 +31,46 @@
 #include "xorshift.h"
 
 #define VALUE_SIZE 128
+#define KEY_SIZE   20 /* "k:" + 16 hex digits + NUL, rounded as a 3-byte sds header would */
+#define MAX_BLOCKS 4  /* blocks a key's lookup touches, at most */
 
+/* The entry layout: one block a key. */
 struct entry {
 	struct entry *next;
 	uint64_t key;
 	uint8_t value[VALUE_SIZE];
 };
 
-static struct entry **bucket;
+/* The redis layout: four blocks a key. */
+struct object {
+	uint32_t type_lru; /* type, encoding and LRU clock */
+	uint32_t refcount;
+	uint8_t *value;
+};
+
+struct dict_entry {
+	char *key;
+	struct object *value;
+	struct dict_entry *next;
+};
+
+_Static_assert(sizeof(struct dict_entry) == 24, "a dictEntry is 24 bytes");
+_Static_assert(sizeof(struct object) == 16, "a robj is 16 bytes");
+
+static bool redis;
+static void **bucket; /* struct entry * or struct dict_entry * chains */
 static uint64_t nbuckets;
+
+static void *must_malloc(size_t size)
+{
+	void *p = malloc(size);
+
+	if (!p) {
+		perror("kvstore: malloc");
+		exit(1);
+	}
+	return p;
+}
 
 static double now(void)
 {
@@ -60,37 +98,102 @@ static void value_of(uint64_t key, uint8_t *v)
 	}
 }
 
+static void **bucket_of(uint64_t key)
+{
+	return &bucket[hash(key) & (nbuckets - 1)];
+}
+
+static void key_string(uint64_t key, char *s)
+{
+	snprintf(s, KEY_SIZE, "k:%016" PRIx64, key);
+}
+
 static void put(uint64_t key)
 {
-	struct entry *e = malloc(sizeof(*e));
-	struct entry **b = &bucket[hash(key) & (nbuckets - 1)];
+	void **b = bucket_of(key);
 
-	if (!e) {
-		perror("kvstore: malloc");
-		exit(1);
+	if (!redis) {
+		struct entry *e = must_malloc(sizeof(*e));
+
+		e->key = key;
+		value_of(key, e->value);
+		e->next = *b;
+		*b = e;
+		return;
 	}
-	e->key = key;
-	value_of(key, e->value);
-	e->next = *b;
-	*b = e;
+	struct dict_entry *d = must_malloc(sizeof(*d));
+
+	d->key = must_malloc(KEY_SIZE);
+	key_string(key, d->key);
+	d->value = must_malloc(sizeof(*d->value));
+	d->value->type_lru = 0;
+	d->value->refcount = 1;
+	d->value->value = must_malloc(VALUE_SIZE);
+	value_of(key, d->value->value);
+	d->next = *b;
+	*b = d;
 }
 
 static void del(uint64_t key)
 {
-	for (struct entry **p = &bucket[hash(key) & (nbuckets - 1)]; *p; p = &(*p)->next)
-		if ((*p)->key == key) {
-			struct entry *e = *p;
-			*p = e->next;
-			free(e);
+	char s[KEY_SIZE];
+
+	if (!redis) {
+		for (struct entry **p = (struct entry **)bucket_of(key); *p; p = &(*p)->next)
+			if ((*p)->key == key) {
+				struct entry *e = *p;
+				*p = e->next;
+				free(e);
+				return;
+			}
+		return;
+	}
+	key_string(key, s);
+	for (struct dict_entry **p = (struct dict_entry **)bucket_of(key); *p; p = &(*p)->next)
+		if (strcmp((*p)->key, s) == 0) {
+			struct dict_entry *d = *p;
+			*p = d->next;
+			free(d->value->value);
+			free(d->value);
+			free(d->key);
+			free(d);
 			return;
 		}
 }
 
-static const struct entry *get(uint64_t key)
+/* The value of key, or NULL; with blocks, the start and size of every block the lookup found
+ * the key by (its chain's blocks before it left out), returning their count in *n. */
+static const uint8_t *get(uint64_t key, uintptr_t *blocks, size_t *sizes, size_t *n)
 {
-	for (const struct entry *e = bucket[hash(key) & (nbuckets - 1)]; e; e = e->next)
-		if (e->key == key)
-			return e;
+	char s[KEY_SIZE];
+
+	if (!redis) {
+		for (const struct entry *e = *bucket_of(key); e; e = e->next)
+			if (e->key == key) {
+				if (blocks) {
+					blocks[0] = (uintptr_t)e;
+					sizes[0] = sizeof(*e);
+					*n = 1;
+				}
+				return e->value;
+			}
+		return NULL;
+	}
+	key_string(key, s);
+	for (const struct dict_entry *d = *bucket_of(key); d; d = d->next)
+		if (strcmp(d->key, s) == 0) {
+			if (blocks) {
+				uintptr_t b[MAX_BLOCKS] = { (uintptr_t)d, (uintptr_t)d->key,
+							    (uintptr_t)d->value,
+							    (uintptr_t)d->value->value };
+				size_t z[MAX_BLOCKS] = { sizeof(*d), KEY_SIZE, sizeof(*d->value),
+							 VALUE_SIZE };
+				memcpy(blocks, b, sizeof(b));
+				memcpy(sizes, z, sizeof(z));
+				*n = MAX_BLOCKS;
+			}
+			return d->value->value;
+		}
 	return NULL;
 }
 
@@ -129,7 +232,7 @@ static struct limit live_limit(const uint64_t *keys, size_t n)
 {
 	uint64_t (*mask_of)(const void *) =
 		(uint64_t(*)(const void *))dlsym(RTLD_DEFAULT, "mi_hint_page_mask");
-	uint64_t *pages = malloc(n * 2 * sizeof(*pages)), bytes = 0, read_bytes = 0;
+	uint64_t *pages = malloc(n * 2 * MAX_BLOCKS * sizeof(*pages)), bytes = 0, read_bytes = 0;
 	struct limit l = { 0, -1, -1 };
 	size_t np = 0;
 
@@ -138,11 +241,15 @@ static struct limit live_limit(const uint64_t *keys, size_t n)
 		return l;
 	}
 	for (size_t i = 0; i < n; i++) {
-		uintptr_t p = (uintptr_t)get(keys[i]);
+		uintptr_t block[MAX_BLOCKS];
+		size_t size[MAX_BLOCKS], nb = 0;
 
-		pages[np++] = p >> 12;
-		if (((p + sizeof(struct entry) - 1) >> 12) != p >> 12)
-			pages[np++] = (p + sizeof(struct entry) - 1) >> 12;
+		get(keys[i], block, size, &nb);
+		for (size_t k = 0; k < nb; k++) {
+			pages[np++] = block[k] >> 12;
+			if (((block[k] + size[k] - 1) >> 12) != block[k] >> 12)
+				pages[np++] = (block[k] + size[k] - 1) >> 12;
+		}
 	}
 	qsort(pages, np, sizeof(*pages), cmp_u64);
 	uint64_t b = 0; /* the live bytes of pages[i], counted as often as reads touch it */
@@ -173,8 +280,9 @@ static int usage(FILE *out, int status)
 {
 	fputs("Usage: kvstore [--keys N] [--delete PCT] [--reads N] [--seed S] [--stepped] "
 	      "[--limit]\n"
-	      "A hash-table key-value store with 128-byte values: fill, delete, read (see the "
-	      "source).\n",
+	      "               [--layout entry|redis]\n"
+	      "A hash-table key-value store with 128-byte values, a block a key (entry) or\n"
+	      "Redis's four (redis): fill, delete, read (see the source).\n",
 	      out);
 	return status;
 }
@@ -188,6 +296,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "stepped", no_argument, NULL, 'S' },
 		{ "limit", no_argument, NULL, 'l' },
+		{ "layout", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -197,9 +306,10 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end = NULL;
-		uint64_t v = optarg ? strtoull(optarg, &end, 10) : 0;
+		bool numeric = optarg && c != 'L';
+		uint64_t v = numeric ? strtoull(optarg, &end, 10) : 0;
 
-		if (optarg && (*end || !*optarg))
+		if (numeric && (*end || !*optarg))
 			return usage(stderr, 2);
 		switch (c) {
 		case 'k':
@@ -219,6 +329,15 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			with_limit = true;
+			break;
+		case 'L':
+			if (strcmp(optarg, "redis") == 0) {
+				redis = true;
+			} else if (strcmp(optarg, "entry") != 0) {
+				fprintf(stderr, "kvstore: --layout is entry or redis, not %s\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			return usage(stdout, 0);
@@ -266,11 +385,11 @@ int main(int argc, char **argv)
 	uint64_t damaged = 0;
 	for (uint64_t i = 0; i < reads && left; i++) {
 		uint64_t key = order[xorshift64(&rng) % left];
-		const struct entry *e = get(key);
+		const uint8_t *value = get(key, NULL, NULL, NULL);
 		uint8_t want[VALUE_SIZE];
 
 		value_of(key, want);
-		if (!e || memcmp(e->value, want, VALUE_SIZE))
+		if (!value || memcmp(value, want, VALUE_SIZE))
 			damaged++;
 	}
 	printf("{\"phase\": \"read\", \"reads\": %llu, \"damaged\": %llu, \"seconds\": %.2f}\n",

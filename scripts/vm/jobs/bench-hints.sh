@@ -1,5 +1,5 @@
 # Guest side of `scripts/bench hints`: the Redis-shaped key-value store (tests/bench/kvstore.c)
-# and an unmodified Debian program (python3) swapping to one remote device over RDMA (rxe), in a
+# in both its layouts and an unmodified Debian program (python3) swapping to one remote device over RDMA (rxe), in a
 # memory cgroup at a fraction of their data, under the hint allocator and under stock mimalloc
 # (whole pages), runs interleaved. Prints one JSON line per run and phase: pages and bytes moved
 # to (PUT) and from (GET) the memory node, and seconds.
@@ -75,13 +75,16 @@ emit() {
 
 # One kvstore run, stepped so that each phase is measured on its own; the physical limit,
 # measured after the reads (finding the entries touches their pages), goes with the read phase.
-kv_run() { # ALLOC
+# LAYOUT: entry (a 144-byte block a key: program "kvstore") or redis (Redis's four blocks a key,
+# 24-, 20-, 16- and 128-byte: program "kvstore-redis").
+kv_run() { # ALLOC [LAYOUT]
 	local before after line secs extra pid
-	local lib=$1 env=()
+	local lib=$1 env=() layout=${2:-entry} program=kvstore
+	[ "$layout" = entry ] || program=kvstore-$layout
 	[ "$1" != arena ] || lib=hint env=(LINESWAP_ARENA=224M LINESWAP_HINTS_DEVICE=1)
 	coproc KV { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$lib.so" \
 		vm_in_cgroup "$cg" env "${env[@]}" "$LINESWAP_BUILD/tests/kvstore" --keys "$keys" \
-		--reads "$reads" --stepped --limit; }
+		--reads "$reads" --layout "$layout" --stepped --limit; }
 	pid=$KV_PID
 	before=$(moved)
 	for phase in fill delete read; do
@@ -96,10 +99,14 @@ kv_run() { # ALLOC
 			read -r line <&"${KV[0]}"
 			extra=$(echo "$line" | sed -n 's/.*\("live_fraction": [-0-9.]*\), \("read_live_fraction": [-0-9.]*\).*/\1, \2/p')
 		fi
-		emit "$1" kvstore "$phase" "$secs" "$before" "$after" "$extra"
+		emit "$1" "$program" "$phase" "$secs" "$before" "$after" "$extra"
 		before=$after
 	done
 	wait "$pid"
+}
+
+redis_run() { # ALLOC
+	kv_run "$1" redis
 }
 
 # python3 (Debian's, unmodified) with its small objects from malloc (PYTHONMALLOC=malloc) running
@@ -123,7 +130,7 @@ for rep in $(seq "$reps"); do
 	allocs=(${LINESWAP_BENCH_ALLOCS:-stock hint})
 	((rep % 2)) || allocs=($(printf '%s\n' "${allocs[@]}" | tac))
 	for alloc in "${allocs[@]}"; do
-		for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
+		for prog in ${LINESWAP_BENCH_PROGRAMS:-kv redis py}; do
 			echo "bench: repetition $rep of $reps, $prog under $alloc ($(date +%T))" >&2
 			${prog}_run $alloc
 		done
