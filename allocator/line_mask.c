@@ -1,5 +1,6 @@
-/* Line liveness of a 4 KiB page, read from the free bitmaps of mimalloc's pages.
- * Reads mimalloc's headers only; never the page's own memory. */
+/* Line liveness of a 4 KiB page, read from the free bitmaps of mimalloc's pages: in the
+ * segment header, or (pages of 8..24-byte blocks) in the page's own last lines; never the
+ * blocks' memory. */
 #include "mimalloc-hint.h"
 
 #include <mimalloc.h>
@@ -91,8 +92,8 @@ uint64_t _mi_hint_lines(const mi_page_t *page, uintptr_t base, size_t blocks)
 	    blocks * bsize > end - start)
 		return LINES_WHOLE;
 	uint64_t mask = 0;
-	if (bits != MI_FREEMAP_MAX_BLOCKS && (uintptr_t)words < base + MI_HINT_PAGE_SIZE &&
-	    end > base)
+	bool in_page = words != segment->freemaps[page - segment->slices];
+	if (in_page && (uintptr_t)words < base + MI_HINT_PAGE_SIZE && end > base)
 		mask = bytes_lines(base, (uintptr_t)words, end);
 	uintptr_t lo = base > start ? base : start;
 	uintptr_t hi = start + blocks * bsize;

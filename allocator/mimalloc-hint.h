@@ -15,13 +15,16 @@ _Static_assert(MI_HINT_PAGE_SIZE == LINE_SIZE * PAGE_LINES, "one mask covers one
 /* The live lines of the 4 KiB page holding addr: bit i set means bytes [64 i, 64 i + 64) of
  * the page may be read later. A line is live if an allocated block, a block freed by another
  * thread but not yet collected, or allocator metadata overlaps it. Every page that is not
- * made of blocks with a free bitmap (other size classes, mimalloc's headers, memory mimalloc
- * does not own) is LINES_WHOLE.
+ * made of blocks with a free bitmap (blocks above 128 KiB, mimalloc's headers, memory
+ * mimalloc does not own) is LINES_WHOLE.
  *
  * Any thread may ask, without locks. The answer is exact for a page whose owning thread is
  * not allocating or freeing in it meanwhile; otherwise it is a snapshot that a concurrent
  * allocation may already have outdated, so a caller that must not lose data arranges for
- * the owner to publish its allocations (lineswap's hint ring does). */
+ * the owner to publish its allocations (lineswap's hint ring does). A page of 8..24-byte
+ * blocks keeps its bitmap in its own last bytes, which the query reads: ask only about pages
+ * known to be in use (in mimalloc's debug builds a page freed and decommitted meanwhile is
+ * inaccessible; in release builds it reads as zeros). */
 MI_HINT_API uint64_t mi_hint_page_mask(const void *addr);
 
 #endif

@@ -48,8 +48,9 @@ def compare(alloc, base):
     page against the physical limits."""
     print()
     print(f"| program | phase | {alloc} bytes / {base} bytes | {alloc} bytes per page / limit | "
-          f"{alloc} bytes per swap-in / read-weighted limit | {alloc} time / {base} time |")
-    print("|---|---|---:|---:|---:|---:|")
+          f"{alloc} bytes per swap-in / read-weighted limit | {alloc} swap-ins / {base} "
+          f"swap-ins | {alloc} time / {base} time |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for (prog, a, phase), h in sorted(sums.items()):
         if a != alloc or (prog, base, phase) not in sums:
             continue
@@ -62,11 +63,14 @@ def compare(alloc, base):
         vs_read = (f"{per_page(h['get_bytes'], h['get_pages']) / (rlim * 4096):.2f}x"
                    if rlim and h["get_pages"] else "-")
         vs_base = f"{hb / sb:.3f}x" if sb else "-"
-        print(f"| {prog} | {phase} | {vs_base} | {vs_limit} | {vs_read} | "
+        ins = f"{h['get_pages'] / st['get_pages']:.2f}x" if st["get_pages"] else "-"
+        print(f"| {prog} | {phase} | {vs_base} | {vs_limit} | {vs_read} | {ins} | "
               f"{per_page(h['seconds'], st['seconds']):.2f}x |")
 
-# "hint" is swap mode under the hint allocator, "arena" its mmap mode (LINESWAP_ARENA)
-for alloc, base in (("hint", "stock"), ("arena", "stock"), ("arena", "hint")):
+# "hint" is swap mode under the hint allocator, "arena" its mmap mode (LINESWAP_ARENA),
+# "hint-off" the hint allocator never registering (every page whole)
+for alloc, base in (("hint", "stock"), ("arena", "stock"), ("arena", "hint"),
+                    ("hint-off", "stock"), ("hint", "hint-off")):
     if any(a == alloc for _, a, _ in sums) and any(a == base for _, a, _ in sums):
         compare(alloc, base)
 reps = [(key, b) for key, b in sorted(per_rep.items()) if b.get("stock") and "hint" in b]

@@ -21,7 +21,7 @@
 #define DRAIN_EVERY_MS  10 /* rings are read this often even with no write to resolve */
 #define DRAIN_SLICE_MS  2  /* longest such a drain lasts: then the thread looks for writes */
 #define SWAP_RECHECK_NS 1000000000ull
-#define RING_RECORDS    (1u << 14) /* 384 KiB, charged to the client's memory */
+#define RING_RECORDS    (1u << 14) /* 384 KiB, locked by the server: charged to the daemon */
 #define MAX_RING        (1u << 20)
 #define MAX_VIEW_PAGES  (64u << 20) /* 256 GiB of reduced pages a client */
 #define MAX_CLIENTS     256

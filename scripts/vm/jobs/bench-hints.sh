@@ -82,6 +82,9 @@ kv_run() { # ALLOC [LAYOUT]
 	local lib=$1 env=() layout=${2:-entry} program=kvstore
 	[ "$layout" = entry ] || program=kvstore-$layout
 	[ "$1" != arena ] || lib=hint env=(LINESWAP_ARENA=224M LINESWAP_HINTS_DEVICE=1)
+	# hint-off: the hint allocator never registering (its bitmaps, headers and layout, every
+	# page moved whole): tells the allocator's own effects from the hints' on paging
+	[ "$1" != hint-off ] || lib=hint env=(LINESWAP_HINTS_OFF=1)
 	coproc KV { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$lib.so" \
 		vm_in_cgroup "$cg" env "${env[@]}" "$LINESWAP_BUILD/tests/kvstore" --keys "$keys" \
 		--reads "$reads" --layout "$layout" --stepped --limit; }
