@@ -133,7 +133,7 @@ for rep in $(seq "$reps"); do
 	allocs=(${LINESWAP_BENCH_ALLOCS:-stock hint})
 	((rep % 2)) || allocs=($(printf '%s\n' "${allocs[@]}" | tac))
 	for alloc in "${allocs[@]}"; do
-		for prog in ${LINESWAP_BENCH_PROGRAMS:-kv redis py}; do
+		for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
 			echo "bench: repetition $rep of $reps, $prog under $alloc ($(date +%T))" >&2
 			${prog}_run $alloc
 		done
