@@ -1,7 +1,7 @@
-# Guest side of `scripts/bench hints`: the Redis-shaped key-value store (tests/bench/kvstore.c)
-# in both its layouts and an unmodified Debian program (python3) swapping to one remote device over RDMA (rxe), in a
-# memory cgroup at a fraction of their data, under the hint allocator and under stock mimalloc
-# (whole pages), runs interleaved. Prints one JSON line per run and phase: pages and bytes moved
+# Guest side of `scripts/bench hints`: the Redis-shaped key-value store (tests/bench/kvstore.c,
+# in either layout) and an unmodified Debian program (python3) swapping to one remote device over
+# RDMA (rxe), in a memory cgroup at a fraction of their data, under the hint allocator and under
+# stock mimalloc (whole pages), runs interleaved. Prints one JSON line per run and phase: pages and bytes moved
 # to (PUT) and from (GET) the memory node, and seconds.
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 set -eo pipefail
