@@ -32,6 +32,7 @@
 #define SWEEP_NS          (10 * 1000000ull) /* the server drains rings as often */
 
 _Atomic(uint32_t) _mi_hint_generation;
+_Atomic(int64_t) _mi_hint_whole_bytes;
 uint32_t _mi_hint_flush_frees = MI_HINT_FLUSH_FREES; /* before any thread: see hint_arena.c */
 
 static struct hint_client client = { .sock = -1 };
@@ -54,12 +55,16 @@ static void log_line(const char *a, const char *b)
 	(void)!write(2, "\n", 1);
 }
 
-/* Tells the server how much the heap holds (it only shows it: ublk-ctl hints). */
+/* Tells the server how much the heap holds, and how much of it is in pages without a free
+ * bitmap (it only shows them: ublk-ctl hints). */
 static void report_heap(struct hint_ring *r)
 {
 	int64_t committed = mi_atomic_loadi64_relaxed(&_mi_stats_main.committed.current);
+	int64_t whole = mi_atomic_load_relaxed(&_mi_hint_whole_bytes);
 
 	atomic_store_explicit(&r->heap_bytes, committed > 0 ? (uint64_t)committed : 0,
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->whole_bytes, whole > 0 ? (uint64_t)whole : 0,
 			      memory_order_relaxed);
 }
 

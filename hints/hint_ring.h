@@ -63,9 +63,11 @@ struct hint_ring {
 	 * it drains, so it never uses a record written after a fork without knowing of the fork. */
 	_Atomic uint32_t forks_begun;
 	_Atomic uint32_t forks_done;
-	/* Bytes the client's allocator holds committed, written by the client now and then: only
-	 * shown (ublk-ctl hints), never trusted. */
+	/* Bytes the client's allocator holds committed, and of those the bytes of pages without a
+	 * free bitmap (which always move whole), written by the client now and then: only shown
+	 * (ublk-ctl hints), never trusted. */
 	_Atomic uint64_t heap_bytes;
+	_Atomic uint64_t whole_bytes;
 	alignas(64) struct hint_record record[];
 };
 

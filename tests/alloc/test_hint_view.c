@@ -170,6 +170,50 @@ static void test_view_covers_live_lines(void **state)
 	}
 }
 
+/* Pages without a free bitmap (blocks over bitmap_max_size: mimalloc's large and huge pages)
+ * always move whole: the allocator counts their bytes while they are in use, and the producer
+ * reports the count with the heap's size (ublk-ctl hints: NO-BITMAP). */
+static void test_whole_bytes_reported(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 200 << 10, 1 << 20, 20 << 20, 48 << 20 };
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	void *p[N];
+
+	/* settle what the world left: abandoned segments reclaimed, retired pages freed (either
+	 * would change the count while this test allocates) */
+	mi_collect(true);
+	int64_t before = atomic_load(&_mi_hint_whole_bytes), sum = 0;
+
+	for (int i = 0; i < N; i++) {
+		p[i] = mi_malloc(sizes[i]);
+		assert_non_null(p[i]);
+		((char *)p[i])[0] = 1;
+		sum += (int64_t)sizes[i];
+	}
+	int64_t during = atomic_load(&_mi_hint_whole_bytes) - before;
+	fprintf(stderr, "hint_view: %lld bytes in blocks over 128 KiB, %lld counted whole\n",
+		(long long)sum, (long long)during);
+	/* a page is the block rounded up to 64 KiB slices */
+	assert_true(during >= sum && during <= sum + N * (64 << 10));
+	/* the producer reports from mimalloc's heartbeat, at most once a second (a collection
+	 * beats it too) */
+	assert_true(registered());
+	struct hint_client_conn *c = server.client[0];
+	uint64_t reported = 0;
+	for (int i = 0; i < 500 && reported < (uint64_t)(before + during); i++) {
+		mi_collect(false);
+		usleep(10000);
+		reported = atomic_load(&c->ring->whole_bytes);
+	}
+	assert_true(reported >= (uint64_t)(before + during));
+	assert_true(atomic_load(&c->ring->heap_bytes) >= reported);
+	/* pages of blocks over mimalloc's retire size (128 KiB) are freed with their block */
+	for (int i = 0; i < N; i++)
+		mi_free(p[i]);
+	assert_int_equal(atomic_load(&_mi_hint_whole_bytes), before);
+}
+
 int main(void)
 {
 	struct hint_server_conf conf = {
@@ -183,6 +227,7 @@ int main(void)
 	char err[256];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_view_covers_live_lines),
+		cmocka_unit_test(test_whole_bytes_reported),
 	};
 
 	if (!conf.socket_path) {

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define UBLK_STATS_MAGIC   0x6c6e7377u /* "lnsw" */
-#define UBLK_STATS_VERSION 10
+#define UBLK_STATS_VERSION 11
 /* Latency histogram: bucket b counts latencies up to ublk_stats_bucket_ns(b): exact below 8 ns,
  * then four buckets per power of two up to about 8.6 s; the last bucket takes anything longer. */
 #define UBLK_LAT_BUCKETS 128
@@ -78,11 +78,12 @@ struct ublk_hint_client_stats {
 	char comm[16];
 	uint64_t ring_records;
 	uint64_t records, rejected, overflows, resyncs, forks;
-	uint64_t view_pages; /* pages it has reduced, as the server knows */
-	uint64_t live_lines; /* the live lines of those pages */
-	uint64_t heap_bytes; /* what its allocator says it holds committed (shown, not trusted) */
-	uint64_t anon_bytes; /* its anonymous memory, resident or swapped (/proc/PID/status) */
-	uint64_t memory;     /* bytes of the daemon's its ring and view hold */
+	uint64_t view_pages;  /* pages it has reduced, as the server knows */
+	uint64_t live_lines;  /* the live lines of those pages */
+	uint64_t heap_bytes;  /* what its allocator says it holds committed (shown, not trusted) */
+	uint64_t whole_bytes; /* ... and of that, in pages without a free bitmap (likewise) */
+	uint64_t anon_bytes;  /* its anonymous memory, resident or swapped (/proc/PID/status) */
+	uint64_t memory;      /* bytes of the daemon's its ring and view hold */
 	uint64_t pages_resolved;            /* written slots resolved to its pages */
 	uint64_t lines_saved;               /* lines those writes did not move */
 	uint64_t arena_offset, arena_bytes; /* mmap mode: its range of the device */

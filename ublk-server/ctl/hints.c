@@ -17,16 +17,19 @@ static const char hints_usage[] =
 	"command, the capacity of its hint ring, records it published, records refused, records\n"
 	"it dropped because its ring was full (overflows) and the resyncs they caused, forks;\n"
 	"what its allocator holds committed (HEAP-MIB, as the process reports it, resident or\n"
-	"not) and all its anonymous memory, resident or swapped out (ANON-MIB, from\n"
-	"/proc/PID/status; in mmap mode the heap is the device's range, not anonymous memory);\n"
+	"not), and of that what is in pages without a free bitmap, which always move whole\n"
+	"(NO-BITMAP, MiB: blocks over 128 KiB by default); all its anonymous memory, resident or\n"
+	"swapped out (ANON-MIB, from /proc/PID/status; in mmap mode the heap is the device's\n"
+	"range, not anonymous memory);\n"
 	"the 4 KiB pages it has reduced as the server knows them (REDUCED) and the share of their\n"
 	"64-byte lines that are live (LIVE%: a swap-out of such a page moves its live lines and\n"
 	"its first 128 bytes; low is good); the daemon's memory its ring and that knowledge hold\n"
 	"(KiB), the written pages attributed to it, and the 64-byte lines those writes did not\n"
-	"move. Every other page moves whole: of the heap, at most HEAP-MIB less the reduced pages\n"
-	"(blocks over 128 KiB, which have no free bitmap; dead lines not published yet; free\n"
-	"memory the allocator keeps), and at least ANON-MIB less HEAP-MIB\n"
-	"(stacks, other allocators' memory); --json gives these page counts (not_reduced).\n"
+	"move. Every other page moves whole: of the heap, the pages without a bitmap, and at most\n"
+	"HEAP-MIB less those and the reduced pages (dead lines not published yet, free memory the\n"
+	"allocator keeps), and at least ANON-MIB less HEAP-MIB (stacks, other allocators'\n"
+	"memory); --json gives these page counts (not_reduced: no_bitmap_pages, heap_pages,\n"
+	"other_pages; shared: true when they all move whole because the process forked).\n"
 	"STATE is 'ok', 'sharing' (it forked and a child may share its pages: they move whole)\n"
 	"or 'unsure' (a record was half-written at the last read).\n"
 	"MODE is 'swap' (its pages are found through its page map when they are swapped out) or\n"
@@ -199,10 +202,11 @@ int cmd_hints(int argc, char **argv)
 		       dev_id);
 	else
 		printf("%-6s %-8s %-6s %-15s %-8s %-8s %-13s %8s %12s %9s %9s %8s %6s %9s %9s "
-		       "%10s %6s %9s %10s %12s\n",
+		       "%9s %10s %6s %9s %10s %12s\n",
 		       "CLIENT", "PID", "UID", "COMMAND", "STATE", "MODE", "RANGE", "RING",
 		       "RECORDS", "REJECTED", "OVERFLOWS", "RESYNCS", "FORKS", "HEAP-MIB",
-		       "ANON-MIB", "REDUCED", "LIVE%", "MEM-KIB", "RESOLVED", "LINES-SAVED");
+		       "NO-BITMAP", "ANON-MIB", "REDUCED", "LIVE%", "MEM-KIB", "RESOLVED",
+		       "LINES-SAVED");
 	for (unsigned i = 0; i < n; i++) {
 		struct ublk_hint_client_stats c = h->client[i];
 
@@ -221,7 +225,9 @@ int cmd_hints(int argc, char **argv)
 			snprintf(live, sizeof(live), "%.1f",
 				 100.0 * (double)c.live_lines / (double)(c.view_pages * 64));
 		uint64_t heap_pages = c.heap_bytes >> 12, anon_pages = c.anon_bytes >> 12;
-		uint64_t heap_whole = heap_pages > c.view_pages ? heap_pages - c.view_pages : 0;
+		uint64_t no_bitmap = c.whole_bytes >> 12;
+		uint64_t reducible = heap_pages > no_bitmap ? heap_pages - no_bitmap : 0;
+		uint64_t heap_whole = reducible > c.view_pages ? reducible - c.view_pages : 0;
 		uint64_t other = anon_pages > heap_pages ? anon_pages - heap_pages : 0;
 		if (json)
 			printf("%s{\"client\": %u, \"pid\": %d, \"uid\": %u, \"command\": \"%s\", "
@@ -229,8 +235,10 @@ int cmd_hints(int argc, char **argv)
 			       "\"arena_bytes\": %llu, \"ring_records\": %llu, \"records\": %llu, "
 			       "\"rejected\": %llu, \"overflows\": %llu, \"resyncs\": %llu, "
 			       "\"forks\": %llu, \"heap_bytes\": %llu, \"anon_bytes\": %llu, "
-			       "\"reduced_pages\": %llu, \"live_lines\": %llu, \"not_reduced\": "
-			       "{\"heap_pages\": %llu, \"other_pages\": %llu, \"shared\": %s}, "
+			       "\"whole_bytes\": %llu, \"reduced_pages\": %llu, \"live_lines\": "
+			       "%llu, "
+			       "\"not_reduced\": {\"no_bitmap_pages\": %llu, \"heap_pages\": %llu, "
+			       "\"other_pages\": %llu, \"shared\": %s}, "
 			       "\"memory_bytes\": %llu, "
 			       "\"pages_resolved\": "
 			       "%llu, "
@@ -242,7 +250,8 @@ int cmd_hints(int argc, char **argv)
 			       (unsigned long long)c.rejected, (unsigned long long)c.overflows,
 			       (unsigned long long)c.resyncs, (unsigned long long)c.forks,
 			       (unsigned long long)c.heap_bytes, (unsigned long long)c.anon_bytes,
-			       (unsigned long long)c.view_pages, (unsigned long long)c.live_lines,
+			       (unsigned long long)c.whole_bytes, (unsigned long long)c.view_pages,
+			       (unsigned long long)c.live_lines, (unsigned long long)no_bitmap,
 			       (unsigned long long)heap_whole, (unsigned long long)other,
 			       c.flags & (UBLK_HINT_CLIENT_SHARING | UBLK_HINT_CLIENT_FROZEN)
 				       ? "true"
@@ -253,13 +262,14 @@ int cmd_hints(int argc, char **argv)
 		else
 			printf("%-6u %-8d %-6u %-15s %-8s %-8s %-13s %8llu %12llu %9llu %9llu "
 			       "%8llu "
-			       "%6llu %9llu %9llu %10llu %6s %9llu %10llu %12llu\n",
+			       "%6llu %9llu %9llu %9llu %10llu %6s %9llu %10llu %12llu\n",
 			       c.id, c.pid, c.uid, c.comm, client_state(c.flags),
 			       client_mode(c.flags), range, (unsigned long long)c.ring_records,
 			       (unsigned long long)c.records, (unsigned long long)c.rejected,
 			       (unsigned long long)c.overflows, (unsigned long long)c.resyncs,
 			       (unsigned long long)c.forks,
 			       (unsigned long long)(c.heap_bytes >> 20),
+			       (unsigned long long)(c.whole_bytes >> 20),
 			       (unsigned long long)(c.anon_bytes >> 20),
 			       (unsigned long long)c.view_pages, live,
 			       (unsigned long long)(c.memory >> 10),

@@ -172,6 +172,9 @@ static void publish_stats(struct hint_service *s)
 			.heap_bytes = c->ring ? atomic_load_explicit(&c->ring->heap_bytes,
 								     memory_order_relaxed)
 					      : 0,
+			.whole_bytes = c->ring ? atomic_load_explicit(&c->ring->whole_bytes,
+								      memory_order_relaxed)
+					       : 0,
 			.anon_bytes = c->anon_bytes,
 			.memory = c->mem.used,
 			.pages_resolved = c->stats.pages_resolved,
