@@ -63,6 +63,23 @@ moved() { # the pages and bytes moved by every device, summed
 	echo "${sum[*]}"
 }
 
+# cg_counters DIR: the cgroup's anonymous-page refaults, major faults and pages reclaimed so far
+cg_counters() {
+	awk '$1 == "workingset_refault_anon" || $1 == "pgmajfault" || $1 == "pgsteal" { v[$1] = $2 }
+		END { print v["workingset_refault_anon"] + 0, v["pgmajfault"] + 0, v["pgsteal"] + 0 }' \
+		"$1/memory.stat"
+}
+
+# cg_json DIR BEFORE: what reclaim saw in cgroup DIR since BEFORE (cg_counters), and what the
+# cgroup holds now (anonymous, file and kernel memory, bytes)
+cg_json() {
+	local b=($2) a=($(cg_counters "$1"))
+	awk -v r=$((a[0] - b[0])) -v f=$((a[1] - b[1])) -v s=$((a[2] - b[2])) \
+		'$1 == "anon" || $1 == "file" || $1 == "kernel" { v[$1] = $2 }
+		END { printf "\"refault_anon\": %d, \"major_faults\": %d, \"reclaimed\": %d, \"cg_anon\": %d, \"cg_file\": %d, \"cg_kernel\": %d", r, f, s, v["anon"], v["file"], v["kernel"] }' \
+		"$1/memory.stat"
+}
+
 # emit ALLOC PROGRAM PHASE SECONDS BEFORE AFTER [EXTRA-JSON]
 emit() {
 	local b=($5) a=($6)
@@ -78,7 +95,7 @@ emit() {
 # LAYOUT: entry (a 144-byte block a key: program "kvstore") or redis (Redis's four blocks a key,
 # 24-, 20-, 16- and 128-byte: program "kvstore-redis").
 kv_run() { # ALLOC [LAYOUT]
-	local before after line secs extra pid
+	local before after line secs extra pid cg_before
 	local lib=$1 env=() layout=${2:-entry} program=kvstore
 	[ "$layout" = entry ] || program=kvstore-$layout
 	[ "$1" != arena ] || lib=hint env=(LINESWAP_ARENA=224M LINESWAP_HINTS_DEVICE=1)
@@ -90,17 +107,20 @@ kv_run() { # ALLOC [LAYOUT]
 		--reads "$reads" --layout "$layout" --stepped --limit; }
 	pid=$KV_PID
 	before=$(moved)
+	cg_before=$(cg_counters "$cg")
 	for phase in fill delete read; do
 		read -r line <&"${KV[0]}"
 		after=$(moved)
 		secs=$(echo "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
 		[ "$phase" = read ] && echo "$line" | grep -q '"damaged": 0,' ||
 			[ "$phase" != read ] || { echo "kvstore: damaged values: $line" >&2; exit 1; }
+		[ "$phase" != read ] || "$ctl" hints -n 0 --json >&2
+		extra=$(cg_json "$cg" "$cg_before")
+		cg_before=$(cg_counters "$cg")
 		echo go >&"${KV[1]}"
-		extra=""
 		if [ "$phase" = read ]; then
 			read -r line <&"${KV[0]}"
-			extra=$(echo "$line" | sed -n 's/.*\("live_fraction": [-0-9.]*\), \("read_live_fraction": [-0-9.]*\).*/\1, \2/p')
+			extra="$extra, $(echo "$line" | sed -n 's/.*\("live_fraction": [-0-9.]*\), \("read_live_fraction": [-0-9.]*\).*/\1, \2/p')"
 		fi
 		emit "$1" "$program" "$phase" "$secs" "$before" "$after" "$extra"
 		before=$after
