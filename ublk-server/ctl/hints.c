@@ -225,7 +225,9 @@ int cmd_hints(int argc, char **argv)
 			snprintf(live, sizeof(live), "%.1f",
 				 100.0 * (double)c.live_lines / (double)(c.view_pages * 64));
 		uint64_t heap_pages = c.heap_bytes >> 12, anon_pages = c.anon_bytes >> 12;
-		uint64_t no_bitmap = c.whole_bytes >> 12;
+		/* both figures are the client's, read at different moments: never more than all */
+		uint64_t no_bitmap =
+			c.whole_bytes >> 12 < heap_pages ? c.whole_bytes >> 12 : heap_pages;
 		uint64_t reducible = heap_pages > no_bitmap ? heap_pages - no_bitmap : 0;
 		uint64_t heap_whole = reducible > c.view_pages ? reducible - c.view_pages : 0;
 		uint64_t other = anon_pages > heap_pages ? anon_pages - heap_pages : 0;
