@@ -12,8 +12,9 @@ import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+rows = [r for r in rows if "program" in r]  # not the ublk-ctl hints snapshots
 sums = defaultdict(lambda: defaultdict(float))
-limit, read_limit = {}, {}
+limit, read_limit, heap_limit = {}, {}, {}
 # (program, repetition) -> allocator -> bytes, allocators in the order they ran
 per_rep = defaultdict(dict)
 for r in rows:
@@ -28,6 +29,18 @@ for r in rows:
         limit[(r["program"], r["alloc"])] = r["live_fraction"]
     if r.get("read_live_fraction", -1) > 0:
         read_limit[(r["program"], r["alloc"])] = r["read_live_fraction"]
+    if "limit" in r and r["limit"]["reduced_pages"]:
+        # a program's own limit, from outside (ublk-ctl hints after its reads): the live
+        # lines (+128 B) of the pages it reduced; and over its whole heap, where pages without
+        # a free bitmap and heap pages with no mask move whole
+        c = r["limit"]
+        reduced = c["reduced_pages"]
+        live = c["live_lines"] / (reduced * 64)
+        heap_pages = max(c["heap_bytes"] // 4096, reduced)
+        limit[(r["program"], r["alloc"])] = live + 128 / 4096
+        heap_limit[(r["program"], r["alloc"])] = (
+            (reduced * (live * 4096 + 128) + (heap_pages - reduced) * 4096) / (heap_pages * 4096),
+            c["whole_bytes"] / (heap_pages * 4096))
 
 def per_page(b, p):
     return b / p if p else 0.0
@@ -67,6 +80,23 @@ def compare(alloc, base):
         print(f"| {prog} | {phase} | {vs_base} | {vs_limit} | {vs_read} | {ins} | "
               f"{per_page(h['seconds'], st['seconds']):.2f}x |")
 
+# what reclaim saw in the program's cgroup (bench-hints.sh, cg_json), summed over repetitions
+seen = defaultdict(lambda: defaultdict(int))
+for r in rows:
+    if "refault_anon" in r:
+        for f in ("refault_anon", "major_faults", "reclaimed", "cg_anon", "cg_file"):
+            seen[(r["program"], r["phase"], r["alloc"])][f] += r[f]
+        seen[(r["program"], r["phase"], r["alloc"])]["runs"] += 1
+if seen:
+    print()
+    print("| program | phase | allocator | anonymous refaults | major faults | pages reclaimed | "
+          "anonymous MiB at the end | file MiB at the end |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for (prog, phase, alloc), v in sorted(seen.items()):
+        n = v["runs"]
+        print(f"| {prog} | {phase} | {alloc} | {v['refault_anon']} | {v['major_faults']} | "
+              f"{v['reclaimed']} | {v['cg_anon'] / n / 2**20:.1f} | {v['cg_file'] / n / 2**20:.1f} |")
+
 # "hint" is swap mode under the hint allocator, "arena" its mmap mode (LINESWAP_ARENA),
 # "hint-off" the hint allocator never registering (every page whole)
 for alloc, base in (("hint", "stock"), ("arena", "stock"), ("arena", "hint"),
@@ -85,6 +115,11 @@ if limit:
     for (prog, alloc), lim in sorted(limit.items()):
         print(f"Physical limit for {prog} under {alloc}: the live lines (+128 B) of the pages "
               f"holding its data after the deletes are {lim:.3f} of those pages", end="")
+        if (prog, alloc) in heap_limit:
+            h, nb = heap_limit[(prog, alloc)]
+            print(f" (as ublk-ctl hints reports it after the reads: the pages it reduced); over "
+                  f"its whole heap, where {nb:.3f} of it is in pages without a free bitmap and "
+                  f"other pages without a mask move whole too, {h:.3f}", end="")
         if (prog, alloc) in read_limit:
             print(f"; weighted by how often random reads touch each page, "
                   f"{read_limit[(prog, alloc)]:.3f}", end="")
