@@ -1,8 +1,10 @@
 # Guest side of `scripts/bench hints`: the Redis-shaped key-value store (tests/bench/kvstore.c,
-# in either layout) and an unmodified Debian program (python3) swapping to one remote device over
-# RDMA (rxe), in a memory cgroup at a fraction of their data, under the hint allocator and under
-# stock mimalloc (whole pages), runs interleaved. Prints one JSON line per run and phase: pages and bytes moved
-# to (PUT) and from (GET) the memory node, and seconds.
+# in either layout) and two unmodified Debian programs (python3, redis-server) swapping to one
+# remote device over RDMA (rxe), each in a memory cgroup at a fraction of its data, under the
+# hint allocator and under stock mimalloc (whole pages), runs interleaved. Programs:
+# LINESWAP_BENCH_PROGRAMS, from kv (kvstore), redis (kvstore --layout redis), server
+# (redis-server) and py (python3). Prints one JSON line per run and phase: pages and bytes moved
+# to (PUT) and from (GET) the memory node, seconds, and what reclaim saw in the cgroup.
 . "$LINESWAP_SRC/scripts/vm/guest-lib.sh"
 set -eo pipefail
 ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
@@ -11,6 +13,9 @@ reads=${LINESWAP_BENCH_READS:-500000}
 py_keys=${LINESWAP_BENCH_PY_KEYS:-100000}
 py_reads=${LINESWAP_BENCH_PY_READS:-20000}
 py_limit=${LINESWAP_BENCH_PY_LIMIT:-24M}
+srv_keys=${LINESWAP_BENCH_SRV_KEYS:-40000}
+srv_reads=${LINESWAP_BENCH_SRV_READS:-30000}
+srv_limit=${LINESWAP_BENCH_SRV_LIMIT:-6M}
 limit=${LINESWAP_BENCH_LIMIT:-8M}
 reps=${LINESWAP_BENCH_REPS:-2}
 # LINESWAP_BENCH_REPLICAS=2: the device over three nodes with two copies of every page
@@ -53,6 +58,7 @@ if [[ " ${LINESWAP_BENCH_ALLOCS:-} " == *" arena "* ]]; then
 fi
 cg=$(vm_memcg bench "$limit")
 pycg=$(vm_memcg benchpy "$py_limit")
+srvcg=$(vm_memcg benchsrv "$srv_limit")
 
 moved() { # the pages and bytes moved by every device, summed
 	local id sum=(0 0 0 0) m
@@ -130,6 +136,54 @@ kv_run() { # ALLOC [LAYOUT]
 
 redis_run() { # ALLOC
 	kv_run "$1" redis
+}
+
+# redis-server (Debian's, unmodified: its allocations go to the preloaded malloc, not to the
+# jemalloc it links) in a memory cgroup of its own, driven over a unix socket by
+# bench-hints-redis.py from outside it: SET, DEL and GET phases measured each on its own, as
+# kv_run's; after the reads, the server's own live-line limit as the hint service sees it
+# (ublk-ctl hints: LIVE% of its reduced pages, its pages without a bitmap).
+server_run() { # ALLOC
+	local before after line secs extra rpid hints cg_before sock=/tmp/bench-redis.sock
+	local lib=$1 env=()
+	[ "$1" != hint-off ] || lib=hint env=(LINESWAP_HINTS_OFF=1) # as in kv_run
+	[ "$1" != arena ] || { echo "bench: no mmap-mode run of redis-server" >&2; return 0; }
+	rm -f "$sock"
+	# redis-tools' redis-check-rdb is the server when its argv[0] says so (the redis-server
+	# package would start a service of its own)
+	vm_in_cgroup "$srvcg" env "${env[@]}" \
+		bash -c 'LD_PRELOAD=$0 exec -a redis-server redis-check-rdb "$@"' \
+		"$LINESWAP_BUILD/allocator/libmimalloc-$lib.so" --port 0 --unixsocket "$sock" \
+		--save "" --appendonly no --daemonize no --logfile "/tmp/redis-$1.log" &
+	rpid=$!
+	vm_wait_for 30 test -S "$sock"
+	coproc RC { python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-hints-redis.py" "$sock" \
+		"$srv_keys" "$srv_reads"; }
+	before=$(moved)
+	cg_before=$(cg_counters "$srvcg")
+	for phase in fill delete read; do
+		read -r line <&"${RC[0]}"
+		after=$(moved)
+		secs=$(echo "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
+		[ "$phase" != read ] || echo "$line" | grep -q '"damaged": 0}' ||
+			{ echo "redis-server: damaged values: $line" >&2; exit 1; }
+		extra=$(cg_json "$srvcg" "$cg_before")
+		if [ "$phase" = read ] && [ "$1" = hint ]; then
+			hints=$("$ctl" hints -n 0 --json)
+			echo "$hints" >&2
+			extra="$extra, \"limit\": $(echo "$hints" | python3 -c '
+import json, sys
+c = [c for c in json.load(sys.stdin)["clients"] if c["pid"] == int(sys.argv[1])][0]
+print(json.dumps({k: c[k] for k in ("heap_bytes", "whole_bytes", "anon_bytes",
+      "reduced_pages", "live_lines")}))' "$rpid")"
+		fi
+		cg_before=$(cg_counters "$srvcg")
+		echo go >&"${RC[1]}"
+		emit "$1" redis-server "$phase" "$secs" "$before" "$after" "$extra"
+		before=$after
+	done
+	kill "$rpid"
+	wait "$rpid" || true
 }
 
 # python3 (Debian's, unmodified) with its small objects from malloc (PYTHONMALLOC=malloc) running
