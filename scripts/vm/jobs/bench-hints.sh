@@ -144,7 +144,7 @@ redis_run() { # ALLOC
 # kv_run's; after the reads, the server's own live-line limit as the hint service sees it
 # (ublk-ctl hints: LIVE% of its reduced pages, its pages without a bitmap).
 server_run() { # ALLOC
-	local before after line secs extra rpid hints cg_before sock=/tmp/bench-redis.sock
+	local before after line secs extra rpid spid hints cg_before sock=/tmp/bench-redis.sock
 	local lib=$1 env=()
 	[ "$1" != hint-off ] || lib=hint env=(LINESWAP_HINTS_OFF=1) # as in kv_run
 	[ "$1" != arena ] || { echo "bench: no mmap-mode run of redis-server" >&2; return 0; }
@@ -157,6 +157,7 @@ server_run() { # ALLOC
 		--save "" --appendonly no --daemonize no --logfile "/tmp/redis-$1.log" &
 	rpid=$!
 	vm_wait_for 30 test -S "$sock"
+	spid=$(head -n 1 "$srvcg/cgroup.procs") # the server (rpid is the subshell that started it)
 	coproc RC { python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-hints-redis.py" "$sock" \
 		"$srv_keys" "$srv_reads"; }
 	before=$(moved)
@@ -175,14 +176,14 @@ server_run() { # ALLOC
 import json, sys
 c = [c for c in json.load(sys.stdin)["clients"] if c["pid"] == int(sys.argv[1])][0]
 print(json.dumps({k: c[k] for k in ("heap_bytes", "whole_bytes", "anon_bytes",
-      "reduced_pages", "live_lines")}))' "$rpid")"
+      "reduced_pages", "live_lines")}))' "$spid")"
 		fi
 		cg_before=$(cg_counters "$srvcg")
 		echo go >&"${RC[1]}"
 		emit "$1" redis-server "$phase" "$secs" "$before" "$after" "$extra"
 		before=$after
 	done
-	kill "$rpid"
+	kill "$spid"
 	wait "$rpid" || true
 }
 
