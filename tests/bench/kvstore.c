@@ -14,12 +14,15 @@
  * the hint allocator preloaded, a "limit" line gives the live lines of the pages that hold the
  * remaining keys' blocks (mi_hint_page_mask): the physical limit of what a swap of them must
  * move, as a fraction of those pages (live_fraction) and of the pages reads touch
- * (read_live_fraction, weighted by how often random reads touch each page). It is measured after
- * the reads (which change no page's live lines) because finding the entries touches their pages.
+ * (read_live_fraction, weighted by how often random reads touch each page), and of the pages some
+ * reads found not resident (miss_live_fraction: the swap-ins those reads caused, the bucket and
+ * key arrays' whole pages included, each weighed by its live lines). It is measured after the
+ * reads (which change no page's live lines) because finding the entries touches their pages.
  *
  * Exit status: 0 every value read back intact, 1 a damaged value, 2 bad arguments. */
 #include <dlfcn.h>
 #include <getopt.h>
+#include <sys/mman.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,6 +63,33 @@ _Static_assert(sizeof(struct object) == 16, "a robj is 16 bytes");
 static bool redis;
 static void **bucket; /* struct entry * or struct dict_entry * chains */
 static uint64_t nbuckets;
+
+/* With --limit, some reads probe (mincore) the page of every block or array slot before they
+ * touch it: the pages that are not resident are those the read swaps in. Their live lines now
+ * weigh the limit as the reads' own swap-ins do, arrays (whole pages) included. The record is
+ * bounded (256 KiB, written once) so that it barely changes the footprint. */
+#define MISS_CAP 32768
+static uint64_t *miss; /* virtual page numbers */
+static size_t nmiss;
+static bool probing;
+
+static void probe_page(uintptr_t page)
+{
+	unsigned char resident;
+
+	if (nmiss < MISS_CAP && mincore((void *)(page << 12), 4096, &resident) == 0 &&
+	    !(resident & 1))
+		miss[nmiss++] = page;
+}
+
+static void probe(const void *p, size_t size)
+{
+	if (!probing)
+		return;
+	probe_page((uintptr_t)p >> 12);
+	if (((uintptr_t)p + size - 1) >> 12 != (uintptr_t)p >> 12)
+		probe_page(((uintptr_t)p + size - 1) >> 12);
+}
 
 static void *must_malloc(size_t size)
 {
@@ -167,8 +197,10 @@ static const uint8_t *get(uint64_t key, uintptr_t *blocks, size_t *sizes, size_t
 {
 	char s[KEY_SIZE];
 
+	probe(bucket_of(key), sizeof(void *));
 	if (!redis) {
-		for (const struct entry *e = *bucket_of(key); e; e = e->next)
+		for (const struct entry *e = *bucket_of(key); e; e = e->next) {
+			probe(e, sizeof(*e));
 			if (e->key == key) {
 				if (blocks) {
 					blocks[0] = (uintptr_t)e;
@@ -177,11 +209,16 @@ static const uint8_t *get(uint64_t key, uintptr_t *blocks, size_t *sizes, size_t
 				}
 				return e->value;
 			}
+		}
 		return NULL;
 	}
 	key_string(key, s);
-	for (const struct dict_entry *d = *bucket_of(key); d; d = d->next)
+	for (const struct dict_entry *d = *bucket_of(key); d; d = d->next) {
+		probe(d, sizeof(*d));
+		probe(d->key, KEY_SIZE);
 		if (strcmp(d->key, s) == 0) {
+			probe(d->value, sizeof(*d->value));
+			probe(d->value->value, VALUE_SIZE);
 			if (blocks) {
 				uintptr_t b[MAX_BLOCKS] = { (uintptr_t)d, (uintptr_t)d->key,
 							    (uintptr_t)d->value,
@@ -194,6 +231,7 @@ static const uint8_t *get(uint64_t key, uintptr_t *blocks, size_t *sizes, size_t
 			}
 			return d->value->value;
 		}
+	}
 	return NULL;
 }
 
@@ -221,6 +259,7 @@ static int cmp_u64(const void *a, const void *b)
 struct limit {
 	uint64_t pages;
 	double per_page, per_read;
+	double per_miss, array_share; /* over the probed reads' misses (see probe) */
 };
 
 static uint64_t live_bytes(uint64_t (*mask_of)(const void *), uint64_t page)
@@ -228,12 +267,18 @@ static uint64_t live_bytes(uint64_t (*mask_of)(const void *), uint64_t page)
 	return 64 * (uint64_t)__builtin_popcountll(mask_of((void *)(page << 12)) | 3);
 }
 
+/* Whether virtual page number page holds part of the array of n 8-byte slots at a. */
+static bool in_array(uint64_t page, const void *a, size_t n)
+{
+	return page >= (uintptr_t)a >> 12 && page <= ((uintptr_t)a + n * 8 - 1) >> 12;
+}
+
 static struct limit live_limit(const uint64_t *keys, size_t n)
 {
 	uint64_t (*mask_of)(const void *) =
 		(uint64_t(*)(const void *))dlsym(RTLD_DEFAULT, "mi_hint_page_mask");
 	uint64_t *pages = malloc(n * 2 * MAX_BLOCKS * sizeof(*pages)), bytes = 0, read_bytes = 0;
-	struct limit l = { 0, -1, -1 };
+	struct limit l = { 0, -1, -1, -1, -1 };
 	size_t np = 0;
 
 	if (!mask_of || !pages) {
@@ -264,6 +309,14 @@ static struct limit live_limit(const uint64_t *keys, size_t n)
 	l.per_read = np ? (double)read_bytes / ((double)np * 4096) : 0;
 	free(pages);
 	l.per_page = l.pages ? (double)bytes / ((double)l.pages * 4096) : 0;
+
+	uint64_t miss_bytes = 0, in_arrays = 0;
+	for (size_t i = 0; i < nmiss; i++) {
+		miss_bytes += live_bytes(mask_of, miss[i]);
+		in_arrays += in_array(miss[i], bucket, nbuckets) || in_array(miss[i], keys, n);
+	}
+	l.per_miss = nmiss ? (double)miss_bytes / ((double)nmiss * 4096) : 0;
+	l.array_share = nmiss ? (double)in_arrays / (double)nmiss : 0;
 	return l;
 }
 
@@ -382,9 +435,15 @@ int main(int argc, char **argv)
 	end_phase(stepped);
 
 	t = now();
-	uint64_t damaged = 0;
+	uint64_t damaged = 0, probed = 0, stride = 1 + reads * 4 / MISS_CAP;
+	miss = with_limit ? must_malloc(MISS_CAP * sizeof(*miss)) : NULL;
 	for (uint64_t i = 0; i < reads && left; i++) {
-		uint64_t key = order[xorshift64(&rng) % left];
+		uint64_t *slot = &order[xorshift64(&rng) % left];
+
+		probing = miss && i % stride == 0 && nmiss < MISS_CAP;
+		probed += probing;
+		probe(slot, sizeof(*slot));
+		uint64_t key = *slot;
 		const uint8_t *value = get(key, NULL, NULL, NULL);
 		uint8_t want[VALUE_SIZE];
 
@@ -392,6 +451,7 @@ int main(int argc, char **argv)
 		if (!value || memcmp(value, want, VALUE_SIZE))
 			damaged++;
 	}
+	probing = false;
 	printf("{\"phase\": \"read\", \"reads\": %llu, \"damaged\": %llu, \"seconds\": %.2f}\n",
 	       (unsigned long long)reads, (unsigned long long)damaged, now() - t);
 	if (!with_limit)
@@ -400,8 +460,12 @@ int main(int argc, char **argv)
 
 	struct limit limit = live_limit(order, left);
 	printf("{\"phase\": \"limit\", \"entry_pages\": %llu, \"live_fraction\": %.4f, "
-	       "\"read_live_fraction\": %.4f}\n",
-	       (unsigned long long)limit.pages, limit.per_page, limit.per_read);
+	       "\"read_live_fraction\": %.4f, \"reads\": %llu, \"probed_reads\": %llu, "
+	       "\"misses\": %zu, "
+	       "\"miss_live_fraction\": %.4f, \"miss_array_share\": %.4f}\n",
+	       (unsigned long long)limit.pages, limit.per_page, limit.per_read,
+	       (unsigned long long)reads, (unsigned long long)probed, nmiss, limit.per_miss,
+	       limit.array_share);
 	end_phase(false);
 	return damaged ? 1 : 0;
 }
