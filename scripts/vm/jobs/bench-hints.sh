@@ -11,7 +11,7 @@ ctl="$LINESWAP_BUILD/ublk-server/ublk-ctl"
 keys=${LINESWAP_BENCH_KEYS:-200000}
 reads=${LINESWAP_BENCH_READS:-500000}
 py_keys=${LINESWAP_BENCH_PY_KEYS:-100000}
-py_reads=${LINESWAP_BENCH_PY_READS:-20000}
+py_reads=${LINESWAP_BENCH_PY_READS:-100000}
 py_limit=${LINESWAP_BENCH_PY_LIMIT:-24M}
 srv_keys=${LINESWAP_BENCH_SRV_KEYS:-40000}
 srv_reads=${LINESWAP_BENCH_SRV_READS:-30000}
@@ -60,11 +60,11 @@ cg=$(vm_memcg bench "$limit")
 pycg=$(vm_memcg benchpy "$py_limit")
 srvcg=$(vm_memcg benchsrv "$srv_limit")
 
-moved() { # the pages and bytes moved by every device, summed
-	local id sum=(0 0 0 0) m
+moved() { # the pages and bytes moved by every device, then the pages moved by hints, summed
+	local id sum=(0 0 0 0 0 0) m
 	for id in $devs; do
-		m=($(vm_moved "$ctl" "$id"))
-		for i in 0 1 2 3; do sum[i]=$((sum[i] + m[i])); done
+		m=($(vm_moved "$ctl" "$id") $(vm_hinted "$ctl" "$id"))
+		for i in 0 1 2 3 4 5; do sum[i]=$((sum[i] + m[i])); done
 	done
 	echo "${sum[*]}"
 }
@@ -93,16 +93,53 @@ emit() {
 	[ "$1" != arena ] || how=", \"dirty_limit\": \"$arena_dirty\", \"readahead_kb\": $arena_ra"
 	echo "{\"rep\": $rep, \"replicas\": $replicas, \"sealed\": $sealed, \"alloc\": \"$1\", \"program\": \"$2\", \"phase\": \"$3\", \"seconds\": $4," \
 		"\"put_pages\": $((a[0] - b[0])), \"put_bytes\": $((a[1] - b[1]))," \
-		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))$how${7:+, $7}}"
+		"\"get_pages\": $((a[2] - b[2])), \"get_bytes\": $((a[3] - b[3]))," \
+		"\"put_hinted\": $((a[4] - b[4])), \"get_hinted\": $((a[5] - b[5]))$how${7:+, $7}}"
 }
 
-# One kvstore run, stepped so that each phase is measured on its own; the physical limit,
-# measured after the reads (finding the entries touches their pages), goes with the read phase.
-# LAYOUT: entry (a 144-byte block a key: program "kvstore") or redis (Redis's four blocks a key,
-# 24-, 20-, 16- and 128-byte: program "kvstore-redis").
+# phases ALLOC PROGRAM CGROUP IN OUT [LIMIT-LINE]: measure each of the fill, delete and read
+# phases of a program in memory cgroup CGROUP on its own: a phase ends with a JSON line on fd IN
+# (the read phase's with "damaged"), the next begins at "go" on fd OUT. After the reads, under
+# the hint allocator, the program's own live-line limit as the hint service sees it (ublk-ctl
+# hints: the live lines of its reduced pages, its pages without a bitmap); with LIMIT-LINE, the
+# limit the program measured itself, a line it prints after the last "go".
+phases() {
+	local before after line secs extra hints cg_before
+	before=$(moved)
+	cg_before=$(cg_counters "$3")
+	for phase in fill delete read; do
+		read -r line <&"$4"
+		after=$(moved)
+		secs=$(echo "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
+		[ "$phase" != read ] || echo "$line" | grep -q '"damaged": 0[,}]' ||
+			{ echo "$2: damaged values: $line" >&2; exit 1; }
+		extra=$(cg_json "$3" "$cg_before")
+		if [ "$phase" = read ] && [ "$1" = hint ]; then
+			hints=$("$ctl" hints -n 0 --json)
+			echo "$hints" >&2
+			extra="$extra, \"limit\": $(echo "$hints" | python3 -c '
+import json, sys
+c = [c for c in json.load(sys.stdin)["clients"] if c["pid"] == int(sys.argv[1])][0]
+print(json.dumps({k: c[k] for k in ("heap_bytes", "whole_bytes", "anon_bytes",
+      "reduced_pages", "live_lines")}))' "$(head -n 1 "$3/cgroup.procs")")"
+		fi
+		cg_before=$(cg_counters "$3")
+		echo go >&"$5"
+		if [ "$phase" = read ] && [ -n "${6:-}" ]; then
+			read -r line <&"$4"
+			extra="$extra, $(echo "$line" | sed -n 's/.*\("live_fraction": .*\)}$/\1/p')"
+		fi
+		emit "$1" "$2" "$phase" "$secs" "$before" "$after" "$extra"
+		before=$after
+	done
+}
+
+# One kvstore run; its own physical limit, measured after the reads (finding the entries
+# touches their pages), goes with the read phase. LAYOUT: entry (a 144-byte block a key:
+# program "kvstore") or redis (Redis's four blocks a key, 24-, 20-, 16- and 128-byte: program
+# "kvstore-redis").
 kv_run() { # ALLOC [LAYOUT]
-	local before after line secs extra pid cg_before
-	local lib=$1 env=() layout=${2:-entry} program=kvstore
+	local pid lib=$1 env=() layout=${2:-entry} program=kvstore
 	[ "$layout" = entry ] || program=kvstore-$layout
 	[ "$1" != arena ] || lib=hint env=(LINESWAP_ARENA=224M LINESWAP_HINTS_DEVICE=1)
 	# hint-off: the hint allocator never registering (its bitmaps, headers and layout, every
@@ -111,26 +148,8 @@ kv_run() { # ALLOC [LAYOUT]
 	coproc KV { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$lib.so" \
 		vm_in_cgroup "$cg" env "${env[@]}" "$LINESWAP_BUILD/tests/kvstore" --keys "$keys" \
 		--reads "$reads" --layout "$layout" --stepped --limit; }
-	pid=$KV_PID
-	before=$(moved)
-	cg_before=$(cg_counters "$cg")
-	for phase in fill delete read; do
-		read -r line <&"${KV[0]}"
-		after=$(moved)
-		secs=$(echo "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
-		[ "$phase" = read ] && echo "$line" | grep -q '"damaged": 0,' ||
-			[ "$phase" != read ] || { echo "kvstore: damaged values: $line" >&2; exit 1; }
-		[ "$phase" != read ] || "$ctl" hints -n 0 --json >&2
-		extra=$(cg_json "$cg" "$cg_before")
-		cg_before=$(cg_counters "$cg")
-		echo go >&"${KV[1]}"
-		if [ "$phase" = read ]; then
-			read -r line <&"${KV[0]}"
-			extra="$extra, $(echo "$line" | sed -n 's/.*\("live_fraction": [-0-9.]*\), \("read_live_fraction": [-0-9.]*\).*/\1, \2/p')"
-		fi
-		emit "$1" "$program" "$phase" "$secs" "$before" "$after" "$extra"
-		before=$after
-	done
+	pid=$KV_PID # bash unsets KV_PID when the coprocess ends
+	phases "$1" "$program" "$cg" "${KV[0]}" "${KV[1]}" limit-line
 	wait "$pid"
 }
 
@@ -140,11 +159,9 @@ redis_run() { # ALLOC
 
 # redis-server (Debian's, unmodified: its allocations go to the preloaded malloc, not to the
 # jemalloc it links) in a memory cgroup of its own, driven over a unix socket by
-# bench-hints-redis.py from outside it: SET, DEL and GET phases measured each on its own, as
-# kv_run's; after the reads, the server's own live-line limit as the hint service sees it
-# (ublk-ctl hints: LIVE% of its reduced pages, its pages without a bitmap).
+# bench-hints-redis.py from outside it.
 server_run() { # ALLOC
-	local before after line secs extra rpid spid hints cg_before sock=/tmp/bench-redis.sock
+	local rpid spid sock=/tmp/bench-redis.sock
 	local lib=$1 env=()
 	[ "$1" != hint-off ] || lib=hint env=(LINESWAP_HINTS_OFF=1) # as in kv_run
 	[ "$1" != arena ] || { echo "bench: no mmap-mode run of redis-server" >&2; return 0; }
@@ -160,29 +177,7 @@ server_run() { # ALLOC
 	spid=$(head -n 1 "$srvcg/cgroup.procs") # the server (rpid is the subshell that started it)
 	coproc RC { python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-hints-redis.py" "$sock" \
 		"$srv_keys" "$srv_reads"; }
-	before=$(moved)
-	cg_before=$(cg_counters "$srvcg")
-	for phase in fill delete read; do
-		read -r line <&"${RC[0]}"
-		after=$(moved)
-		secs=$(echo "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
-		[ "$phase" != read ] || echo "$line" | grep -q '"damaged": 0}' ||
-			{ echo "redis-server: damaged values: $line" >&2; exit 1; }
-		extra=$(cg_json "$srvcg" "$cg_before")
-		if [ "$phase" = read ] && [ "$1" = hint ]; then
-			hints=$("$ctl" hints -n 0 --json)
-			echo "$hints" >&2
-			extra="$extra, \"limit\": $(echo "$hints" | python3 -c '
-import json, sys
-c = [c for c in json.load(sys.stdin)["clients"] if c["pid"] == int(sys.argv[1])][0]
-print(json.dumps({k: c[k] for k in ("heap_bytes", "whole_bytes", "anon_bytes",
-      "reduced_pages", "live_lines")}))' "$spid")"
-		fi
-		cg_before=$(cg_counters "$srvcg")
-		echo go >&"${RC[1]}"
-		emit "$1" redis-server "$phase" "$secs" "$before" "$after" "$extra"
-		before=$after
-	done
+	phases "$1" redis-server "$srvcg" "${RC[0]}" "${RC[1]}"
 	kill "$spid"
 	wait "$rpid" || true
 }
@@ -190,17 +185,28 @@ print(json.dumps({k: c[k] for k in ("heap_bytes", "whole_bytes", "anon_bytes",
 # python3 (Debian's, unmodified) with its small objects from malloc (PYTHONMALLOC=malloc) running
 # bench-hints-dict.py: a dict of 128-byte values, 73 % deleted, the rest read back and checked.
 py_run() { # ALLOC
-	local before after t0 t1
-	before=$(moved)
-	t0=$(date +%s.%N)
-	LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$1.so" PYTHONMALLOC=malloc \
-		vm_in_cgroup "$pycg" python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-hints-dict.py" \
-		"$py_keys" "$py_reads"
-	t1=$(date +%s.%N)
-	after=$(moved)
-	emit "$1" python3 all "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
-		"$before" "$after"
+	local lib=$1 env=() pid
+	[ "$1" != hint-off ] || lib=hint env=(LINESWAP_HINTS_OFF=1) # as in kv_run
+	[ "$1" != arena ] || { echo "bench: no mmap-mode run of python3" >&2; return 0; }
+	coproc PY { LD_PRELOAD="$LINESWAP_BUILD/allocator/libmimalloc-$lib.so" PYTHONMALLOC=malloc \
+		vm_in_cgroup "$pycg" env "${env[@]}" python3 \
+		"$LINESWAP_SRC/scripts/vm/jobs/bench-hints-dict.py" "$py_keys" "$py_reads"; }
+	pid=$PY_PID # bash unsets PY_PID when the coprocess ends
+	phases "$1" python3 "$pycg" "${PY[0]}" "${PY[1]}"
+	wait "$pid"
 }
+
+# The first run of a Debian program in a fresh guest swapped in up to twice the pages of later
+# runs, whatever the allocator (python3 and redis-server, 2026-12-04; kvstore does not show it):
+# each runs once before the repetitions, small, under stock mimalloc and unmeasured.
+rep=0
+for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
+	echo "bench: warm-up run of $prog ($(date +%T))" >&2
+	case $prog in
+	server) srv_keys=2000 srv_reads=2000 server_run stock >/dev/null ;;
+	py) py_keys=5000 py_reads=5000 py_run stock >/dev/null ;;
+	esac
+done
 
 # Repetitions alternate which allocator goes first, so neither always has the fresh device:
 # identical runs in a cgroup this small swap up to 40 % more or fewer pages (docs/benchmarks.md).
