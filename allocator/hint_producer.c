@@ -123,7 +123,7 @@ bool hint_producer_register(void)
 static void server_gone(void)
 {
 	atomic_store_explicit(&_mi_hint_generation, 0, memory_order_release);
-	atomic_store_explicit(&retry_at_ns, monotonic_ns(), memory_order_relaxed);
+	atomic_store_explicit(&retry_at_ns, coarse_ns(), memory_order_relaxed);
 	log_line("the hint server went away; registering again when it is back", NULL);
 }
 
@@ -263,7 +263,7 @@ void _mi_hint_flush(mi_page_t *page)
 	flush_page(page, generation);
 	/* A page of an abandoned segment being reclaimed has no heap (yet). */
 	if (mi_page_heap(page) != NULL)
-		sweep(mi_page_heap(page), generation, monotonic_ns());
+		sweep(mi_page_heap(page), generation, coarse_ns());
 }
 
 void _mi_hint_page_clear(mi_page_t *page)
@@ -287,7 +287,7 @@ void _mi_hint_page_clear(mi_page_t *page)
 static void heartbeat(bool force, unsigned long long beat, void *arg)
 {
 	uint32_t generation = atomic_load_explicit(&_mi_hint_generation, memory_order_relaxed);
-	uint64_t now = monotonic_ns();
+	uint64_t now = coarse_ns();
 
 	(void)force;
 	(void)beat;
@@ -347,7 +347,7 @@ __attribute__((constructor)) static void hint_producer_init(void)
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	mi_register_deferred_free(heartbeat, NULL);
 	atomic_flag_test_and_set(&registering);
-	atomic_store_explicit(&retry_at_ns, monotonic_ns() + RETRY_NS, memory_order_relaxed);
+	atomic_store_explicit(&retry_at_ns, coarse_ns() + RETRY_NS, memory_order_relaxed);
 	if (atomic_load_explicit(&_mi_hint_generation, memory_order_acquire) == 0)
 		try_register(); /* mmap mode registered already, at mimalloc's start */
 	atomic_flag_clear(&registering);
