@@ -9,6 +9,7 @@ import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+rows = [r for r in rows if "program" in r]  # not the ublk-ctl hints snapshots
 sums = defaultdict(lambda: defaultdict(float))
 for r in rows:
     for phase in (r["phase"], "all"):
