@@ -166,10 +166,14 @@ if limit:
                   f"in ({m['misses']}, {m['miss_array_share']:.1%} of them in its whole-page "
                   f"arrays; about {m['misses'] * m['reads'] / m['probed_reads']:.0f} for all "
                   f"reads), {m['miss_live_fraction']:.3f}", end="")
+            if m.get("capped"):
+                print(" (the record filled before the reads ended: the probed reads are the "
+                      "first ones, not a sample of all)", end="")
         rd = sums.get((prog, alloc, "read"))
         if rd and rd["get_pages"]:
             b = rd["get_bytes"] / rd["get_pages"]
-            limits = ((lim, "the first"), (read_limit.get((prog, alloc)), "read-weighted"),
+            limits = ((lim, "over its data's pages"),
+                      (read_limit.get((prog, alloc)), "read-weighted"),
                       (miss_limit.get((prog, alloc), {}).get("miss_live_fraction"),
                        "over the pages swapped in"))
             ratios = [f"{b / (f * 4096):.2f}x {name}" for f, name in limits if f]

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,8 +201,10 @@ static const uint8_t *get(uint64_t key, uintptr_t *blocks, size_t *sizes, size_t
 	probe(bucket_of(key), sizeof(void *));
 	if (!redis) {
 		for (const struct entry *e = *bucket_of(key); e; e = e->next) {
-			probe(e, sizeof(*e));
+			/* of another key's entry, a lookup reads only the link and the key */
+			probe(e, offsetof(struct entry, value));
 			if (e->key == key) {
+				probe(e->value, VALUE_SIZE);
 				if (blocks) {
 					blocks[0] = (uintptr_t)e;
 					sizes[0] = sizeof(*e);
@@ -461,11 +464,11 @@ int main(int argc, char **argv)
 	struct limit limit = live_limit(order, left);
 	printf("{\"phase\": \"limit\", \"entry_pages\": %llu, \"live_fraction\": %.4f, "
 	       "\"read_live_fraction\": %.4f, \"reads\": %llu, \"probed_reads\": %llu, "
-	       "\"misses\": %zu, "
+	       "\"misses\": %zu, \"capped\": %s, "
 	       "\"miss_live_fraction\": %.4f, \"miss_array_share\": %.4f}\n",
 	       (unsigned long long)limit.pages, limit.per_page, limit.per_read,
-	       (unsigned long long)reads, (unsigned long long)probed, nmiss, limit.per_miss,
-	       limit.array_share);
+	       (unsigned long long)reads, (unsigned long long)probed, nmiss,
+	       nmiss == MISS_CAP ? "true" : "false", limit.per_miss, limit.array_share);
 	end_phase(false);
 	return damaged ? 1 : 0;
 }

@@ -104,7 +104,7 @@ emit() {
 # hints: the live lines of its reduced pages, its pages without a bitmap); with LIMIT-LINE, the
 # limit the program measured itself, a line it prints after the last "go".
 phases() {
-	local before after line secs extra hints cg_before
+	local before after line secs extra hints cg_before phase
 	before=$(moved)
 	cg_before=$(cg_counters "$3")
 	for phase in fill delete read; do
@@ -161,7 +161,7 @@ redis_run() { # ALLOC
 # jemalloc it links) in a memory cgroup of its own, driven over a unix socket by
 # bench-hints-redis.py from outside it.
 server_run() { # ALLOC
-	local rpid spid sock=/tmp/bench-redis.sock
+	local rpid spid cpid sock=/tmp/bench-redis.sock
 	local lib=$1 env=()
 	[ "$1" != hint-off ] || lib=hint env=(LINESWAP_HINTS_OFF=1) # as in kv_run
 	[ "$1" != arena ] || { echo "bench: no mmap-mode run of redis-server" >&2; return 0; }
@@ -177,7 +177,9 @@ server_run() { # ALLOC
 	spid=$(head -n 1 "$srvcg/cgroup.procs") # the server (rpid is the subshell that started it)
 	coproc RC { python3 "$LINESWAP_SRC/scripts/vm/jobs/bench-hints-redis.py" "$sock" \
 		"$srv_keys" "$srv_reads"; }
+	cpid=$RC_PID # bash unsets RC_PID when the coprocess ends
 	phases "$1" redis-server "$srvcg" "${RC[0]}" "${RC[1]}"
+	wait "$cpid"
 	kill "$spid"
 	wait "$rpid" || true
 }
@@ -201,7 +203,7 @@ py_run() { # ALLOC
 # each runs once before the repetitions, small, under stock mimalloc and unmeasured.
 rep=0
 for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
-	echo "bench: warm-up run of $prog ($(date +%T))" >&2
+	case $prog in server | py) echo "bench: warm-up run of $prog ($(date +%T))" >&2 ;; esac
 	case $prog in
 	server) srv_keys=2000 srv_reads=2000 server_run stock >/dev/null ;;
 	py) py_keys=5000 py_reads=5000 py_run stock >/dev/null ;;
