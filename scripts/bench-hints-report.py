@@ -60,6 +60,10 @@ for key, lim in outside.items():
 def per_page(b, p):
     return b / p if p else 0.0
 
+def vs(b, fraction):
+    """Bytes per page b against a limit given as a fraction of a page."""
+    return f"{b / (fraction * 4096):.2f}x" if fraction and b else "-"
+
 print("| program | phase | allocator | swap-outs | bytes per swap-out | swap-ins | "
       "of which by a mask | bytes per swap-in | bytes vs whole pages | seconds |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -89,15 +93,12 @@ def compare(alloc, base):
         hb, sb = h["put_bytes"] + h["get_bytes"], st["put_bytes"] + st["get_bytes"]
         hp = h["put_pages"] + h["get_pages"]
         lim = limit.get((prog, alloc))
-        vs_limit = f"{per_page(hb, hp) / (lim * 4096):.2f}x" if lim and hp else "-"
-        in_bytes = per_page(h["get_bytes"], h["get_pages"])
-        vs_in = f"{in_bytes / (lim * 4096):.2f}x" if lim and phase == "read" and in_bytes else "-"
-        rlim = read_limit.get((prog, alloc)) if phase == "read" else None
-        vs_read = f"{in_bytes / (rlim * 4096):.2f}x" if rlim and in_bytes else "-"
-        mlim = miss_limit.get((prog, alloc)) if phase == "read" else None
-        vs_miss = "-"
-        if mlim and in_bytes:
-            vs_miss = f"{in_bytes / (mlim['miss_live_fraction'] * 4096):.2f}x"
+        vs_limit = vs(per_page(hb, hp), lim)
+        # the reads' swap-ins against the limits: the program's, read-weighted, swapped-in
+        in_bytes = per_page(h["get_bytes"], h["get_pages"]) if phase == "read" else 0
+        vs_in = vs(in_bytes, lim)
+        vs_read = vs(in_bytes, read_limit.get((prog, alloc)))
+        vs_miss = vs(in_bytes, miss_limit.get((prog, alloc), {}).get("miss_live_fraction"))
         vs_base = f"{hb / sb:.3f}x" if sb else "-"
         ins = f"{h['get_pages'] / st['get_pages']:.2f}x" if st["get_pages"] else "-"
         print(f"| {prog} | {phase} | {vs_base} | {vs_limit} | {vs_in} | {vs_read} | {vs_miss} | "
@@ -176,6 +177,6 @@ if limit:
                       (read_limit.get((prog, alloc)), "read-weighted"),
                       (miss_limit.get((prog, alloc), {}).get("miss_live_fraction"),
                        "over the pages swapped in"))
-            ratios = [f"{b / (f * 4096):.2f}x {name}" for f, name in limits if f]
+            ratios = [f"{vs(b, f)} {name}" for f, name in limits if f]
             print(f". Its reads moved {b:.0f} B a swap-in: {', '.join(ratios)}", end="")
         print(".")

@@ -203,11 +203,12 @@ py_run() { # ALLOC
 # each runs once before the repetitions, small, under stock mimalloc and unmeasured.
 rep=0
 for prog in ${LINESWAP_BENCH_PROGRAMS:-kv py}; do
-	case $prog in server | py) echo "bench: warm-up run of $prog ($(date +%T))" >&2 ;; esac
 	case $prog in
 	server) srv_keys=2000 srv_reads=2000 server_run stock >/dev/null ;;
 	py) py_keys=5000 py_reads=5000 py_run stock >/dev/null ;;
+	*) continue ;;
 	esac
+	echo "bench: warmed up $prog ($(date +%T))" >&2
 done
 
 # Repetitions alternate which allocator goes first, so neither always has the fresh device:
