@@ -2,9 +2,11 @@
 #include "io_thread.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -36,4 +38,18 @@ void io_thread_init(const char *name, bool realtime)
 		log_msg("%s: SCHED_FIFO: %s (under whole-machine memory pressure, swap on this "
 			"device may stall)",
 			name, strerror(errno));
+}
+
+void io_process_protect(const char *name)
+{
+	static const char never[] = "-1000";
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, never, sizeof(never) - 1) == sizeof(never) - 1;
+	int e = errno;
+
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		log_msg("%s: cannot set oom_score_adj: %s (the OOM killer may pick it)", name,
+			strerror(e));
 }

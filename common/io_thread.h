@@ -28,4 +28,9 @@
  * write path waits for it only until its hold time. */
 void io_thread_init(const char *name, bool realtime);
 
+/* Tells the OOM killer never to pick the calling process (oom_score_adj -1000, needs
+ * CAP_SYS_RESOURCE): every page it serves would be lost with it, and every process that then
+ * swaps one in gets SIGBUS. A refusal is logged under `name`. */
+void io_process_protect(const char *name);
+
 #endif

@@ -90,11 +90,12 @@ static const char usage_text[] =
 	"      --control PATH     listen for `memnode regions` and `memnode free-region` on a\n"
 	"                         Unix socket at PATH (mode 0600; the node's uid or root only)\n"
 	"      --lock             allocate and lock all SIZE bytes at start, lock the rest of the\n"
-	"                         process, and serve as an I/O flusher at realtime priority\n"
-	"                         (SCHED_FIFO 1): nothing is ever swapped out, and replies take\n"
-	"                         the kernel's reserve rather than wait for this machine's\n"
-	"                         reclaim (a node that has swap, or shares its machine with a\n"
-	"                         lineswap device)\n"
+	"                         process, serve as an I/O flusher at realtime priority\n"
+	"                         (SCHED_FIFO 1), and never be picked by the OOM killer: nothing\n"
+	"                         is ever swapped out or lost to another process's demand, and\n"
+	"                         replies take the kernel's reserve rather than wait for this\n"
+	"                         machine's reclaim (a node that has swap, or shares its machine\n"
+	"                         with a lineswap device)\n"
 	"      --json             print the start-up line as JSON\n"
 	"  -h, --help             this text\n"
 	"\n"
@@ -384,8 +385,10 @@ int main(int argc, char **argv)
 	}
 	/* A reply's socket buffers must not wait for reclaim that may wait for this very node
 	 * (io_thread.h); what is refused is logged, and serving goes on. */
-	if (lock)
+	if (lock) {
 		io_thread_init("memnode", true);
+		io_process_protect("memnode");
+	}
 	if (read_tenants(&n, secret_file, err, sizeof(err)) < 0) {
 		fprintf(stderr, "memnode: %s\n", err);
 		return 2;

@@ -209,6 +209,9 @@ daemon_threads_locked() {
 	[ ! -s /tmp/unlocked ] || { cat /tmp/unlocked; vm_fail "mappings of the daemon are not locked"; }
 	grep -q "^Swap: *0 kB" /proc/"$pid"/smaps_rollup || vm_fail "the daemon has swapped pages"
 	grep "^Locked:" /proc/"$pid"/smaps_rollup
+	# Nor does the OOM killer pick it: every page on its device would go.
+	[ "$(cat /proc/"$pid"/oom_score_adj)" = -1000 ] ||
+		vm_fail "the daemon's oom_score_adj is $(cat /proc/"$pid"/oom_score_adj), want -1000"
 	"$ctl" del -n 6
 }
 

@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "control.h"
+#include "io_thread.h"
 #include "log.h"
 #include "queue.h"
 #include "stats.h"
@@ -72,17 +73,6 @@ static void notify(struct daemon *d, const char *fmt, ...)
 		fprintf(stderr, "cannot report to ublk-ctl: %s\n", strerror(errno));
 	close(d->notify_fd);
 	d->notify_fd = -1;
-}
-
-/* Writes text to a (proc) file; false on failure, with errno. */
-static bool write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
 }
 
 /* Sends stdout and stderr to the device's log file (once its id is known). */
@@ -416,10 +406,7 @@ void ublk_daemon_run(struct ublk_dev_conf *conf, bool recover, int notify_fd)
 	ret = recover ? find_device(&d) : add_device(&d);
 	if (ret < 0)
 		goto out;
-	/* The OOM killer must never pick the daemon: every page swapped to its device would go. */
-	if (!write_file("/proc/self/oom_score_adj", "-1000"))
-		log_msg("cannot set oom_score_adj: %s (the OOM killer may pick this daemon)",
-			strerror(errno));
+	io_process_protect("daemon");
 	d.target.ops = conf->ops;
 	d.target.conf = conf;
 	d.target.nr_pages = conf->size >> UBLK_PAGE_SHIFT;
