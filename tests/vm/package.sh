@@ -36,10 +36,12 @@ unit_run() {
 }
 
 # The parts of memnode.service's [Service] section the script stands in for: its environment
-# file, its credential and its runtime folder (values read from the unit, not assumed).
+# file, its credential, its runtime folder and its OOMScoreAdjust (values read from the unit,
+# not assumed).
 memnode_start() {
-	local file=$units/memnode.service cred envfile
+	local file=$units/memnode.service cred envfile oom
 	envfile=$(sed -n 's/^EnvironmentFile=//p' "$file")
+	oom=$(sed -n 's/^OOMScoreAdjust=//p' "$file")
 	cred=$(sed -n 's/^LoadCredential=secret://p' "$file")
 	mkdir -p -m 0700 "/run/$(sed -n 's/^RuntimeDirectory=//p' "$file")" /run/credentials/memnode.service
 	install -m 0400 "$cred" /run/credentials/memnode.service/secret
@@ -48,9 +50,12 @@ memnode_start() {
 		. "$envfile"
 		set +a
 		export CREDENTIALS_DIRECTORY=/run/credentials/memnode.service
+		echo "$oom" >/proc/self/oom_score_adj
 		unit_run memnode.service ExecStart
 	) >/tmp/memnode.log 2>&1 &
 	vm_wait_for 20 grep -q serving /tmp/memnode.log || { cat /tmp/memnode.log; vm_fail "memnode.service did not start"; }
+	[ "$(cat /proc/"$(pgrep -x memnode)"/oom_score_adj)" = -1000 ] ||
+		vm_fail "memnode.service leaves the node to the OOM killer"
 }
 memnode_stop() { # KillSignal=SIGTERM, the default
 	pkill -TERM -x memnode
