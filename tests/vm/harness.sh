@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Host-side test of the VM harness itself (scripts/vm/run): a guest script's exit status comes
-# back faithfully, arguments and the share reach the guest, the guest's writes to its root stay
+# back faithfully (a death by a signal with the kernel's and the daemons' last words), arguments and the share reach the guest, the guest's writes to its root stay
 # in its overlay (the host's / is untouched), a failing behaviour fails its script, the
 # behaviour filter runs only what it picks, and a hung guest writes out what it was doing
 # (tests/vm/hangdump.c) and is killed within its timeout with none of its processes left behind (counted by the pids its runs recorded: other guests on
@@ -30,6 +30,18 @@ exit_status_7() {
 	echo 'exit 7' >"$tmp/exit7.sh"
 	run -q --timeout 120 "$tmp/exit7.sh" || rc=$?
 	[ "$rc" = 7 ] || vm_fail "expected 7, got $rc"
+}
+
+# A job killed by a signal (a failed swap-in kills with SIGBUS, the job's own shell too) has its
+# status come back as 128 + the signal, and the guest says what the kernel and the daemons logged.
+signal_death_reported() {
+	local rc=0 out
+	printf 'mkdir -p /run/lineswap\necho daemon-said >/run/lineswap/ublk9.log\nkill -BUS $$\n' \
+		>"$tmp/sigbus.sh"
+	out=$(run --timeout 120 "$tmp/sigbus.sh" 2>&1) || rc=$?
+	[ "$rc" = 135 ] && grep -q "^--- the job was killed by signal 7; the last kernel messages:" \
+		<<<"$out" && grep -q "^--- /run/lineswap/ublk9.log, last lines:" <<<"$out" &&
+		grep -q "^daemon-said" <<<"$out" || vm_fail "status $rc, output: $out"
 }
 
 args_share_output() {
@@ -115,6 +127,6 @@ hung_guest_killed() {
 	}
 }
 
-vm_behaviours exit_status_7 args_share_output guest_test_failure behaviour_filter \
-	hung_guest_killed
+vm_behaviours exit_status_7 signal_death_reported args_share_output guest_test_failure \
+	behaviour_filter hung_guest_killed
 vm_summary
