@@ -29,8 +29,9 @@
 void io_thread_init(const char *name, bool realtime);
 
 /* Tells the OOM killer never to pick the calling process (oom_score_adj -1000, needs
- * CAP_SYS_RESOURCE): every page it serves would be lost with it, and every process that then
- * swaps one in gets SIGBUS. A refusal is logged under `name`. */
+ * CAP_SYS_RESOURCE): a memory node's pages would be lost with it (each next swap-in of them a
+ * SIGBUS), and a daemon's device would hold every swap-in until a recovery, while memory is
+ * short. A refusal is logged under `name`. */
 void io_process_protect(const char *name);
 
 #endif

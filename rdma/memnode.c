@@ -383,8 +383,9 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	/* A reply's socket buffers must not wait for reclaim that may wait for this very node
-	 * (io_thread.h); what is refused is logged, and serving goes on. */
+	/* A reply's socket buffers must not wait for reclaim that may wait for this very node,
+	 * nor may the OOM killer take the node and every page it serves (io_thread.h); what is
+	 * refused is logged, and serving goes on. */
 	if (lock) {
 		io_thread_init("memnode", true);
 		io_process_protect("memnode");

@@ -54,8 +54,9 @@ memnode_start() {
 		unit_run memnode.service ExecStart
 	) >/tmp/memnode.log 2>&1 &
 	vm_wait_for 20 grep -q serving /tmp/memnode.log || { cat /tmp/memnode.log; vm_fail "memnode.service did not start"; }
-	[ "$(cat /proc/"$(pgrep -x memnode)"/oom_score_adj)" = -1000 ] ||
-		vm_fail "memnode.service leaves the node to the OOM killer"
+	# The unit must keep the node from the OOM killer: the value itself is asserted.
+	[ "$oom" = -1000 ] && [ "$(cat /proc/"$(pgrep -xo memnode)"/oom_score_adj)" = "$oom" ] ||
+		vm_fail "memnode.service leaves the node to the OOM killer (OOMScoreAdjust '$oom')"
 }
 memnode_stop() { # KillSignal=SIGTERM, the default
 	pkill -TERM -x memnode
