@@ -602,13 +602,18 @@ static unsigned member_node(struct fixture *f, uint64_t s, unsigned r, bool *sta
 	return n;
 }
 
-/* How many slabs have a copy on node n. */
+/* How many slabs have a copy on node n (a slab's copies are on distinct nodes). */
 static uint64_t slabs_on(struct fixture *f, unsigned n)
 {
+	struct pool_map m;
+	size_t size;
+	void *mem = map_pool(f, &m, &size);
 	uint64_t k = 0;
 
-	for (uint64_t s = 0; s < PAGES / SLAB_PAGES; s++)
-		k += member_node(f, s, 0, NULL) == n || member_node(f, s, 1, NULL) == n;
+	for (uint64_t s = 0; s < m.h->nslabs; s++)
+		for (unsigned r = 0; r < m.h->replicas; r++)
+			k += pool_map_node(&m, s, r) == n;
+	munmap(mem, size);
 	return k;
 }
 
