@@ -213,9 +213,8 @@ static struct fixture *new_device(unsigned nodes, unsigned replicas, uint64_t pa
 	return f;
 }
 
-static int setup_device(void **state, unsigned nodes, unsigned replicas)
+static int open_device(void **state, struct fixture *f)
 {
-	struct fixture *f = new_device(nodes, replicas, PAGES);
 	const struct ublk_target_ops *ops = f->conf.ops;
 
 	*state = f;
@@ -228,13 +227,24 @@ static int setup_device(void **state, unsigned nodes, unsigned replicas)
 
 static int setup(void **state)
 {
-	return setup_device(state, 1, 1);
+	return open_device(state, new_device(1, 1, PAGES));
 }
 
 /* Three nodes, two copies of every page. */
 static int setup_pool(void **state)
 {
-	return setup_device(state, 3, 2);
+	return open_device(state, new_device(3, 2, PAGES));
+}
+
+/* The same with a slab a page (64 slabs) and a 4 s I/O timeout: a handshake with no answer
+ * then fails after 2 s, longer than the keeper's retry. */
+static int setup_pool_of_page_slabs(void **state)
+{
+	struct fixture *f = new_device(3, 2, PAGES);
+
+	remote_conf(&f->conf)->slab_bytes = UBLK_PAGE_SIZE;
+	remote_conf(&f->conf)->timeout_ms = 4000;
+	return open_device(state, f);
 }
 
 static void close_target(struct fixture *f, bool keep)
@@ -602,15 +612,15 @@ static unsigned member_node(struct fixture *f, uint64_t s, unsigned r, bool *sta
 	return n;
 }
 
-/* How many slabs have a copy on node n (a slab's copies are on distinct nodes). */
-static uint64_t slabs_on(struct fixture *f, unsigned n)
+/* How many of slabs [from, to) have a copy on node n (a slab's copies are on distinct nodes). */
+static uint64_t slabs_on(struct fixture *f, unsigned n, uint64_t from, uint64_t to)
 {
 	struct pool_map m;
 	size_t size;
 	void *mem = map_pool(f, &m, &size);
 	uint64_t k = 0;
 
-	for (uint64_t s = 0; s < m.h->nslabs; s++)
+	for (uint64_t s = from; s < to && s < m.h->nslabs; s++)
 		for (unsigned r = 0; r < m.h->replicas; r++)
 			k += pool_map_node(&m, s, r) == n;
 	munmap(mem, size);
@@ -657,7 +667,8 @@ static void test_pool_survives_node_kills(void **state)
 {
 	struct fixture *f = *state;
 	unsigned x = member_node(f, 0, 0, NULL), y;
-	uint64_t held = slabs_on(f, x); /* the placement's random choice: one slab at the least */
+	/* The placement's random choice: one slab at the least. */
+	uint64_t held = slabs_on(f, x, 0, PAGES / SLAB_PAGES);
 
 	write_all(f, 1);
 	assert_int_equal(f->q.stats->put.pages, 2 * PAGES); /* every page twice */
@@ -1016,6 +1027,50 @@ static void test_pool_hedges_a_silent_node(void **state)
 	teardown((void **)&f);
 }
 
+/* Polls the queue until `ublk-ctl nodes` shows `want` stale copies on node n, or `seconds`
+ * have passed; returns what it shows then. */
+static uint64_t wait_shown_stale(struct fixture *f, unsigned n, uint64_t want, unsigned seconds)
+{
+	uint64_t deadline = monotonic_ns() + seconds * 1000000000ull, shown;
+
+	while ((shown = __atomic_load_n(&f->stats->pool.node_stale[n], __ATOMIC_RELAXED)) != want &&
+	       monotonic_ns() < deadline) {
+		f->t.ops->queue_poll(&f->t, &f->q);
+		usleep(50 * 1000);
+	}
+	return shown;
+}
+
+/* A silent node (paused: its kernel takes connections that are never answered) costs the
+ * keeper one connect timeout a retry period, not one a stale copy on it: while the keeper
+ * tries to resync the copies that missed the first half of the writes, what `ublk-ctl nodes`
+ * shows still catches up with those that missed the second half within seconds (the keeper
+ * took a try a stale copy before it looked again: 2 s each, over 40 s for the ~21 here). */
+static void test_pool_silent_node_shown_stale(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t first, all, shown_first, shown_all;
+	unsigned b;
+
+	write_all(f, 1);
+	b = member_node(f, 0, 1, NULL);
+	first = slabs_on(f, b, 0, PAGES / 2);
+	all = slabs_on(f, b, 0, PAGES);
+	kill(node_pid[b], SIGSTOP);
+	for (uint64_t p = 0; p < PAGES; p += 8) { /* every copy on b misses it */
+		if (p == PAGES / 2)
+			shown_first = wait_shown_stale(f, b, first, 10);
+		fill(tag_buf(f, 0), p, 8, 2);
+		assert_int_equal(io(f, 0, UBLK_IO_OP_WRITE, p, 8), 0);
+	}
+	shown_all = wait_shown_stale(f, b, all, 6);
+	kill(node_pid[b], SIGCONT); /* before any assertion: the next tests need the node */
+	assert_int_equal(shown_first, first);
+	assert_int_equal(shown_all, all);
+	wait_degraded(f, 0);
+	check_all(f, 2);
+}
+
 /* A node gone past the grace: its copies are made anew on the other nodes (in their regions'
  * spare slots), so the pool is back to two copies without it, and a second node may die too:
  * every page is still there, on the one node left. */
@@ -1101,6 +1156,8 @@ int main(void)
 		cmocka_unit_test(test_pool_without_room),
 		cmocka_unit_test(test_parked_read_after_restart),
 		cmocka_unit_test(test_pool_hedges_a_silent_node),
+		cmocka_unit_test_setup_teardown(test_pool_silent_node_shown_stale,
+						setup_pool_of_page_slabs, teardown),
 		cmocka_unit_test(test_pool_rereplicates),
 		cmocka_unit_test(test_pool_node_add_then_drain),
 		cmocka_unit_test_setup_teardown(test_pool_drain_dead_node, setup_pool, teardown),

@@ -59,22 +59,24 @@ wait_full() { # ID SECONDS
 	vm_wait_for "$2" sh -c "[ \"\$('$ctl' nodes -n $1 --json | sed -n 's/.*\"redundancy\": \"\\([a-z]*\\)\".*/\\1/p')\" = full ]" ||
 		{ "$ctl" nodes -n "$1"; tail -20 /run/lineswap/ublk$1.log; vm_fail "device $1 did not get back to full redundancy"; }
 }
-stale_on() { # ID NODE: the node holds stale copies
-	"$ctl" nodes -n "$1" --json | grep -q "\"index\": $2, [^}]*\"stale\": [1-9]"
+all_stale_on() { # ID NODE: the node holds copies, and `ublk-ctl nodes` shows every one stale
+	"$ctl" nodes -n "$1" --json | grep -q "\"index\": $2, [^}]*\"slabs\": \([1-9][0-9]*\), \"stale\": \1,"
 }
-# write_paused ID FILE: node 2 (TCP) paused, FILE written to device ID's start: the writes
-# succeed on the other copies and node 2's copies are stale. Node 2 stays paused.
+# write_paused ID FILE: node 2 (TCP) paused, FILE written over all of device ID: the writes
+# succeed on the other copies and all of node 2's copies are stale, and shown so (the keeper
+# counts them at its own pace: fewer shown is a count not yet made). Node 2 stays paused.
 write_paused() {
 	kill -STOP "$(node_pid 2)"
 	dd if="$2" of=/dev/ublkb"$1" bs=1M oflag=direct status=none ||
 		{ tail -30 /run/lineswap/ublk"$1".log; vm_fail "writes failed with one node paused"; }
-	vm_wait_for 10 stale_on "$1" 2 || { "$ctl" nodes -n "$1"; vm_fail "the paused node's copies are not stale"; }
+	vm_wait_for 10 all_stale_on "$1" 2 || { "$ctl" nodes -n "$1"; vm_fail "the paused node's copies are not all stale"; }
 }
-# stale_device ID: every node fresh, device ID (two copies, 1 MiB slabs) holding /tmp/old,
-# then /tmp/new written over it with node 2 paused (it stays paused): node 2's copies are stale.
+# stale_device ID: every node fresh, device ID (16 MiB, two copies, 1 MiB slabs) holding
+# /tmp/old, then /tmp/new written over it with node 2 paused (it stays paused): all of node
+# 2's copies are stale.
 stale_device() {
 	nodes_up
-	"$ctl" add -t remote $(pool_args) --replicas 2 --size 64M --slab-size 1M --io-timeout 2 \
+	"$ctl" add -t remote $(pool_args) --replicas 2 --size 16M --slab-size 1M --io-timeout 2 \
 		-n "$1" >/dev/null
 	head -c 16M /dev/urandom >/tmp/old
 	head -c 16M /dev/urandom >/tmp/new

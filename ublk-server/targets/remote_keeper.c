@@ -18,7 +18,7 @@
 #include "state.h"
 #include "target.h"
 
-#define RETRY_NS           1000000000ull /* a node that refused: asked again after this */
+#define RETRY_NS           1000000000ull /* a node that failed a try: tried again after this */
 #define CONNECT_TIMEOUT_MS 3000
 #define IDLE_NS            100000000ull /* the keeper's pace when nothing is to be done */
 #define QUIET_TRIES        100          /* 1 ms waits for a chunk's writes to finish */
@@ -166,7 +166,9 @@ static struct page_store *open_link(struct remote_keeper *k, unsigned n)
 			log_msg("cannot create the region on %s again: %s", k->c.rc->node[n], err);
 	}
 	if (ret < 0) {
-		k->next_try_ns[n] = now + RETRY_NS;
+		/* From the failure, not the try: a handshake that waited out its timeout (a silent
+		 * node) must not be tried again at once by every stale copy in a resync pass. */
+		k->next_try_ns[n] = monotonic_ns() + RETRY_NS;
 		return NULL;
 	}
 	/* Connected: silent for remote_store_conf's time, the link is made anew. */
