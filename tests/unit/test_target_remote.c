@@ -1049,13 +1049,14 @@ static uint64_t wait_shown_stale(struct fixture *f, unsigned n, uint64_t want, u
 static void test_pool_silent_node_shown_stale(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t first, all, shown_first, shown_all;
+	uint64_t first, all, shown_first = 0, shown_all;
 	unsigned b;
 
 	write_all(f, 1);
 	b = member_node(f, 0, 1, NULL);
 	first = slabs_on(f, b, 0, PAGES / 2);
 	all = slabs_on(f, b, 0, PAGES);
+	assert_true(all > first && first > 0); /* copies missing each half's writes */
 	kill(node_pid[b], SIGSTOP);
 	for (uint64_t p = 0; p < PAGES; p += 8) { /* every copy on b misses it */
 		if (p == PAGES / 2)
