@@ -135,13 +135,12 @@ static void node_lost_region(struct remote_keeper *k, unsigned n)
 /* A new link to node n, or NULL (and n is left alone for a while). */
 static struct page_store *open_link(struct remote_keeper *k, unsigned n)
 {
-	uint64_t now = monotonic_ns();
 	struct page_store_conf c;
 	struct page_store *ps;
 	char err[240];
 	int ret;
 
-	if (now < k->next_try_ns[n])
+	if (monotonic_ns() < k->next_try_ns[n])
 		return NULL;
 	remote_store_conf(k->c.conf, k->c.rc, n, remote_pool_region_bytes(k->c.pool, n), 0, &c);
 	c.timeout_ms = CONNECT_TIMEOUT_MS < c.timeout_ms ? CONNECT_TIMEOUT_MS : c.timeout_ms;
